@@ -1,0 +1,189 @@
+"""fp16 loss-scale overflows: routine, start-up search, storm, or collapse.
+
+Overflows arrive as explicit scaler messages (DeepSpeed, fairseq, apex,
+MindSpore) or as skipped-iteration counters on progress records (Megatron).
+Consecutive overflows with no training progress in between form one episode,
+reported once:
+
+- at start-up (no progress yet since the start or the last restart, at an
+  early step or from a high initial scale such as 2^16 or 2^32) the scaler is
+  searching for its working scale: one info event when the episode ends
+  (LOSS-SCALE-SEARCH);
+- in the middle of training, an isolated overflow is routine: one info event
+  when the episode ends (LOSS-SCALE-OVERFLOW);
+- three overflows in a row mid-run is a storm, and a scale below 1 is a
+  collapse: one warning as soon as it is seen (LOSS-SCALE-STORM,
+  LOSS-SCALE-COLLAPSE), and nothing more for that episode.
+
+A framework that prints both scaler messages and skip counters reports each
+overflow twice; once a rank has printed messages, its counters are not
+counted again.
+
+Thresholds: `STORM_OVERFLOWS` in a row (the fairseq maintainers' "bunches of
+overflows in a row usually mean the loss is exploding", issue #1895);
+`COLLAPSE_SCALE` = 1 (below it gradients overflow unscaled; DeepSpeed's
+minimum scale is 1 and fairseq's 1e-4); start-up search from a scale of at
+least `SEARCH_SCALE` = 2^16 or within the first `STARTUP_STEPS` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from monitor.detectors.base import Detector, format_number, make_event
+from monitor.model import Event, Record, StepRecord
+
+STORM_OVERFLOWS = 3
+COLLAPSE_SCALE = 1.0
+SEARCH_SCALE = 65536.0
+STARTUP_STEPS = 100
+
+
+@dataclasses.dataclass(slots=True)
+class _Episode:
+    first: Record
+    startup: bool
+    count: int = 0
+    first_scale: float | None = None
+    last_scale: float | None = None
+    last_step: int | None = None
+    escalated: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class _RankState:
+    progressed: bool = False  # a training step succeeded since the start or last restart
+    messages: bool = False  # this rank prints scaler messages
+    last_step: int | None = None
+    collapsed: bool = False  # a record's loss scale is below the collapse line
+    episode: _Episode | None = None
+
+
+class OverflowDetector(Detector):
+    """Raises LOSS-SCALE-SEARCH, -OVERFLOW, -STORM and -COLLAPSE."""
+
+    def __init__(self) -> None:
+        self.ranks: dict[int | None, _RankState] = {}
+
+    def _state(self, rank: int | None) -> _RankState:
+        state = self.ranks.get(rank)
+        if state is None:
+            state = self.ranks[rank] = _RankState()
+        return state
+
+    def observe(self, records: list[Record]) -> list[Event]:
+        events: list[Event] = []
+        ranks = self.ranks
+        for record in records:
+            if type(record) is not StepRecord:
+                state = self._state(record.rank)
+                state.messages = True
+                scale = record.new_scale if record.new_scale is not None else record.scale
+                found = self._overflow(state, record, 1, record.scale, scale)
+            elif record.loss is None and record.eval_loss is not None:
+                continue
+            else:
+                state = ranks.get(record.rank) or self._state(record.rank)
+                step = record.step
+                if step is not None:
+                    if state.last_step is not None and step < state.last_step:
+                        state.progressed = False  # a restarted run searches for its scale again
+                    state.last_step = step
+                if (
+                    state.episode is None
+                    and not record.skipped
+                    and not state.collapsed
+                    and (record.loss_scale is None or record.loss_scale >= COLLAPSE_SCALE)
+                ):
+                    # the common case: no episode open, nothing skipped
+                    if record.loss is not None or record.skipped == 0:
+                        state.progressed = True
+                    continue
+                found = self._step(state, record)
+            if found:
+                events.extend(found)
+        return events
+
+    def _step(self, state: _RankState, record: StepRecord) -> list[Event] | None:
+        step = record.step
+        events: list[Event] = []
+        if record.skipped and not state.messages:
+            found = self._overflow(state, record, record.skipped, None, record.loss_scale)
+            if found:
+                events.extend(found)
+        progressed = record.loss is not None or record.skipped == 0
+        episode = state.episode
+        if progressed:
+            if episode is not None and (step is None or episode.last_step is None or step > episode.last_step):
+                events.extend(self._close(state))
+            state.progressed = True
+        scale = record.loss_scale
+        if scale is not None:
+            if scale < COLLAPSE_SCALE and not state.collapsed and not (episode and episode.escalated):
+                events.append(make_event(
+                    "LOSS-SCALE-COLLAPSE", record,
+                    f"loss scale is {format_number(scale)}, below {format_number(COLLAPSE_SCALE)}",
+                    value=scale, baseline=COLLAPSE_SCALE,
+                ))
+            state.collapsed = scale < COLLAPSE_SCALE
+        return events or None
+
+    def _overflow(
+        self, state: _RankState, record: Record, count: int, scale: float | None, new_scale: float | None
+    ) -> list[Event] | None:
+        episode = state.episode
+        if episode is None:
+            startup = not state.progressed and (
+                record.step is None or record.step <= STARTUP_STEPS or (scale or 0.0) >= SEARCH_SCALE
+            )
+            episode = state.episode = _Episode(first=record, startup=startup, first_scale=scale or new_scale)
+        episode.count += count
+        episode.last_scale = new_scale if new_scale is not None else episode.last_scale
+        if record.step is not None:
+            episode.last_step = record.step
+        if episode.escalated:
+            return None
+        if new_scale is not None and new_scale < COLLAPSE_SCALE:
+            episode.escalated = True
+            state.collapsed = True
+            return [make_event(
+                "LOSS-SCALE-COLLAPSE", record,
+                f"loss scale fell to {format_number(new_scale)} after {episode.count} overflow(s)",
+                value=new_scale, baseline=episode.first_scale, count=episode.count,
+            )]
+        if not episode.startup and episode.count >= STORM_OVERFLOWS:
+            episode.escalated = True
+            first = episode.first
+            since = f" since step {first.step}" if first.step is not None else ""
+            return [make_event(
+                "LOSS-SCALE-STORM", first,
+                f"{episode.count} loss-scale overflows in a row{since}; "
+                f"scale {format_number(episode.first_scale)} → {format_number(episode.last_scale)}",
+                value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
+            )]
+        return None
+
+    def _close(self, state: _RankState) -> list[Event]:
+        episode, state.episode = state.episode, None
+        if episode is None or episode.escalated:
+            return []
+        first = episode.first
+        scales = f"scale {format_number(episode.first_scale)} → {format_number(episode.last_scale)}"
+        where = f" at step {first.step}" if first.step is not None else ""
+        if episode.startup:
+            return [make_event(
+                "LOSS-SCALE-SEARCH", first,
+                f"start-up loss-scale search: {episode.count} overflow(s){where}, {scales}",
+                value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
+            )]
+        return [make_event(
+            "LOSS-SCALE-OVERFLOW", first,
+            f"{episode.count} loss-scale overflow(s){where}, {scales}",
+            value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
+        )]
+
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        for state in self.ranks.values():
+            events.extend(self._close(state))
+        return events

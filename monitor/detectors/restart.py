@@ -1,0 +1,59 @@
+"""Restarts: the step counter of a rank goes back, so the run resumed from an
+earlier checkpoint and recomputes the steps in between.
+
+Steps are compared within an epoch when both records carry one, since some
+frameworks count steps per epoch (fairseq's progress index, MindSpore,
+Lightning): a new epoch restarting its step count is not a restart.
+Evaluation records are not training steps and are ignored.
+
+Deliberately not here: restarts that only a launcher message reveals
+(torchrun "Restarting workers", Slurm requeue): those are log lines, matched
+by the fault catalog.
+"""
+
+from __future__ import annotations
+
+from monitor.detectors.base import Detector, make_event
+from monitor.model import Event, Record, StepRecord
+
+
+class RestartDetector(Detector):
+    """Raises STEP-RESTART."""
+
+    def __init__(self) -> None:
+        # rank → (epoch, step) of the latest training record
+        self.last: dict[int | None, tuple[float | None, int]] = {}
+
+    def observe(self, records: list[Record]) -> list[Event]:
+        events: list[Event] = []
+        last = self.last
+        for record in records:
+            if type(record) is not StepRecord:
+                continue
+            step = record.step
+            if step is None or (record.loss is None and record.eval_loss is not None):
+                continue
+            previous = last.get(record.rank)
+            last[record.rank] = (record.epoch, step)
+            if previous is not None and (step < previous[1] or record.epoch != previous[0]):
+                event = self._compare(record, previous)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    @staticmethod
+    def _compare(record: StepRecord, previous: tuple[float | None, int]) -> Event | None:
+        step, epoch = record.step, record.epoch
+        assert step is not None
+        last_epoch, last_step = previous
+        if epoch is not None and last_epoch is not None and epoch != last_epoch:
+            if epoch > last_epoch:
+                return None
+            message = (f"training went back from epoch {last_epoch:g} step {last_step} "
+                       f"to epoch {epoch:g} step {step}: the run resumed from an earlier checkpoint")
+            return make_event("STEP-RESTART", record, message, value=float(step), baseline=float(last_step))
+        if step >= last_step:
+            return None
+        message = (f"step went back from {last_step} to {step}: the run resumed from an earlier "
+                   f"checkpoint and recomputes {last_step - step} step(s)")
+        return make_event("STEP-RESTART", record, message, value=float(step), baseline=float(last_step))

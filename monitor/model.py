@@ -1,0 +1,322 @@
+"""The shared vocabulary of the pipeline: records, events and their closed sets.
+
+Everything else imports this module; it imports nothing from the package. The
+names and fields are those of the design contract (`DESIGN.md`): an `Event`
+serialises to exactly the JSONL object the contract describes.
+
+Deliberately not here: parsing, thresholds, output formatting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from typing import Any, NamedTuple
+
+
+class Severity(enum.IntEnum):
+    """How bad an event is; ordered so that `--fail-on` is a comparison."""
+
+    INFO = 0
+    WARNING = 1
+    ERROR = 2
+    CRITICAL = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        """Parse a severity name; raise ValueError naming the accepted ones."""
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            accepted = ", ".join(str(s) for s in cls)
+            raise ValueError(f"unknown severity {text!r}; expected one of {accepted}") from None
+
+
+class Kind(str, enum.Enum):
+    """What an event is about (the contract's closed list of kinds)."""
+
+    NAN = "nan"
+    LOSS_SPIKE = "loss_spike"
+    DIVERGENCE = "divergence"
+    OVERFLOW = "overflow"
+    SLOWDOWN = "slowdown"
+    HANG = "hang"
+    DEVICE_FAULT = "device_fault"
+    COMM_ERROR = "comm_error"
+    OOM = "oom"
+    CRASH = "crash"
+    RESTART = "restart"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Domain(str, enum.Enum):
+    """Where the cause of an event lies."""
+
+    HARDWARE = "hardware"
+    INTERCONNECT = "interconnect"
+    SOFTWARE = "software"
+    WORKLOAD = "workload"
+    INFRASTRUCTURE = "infrastructure"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Role(str, enum.Enum):
+    """Whether an event can start a failure or follows from an earlier one."""
+
+    ROOT = "root"
+    CASCADE = "cascade"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StepRecord(NamedTuple):
+    """One progress line: the training state a framework printed at one step.
+
+    A NamedTuple rather than a dataclass because one is built per progress
+    line of multi-GB logs: it is immutable and about three times cheaper to
+    create than a frozen dataclass.
+
+    Counters are per record: `skipped` and `nan_count` are the iterations
+    skipped (or skipped with a non-finite loss) since the previous record,
+    whatever the framework prints (parsers turn cumulative counters into
+    per-record ones). Non-finite values stay floats (`nan`, `inf`).
+    `eval_loss` is set on evaluation records, which carry no training `loss`.
+    `time` is the ISO 8601 text of the line's timestamp, `epoch_s` the same
+    instant as seconds (naive timestamps are read as UTC); `text` is the line
+    as read, kept as evidence.
+    """
+
+    step: int | None
+    loss: float | None = None
+    grad_norm: float | None = None
+    lr: float | None = None
+    loss_scale: float | None = None
+    step_time_s: float | None = None
+    tokens_per_s: float | None = None
+    samples_per_s: float | None = None
+    tflops: float | None = None
+    mfu: float | None = None
+    skipped: int | None = None
+    nan_count: int | None = None
+    total_steps: int | None = None
+    epoch: float | None = None
+    eval_loss: float | None = None
+    time: str | None = None
+    epoch_s: float | None = None
+    rank: int | None = None
+    node: str | None = None
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
+
+    @property
+    def is_eval(self) -> bool:
+        """An evaluation record: it reports a validation loss, not a training step."""
+        return self.eval_loss is not None and self.loss is None
+
+
+class LossScaleOverflow(NamedTuple):
+    """A mixed-precision loss scaler reported an overflow and skipped a step.
+
+    `scale` is the scale that overflowed and `new_scale` the one it falls to,
+    when the message says so (None otherwise); `hysteresis` is set when the
+    scaler only used up hysteresis instead of lowering the scale.
+    """
+
+    scale: float | None
+    new_scale: float | None
+    step: int | None = None
+    hysteresis: bool = False
+    time: str | None = None
+    epoch_s: float | None = None
+    rank: int | None = None
+    node: str | None = None
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
+
+
+Record = StepRecord | LossScaleOverflow
+
+EVIDENCE_MAX_CHARS = 500
+
+
+def trim_evidence(text: str, limit: int = EVIDENCE_MAX_CHARS) -> str:
+    """Keep evidence readable: strip it and cut it to `limit` characters (lossy)."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def json_number(value: float | None) -> float | str | None:
+    """JSON has no NaN or infinity: write those as the strings "nan", "inf", "-inf"."""
+    if value is None or math.isfinite(value):
+        return value
+    return str(value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """One finding, with the fields of the design contract (null when unknown)."""
+
+    kind: Kind
+    severity: Severity
+    message: str
+    code: str | None = None
+    file: str | None = None
+    line: int | None = None
+    time: str | None = None
+    step: int | None = None
+    rank: int | None = None
+    node: str | None = None
+    device: str | None = None
+    evidence: str | None = None
+    action: str | None = None
+    value: float | None = None
+    baseline: float | None = None
+    domain: Domain | None = None
+    role: Role | None = None
+    count: int | None = None
+    ranks: tuple[int, ...] | None = None
+    nodes: tuple[str, ...] | None = None
+    persistent: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's JSON object: enums as their names, non-finite numbers as strings."""
+        return {
+            "kind": str(self.kind),
+            "severity": str(self.severity),
+            "message": self.message,
+            "code": self.code,
+            "file": self.file,
+            "line": self.line,
+            "time": self.time,
+            "step": self.step,
+            "rank": self.rank,
+            "node": self.node,
+            "device": self.device,
+            "evidence": self.evidence,
+            "action": self.action,
+            "value": json_number(self.value),
+            "baseline": json_number(self.baseline),
+            "domain": None if self.domain is None else str(self.domain),
+            "role": None if self.role is None else str(self.role),
+            "count": self.count,
+            "ranks": None if self.ranks is None else list(self.ranks),
+            "nodes": None if self.nodes is None else list(self.nodes),
+            "persistent": self.persistent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """Inverse of `to_dict` (unknown extra fields are ignored)."""
+
+        def number(v: Any) -> float | None:
+            return None if v is None else float(v)
+
+        return cls(
+            kind=Kind(data["kind"]),
+            severity=Severity.parse(data["severity"]),
+            message=data["message"],
+            code=data.get("code"),
+            file=data.get("file"),
+            line=data.get("line"),
+            time=data.get("time"),
+            step=data.get("step"),
+            rank=data.get("rank"),
+            node=data.get("node"),
+            device=data.get("device"),
+            evidence=data.get("evidence"),
+            action=data.get("action"),
+            value=number(data.get("value")),
+            baseline=number(data.get("baseline")),
+            domain=None if data.get("domain") is None else Domain(data["domain"]),
+            role=None if data.get("role") is None else Role(data["role"]),
+            count=data.get("count"),
+            ranks=None if data.get("ranks") is None else tuple(data["ranks"]),
+            nodes=None if data.get("nodes") is None else tuple(data["nodes"]),
+            persistent=data.get("persistent"),
+        )
+
+
+@dataclasses.dataclass(slots=True)
+class SourceSummary:
+    """What one source held: its format, ranks and training progress."""
+
+    file: str
+    formats: dict[str, int] = dataclasses.field(default_factory=dict)
+    ranks: set[int] = dataclasses.field(default_factory=set)
+    steps: int = 0
+    first_step: int | None = None
+    last_step: int | None = None
+    last_loss: float | None = None
+    lines: int = 0
+    bytes_read: int = 0
+    long_lines: int = 0
+    first_long_line: int | None = None
+    replaced_chars: int = 0
+    error: str | None = None
+
+    @property
+    def format(self) -> str | None:
+        """The format with the most records."""
+        return max(self.formats, key=self.formats.__getitem__) if self.formats else None
+
+    def add_all(self, records: list[Record]) -> None:
+        """Count the training records among `records` (evaluation records are not steps)."""
+        ranks = self.ranks
+        for record in records:
+            if type(record) is not StepRecord or (record.loss is None and record.eval_loss is not None):
+                continue
+            self.steps += 1
+            step = record.step
+            if step is not None:
+                if self.first_step is None:
+                    self.first_step = step
+                self.last_step = step
+            if record.loss is not None:
+                self.last_loss = record.loss
+            if record.rank is not None:
+                ranks.add(record.rank)
+
+    def merge(self, later: SourceSummary) -> None:
+        """Fold in the summary of the part of the same source that follows."""
+        for name, count in later.formats.items():
+            self.formats[name] = self.formats.get(name, 0) + count
+        self.ranks |= later.ranks
+        self.steps += later.steps
+        if self.first_step is None:
+            self.first_step = later.first_step
+        if later.last_step is not None:
+            self.last_step = later.last_step
+        if later.last_loss is not None:
+            self.last_loss = later.last_loss
+        self.lines += later.lines
+        self.bytes_read += later.bytes_read
+        self.long_lines += later.long_lines
+        self.first_long_line = self.first_long_line or later.first_long_line
+        self.replaced_chars += later.replaced_chars
+        self.error = self.error or later.error
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "format": self.format,
+            "ranks": sorted(self.ranks),
+            "steps": self.steps,
+            "first_step": self.first_step,
+            "last_step": self.last_step,
+            "last_loss": json_number(self.last_loss),
+            "lines": self.lines,
+            "bytes": self.bytes_read,
+            "long_lines": self.long_lines,
+            "error": self.error,
+        }

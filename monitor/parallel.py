@@ -1,0 +1,212 @@
+"""Scan big inputs on several processes with exactly the serial result.
+
+Sources are cut into work units: a small, compressed or piped source is one
+unit; a big plain file is cut at line boundaries into byte ranges. Units run
+on a pool of processes and their results are put back in order.
+
+A range does not start with a blank state. Its worker first reads the bytes
+just before the range (`WARMUP_BYTES`) with output discarded, so parsers and
+detectors arrive at the range in the state a serial scan would be in, then
+snapshots that state. When the pool is done, each range's start snapshot is
+compared with the end snapshot of the range before it: if they are equal,
+the range's events are exactly those of a serial scan (processing is
+deterministic given state and input); if not (the warm-up was too short to
+rebuild some state), the range is scanned again in this process from the
+true state. The output therefore never depends on `--jobs`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import io
+import multiprocessing
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from monitor.model import Event, SourceSummary
+from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, scan_source
+from monitor.sources.files import Source, SourceError, is_plain_file
+from monitor.sources.lines import ReadStats, read_batches
+
+PARALLEL_MIN_BYTES = 64 << 20  # below this in total, a process pool costs more than it saves
+RANGE_BYTES = 32 << 20  # target size of one range of a big file
+WARMUP_BYTES = 1 << 20  # read before a range to rebuild parser and detector state
+_COUNT_BLOCK = 8 << 20
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Range:
+    """Bytes [start, end) of a plain file, whose first line has number `first_line`."""
+
+    source: Source
+    start: int
+    end: int
+    first_line: int
+    warmup_start: int
+    last: bool
+
+
+@dataclasses.dataclass(slots=True)
+class _RangeResult:
+    events: list[Event]
+    summary: SourceSummary
+    start_state: dict[str, Any] | None
+    end_state: dict[str, Any]
+    error: SourceError | None
+
+
+def _size(source: Source) -> int:
+    try:
+        return os.path.getsize(source.path) if source.path else 0
+    except OSError:
+        return 0
+
+
+def _line_start_after(handle: BinaryIO, offset: int) -> int | None:
+    """The offset of the first line that starts at or after `offset` (None: none does)."""
+    handle.seek(offset)
+    position = offset
+    while True:
+        block = handle.read(1 << 16)
+        if not block:
+            return None
+        newline = block.find(b"\n")
+        if newline >= 0:
+            return position + newline + 1
+        position += len(block)
+
+
+def _ranges(source: Source, jobs: int) -> Iterator[_Range]:
+    """Cut a big plain file into ranges at line starts, yielding each range as
+    soon as the number of its first line is known (newlines are counted once,
+    front to back, while earlier ranges are already being scanned)."""
+    assert source.path is not None
+    size = _size(source)
+    count = min(max(jobs, size // RANGE_BYTES), 4 * jobs)
+    with open(source.path, "rb", buffering=0) as handle:
+        starts = [0]
+        for i in range(1, count):
+            start = _line_start_after(handle, size * i // count)  # type: ignore[arg-type]
+            if start is not None and starts[-1] < start < size:
+                starts.append(start)
+        bounds = [*starts, size]
+        handle.seek(0)
+        block = bytearray(_COUNT_BLOCK)
+        position, lines = 0, 1
+        for start, end in zip(bounds, bounds[1:]):
+            while position < start:
+                n = handle.readinto(memoryview(block)[: min(len(block), start - position)])  # type: ignore[attr-defined]
+                if not n:
+                    break
+                lines += block.count(b"\n", 0, n)
+                position += n
+            yield _Range(source, start, end, lines, max(0, start - WARMUP_BYTES), end == size)
+
+
+def _warm_up(scan: SourceScan, handle: BinaryIO, unit: _Range) -> None:
+    """Read the bytes before the range, from the first whole line, output discarded."""
+    warm_start = _line_start_after(handle, unit.warmup_start) if unit.warmup_start > 0 else 0
+    if warm_start is None or warm_start >= unit.start:
+        return
+    handle.seek(warm_start)
+    data = handle.read(unit.start - warm_start)
+    first_line = unit.first_line - data.count(b"\n")
+    for batch in read_batches(io.BytesIO(data), unit.source.name, ReadStats(), first_line=first_line):
+        scan.process(batch.numbered())  # events discarded: they belong to the range before
+
+
+def _scan_range(unit: _Range, state: dict[str, Any] | None = None) -> _RangeResult:
+    """Scan one range; with `state`, start from it instead of warming up."""
+    assert unit.source.path is not None
+    scan = SourceScan(unit.source)
+    stats = ReadStats()
+    events: list[Event] = []
+    error: SourceError | None = None
+    start_state = None
+    try:
+        with open(unit.source.path, "rb") as handle:
+            if state is not None:
+                scan.restore(state)
+            else:
+                _warm_up(scan, handle, unit)
+                start_state = scan.snapshot()
+            scan.parsers.records_by_format.clear()
+            scan.summary = SourceSummary(file=unit.source.name)
+            handle.seek(unit.start)
+            for batch in read_batches(
+                handle, unit.source.name, stats, first_line=unit.first_line, limit_bytes=unit.end - unit.start
+            ):
+                events.extend(scan.process(batch.numbered()))
+    except OSError as err:
+        error = SourceError(unit.source.name, err.strerror or str(err))
+    except SourceError as err:
+        error = err
+    end_state = scan.snapshot()
+    if unit.last:
+        events.extend(scan.finish())
+    else:
+        scan.summary.formats = dict(scan.parsers.records_by_format)
+    count_reading(scan.summary, stats)
+    if error is not None:
+        scan.summary.error = error.reason
+    return _RangeResult(events, scan.summary, start_state, end_state, error)
+
+
+def _combine(source: Source, results: list[_RangeResult], ranges: list[_Range]) -> SourceResult:
+    """Put a file's ranges back together, rescanning any whose start state was wrong."""
+    events: list[Event] = []
+    summary = SourceSummary(file=source.name)
+    error: SourceError | None = None
+    previous_end: dict[str, Any] | None = None
+    for unit, result in zip(ranges, results):
+        if previous_end is not None and result.start_state != previous_end:
+            result = _scan_range(unit, previous_end)
+        events.extend(result.events)
+        summary.merge(result.summary)
+        error = error or result.error
+        previous_end = result.end_state
+    return SourceResult(source, in_line_order(events), summary, error)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def _splittable(source: Source) -> bool:
+    return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source)
+
+
+def scan_parallel(sources: list[Source], jobs: int) -> Iterator[SourceResult]:
+    """Scan `sources` with up to `jobs` processes; yield results in source order.
+
+    Standard input is read in this process (a child may not inherit it).
+    """
+    split = [_splittable(source) for source in sources]
+    pooled = sum(2 if cut else (0 if s.is_stdin else 1) for s, cut in zip(sources, split))
+    if sum(_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
+        for source in sources:
+            yield scan_source(source)
+        return
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
+        pending: list[tuple[Source, Any]] = []
+        for source, cut in zip(sources, split):
+            if cut:
+                units = []
+                futures = []
+                for unit in _ranges(source, jobs):
+                    units.append(unit)
+                    futures.append(pool.submit(_scan_range, unit))
+                pending.append((source, (units, futures)))
+            else:
+                pending.append((source, None if source.is_stdin else pool.submit(scan_source, source)))
+        for source, work in pending:
+            if isinstance(work, tuple):
+                units, futures = work
+                yield _combine(source, [f.result() for f in futures], units)
+            elif work is None:
+                yield scan_source(source)
+            else:
+                yield work.result()

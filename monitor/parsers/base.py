@@ -1,0 +1,136 @@
+"""What every progress parser is, and the per-source context they share.
+
+A parser turns the lines of one framework's output into records. It is
+offered only lines that contain one of its `keywords` (plain substrings,
+checked before any regex runs), and returns a record, None, or `PENDING`
+when a record spans several lines (a hard-wrapped Megatron line, an OLMo
+metrics block): it is then offered the following lines first, through
+`resume`, until the record is complete.
+
+Parsers never decide thresholds and never emit events: they report what the
+log says (a NaN loss is a StepRecord whose loss is nan).
+
+The `ParseContext` holds what a parser needs beyond the line: the source's
+name, the rank and node its file name implies, the current training step
+(for lines that print none, such as Hugging Face's log dicts), and a cache
+that makes attributing repeated prefixes (`[rank0]:`) nearly free.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from typing import Any, ClassVar, Final
+
+from monitor.model import Record
+from monitor.parsers.attribution import attribute_path, attribute_prefix
+from monitor.parsers.timestamps import find_timestamp
+
+
+class _Pending:
+    """Marker: the parser holds a partial record and wants the next lines first."""
+
+    _instance: ClassVar[_Pending | None] = None
+
+    def __new__(cls) -> _Pending:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+    def __reduce__(self) -> str:
+        return "PENDING"
+
+
+PENDING: Final = _Pending()
+
+Where = tuple[str | None, float | None, int | None, str | None]
+"""(ISO time, epoch seconds, rank, node) of a line."""
+
+_PREFIX_CACHE_LIMIT = 4096
+
+
+class ParseContext:
+    """Per-source state shared by the parsers of one source."""
+
+    def __init__(self, file: str, path: str | None = None, year: int | None = None) -> None:
+        self.file = file
+        self.file_rank, self.file_node = attribute_path(path)
+        self.year = year or dt.date.today().year
+        # The training step the stream is at: set by explicit step counters
+        # and by the training progress bar, read by lines without a step.
+        self.step: int | None = None
+        # The total of the training progress bar; bars with a smaller total
+        # (evaluation, data loading) do not move `step`.
+        self.bar_total: int | None = None
+        self._prefixes: dict[str, Where] = {}
+
+    def where(self, line: str, start: int) -> Where:
+        """Time, rank and node of `line`, whose message starts at index `start`.
+
+        Prefixes without a timestamp repeat exactly (`[rank3]:`, a run of
+        spaces), so their attribution is cached.
+        """
+        prefix = line[:start]
+        cached = self._prefixes.get(prefix)
+        if cached is not None:
+            return cached
+        rank, node = attribute_prefix(prefix) if prefix.strip() else (None, None)
+        if rank is None:
+            rank = self.file_rank
+        if node is None:
+            node = self.file_node
+        stamp = find_timestamp(prefix, self.year) if len(prefix) > 7 else None
+        if stamp is None:
+            where: Where = (None, None, rank, node)
+            if len(self._prefixes) >= _PREFIX_CACHE_LIMIT:
+                self._prefixes.clear()
+            self._prefixes[prefix] = where
+            return where
+        return (stamp[0], stamp[1], rank, node)
+
+    def snapshot(self) -> tuple[Any, ...]:
+        """The state that later lines depend on (for comparing two contexts)."""
+        return (self.step, self.bar_total)
+
+    def restore(self, snapshot: tuple[Any, ...]) -> None:
+        self.step, self.bar_total = snapshot
+
+
+class Parser(abc.ABC):
+    """One framework's family of progress lines.
+
+    Subclasses set `name` (reported as the detected format) and `keywords`
+    (a line is offered only when it contains one of them), and implement
+    `parse`. Parsers that keep state across lines keep it in instance
+    attributes, so `snapshot` can compare and copy it.
+    """
+
+    name: ClassVar[str]
+    keywords: ClassVar[tuple[str, ...]]
+
+    @abc.abstractmethod
+    def parse(self, line: str, number: int, ctx: ParseContext) -> Record | None | _Pending:
+        """Parse one line; None when it is not this parser's."""
+
+    def resume(self, line: str, number: int, ctx: ParseContext) -> tuple[Record | None | _Pending, bool]:
+        """Offer the line after a PENDING answer.
+
+        Returns the outcome (a finished record, None, or PENDING to keep
+        waiting) and whether the line was consumed; an unconsumed line is
+        dispatched as usual afterwards.
+        """
+        return None, False
+
+    def finish(self, ctx: ParseContext) -> Record | None:
+        """End of input: hand over a record still being assembled."""
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """The parser's state, comparable with `==` and picklable."""
+        return dict(vars(self))
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        vars(self).update(snapshot)

@@ -1,0 +1,186 @@
+"""Offer each line of one source to the right parser, learning the format as it goes.
+
+Autodetection is per source and never final. The parser that has produced
+the most records so far is the source's format: it sees every line that
+holds its keyword first, so a file of one format costs one substring check
+and one parse per line. A line it does not take falls back to the other
+parsers, in their fixed specific-to-generic order, if it holds one of their
+keywords (a Slurm output mixes launcher, framework and NCCL lines, and a
+run can change frameworks between attempts). A line holding no keyword of
+any parser costs a handful of substring checks and nothing else.
+
+Two kinds of line jump the queue: a parser holding a partial multi-line
+record sees the next lines first, and a line with a tqdm bar (`%|`) is
+shown to the bar parser first so that a message glued to the bar still gets
+the bar's step.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from monitor.model import Record
+from monitor.parsers.base import PENDING, ParseContext, Parser
+
+
+def umbrella_keywords(parsers: Sequence[Parser]) -> tuple[str, ...]:
+    """The fewest substrings such that every parser keyword contains one of them."""
+    keywords = sorted({k for p in parsers for k in p.keywords}, key=len)
+    cover: list[str] = []
+    for keyword in keywords:
+        if not any(shorter in keyword for shorter in cover):
+            cover.append(keyword)
+    return tuple(cover)
+
+
+class ParserSet:
+    """The parsers of one source, with the format detected so far."""
+
+    BAR_MARK = "%|"
+
+    def __init__(self, parsers: Sequence[Parser], ctx: ParseContext, bar: Parser | None = None) -> None:
+        """
+        Args:
+            parsers: fresh parser instances, most specific first.
+            ctx: the source's context, shared by all parsers.
+            bar: the progress-bar parser, offered every line with a tqdm bar
+                before anything else (it is not in `parsers`).
+        """
+        self.parsers = list(parsers)
+        self.ctx = ctx
+        self.bar = bar
+        self.records_by_format: collections.Counter[str] = collections.Counter()
+        self.primary: Parser | None = None
+        self.pending: Parser | None = None
+        self._umbrella = umbrella_keywords(self.parsers)
+        self._by_name = {p.name: p for p in self.parsers}
+        if bar is not None:
+            self._by_name[bar.name] = bar
+
+    @property
+    def format(self) -> str | None:
+        """The detected format: the parser with the most records."""
+        if not self.records_by_format:
+            return None
+        return self.records_by_format.most_common(1)[0][0]
+
+    def parse_lines(self, numbered: Iterable[tuple[int, str]]) -> list[Record]:
+        """Parse (line number, text) pairs into records, in line order."""
+        out: list[Record] = []
+        append = out.append
+        ctx = self.ctx
+        bar = self.bar
+        bar_mark = self.BAR_MARK
+        umbrella = self._umbrella
+        primary = self.primary
+        primary_keywords = primary.keywords if primary is not None else ()
+        primary_parse = primary.parse if primary is not None else None
+        taken = 0  # records from the primary parser in this call, counted at the end
+        for number, line in numbered:
+            if self.pending is not None and self._resume(line, number, append):
+                continue
+            if bar is not None and bar_mark in line:
+                record = bar.parse(line, number, ctx)
+                if record is not None:
+                    self._take(bar, record, append)
+                    continue
+            if primary is not None:
+                record = None
+                for keyword in primary_keywords:
+                    if keyword in line:
+                        record = primary_parse(line, number, ctx)  # type: ignore[misc]
+                        break
+                if record is not None:
+                    if record is PENDING:
+                        self.pending = primary
+                    else:
+                        append(record)
+                        taken += 1
+                    continue
+            for keyword in umbrella:
+                if keyword in line:
+                    previous = primary
+                    if self._fallback(line, number, append):
+                        if previous is not None:
+                            self.records_by_format[previous.name] += taken
+                        taken = 0
+                        primary = self.primary
+                        primary_keywords = primary.keywords if primary is not None else ()
+                        primary_parse = primary.parse if primary is not None else None
+                    break
+        if primary is not None and taken:
+            self.records_by_format[primary.name] += taken
+        return out
+
+    def _take(self, parser: Parser, record: Any, append: Callable[[Record], None]) -> None:
+        if record is PENDING:
+            self.pending = parser
+            return
+        append(record)
+        self.records_by_format[parser.name] += 1
+
+    def _fallback(self, line: str, number: int, append: Callable[[Record], None]) -> bool:
+        """Try the non-primary parsers; True when the primary changed."""
+        for parser in self.parsers:
+            if parser is self.primary:
+                continue
+            for keyword in parser.keywords:
+                if keyword in line:
+                    break
+            else:
+                continue
+            record = parser.parse(line, number, self.ctx)
+            if record is None:
+                continue
+            self._take(parser, record, append)
+            primary = self.primary
+            if primary is None or (
+                parser.name != primary.name
+                and self.records_by_format[parser.name] > self.records_by_format[primary.name]
+            ):
+                self.primary = parser
+                return True
+            return False
+        return False
+
+    def _resume(self, line: str, number: int, append: Callable[[Record], None]) -> bool:
+        """Offer a line to the parser holding a partial record; True if it took it."""
+        parser = self.pending
+        assert parser is not None
+        self.pending = None
+        record, consumed = parser.resume(line, number, self.ctx)
+        if record is not None:
+            self._take(parser, record, append)
+        return consumed
+
+    def finish(self) -> list[Record]:
+        """End of input: collect records still being assembled."""
+        out: list[Record] = []
+        for parser in [*self.parsers, *([self.bar] if self.bar else [])]:
+            record = parser.finish(self.ctx)
+            if record is not None:
+                out.append(record)
+                self.records_by_format[parser.name] += 1
+        self.pending = None
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything later lines' records depend on, comparable with `==`.
+
+        The primary parser is left out: it changes how fast a line is
+        parsed, never into what, because no line is taken by two framework
+        parsers (a property the tests check on every parser's samples).
+        """
+        return {
+            "ctx": self.ctx.snapshot(),
+            "parsers": {name: p.snapshot() for name, p in self._by_name.items()},
+            "pending": self.pending.name if self.pending else None,
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.ctx.restore(snapshot["ctx"])
+        for name, state in snapshot["parsers"].items():
+            self._by_name[name].restore(state)
+        self.pending = self._by_name.get(snapshot["pending"]) if snapshot["pending"] else None

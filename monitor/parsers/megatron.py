@@ -1,0 +1,287 @@
+"""Megatron-LM iteration lines, in upstream and fork layouts.
+
+Source: NVIDIA/Megatron-LM `megatron/training/training.py`, `training_log`
+(commit 86df799d): `log_string` is built from ` <label>: <value> |` fields:
+` iteration {:8d}/{:8d} |`, `consumed samples`, `elapsed time per iteration
+(ms): {:.1f}`, `learning rate: {:.6E}`, `global batch size`, one field per
+loss key (`lm loss: {:.6E}`, printed only when the interval mean is >= 0,
+so a NaN mean makes the field vanish), `loss scale`, `grad norm`,
+`num zeros`, `params norm`, `number of skipped iterations`, `number of nan
+iterations`; newer upstream puts ` [YYYY-mm-dd HH:MM:SS]` in front. Both
+counters are per logging interval (reset after each print).
+
+Forks: microsoft/Megatron-DeepSpeed `megatron/training.py` adds `consumed
+tokens`, `samples per second`, `tokens per gpu per second (tgs)`, `TFLOPs`;
+BigScience's fork prints `elapsed time per iteration (s)`; GPT-NeoX starts
+with `samples/sec:` and writes `lm_loss`; Megatron-LM v1 (2019) prints
+`learning rate 1.0E-04` and `lm loss 9.8E+00` without colons.
+
+Traps handled here (see the reference notes on progress formats):
+- a loss key seen before and now missing means the interval mean was NaN,
+  unless every iteration of the interval was skipped (fp16 loss-scale
+  search), which also prints no loss;
+- under the newer `>= 0.0` rule an all-skipped interval prints loss 0.0:
+  not a real loss;
+- reposted logs hard-wrap one record over several lines: the pieces are
+  joined (a space is put back where the wrap ate one; a wrap in the middle
+  of a word is then mis-joined, a known limit).
+
+A line layout seen once is compiled into an anchored regex, so later lines
+of the same layout are read with one match; a line that does not fit falls
+back to the general reading, which gives the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from monitor.model import StepRecord
+from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending
+
+_HEADER = re.compile(r"iteration\s+(\d+)\s*/\s*(\d+|infinity)\s*\|")
+_VALIDATION = re.compile(r"\bvalid(?:ation)? loss at iteration\s+(\d+)\s*\|(.*)")
+_NEOX_RATE = re.compile(r"samples/sec:\s*([^\s|]+)")
+
+_MAX_WRAPPED_PIECES = 4
+_FIRST_VALUE = 2  # values[0] and values[1] are the step and the planned total
+_new = tuple.__new__
+
+
+def _number(text: str) -> float | None:
+    """Megatron numbers, tolerating NeoX's unit suffix (`8.7TFLOPS`)."""
+    try:
+        return float(text)
+    except ValueError:
+        stripped = text.rstrip("TFLOPSs/GPU")
+        try:
+            return float(stripped) if stripped else None
+        except ValueError:
+            return None
+
+
+def _integer(text: str) -> int | None:
+    value = _number(text)
+    return int(value) if value is not None and math.isfinite(value) else None
+
+
+# label → (StepRecord field, converter, scale)
+_FIELDS: dict[str, tuple[str, Callable[[str], Any], float]] = {
+    "elapsed time per iteration (ms)": ("step_time_s", _number, 1e-3),
+    "elapsed time per iteration (s)": ("step_time_s", _number, 1.0),
+    "learning rate": ("lr", _number, 1.0),
+    "loss scale": ("loss_scale", _number, 1.0),
+    "grad norm": ("grad_norm", _number, 1.0),
+    "number of skipped iterations": ("skipped", _integer, 1),
+    "number of nan iterations": ("nan_count", _integer, 1),
+    "samples per second": ("samples_per_s", _number, 1.0),
+    "tokens per gpu per second (tgs)": ("tokens_per_s", _number, 1.0),
+    "TFLOPs": ("tflops", _number, 1.0),
+    "throughput per GPU (TFLOP/s/GPU)": ("tflops", _number, 1.0),
+    "approx flops per GPU": ("tflops", _number, 1.0),
+}
+_MAIN_LOSS_KEYS = ("lm loss", "lm_loss")
+_FIELD_INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
+_STEP, _LOSS, _SKIPPED, _TOTAL = (_FIELD_INDEX[f] for f in ("step", "loss", "skipped", "total_steps"))
+_WHERE = slice(_FIELD_INDEX["time"], _FIELD_INDEX["text"] + 1)
+
+
+def _is_loss_key(label: str) -> bool:
+    return label.endswith("loss") and label not in ("loss scale",)
+
+
+class _Layout:
+    """How to read one sequence of labels: which value goes to which field.
+
+    `convert` is compiled for the layout (one expression per field, like
+    `float(v[4]) * 0.001`), so a line costs one call instead of a loop over
+    converters; when a value is not a plain number it raises ValueError and
+    `convert_safely` gives the same fields with unreadable values as None.
+    """
+
+    __slots__ = ("labels", "slots", "loss_keys", "main_loss", "template", "convert")
+
+    def __init__(self, labels: tuple[str, ...], colons: bool) -> None:
+        self.labels = labels
+        self.slots: list[tuple[int, int, Callable[[str], Any], float]] = []
+        loss_positions: list[tuple[str, int]] = []
+        for position, label in enumerate(labels):
+            if label in _FIELDS:
+                field, convert, scale = _FIELDS[label]
+                self.slots.append((position, _FIELD_INDEX[field], convert, scale))
+            elif _is_loss_key(label):
+                loss_positions.append((label, position))
+        self.loss_keys = frozenset(label for label, _ in loss_positions)
+        main = [p for label, p in loss_positions if label in _MAIN_LOSS_KEYS]
+        self.main_loss = main[0] if main else (loss_positions[0][1] if loss_positions else None)
+        self.template = self._compile_template() if colons else None
+        self.convert: Callable[[Sequence[str]], list[Any]] = self._compile_converter()
+
+    def _compile_template(self) -> re.Pattern[str]:
+        # Possessive quantifiers (Python 3.11+) skip backtracking bookkeeping
+        # the template never needs; older Pythons get the plain ones.
+        q = "*+" if sys.version_info >= (3, 11) else "*"
+        parts = [r"iteration\s+(\d+)\s" + q + r"/\s" + q + r"(\d+)\s" + q + r"\|"]
+        for label in self.labels:
+            parts.append(r"\s" + q + re.escape(label) + r":\s" + q + r"([^|\s]" + q + r")\s" + q + r"\|")
+        parts.append(r"\s*$")
+        return re.compile("".join(parts))
+
+    def _compile_converter(self) -> Callable[[Sequence[str]], list[Any]]:
+        items = ["None"] * len(StepRecord._fields)
+        for position, index, convert, scale in self.slots:
+            expression = f"{'int' if convert is _integer else 'float'}(v[{position + _FIRST_VALUE}])"
+            items[index] = expression if scale == 1 else f"{expression} * {scale!r}"
+        if self.main_loss is not None:
+            items[_LOSS] = f"float(v[{self.main_loss + _FIRST_VALUE}])"
+        return eval("lambda v: [" + ", ".join(items) + "]", {"float": float, "int": int})  # noqa: S307
+
+    def convert_safely(self, values: Sequence[str]) -> list[Any]:
+        fields: list[Any] = [None] * len(StepRecord._fields)
+        for position, index, convert, scale in self.slots:
+            value = convert(values[position + _FIRST_VALUE])
+            fields[index] = value * scale if value is not None and scale != 1 else value
+        if self.main_loss is not None:
+            fields[_LOSS] = _number(values[self.main_loss + _FIRST_VALUE])
+        return fields
+
+
+class MegatronParser(Parser):
+    """Megatron-LM, Megatron-DeepSpeed, BigScience and GPT-NeoX iteration lines."""
+
+    name = "megatron"
+    keywords = ("iteration",)
+
+    def __init__(self) -> None:
+        self.known_loss_keys: frozenset[str] = frozenset()
+        self.previous_step: int | None = None
+        self.pending: list[str] | None = None
+        self.pending_number = 0
+        self._layouts: dict[tuple[tuple[str, ...], bool], _Layout] = {}
+        self._template: _Layout | None = None
+
+    # -- state ---------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "known_loss_keys": self.known_loss_keys,
+            "previous_step": self.previous_step,
+            "pending": self.pending,
+            "pending_number": self.pending_number,
+        }
+
+    # -- lines ---------------------------------------------------------
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
+        layout = self._template
+        if layout is not None:
+            start = line.find("iteration")
+            m = layout.template.match(line, start)  # type: ignore[union-attr]
+            if m is not None:
+                return self._record(line, start, number, ctx, m.groups(), layout)
+        if line.rstrip().endswith("|") or "|" not in line:
+            return self._parse_full(line, number, ctx)
+        if _HEADER.search(line) is None:
+            return self._parse_full(line, number, ctx)
+        self.pending = [line]
+        self.pending_number = number
+        return PENDING
+
+    def resume(self, line: str, number: int, ctx: ParseContext) -> tuple[StepRecord | None | _Pending, bool]:
+        assert self.pending is not None
+        if "|" in line and _HEADER.search(line) is None and len(self.pending) < _MAX_WRAPPED_PIECES:
+            self.pending.append(line)
+            if not line.rstrip().endswith("|"):
+                return PENDING, True
+            return self._flush(ctx), True
+        return self._flush(ctx), False
+
+    def finish(self, ctx: ParseContext) -> StepRecord | None:
+        return self._flush(ctx) if self.pending else None
+
+    def _flush(self, ctx: ParseContext) -> StepRecord | None:
+        pieces, number = self.pending or [], self.pending_number
+        self.pending = None
+        joined = pieces[0].rstrip() if pieces else ""
+        for piece in pieces[1:]:
+            piece = piece.rstrip()
+            if joined and piece and not joined[-1].isspace() and not piece[0].isspace():
+                joined += " "
+            joined += piece
+        return self._parse_full(joined, number, ctx)
+
+    def _parse_full(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        header = _HEADER.search(line)
+        if header is None:
+            return self._parse_validation(line, number, ctx)
+        labels: list[str] = []
+        values: list[str] = []
+        colons = True
+        for part in line[header.end() :].split("|"):
+            part = part.strip()
+            if not part:
+                continue
+            label, sep, value = part.partition(":")
+            if not sep:  # Megatron-LM v1: `learning rate 1.000E-04`
+                label, _, value = part.rpartition(" ")
+                colons = False
+            labels.append(label.strip())
+            values.append(value.strip())
+        key = (tuple(labels), colons)
+        layout = self._layouts.get(key)
+        if layout is None:
+            if len(self._layouts) > 64:
+                self._layouts.clear()
+            layout = self._layouts[key] = _Layout(key[0], colons)
+        start = header.start()
+        neox = _NEOX_RATE.search(line, 0, start)
+        if layout.template is not None and header.group(2) != "infinity" and neox is None:
+            self._template = layout
+        record = self._record(line, start, number, ctx, (header.group(1), header.group(2), *values), layout)
+        if neox and record is not None:
+            record = record._replace(samples_per_s=_number(neox.group(1)))
+        return record
+
+    def _parse_validation(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        m = _VALIDATION.search(line)
+        if m is None:
+            return None
+        for part in m.group(2).split("|"):
+            label, _, value = part.partition(":")
+            if label.strip() in ("lm loss value", "lm_loss value"):
+                eval_loss = _number(value.strip())
+                break
+        else:
+            return None
+        time, epoch_s, rank, node = ctx.where(line, m.start())
+        return StepRecord(
+            int(m.group(1)), eval_loss=eval_loss, time=time, epoch_s=epoch_s,
+            rank=rank, node=node, file=ctx.file, line=number, text=line,
+        )
+
+    def _record(
+        self, line: str, start: int, number: int, ctx: ParseContext, values: Sequence[str], layout: _Layout
+    ) -> StepRecord:
+        """The record for `values`: step and total, then one value per label of `layout`."""
+        try:
+            fields = layout.convert(values)
+        except ValueError:
+            fields = layout.convert_safely(values)
+        step = fields[_STEP] = int(values[0])
+        loss, skipped = fields[_LOSS], fields[_SKIPPED]
+        previous, self.previous_step = self.previous_step, step
+        interval = step - previous if previous is not None and step > previous else None
+        all_skipped = bool(skipped) and (interval is None or skipped >= interval)
+        if all_skipped and loss == 0.0:
+            fields[_LOSS] = None  # the `>= 0.0` rule prints an empty interval as 0.0
+        known = self.known_loss_keys
+        if known and not all_skipped and not layout.loss_keys >= known:
+            fields[_LOSS] = math.nan  # a loss key vanished: its interval mean was NaN
+        if layout.loss_keys and not known >= layout.loss_keys:
+            self.known_loss_keys = known | layout.loss_keys
+        fields[_TOTAL] = None if values[1] == "infinity" else int(values[1])
+        ctx.step = step
+        time, epoch_s, rank, node = ctx.where(line, start)
+        fields[_WHERE] = (time, epoch_s, rank, node, ctx.file, number, line)
+        return _new(StepRecord, fields)

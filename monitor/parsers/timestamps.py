@@ -1,0 +1,93 @@
+"""Find the wall-clock timestamp in a log line's prefix, in the layouts logs use.
+
+Layouts, as printed by the tools that produce them:
+- ISO 8601 and Python logging: `2024-03-05T10:41:12.123Z`, `2024-03-05 10:41:12,123`
+  (logging's default `asctime`), `[2024-03-05 10:41:12,123]` (DeepSpeed),
+  ` [2024-03-05 10:41:12]` (Megatron-LM's `training_log`), `2024/03/05 10:41:12`;
+- glog and torch.distributed.elastic: `I0305 10:41:12.123456` (no year);
+- syslog / journalctl short: `Mar  5 10:41:12` (no year);
+- dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
+- MMEngine: `03/05 10:41:12` (no year).
+
+Where a layout has no year, the caller supplies one (the file's modification
+year): an approximation, stated here because it is one. Naive timestamps
+are read as UTC when turned into seconds; zone offsets are honoured.
+Seconds since boot (`[ 1234.5678]` in raw dmesg) are not wall time and are
+ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+
+_TIMESTAMP = re.compile(
+    r"(?P<iso>(?P<Y>\d{4})[-/](?P<m>\d\d)[-/](?P<d>\d\d)[T ](?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)"
+    r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d\d:?\d\d)?)"
+    r"|(?P<dmesg>\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<dmon>[A-Z][a-z]{2}) +(?P<dd>\d{1,2}) "
+    r"(?P<dH>\d\d):(?P<dM>\d\d):(?P<dS>\d\d) (?P<dY>\d{4})\])"
+    r"|(?P<glog>\b[IWEF](?P<gm>[01]\d)(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
+    r"|(?P<syslog>\b(?P<smon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<sd>\d{1,2}) "
+    r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
+    r"|(?P<mm>\b(?P<mmm>[01]\d)/(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
+)
+
+
+def _zone(text: str | None) -> dt.timezone | None:
+    if not text:
+        return None
+    if text == "Z":
+        return dt.timezone.utc
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+def _micro(fraction: str | None) -> int:
+    return int((fraction or "0")[:6].ljust(6, "0"))
+
+
+def _build(m: re.Match[str], year: int) -> dt.datetime | None:
+    g = m.group
+    if m.group("iso"):
+        return dt.datetime(
+            int(g("Y")), int(g("m")), int(g("d")), int(g("H")), int(g("M")), int(g("S")),
+            _micro(g("f")), tzinfo=_zone(g("z")),
+        )
+    if m.group("dmesg"):
+        return dt.datetime(
+            int(g("dY")), _MONTHS[g("dmon")], int(g("dd")), int(g("dH")), int(g("dM")), int(g("dS"))
+        )
+    if m.group("glog"):
+        return dt.datetime(
+            year, int(g("gm")), int(g("gd")), int(g("gH")), int(g("gM")), int(g("gS")), _micro(g("gf"))
+        )
+    if m.group("syslog"):
+        return dt.datetime(year, _MONTHS[g("smon")], int(g("sd")), int(g("sH")), int(g("sM")), int(g("sS")))
+    return dt.datetime(year, int(g("mmm")), int(g("mmd")), int(g("mmH")), int(g("mmM")), int(g("mmS")))
+
+
+def find_timestamp(text: str, year: int) -> tuple[str, float] | None:
+    """The first timestamp in `text`, as (ISO 8601 text, seconds since the epoch).
+
+    Args:
+        text: where to look, usually the prefix of a line before its message.
+        year: the year to assume for layouts that print none.
+
+    Returns:
+        None when there is no timestamp, or when its fields are out of range
+        (such as month 13).
+    """
+    m = _TIMESTAMP.search(text)
+    if m is None:
+        return None
+    try:
+        stamp = _build(m, year)
+    except (ValueError, OverflowError):
+        return None
+    if stamp is None:
+        return None
+    seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return stamp.isoformat(), seconds
