@@ -68,9 +68,9 @@ def _integer(text: str) -> int | None:
     return int(value) if value is not None and math.isfinite(value) else None
 
 
-# label → (StepRecord field, converter, scale)
+# label → (StepRecord field, converter, divisor into the field's unit)
 _FIELDS: dict[str, tuple[str, Callable[[str], Any], float]] = {
-    "elapsed time per iteration (ms)": ("step_time_s", _number, 1e-3),
+    "elapsed time per iteration (ms)": ("step_time_s", _number, 1000.0),
     "elapsed time per iteration (s)": ("step_time_s", _number, 1.0),
     "learning rate": ("lr", _number, 1.0),
     "loss scale": ("loss_scale", _number, 1.0),
@@ -110,8 +110,8 @@ class _Layout:
         loss_positions: list[tuple[str, int]] = []
         for position, label in enumerate(labels):
             if label in _FIELDS:
-                field, convert, scale = _FIELDS[label]
-                self.slots.append((position, _FIELD_INDEX[field], convert, scale))
+                field, convert, divisor = _FIELDS[label]
+                self.slots.append((position, _FIELD_INDEX[field], convert, divisor))
             elif _is_loss_key(label):
                 loss_positions.append((label, position))
         self.loss_keys = frozenset(label for label, _ in loss_positions)
@@ -132,18 +132,18 @@ class _Layout:
 
     def _compile_converter(self) -> Callable[[Sequence[str]], list[Any]]:
         items = ["None"] * len(StepRecord._fields)
-        for position, index, convert, scale in self.slots:
+        for position, index, convert, divisor in self.slots:
             expression = f"{'int' if convert is _integer else 'float'}(v[{position + _FIRST_VALUE}])"
-            items[index] = expression if scale == 1 else f"{expression} * {scale!r}"
+            items[index] = expression if divisor == 1 else f"{expression} / {divisor!r}"
         if self.main_loss is not None:
             items[_LOSS] = f"float(v[{self.main_loss + _FIRST_VALUE}])"
         return eval("lambda v: [" + ", ".join(items) + "]", {"float": float, "int": int})  # noqa: S307
 
     def convert_safely(self, values: Sequence[str]) -> list[Any]:
         fields: list[Any] = [None] * len(StepRecord._fields)
-        for position, index, convert, scale in self.slots:
+        for position, index, convert, divisor in self.slots:
             value = convert(values[position + _FIRST_VALUE])
-            fields[index] = value * scale if value is not None and scale != 1 else value
+            fields[index] = value / divisor if value is not None and divisor != 1 else value
         if self.main_loss is not None:
             fields[_LOSS] = _number(values[self.main_loss + _FIRST_VALUE])
         return fields

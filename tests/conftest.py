@@ -1,0 +1,46 @@
+"""Shared test helpers: parse text with the real parser set, run the CLI in process."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main
+from monitor.model import Record, StepRecord
+from monitor.parsers import ParseContext, new_parser_set
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden/*.expected.jsonl")
+
+
+def parse_text(text: str, file: str = "test.log", path: str | None = None) -> list[Record]:
+    """All records the parser set finds in `text`, as a scan would."""
+    parsers = new_parser_set(ParseContext(file, path, 2024))
+    records = parsers.parse_lines(enumerate(text.splitlines(), 1))
+    return records + parsers.finish()
+
+
+def steps(text: str, **kwargs: object) -> list[StepRecord]:
+    """Only the StepRecords."""
+    return [r for r in parse_text(text, **kwargs) if isinstance(r, StepRecord)]  # type: ignore[arg-type]
+
+
+class CliRun:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run `monitor ARGS...` in process; return exit code, stdout, stderr."""
+
+    def run(*args: str | Path) -> CliRun:
+        out = io.StringIO()
+        code = main([str(a) for a in args], out=out)
+        captured = capsys.readouterr()
+        return CliRun(code, out.getvalue() + captured.out, captured.err)
+
+    return run
