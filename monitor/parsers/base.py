@@ -102,14 +102,18 @@ class ParseContext:
 class Parser(abc.ABC):
     """One framework's family of progress lines.
 
-    Subclasses set `name` (reported as the detected format) and `keywords`
-    (a line is offered only when it contains one of them), and implement
-    `parse`. Parsers that keep state across lines keep it in instance
+    Subclasses set `name` (reported as the detected format), `keywords`
+    (a line is offered only when it contains one of them) and `samples`
+    (real-shaped lines, each of which this parser must turn into a record and
+    no other framework parser may take: the tests check both), and
+    implement `parse`. Parsers that keep state across lines keep it in instance
     attributes, so `snapshot` can compare and copy it.
     """
 
     name: ClassVar[str]
     keywords: ClassVar[tuple[str, ...]]
+    samples: ClassVar[tuple[str, ...]] = ()
+    generic: ClassVar[bool] = False  # a catch-all tried after every framework parser
 
     @abc.abstractmethod
     def parse(self, line: str, number: int, ctx: ParseContext) -> Record | None | _Pending:

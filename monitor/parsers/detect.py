@@ -136,6 +136,8 @@ class ParserSet:
                 continue
             self._take(parser, record, append)
             primary = self.primary
+            if parser.generic:
+                return False  # a catch-all never becomes the format
             if primary is None or (
                 parser.name != primary.name
                 and self.records_by_format[parser.name] > self.records_by_format[primary.name]

@@ -154,6 +154,18 @@ class MegatronParser(Parser):
 
     name = "megatron"
     keywords = ("iteration",)
+    samples = (
+        " [2024-05-02 10:11:12] iteration      120/    5000 | consumed samples:        61440 | elapsed time per "
+        "iteration (ms): 1532.4 | learning rate: 2.997812E-04 | global batch size:   512 | lm loss: 3.412976E+00 "
+        "| loss scale: 1.0 | grad norm: 0.712 | number of skipped iterations:   0 | number of nan iterations:   0 |",
+        "[default7]: iteration    31020/  115311 | consumed samples:     47371536 | consumed tokens:  97016905728 "
+        "| elapsed time per iteration (s): 104.83 | learning rate: 5.287E-05 | global batch size:  2048 | lm loss: "
+        "2.201442E+00 | grad norm: 0.213 | num zeros: 0.0 | number of skipped iterations:   0 | number of nan "
+        "iterations:   0 | samples per second: 19.536 | TFLOPs: 149.57 |",
+        " iteration      300/   50000 | elapsed time per iteration (ms): 398.2 | learning rate 1.500E-04 | "
+        "lm loss 7.214360E+00 | loss scale 32768.0 |",
+        " validation loss at iteration 2000 | lm loss value: 2.874411E+00 | lm loss PPL: 1.771142E+01 | ",
+    )
 
     def __init__(self) -> None:
         self.known_loss_keys: frozenset[str] = frozenset()
