@@ -116,7 +116,8 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         from monitor.sinks.table import scan_table
         from monitor.sinks.theme import THEME
 
-        Console(file=out, theme=THEME, highlight=False).print(scan_table(events, summaries))
+        width = None if out.isatty() else int(os.environ.get("COLUMNS") or 120)
+        Console(file=out, theme=THEME, highlight=False, width=width).print(scan_table(events, summaries))
     if unreadable:
         return EXIT_ERROR
     worst = max((e.severity for e in events), default=None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import io
+import math
 import multiprocessing
 import os
 from collections.abc import Iterator
@@ -154,6 +155,22 @@ def _scan_range(unit: _Range, state: dict[str, Any] | None = None) -> _RangeResu
     return _RangeResult(events, scan.summary, start_state, end_state, error)
 
 
+def same_state(a: Any, b: Any) -> bool:
+    """State equality where NaN equals NaN (a NaN loss kept in an open episode
+    must not make two identical states look different)."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same_state(x, y) for x, y in zip(a, b))
+    if dataclasses.is_dataclass(a):
+        return all(same_state(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    return bool(a == b)
+
+
 def _combine(source: Source, results: list[_RangeResult], ranges: list[_Range]) -> SourceResult:
     """Put a file's ranges back together, rescanning any whose start state was wrong."""
     events: list[Event] = []
@@ -161,7 +178,7 @@ def _combine(source: Source, results: list[_RangeResult], ranges: list[_Range]) 
     error: SourceError | None = None
     previous_end: dict[str, Any] | None = None
     for unit, result in zip(ranges, results):
-        if previous_end is not None and result.start_state != previous_end:
+        if previous_end is not None and not same_state(result.start_state, previous_end):
             result = _scan_range(unit, previous_end)
         events.extend(result.events)
         summary.merge(result.summary)

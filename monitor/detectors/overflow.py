@@ -133,8 +133,9 @@ class OverflowDetector(Detector):
     ) -> list[Event] | None:
         episode = state.episode
         if episode is None:
+            known_scale = scale if scale is not None else new_scale
             startup = not state.progressed and (
-                record.step is None or record.step <= STARTUP_STEPS or (scale or 0.0) >= SEARCH_SCALE
+                record.step is None or record.step <= STARTUP_STEPS or (known_scale or 0.0) >= SEARCH_SCALE
             )
             episode = state.episode = _Episode(first=record, startup=startup, first_scale=scale or new_scale)
         episode.count += count

@@ -224,6 +224,7 @@ class MegatronParser(Parser):
         return self._parse_full(joined, number, ctx)
 
     def _parse_full(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        """Read a line field by field (and learn its layout)."""
         header = _HEADER.search(line)
         if header is None:
             return self._parse_validation(line, number, ctx)
@@ -250,7 +251,12 @@ class MegatronParser(Parser):
         neox = _NEOX_RATE.search(line, 0, start)
         if layout.template is not None and header.group(2) != "infinity" and neox is None:
             self._template = layout
-        record = self._record(line, start, number, ctx, (header.group(1), header.group(2), *values), layout)
+        # A record that does not end in `|` was cut (a truncated file, a
+        # wrap that never completed): a loss missing from it is not a NaN.
+        complete = line.rstrip().endswith("|")
+        record = self._record(
+            line, start, number, ctx, (header.group(1), header.group(2), *values), layout, complete
+        )
         if neox and record is not None:
             record = record._replace(samples_per_s=_number(neox.group(1)))
         return record
@@ -273,7 +279,8 @@ class MegatronParser(Parser):
         )
 
     def _record(
-        self, line: str, start: int, number: int, ctx: ParseContext, values: Sequence[str], layout: _Layout
+        self, line: str, start: int, number: int, ctx: ParseContext, values: Sequence[str], layout: _Layout,
+        complete: bool = True,
     ) -> StepRecord:
         """The record for `values`: step and total, then one value per label of `layout`."""
         try:
@@ -288,7 +295,7 @@ class MegatronParser(Parser):
         if all_skipped and loss == 0.0:
             fields[_LOSS] = None  # the `>= 0.0` rule prints an empty interval as 0.0
         known = self.known_loss_keys
-        if known and not all_skipped and not layout.loss_keys >= known:
+        if known and complete and not all_skipped and not layout.loss_keys >= known:
             fields[_LOSS] = math.nan  # a loss key vanished: its interval mean was NaN
         if layout.loss_keys and not known >= layout.loss_keys:
             self.known_loss_keys = known | layout.loss_keys

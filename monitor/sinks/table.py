@@ -55,13 +55,16 @@ def _ranks_text(ranks: list[int]) -> str:
 
 
 class EventsTable:
-    """Events grouped by file, in line order, with what to do for the serious ones."""
+    """One file's events in line order, with what to do for the serious ones."""
 
-    def __init__(self, events: Sequence[Event]) -> None:
+    def __init__(self, file: str | None, events: Sequence[Event]) -> None:
+        self.file = file
         self.events = events
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        table = Table(title="Events", title_justify="left", title_style="monitor.title", expand=True)
+        table = Table(
+            title=Text(self.file or "-", style="monitor.file"), title_justify="left", expand=True
+        )
         table.add_column("Severity", no_wrap=True)
         table.add_column("Kind", no_wrap=True)
         table.add_column("Code", style="monitor.code", no_wrap=True)
@@ -69,12 +72,7 @@ class EventsTable:
         table.add_column("Step", justify="right", no_wrap=True)
         table.add_column("Rank", justify="right", no_wrap=True)
         table.add_column("Message", ratio=1, overflow="fold")
-        current_file: str | None = None
         for event in self.events:
-            if event.file != current_file:
-                current_file = event.file
-                table.add_section()
-                table.add_row(Text(current_file or "-", style="monitor.file"), end_section=True)
             message = Text(event.message)
             if event.action and event.severity >= Severity.WARNING:
                 message.append("\n→ " + event.action, style="monitor.action")
@@ -113,7 +111,9 @@ class Totals:
 def scan_table(events: Sequence[Event], summaries: Sequence[SourceSummary]) -> Group:
     """The whole scan as one renderable."""
     parts: list[object] = [FilesTable(summaries)]
-    if events:
-        parts.append(EventsTable(events))
+    by_file: dict[str | None, list[Event]] = {}
+    for event in events:
+        by_file.setdefault(event.file, []).append(event)
+    parts.extend(EventsTable(file, file_events) for file, file_events in by_file.items())
     parts.append(Totals(events))
     return Group(*parts)  # type: ignore[arg-type]

@@ -116,10 +116,14 @@ def read_batches(
     line_no = first_line
     remaining = limit_bytes
     failure: SourceError | None = None
+    # read1 returns what one underlying read gives: a pipe's data as it
+    # arrives, and a compressed stream's data up to the point where it breaks
+    # (a plain read of a truncated gzip loses the last megabyte it decoded).
+    read = getattr(stream, "read1", stream.read)
     while remaining is None or remaining > 0:
         size = chunk_bytes if remaining is None else min(chunk_bytes, remaining)
         try:
-            data = stream.read(size)
+            data = read(size)
         except EOFError:
             failure = SourceError(name, "compressed stream is truncated; scanned what came before the cut")
             break

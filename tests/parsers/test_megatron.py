@@ -165,3 +165,10 @@ def test_infinity_total_and_trailing_garbage_are_tolerated() -> None:
 def test_unreadable_value_becomes_none() -> None:
     [r] = steps(upstream(7).replace("grad norm: 0.712", "grad norm: ???"))
     assert r.grad_norm is None and r.loss == 3.412976
+
+
+def test_record_cut_mid_line_is_not_a_nan() -> None:
+    """A truncated last line lost its loss field to the cut, not to a NaN."""
+    cut = upstream(20)[:150]
+    first, second = steps(upstream(10) + "\n" + cut)
+    assert second.step == 20 and second.loss is None

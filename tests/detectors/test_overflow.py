@@ -1,0 +1,80 @@
+"""Loss-scale overflow episodes: start-up search, routine, storm, collapse."""
+
+from __future__ import annotations
+
+from monitor.detectors.overflow import OverflowDetector
+from monitor.model import Kind, Severity
+from tests.detectors.records import overflow, step
+
+
+def run(*batches: list) -> list:
+    d = OverflowDetector()
+    events = [e for batch in batches for e in d.observe(batch)]
+    return events + d.finish()
+
+
+def test_start_up_search_from_a_high_scale_is_one_info_event() -> None:
+    scales = [2.0**32 / 2**i for i in range(9)]
+    messages = [overflow(a, b, line=i) for i, (a, b) in enumerate(zip(scales, scales[1:]), 1)]
+    [event] = run(messages)
+    assert (event.kind, event.code, event.severity) == (Kind.OVERFLOW, "LOSS-SCALE-SEARCH", Severity.INFO)
+    assert (event.count, event.line, event.baseline, event.value) == (8, 1, 2.0**32, 2.0**24)
+
+
+def test_megatron_all_skipped_first_interval_is_the_search() -> None:
+    [event] = run([step(10, skipped=10, loss_scale=8388608.0), step(20, loss=9.1, skipped=0, loss_scale=8388608.0)])
+    assert (event.code, event.count, event.step) == ("LOSS-SCALE-SEARCH", 10, 10)
+
+
+def test_isolated_mid_run_overflow_is_routine_info() -> None:
+    events = run([step(3500, loss=0.5), overflow(2048, 1024, step=3590), step(3600, loss=0.44)])
+    assert [(e.code, e.severity, e.count) for e in events] == [("LOSS-SCALE-OVERFLOW", Severity.INFO, 1)]
+
+
+def test_three_overflows_in_a_row_mid_run_is_a_storm_raised_at_once() -> None:
+    d = OverflowDetector()
+    d.observe([step(370, loss=2.0)])
+    assert d.observe([overflow(64, 32, step=378), overflow(32, 16, step=379)]) == []
+    [event] = d.observe([overflow(16, 8, step=380, line=3)])
+    assert (event.code, event.severity, event.step, event.count) == ("LOSS-SCALE-STORM", Severity.WARNING, 378, 3)
+    assert (event.baseline, event.value) == (64, 8)
+    assert d.observe([overflow(8, 4, step=381)]) == [] and d.finish() == []
+
+
+def test_scale_falling_below_one_is_a_collapse() -> None:
+    events = run([step(10198, loss=6.3), overflow(None, 0.25, step=10198), overflow(None, 0.125, step=10198)])
+    assert [(e.code, e.severity) for e in events] == [("LOSS-SCALE-COLLAPSE", Severity.WARNING)]
+
+
+def test_record_loss_scale_below_one_is_a_collapse_raised_once() -> None:
+    events = run([step(1, loss=1.0, loss_scale=0.5), step(2, loss=1.0, loss_scale=0.5)])
+    assert [e.code for e in events] == ["LOSS-SCALE-COLLAPSE"]
+
+
+def test_messages_and_skip_counters_are_not_counted_twice() -> None:
+    events = run([
+        step(100, loss=1.0, skipped=0),
+        overflow(1024, 512, step=101),
+        step(110, loss=1.0, skipped=1),
+        step(120, loss=1.0, skipped=0),
+    ])
+    assert [(e.code, e.count) for e in events] == [("LOSS-SCALE-OVERFLOW", 1)]
+
+
+def test_mid_run_skips_from_megatron_counters() -> None:
+    events = run([step(1000, loss=2.0, skipped=0), step(1010, loss=2.0, skipped=3), step(1020, loss=2.0, skipped=0)])
+    assert [(e.code, e.severity) for e in events] == [("LOSS-SCALE-STORM", Severity.WARNING)]
+
+
+def test_after_a_restart_the_search_is_start_up_again() -> None:
+    events = run([
+        step(5000, loss=2.0, skipped=0),
+        step(4000, skipped=10, loss_scale=65536.0),
+        step(4010, loss=2.1, skipped=0),
+    ])
+    assert [e.code for e in events] == ["LOSS-SCALE-SEARCH"]
+
+
+def test_evaluation_records_neither_close_nor_open_episodes() -> None:
+    events = run([step(1, loss=1.0), overflow(1024, 512, step=2), step(2, eval_loss=1.0)])
+    assert [e.code for e in events] == ["LOSS-SCALE-OVERFLOW"]  # closed only by finish

@@ -1,0 +1,45 @@
+"""Restart detection: the step counter going back."""
+
+from __future__ import annotations
+
+from monitor.detectors.restart import RestartDetector
+from monitor.model import Kind, Severity
+from tests.detectors.records import step
+
+
+def test_step_going_back_is_a_restart_with_the_recomputed_steps() -> None:
+    events = RestartDetector().observe([step(4000, loss=2.0), step(4100, loss=2.0), step(3500, loss=2.1)])
+    [event] = events
+    assert (event.kind, event.severity, event.code, event.step) == (Kind.RESTART, Severity.WARNING, "STEP-RESTART", 3500)
+    assert (event.value, event.baseline) == (3500.0, 4100.0)
+    assert "recomputes 600 step(s)" in event.message
+
+
+def test_equal_or_increasing_steps_are_not_restarts() -> None:
+    assert RestartDetector().observe([step(1, loss=1.0), step(1, loss=1.0), step(2, loss=1.0)]) == []
+
+
+def test_per_epoch_step_counters_restart_each_epoch_without_a_restart() -> None:
+    records = [step(8000, epoch=10, loss=1.3), step(1000, epoch=11, loss=1.9), step(2000, epoch=11, loss=1.4)]
+    assert RestartDetector().observe(records) == []
+
+
+def test_going_back_an_epoch_is_a_restart() -> None:
+    [event] = RestartDetector().observe([step(50, epoch=3, loss=1.0), step(10, epoch=2, loss=1.0)])
+    assert "epoch 3 step 50" in event.message and "epoch 2 step 10" in event.message
+
+
+def test_evaluation_records_are_not_training_steps() -> None:
+    records = [step(3000, loss=1.0), step(1000, eval_loss=1.5), step(3010, loss=1.0)]
+    assert RestartDetector().observe(records) == []
+
+
+def test_each_rank_has_its_own_counter() -> None:
+    records = [step(10, rank=0, loss=1.0), step(5, rank=1, loss=1.0), step(11, rank=0, loss=1.0)]
+    assert RestartDetector().observe(records) == []
+
+
+def test_restart_across_batches() -> None:
+    d = RestartDetector()
+    assert d.observe([step(100, loss=1.0)]) == []
+    assert [e.step for e in d.observe([step(40, loss=1.0)])] == [40]

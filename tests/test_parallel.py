@@ -1,0 +1,97 @@
+"""A file cut into ranges and scanned by several processes gives exactly the serial result."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from monitor import parallel
+from monitor.pipeline import SourceScan, scan
+from monitor.sources.files import Source
+
+
+def megatron(step: int, loss: str | None, skipped: int = 0, nan: int = 0, scale: float = 1.0) -> str:
+    loss_field = f" lm loss: {loss} |" if loss else ""
+    return (
+        f" iteration {step:8d}/  100000 | consumed samples: {step * 8:12d} | elapsed time per iteration (ms): 812.4 |"
+        f" learning rate: 1.000E-04 | global batch size:     8 |{loss_field} loss scale: {scale} | grad norm: 0.9 |"
+        f" number of skipped iterations: {skipped:3d} | number of nan iterations: {nan:3d} |\n"
+    )
+
+
+def eventful_log(seed: int, lines: int) -> str:
+    """Progress with NaN episodes, overflow counters, restarts and noise, at random places."""
+    rng = random.Random(seed)
+    out = []
+    step = 0
+    for _ in range(lines):
+        roll = rng.random()
+        step += 1
+        if roll < 0.01:
+            out.append(megatron(step, None))  # vanished loss key: NaN
+        elif roll < 0.02:
+            out.append(megatron(step, "2.0", skipped=rng.randint(1, 4), scale=2.0 ** rng.randint(-2, 8)))
+        elif roll < 0.025:
+            step = max(1, step - rng.randint(10, 300))  # restart from an older checkpoint
+            out.append(megatron(step, "2.1"))
+        elif roll < 0.03:
+            out.append(megatron(step, "2.0", nan=1))
+        elif roll < 0.3:
+            out.append(f"node3:1234:1240 [{rng.randint(0, 7)}] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P\n")
+        else:
+            out.append(megatron(step, f"{2 + rng.random():.6E}"))
+    return "".join(out)
+
+
+def outcome(results: list) -> list:
+    """What a scan reports, as comparable data (NaN values compare equal as "nan")."""
+    return [([e.to_dict() for e in r.events], r.summary.to_dict(), r.summary.formats, r.error) for r in results]
+
+
+@pytest.fixture
+def small_ranges(monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(parallel, "RANGE_BYTES", 16 << 10)
+    monkeypatch.setattr(parallel, "WARMUP_BYTES", 8 << 10)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_parallel_scan_equals_serial_scan(tmp_path, small_ranges, seed) -> None:
+    path = tmp_path / f"run{seed}.log"
+    path.write_text(eventful_log(seed, 3000))
+    other = tmp_path / "other.log"
+    other.write_text(eventful_log(seed + 10, 200))
+    sources = [Source(str(path), str(path)), Source(str(other), str(other))]
+    serial = outcome(list(scan(sources, jobs=1)))
+    assert parallel._splittable(sources[0]) and len(list(parallel._ranges(sources[0], 2))) > 2
+    assert outcome(list(scan(sources, jobs=2))) == serial
+    assert any(events for events, *_ in serial)
+
+
+def test_a_range_whose_warm_up_fell_short_is_rescanned(tmp_path, small_ranges, monkeypatch) -> None:
+    """Without warm-up, range starts disagree with the serial state: the merge rescans them."""
+    monkeypatch.setattr(parallel, "WARMUP_BYTES", 0)
+    rescans = []
+    original = SourceScan.restore
+
+    def counting(self, snapshot):
+        rescans.append(snapshot)
+        return original(self, snapshot)
+
+    monkeypatch.setattr(SourceScan, "restore", counting)
+    path = tmp_path / "run.log"
+    path.write_text(eventful_log(7, 3000))
+    source = Source(str(path), str(path))
+    serial = outcome(list(scan([source], jobs=1)))
+    assert outcome(list(scan([source], jobs=2))) == serial
+    assert rescans  # rescans run in this process, from the state the previous range ended in
+
+
+def test_same_state_treats_nan_as_equal_and_catches_differences() -> None:
+    from monitor.model import StepRecord
+
+    nan_record = StepRecord(step=3, loss=float("nan"))
+    assert parallel.same_state({"r": [nan_record, 1.0]}, {"r": [StepRecord(step=3, loss=float("nan")), 1.0]})
+    assert not parallel.same_state({"r": [nan_record]}, {"r": [StepRecord(step=4, loss=float("nan"))]})
+    assert not parallel.same_state({"a": 1}, {"b": 1})
