@@ -70,9 +70,9 @@ class NanDetector(Detector):
             if state.last_finite_loss is not None:
                 before = f" (last finite loss {format_number(state.last_finite_loss)}"
                 before += f" at step {state.last_finite_step})" if state.last_finite_step is not None else ")"
-            also = " and grad norm" if grad_bad else ""
+            subject = "loss and grad norm are" if grad_bad else "loss is"
             events.append(make_event(
-                "LOSS-NAN", record, f"loss{also} is {format_number(record.loss)}{step}{before}",
+                "LOSS-NAN", record, f"{subject} {format_number(record.loss)}{step}{before}",
                 value=record.loss, baseline=state.last_finite_loss,
             ))
         elif grad_bad and not loss_bad and not state.grad and not record.skipped:

@@ -59,6 +59,14 @@ class _RankState:
     episode: _Episode | None = None
 
 
+def _scales(episode: _Episode) -> str:
+    """How the scale moved, as far as the messages said."""
+    first, last = episode.first_scale, episode.last_scale
+    if first is not None and last is not None and first != last:
+        return f"; scale {format_number(first)} → {format_number(last)}"
+    return f"; scale now {format_number(last)}" if last is not None else ""
+
+
 class OverflowDetector(Detector):
     """Raises LOSS-SCALE-SEARCH, -OVERFLOW, -STORM and -COLLAPSE."""
 
@@ -137,14 +145,14 @@ class OverflowDetector(Detector):
             startup = not state.progressed and (
                 record.step is None or record.step <= STARTUP_STEPS or (known_scale or 0.0) >= SEARCH_SCALE
             )
-            episode = state.episode = _Episode(first=record, startup=startup, first_scale=scale or new_scale)
+            episode = state.episode = _Episode(first=record, startup=startup, first_scale=scale)
         episode.count += count
         episode.last_scale = new_scale if new_scale is not None else episode.last_scale
         if record.step is not None:
             episode.last_step = record.step
         if episode.escalated:
             return None
-        if new_scale is not None and new_scale < COLLAPSE_SCALE:
+        if new_scale is not None and new_scale < COLLAPSE_SCALE and not state.collapsed:
             episode.escalated = True
             state.collapsed = True
             return [make_event(
@@ -158,8 +166,7 @@ class OverflowDetector(Detector):
             since = f" since step {first.step}" if first.step is not None else ""
             return [make_event(
                 "LOSS-SCALE-STORM", first,
-                f"{episode.count} loss-scale overflows in a row{since}; "
-                f"scale {format_number(episode.first_scale)} → {format_number(episode.last_scale)}",
+                f"{episode.count} loss-scale overflows in a row{since}{_scales(episode)}",
                 value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
             )]
         return None
@@ -169,17 +176,16 @@ class OverflowDetector(Detector):
         if episode is None or episode.escalated:
             return []
         first = episode.first
-        scales = f"scale {format_number(episode.first_scale)} → {format_number(episode.last_scale)}"
         where = f" at step {first.step}" if first.step is not None else ""
         if episode.startup:
             return [make_event(
                 "LOSS-SCALE-SEARCH", first,
-                f"start-up loss-scale search: {episode.count} overflow(s){where}, {scales}",
+                f"start-up loss-scale search: {episode.count} overflow(s){where}{_scales(episode)}",
                 value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
             )]
         return [make_event(
             "LOSS-SCALE-OVERFLOW", first,
-            f"{episode.count} loss-scale overflow(s){where}, {scales}",
+            f"{episode.count} loss-scale overflow(s){where}{_scales(episode)}",
             value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
         )]
 

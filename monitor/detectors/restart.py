@@ -55,5 +55,5 @@ class RestartDetector(Detector):
         if step >= last_step:
             return None
         message = (f"step went back from {last_step} to {step}: the run resumed from an earlier "
-                   f"checkpoint and recomputes {last_step - step} step(s)")
+                   f"checkpoint and computes steps {step}–{last_step} again ({last_step - step + 1} step(s))")
         return make_event("STEP-RESTART", record, message, value=float(step), baseline=float(last_step))

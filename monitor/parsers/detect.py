@@ -18,6 +18,7 @@ the bar's step.
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,13 +26,29 @@ from monitor.model import Record
 from monitor.parsers.base import PENDING, ParseContext, Parser
 
 
-def umbrella_keywords(parsers: Sequence[Parser]) -> tuple[str, ...]:
-    """The fewest substrings such that every parser keyword contains one of them."""
-    keywords = sorted({k for p in parsers for k in p.keywords}, key=len)
+def umbrella_keywords(parsers: Sequence[Parser], shortest: int = 4) -> tuple[str, ...]:
+    """A few substrings such that every parser keyword contains one of them (cached)."""
+    return _cover(tuple(sorted({k for p in parsers for k in p.keywords})), shortest)
+
+
+@functools.lru_cache(maxsize=8)
+def _cover(keywords: tuple[str, ...], shortest: int) -> tuple[str, ...]:
+    """The cover of `keywords`.
+
+    A line holding none of them holds no keyword of any parser and is skipped
+    after these few checks. Chosen greedily (a set cover): the substring, of
+    at least `shortest` characters, found in the most keywords not yet
+    covered; ties go to the longer, more selective one.
+    """
+    uncovered = set(keywords)
     cover: list[str] = []
-    for keyword in keywords:
-        if not any(shorter in keyword for shorter in cover):
-            cover.append(keyword)
+    while uncovered:
+        candidates = {
+            k[i:j] for k in uncovered for i in range(len(k)) for j in range(i + min(shortest, len(k)), len(k) + 1)
+        }
+        best = max(candidates, key=lambda c: (sum(c in k for k in uncovered), len(c), c))
+        cover.append(best)
+        uncovered = {k for k in uncovered if best not in k}
     return tuple(cover)
 
 

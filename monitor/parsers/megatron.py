@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.model import StepRecord
-from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending
+from monitor.parsers.base import PENDING, ParseContext, Parser, Where, _Pending
 
 _HEADER = re.compile(r"iteration\s+(\d+)\s*/\s*(\d+|infinity)\s*\|")
 _VALIDATION = re.compile(r"\bvalid(?:ation)? loss at iteration\s+(\d+)\s*\|(.*)")
@@ -96,13 +96,14 @@ def _is_loss_key(label: str) -> bool:
 class _Layout:
     """How to read one sequence of labels: which value goes to which field.
 
-    `convert` is compiled for the layout (one expression per field, like
-    `float(v[4]) * 0.001`), so a line costs one call instead of a loop over
-    converters; when a value is not a plain number it raises ValueError and
-    `convert_safely` gives the same fields with unreadable values as None.
+    `build` is compiled for the layout: one expression that converts each
+    value (like `float(v[4]) / 1000.0`) and makes the record, so a line costs
+    one call instead of a loop over converters. When a value is not a plain
+    number it raises ValueError, and `build_safely` makes the same record
+    with the unreadable values as None.
     """
 
-    __slots__ = ("labels", "slots", "loss_keys", "main_loss", "template", "convert")
+    __slots__ = ("labels", "slots", "loss_keys", "main_loss", "template", "build")
 
     def __init__(self, labels: tuple[str, ...], colons: bool) -> None:
         self.labels = labels
@@ -111,14 +112,14 @@ class _Layout:
         for position, label in enumerate(labels):
             if label in _FIELDS:
                 field, convert, divisor = _FIELDS[label]
-                self.slots.append((position, _FIELD_INDEX[field], convert, divisor))
+                self.slots.append((position + _FIRST_VALUE, _FIELD_INDEX[field], convert, divisor))
             elif _is_loss_key(label):
-                loss_positions.append((label, position))
+                loss_positions.append((label, position + _FIRST_VALUE))
         self.loss_keys = frozenset(label for label, _ in loss_positions)
         main = [p for label, p in loss_positions if label in _MAIN_LOSS_KEYS]
         self.main_loss = main[0] if main else (loss_positions[0][1] if loss_positions else None)
         self.template = self._compile_template() if colons else None
-        self.convert: Callable[[Sequence[str]], list[Any]] = self._compile_converter()
+        self.build: Callable[..., StepRecord] = self._compile_builder()
 
     def _compile_template(self) -> re.Pattern[str]:
         # Possessive quantifiers (Python 3.11+) skip backtracking bookkeeping
@@ -130,23 +131,30 @@ class _Layout:
         parts.append(r"\s*$")
         return re.compile("".join(parts))
 
-    def _compile_converter(self) -> Callable[[Sequence[str]], list[Any]]:
+    def _compile_builder(self) -> Callable[..., StepRecord]:
         items = ["None"] * len(StepRecord._fields)
+        items[_STEP], items[_TOTAL] = "int(v[0])", "int(v[1])"
         for position, index, convert, divisor in self.slots:
-            expression = f"{'int' if convert is _integer else 'float'}(v[{position + _FIRST_VALUE}])"
+            expression = f"{'int' if convert is _integer else 'float'}(v[{position}])"
             items[index] = expression if divisor == 1 else f"{expression} / {divisor!r}"
         if self.main_loss is not None:
-            items[_LOSS] = f"float(v[{self.main_loss + _FIRST_VALUE}])"
-        return eval("lambda v: [" + ", ".join(items) + "]", {"float": float, "int": int})  # noqa: S307
+            items[_LOSS] = f"float(v[{self.main_loss}])"
+        items[_WHERE] = ["w[0]", "w[1]", "w[2]", "w[3]", "file", "number", "line"]
+        source = f"lambda v, w, file, number, line: new(StepRecord, ({', '.join(items)}))"
+        namespace = {"float": float, "int": int, "new": tuple.__new__, "StepRecord": StepRecord}
+        return eval(source, namespace)  # noqa: S307 - built from the constants above, never from log text
 
-    def convert_safely(self, values: Sequence[str]) -> list[Any]:
+    def build_safely(self, v: Sequence[str], w: Where, file: str, number: int, line: str) -> StepRecord:
         fields: list[Any] = [None] * len(StepRecord._fields)
+        fields[_STEP] = int(v[0])
+        fields[_TOTAL] = _integer(v[1])
         for position, index, convert, divisor in self.slots:
-            value = convert(values[position + _FIRST_VALUE])
+            value = convert(v[position])
             fields[index] = value / divisor if value is not None and divisor != 1 else value
         if self.main_loss is not None:
-            fields[_LOSS] = _number(values[self.main_loss + _FIRST_VALUE])
-        return fields
+            fields[_LOSS] = _number(v[self.main_loss])
+        fields[_WHERE] = (*w, file, number, line)
+        return _new(StepRecord, fields)
 
 
 class MegatronParser(Parser):
@@ -254,9 +262,7 @@ class MegatronParser(Parser):
         # A record that does not end in `|` was cut (a truncated file, a
         # wrap that never completed): a loss missing from it is not a NaN.
         complete = line.rstrip().endswith("|")
-        record = self._record(
-            line, start, number, ctx, (header.group(1), header.group(2), *values), layout, complete
-        )
+        record = self._record(line, start, number, ctx, (header.group(1), header.group(2), *values), layout, complete)
         if neox and record is not None:
             record = record._replace(samples_per_s=_number(neox.group(1)))
         return record
@@ -283,24 +289,28 @@ class MegatronParser(Parser):
         complete: bool = True,
     ) -> StepRecord:
         """The record for `values`: step and total, then one value per label of `layout`."""
+        where = ctx.where(line, start)
         try:
-            fields = layout.convert(values)
+            record = layout.build(values, where, ctx.file, number, line)
         except ValueError:
-            fields = layout.convert_safely(values)
-        step = fields[_STEP] = int(values[0])
-        loss, skipped = fields[_LOSS], fields[_SKIPPED]
+            record = layout.build_safely(values, where, ctx.file, number, line)
+        step = ctx.step = record.step
         previous, self.previous_step = self.previous_step, step
+        known = self.known_loss_keys
+        if record.skipped or not known >= layout.loss_keys or (known and not layout.loss_keys >= known):
+            return self._reread_loss(record, layout, previous, complete)
+        return record
+
+    def _reread_loss(self, record: StepRecord, layout: _Layout, previous: int | None, complete: bool) -> StepRecord:
+        """Apply the traps of skipped intervals and vanished loss keys."""
+        step, skipped, loss = record.step, record.skipped, record.loss
+        assert step is not None
         interval = step - previous if previous is not None and step > previous else None
-        all_skipped = bool(skipped) and (interval is None or skipped >= interval)
+        all_skipped = bool(skipped) and (interval is None or skipped >= interval)  # type: ignore[operator]
         if all_skipped and loss == 0.0:
-            fields[_LOSS] = None  # the `>= 0.0` rule prints an empty interval as 0.0
+            loss = None  # the `>= 0.0` rule prints an empty interval as 0.0
         known = self.known_loss_keys
         if known and complete and not all_skipped and not layout.loss_keys >= known:
-            fields[_LOSS] = math.nan  # a loss key vanished: its interval mean was NaN
-        if layout.loss_keys and not known >= layout.loss_keys:
-            self.known_loss_keys = known | layout.loss_keys
-        fields[_TOTAL] = None if values[1] == "infinity" else int(values[1])
-        ctx.step = step
-        time, epoch_s, rank, node = ctx.where(line, start)
-        fields[_WHERE] = (time, epoch_s, rank, node, ctx.file, number, line)
-        return _new(StepRecord, fields)
+            loss = math.nan  # a loss key vanished: its interval mean was NaN
+        self.known_loss_keys = known | layout.loss_keys
+        return record if loss is record.loss else record._replace(loss=loss)

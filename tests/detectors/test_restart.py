@@ -12,7 +12,7 @@ def test_step_going_back_is_a_restart_with_the_recomputed_steps() -> None:
     [event] = events
     assert (event.kind, event.severity, event.code, event.step) == (Kind.RESTART, Severity.WARNING, "STEP-RESTART", 3500)
     assert (event.value, event.baseline) == (3500.0, 4100.0)
-    assert "recomputes 600 step(s)" in event.message
+    assert "steps 3500–4100 again (601 step(s))" in event.message
 
 
 def test_equal_or_increasing_steps_are_not_restarts() -> None:

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Regenerate the parts of README.md that are made from code, so they cannot drift.
+
+Sections between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
+- `formats`: every parser, from the parser registry;
+- `codes`: every event code, from the catalog;
+- `scan-help`: the output of `monitor scan --help`.
+
+Usage: python scripts/update_readme.py [--check]   (--check: exit 1 if README.md is stale)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+sys.path.insert(0, str(ROOT))
+
+from monitor.catalog import definitions  # noqa: E402
+from monitor.cli import main  # noqa: E402
+from monitor.parsers import new_bar_parser, new_parsers  # noqa: E402
+
+
+def formats() -> str:
+    parsers = [*new_parsers(), *([bar] if (bar := new_bar_parser()) else [])]
+    rows = ["| format | reads |", "| --- | --- |"]
+    for parser in sorted(parsers, key=lambda p: p.name):
+        summary = (type(parser).__doc__ or "").strip().splitlines()[0].rstrip(".")
+        rows.append(f"| `{parser.name}` | {summary} |")
+    return "\n".join(rows)
+
+
+def codes() -> str:
+    rows = ["| code | kind | severity | meaning |", "| --- | --- | --- | --- |"]
+    for code, entry in sorted(definitions().items(), key=lambda item: (str(item[1].kind), item[0])):
+        rows.append(f"| `{code}` | {entry.kind} | {entry.severity} | {entry.meaning} |")
+    return "\n".join(rows)
+
+
+def scan_help() -> str:
+    os.environ["COLUMNS"] = "100"  # argparse wraps help to the terminal width
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        main(["scan", "--help"])
+    return "```\n" + text.getvalue().rstrip() + "\n```"
+
+
+SECTIONS = {"formats": formats, "codes": codes, "scan-help": scan_help}
+
+
+def render(readme: str) -> str:
+    for name, make in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.DOTALL)
+        if not pattern.search(readme):
+            raise SystemExit(f"README.md has no '{name}' section")
+        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), readme)
+    return readme
+
+
+def run() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    current = README.read_text(encoding="utf-8")
+    fresh = render(current)
+    if args.check:
+        if fresh != current:
+            print("README.md is stale: run python scripts/update_readme.py", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
