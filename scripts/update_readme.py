@@ -52,7 +52,31 @@ def scan_help() -> str:
     return "```\n" + text.getvalue().rstrip() + "\n```"
 
 
-SECTIONS = {"formats": formats, "codes": codes, "scan-help": scan_help}
+def _scan(*args: str) -> str:
+    os.environ["COLUMNS"] = "110"
+    out = io.StringIO()
+    os.chdir(ROOT)
+    main(["scan", *args], out=out)
+    return out.getvalue().rstrip()
+
+
+def example_table() -> str:
+    files = ["sample_logs/megatron_gpt_bf16_nan.log", "sample_logs/hf_deepspeed_fp16_overflow_storm.log"]
+    return f"```\n$ monitor scan {' '.join(files)}\n{_scan(*files)}\n```"
+
+
+def example_jsonl() -> str:
+    first = _scan("--format", "jsonl", "sample_logs/nanogpt_fp16_nan.log").splitlines()[0]
+    return "```\n$ monitor scan --format jsonl sample_logs/nanogpt_fp16_nan.log\n" + first + "\n```"
+
+
+SECTIONS = {
+    "example-table": example_table,
+    "example-jsonl": example_jsonl,
+    "formats": formats,
+    "codes": codes,
+    "scan-help": scan_help,
+}
 
 
 def render(readme: str) -> str:

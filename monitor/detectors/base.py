@@ -13,6 +13,7 @@ Deliberately not here: parsing, thresholds of particular detectors.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from monitor.catalog import definition
@@ -37,6 +38,22 @@ class Detector:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         vars(self).update(copy.deepcopy(snapshot))
+
+
+Position = tuple[float | None, int]
+"""(epoch, step) of a training record."""
+
+
+def went_back(previous: Position | None, epoch: float | None, step: int) -> bool:
+    """Whether (epoch, step) is earlier than `previous`: steps are compared
+    within an epoch when both records carry one, since some frameworks count
+    steps per epoch (a new epoch starting its count again is not going back)."""
+    if previous is None:
+        return False
+    last_epoch, last_step = previous
+    if epoch is not None and last_epoch is not None and epoch != last_epoch:
+        return epoch < last_epoch
+    return step < last_step
 
 
 def make_event(code: str, record: Record, message: str, **fields: Any) -> Event:
@@ -64,7 +81,10 @@ def make_event(code: str, record: Record, message: str, **fields: Any) -> Event:
 
 
 def format_number(value: float | None) -> str:
-    """A number as people read it in a message: 4 significant digits, or nan/inf."""
+    """A number as people read it in a message: whole numbers in full (a loss
+    scale of 65536), others to 4 significant digits, and nan/inf as such."""
     if value is None:
         return "?"
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
+        return str(int(value))
     return f"{value:.4g}"

@@ -5,8 +5,8 @@ MindSpore) or as skipped-iteration counters on progress records (Megatron).
 Consecutive overflows with no training progress in between form one episode,
 reported once:
 
-- at start-up (no progress yet since the start or the last restart, at an
-  early step or from a high initial scale such as 2^16 or 2^32) the scaler is
+- at start-up (no progress yet since the start or the last restart, and an
+  early step or a high initial scale such as 2^16 or 2^32) the scaler is
   searching for its working scale: one info event when the episode ends
   (LOSS-SCALE-SEARCH);
 - in the middle of training, an isolated overflow is routine: one info event
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.base import Detector, Position, format_number, make_event, went_back
 from monitor.model import Event, Record, StepRecord
 
 STORM_OVERFLOWS = 3
@@ -54,7 +54,7 @@ class _Episode:
 class _RankState:
     progressed: bool = False  # a training step succeeded since the start or last restart
     messages: bool = False  # this rank prints scaler messages
-    last_step: int | None = None
+    position: Position | None = None  # (epoch, step) of the latest training record
     collapsed: bool = False  # a record's loss scale is below the collapse line
     episode: _Episode | None = None
 
@@ -74,6 +74,16 @@ class OverflowDetector(Detector):
         self.ranks: dict[int | None, _RankState] = {}
 
     def _state(self, rank: int | None) -> _RankState:
+        """The state of a rank. A line without a rank, in a stream where one
+        rank only was ever named, is that rank's: DeepSpeed tags its scaler
+        messages `[Rank 0]` while the Hugging Face dicts printed by the same
+        process carry no rank, and both must meet in one episode."""
+        if rank is None:
+            named = [r for r in self.ranks if r is not None]
+            if len(named) == 1:
+                rank = named[0]
+        elif rank not in self.ranks and None in self.ranks and len(self.ranks) == 1:
+            self.ranks[rank] = self.ranks.pop(None)  # what was seen unnamed was this rank's
         state = self.ranks.get(rank)
         if state is None:
             state = self.ranks[rank] = _RankState()
@@ -81,7 +91,6 @@ class OverflowDetector(Detector):
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
-        ranks = self.ranks
         for record in records:
             if type(record) is not StepRecord:
                 state = self._state(record.rank)
@@ -91,12 +100,12 @@ class OverflowDetector(Detector):
             elif record.loss is None and record.eval_loss is not None:
                 continue
             else:
-                state = ranks.get(record.rank) or self._state(record.rank)
+                state = self._state(record.rank)
                 step = record.step
                 if step is not None:
-                    if state.last_step is not None and step < state.last_step:
+                    if went_back(state.position, record.epoch, step):
                         state.progressed = False  # a restarted run searches for its scale again
-                    state.last_step = step
+                    state.position = (record.epoch, step)
                 if (
                     state.episode is None
                     and not record.skipped
@@ -143,7 +152,7 @@ class OverflowDetector(Detector):
         if episode is None:
             known_scale = scale if scale is not None else new_scale
             startup = not state.progressed and (
-                record.step is None or record.step <= STARTUP_STEPS or (known_scale or 0.0) >= SEARCH_SCALE
+                (record.step is not None and record.step <= STARTUP_STEPS) or (known_scale or 0.0) >= SEARCH_SCALE
             )
             episode = state.episode = _Episode(first=record, startup=startup, first_scale=scale)
         episode.count += count

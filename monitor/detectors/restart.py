@@ -1,9 +1,8 @@
 """Restarts: the step counter of a rank goes back, so the run resumed from an
 earlier checkpoint and recomputes the steps in between.
 
-Steps are compared within an epoch when both records carry one, since some
-frameworks count steps per epoch (fairseq's progress index, MindSpore,
-Lightning): a new epoch restarting its step count is not a restart.
+Steps are compared within an epoch when both records carry one (see
+`went_back`): a new epoch restarting its step count is not a restart.
 Evaluation records are not training steps and are ignored.
 
 Deliberately not here: restarts that only a launcher message reveals
@@ -13,7 +12,7 @@ by the fault catalog.
 
 from __future__ import annotations
 
-from monitor.detectors.base import Detector, make_event
+from monitor.detectors.base import Detector, Position, make_event, went_back
 from monitor.model import Event, Record, StepRecord
 
 
@@ -21,8 +20,7 @@ class RestartDetector(Detector):
     """Raises STEP-RESTART."""
 
     def __init__(self) -> None:
-        # rank → (epoch, step) of the latest training record
-        self.last: dict[int | None, tuple[float | None, int]] = {}
+        self.last: dict[int | None, Position] = {}  # rank → (epoch, step) of its latest training record
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
@@ -35,25 +33,19 @@ class RestartDetector(Detector):
                 continue
             previous = last.get(record.rank)
             last[record.rank] = (record.epoch, step)
-            if previous is not None and (step < previous[1] or record.epoch != previous[0]):
-                event = self._compare(record, previous)
-                if event is not None:
-                    events.append(event)
+            if went_back(previous, record.epoch, step):
+                events.append(self._event(record, previous))  # type: ignore[arg-type]
         return events
 
     @staticmethod
-    def _compare(record: StepRecord, previous: tuple[float | None, int]) -> Event | None:
+    def _event(record: StepRecord, previous: Position) -> Event:
         step, epoch = record.step, record.epoch
         assert step is not None
         last_epoch, last_step = previous
         if epoch is not None and last_epoch is not None and epoch != last_epoch:
-            if epoch > last_epoch:
-                return None
             message = (f"training went back from epoch {last_epoch:g} step {last_step} "
                        f"to epoch {epoch:g} step {step}: the run resumed from an earlier checkpoint")
-            return make_event("STEP-RESTART", record, message, value=float(step), baseline=float(last_step))
-        if step >= last_step:
-            return None
-        message = (f"step went back from {last_step} to {step}: the run resumed from an earlier "
-                   f"checkpoint and computes steps {step}–{last_step} again ({last_step - step + 1} step(s))")
+        else:
+            message = (f"step went back from {last_step} to {step}: the run resumed from an earlier "
+                       f"checkpoint and computes steps {step}–{last_step} again ({last_step - step + 1} step(s))")
         return make_event("STEP-RESTART", record, message, value=float(step), baseline=float(last_step))

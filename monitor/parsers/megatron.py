@@ -56,7 +56,7 @@ def _number(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        stripped = text.rstrip("TFLOPSs/GPU")
+        stripped = text.removesuffix("TFLOPS")
         try:
             return float(stripped) if stripped else None
         except ValueError:

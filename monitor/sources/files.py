@@ -29,10 +29,11 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 # Files a directory walk never offers as logs: checkpoints, tensors, images,
 # archives. Named files are always read, whatever their suffix.
-NOT_LOG_SUFFIXES = frozenset(
-    ".pt .pth .bin .safetensors .ckpt .npz .npy .pkl .pickle .h5 .onnx .so .o .a .pyc "
-    ".png .jpg .jpeg .gif .svg .pdf .zip .tar .tgz .whl .parquet .arrow .db .sqlite".split()
-)
+NOT_LOG_SUFFIXES = frozenset((
+    ".pt", ".pth", ".bin", ".safetensors", ".ckpt", ".npz", ".npy", ".pkl", ".pickle", ".h5", ".onnx", ".so",
+    ".o", ".a", ".pyc", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".pdf", ".zip", ".tar", ".tgz", ".whl",
+    ".parquet", ".arrow", ".db", ".sqlite",
+))
 BINARY_SNIFF_BYTES = 8192
 
 

@@ -78,3 +78,24 @@ def test_after_a_restart_the_search_is_start_up_again() -> None:
 def test_evaluation_records_neither_close_nor_open_episodes() -> None:
     events = run([step(1, loss=1.0), overflow(1024, 512, step=2), step(2, eval_loss=1.0)])
     assert [e.code for e in events] == ["LOSS-SCALE-OVERFLOW"]  # closed only by finish
+
+
+def test_a_new_epoch_restarting_its_step_count_is_not_a_restart_of_the_search() -> None:
+    """MindSpore-style per-epoch steps: an overflow early in epoch 2 is mid-run, not start-up."""
+    events = run([step(480, epoch=1, loss=1.0, skipped=0), step(3, epoch=2, loss=1.0, skipped=1),
+                  step(4, epoch=2, loss=1.0, skipped=0)])
+    assert [e.code for e in events] == ["LOSS-SCALE-OVERFLOW"]
+
+
+def test_rankless_progress_closes_the_episode_of_the_only_named_rank() -> None:
+    """DeepSpeed tags its scaler messages [Rank 0]; the HF dicts of the same process carry no rank."""
+    events = run([overflow(65536, 32768, step=1, rank=0), overflow(32768, 16384, step=2, rank=0),
+                  step(20, loss=2.0), overflow(8192, 4096, step=388, rank=0),
+                  overflow(4096, 2048, step=389, rank=0), overflow(2048, 1024, step=390, rank=0)])
+    assert [(e.code, e.step) for e in events] == [("LOSS-SCALE-SEARCH", 1), ("LOSS-SCALE-STORM", 388)]
+
+
+def test_unnamed_history_becomes_the_first_named_rank() -> None:
+    events = run([step(500, loss=2.0), overflow(64, 32, step=501, rank=0), overflow(32, 16, step=502, rank=0),
+                  overflow(16, 8, step=503, rank=0)])
+    assert [e.code for e in events] == ["LOSS-SCALE-STORM"]  # rank 0 had progressed: not start-up

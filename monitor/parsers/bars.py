@@ -1,0 +1,191 @@
+"""tqdm progress bars: the training bar's position, and the metrics Lightning puts in its postfix.
+
+Source: tqdm `tqdm/std.py`, `tqdm.format_meter`: the default layout is
+`{l_bar}{bar}{r_bar}` with `l_bar` = the description plus `': '` (when there is
+one) and the percentage as `{:3.0f}%|`, and `r_bar` = `| {n_fmt}/{total_fmt}
+[{elapsed}<{remaining}, {rate_fmt}{postfix}]`, where the rate is `<x>it/s` or
+`<x>s/it` (`?it/s` before the first update) and the postfix `, k=v, ...`.
+
+PyTorch Lightning, `src/lightning/pytorch/callbacks/progress/tqdm_progress.py`
+(`TQDMProgressBar`): `on_train_epoch_start` resets the training bar and sets
+its description to `Epoch {current_epoch}`; `on_train_batch_end` moves it to
+`batch_idx + 1` (so `n` counts batches within the epoch) and sets the postfix
+from `get_metrics`: `v_num` and every metric logged with `prog_bar=True`
+(1.x also showed a running-mean `loss`). Validation, sanity-check, test and
+predict bars carry their own descriptions (`Validation DataLoader 0`, ...).
+NeMo's `MegatronProgressBar` (NVIDIA/NeMo, a `TQDMProgressBar` subclass) drops
+the rate (`[{elapsed}<{remaining}{postfix}]`); tqdm's `set_description` already
+ends the description in `': '`, so it shows as `Epoch 0: :`. Its postfix
+(observed in posted NeMo logs) holds `reduced_train_loss`, `global_step` (a
+float), `consumed_samples` and `train_step_timing in s`.
+
+Rules:
+- the training bar is a bar with no description (the Hugging Face Trainer's)
+  or the description `Epoch N` (Lightning's), counting iterations (`it` rate
+  unit, or no rate), whose total is at least the largest training total seen
+  so far (`ctx.bar_total`): it sets `ctx.step` (and `ctx.bar_total`), which
+  lines without a step of their own (log dicts, overflow messages glued
+  after the bar) read. Bars with a smaller total (the Trainer's evaluation
+  bar) or another description (`Map`, `Running tokenizer on dataset`,
+  Lightning's validation and sanity-check bars) leave the context alone.
+- a plain bar returns None: it only moves the context, and the rest of the
+  line still goes to the other parsers.
+- a training bar whose postfix holds a training loss (`loss`, `train_loss`,
+  `train_loss_step`, NeMo's `reduced_train_loss`) or NeMo's `global_step` is a
+  record: step = `global_step` when present, else `n`; `epoch` = N for
+  `Epoch N` bars, because Lightning's `n` restarts every epoch.
+
+Deliberately not here: bars without a percentage (unknown total: no `%|`),
+unit-scaled counts (`1.2k/10k`), custom `bar_format`s other than NeMo's, and
+NeMo's newest `{desc} {n_fmt}/{total_fmt}{postfix}` layout (it prints no `%|`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from monitor.model import StepRecord
+from monitor.parsers.base import ParseContext, Parser
+
+_MARK = "%|"
+# the right side, matched at the `%|`: bar characters, `| n/total`, then the bracket
+_RIGHT = re.compile(r"%\|[^|]*\| ?(\d+)/(\d+)(?: \[([^\]]*))?")
+# launcher prefixes that may precede a bar without a description: `[rank0]:`,
+# `[default3]:`, mpirun's `[1,0]<stdout>:`, srun's `3: `, pdsh's `node12: `
+_LAUNCHER = r"(?:\[[^\]\s]{1,40}\](?:<\w{1,10}>)?:|(?:\d{1,6}|[A-Za-z][\w.-]{0,62}(?<=\d)):(?= |$))"
+_PREFIX = re.compile(rf"(?:\s{{0,8}}{_LAUNCHER}){{0,3}}\s*")
+_EPOCH = re.compile(r"Epoch (\d{1,9})")
+_PCT_DIGITS = 3
+
+_LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
+_FIELDS = {"lr": "lr", "grad_norm": "grad_norm", "train_step_timing in s": "step_time_s"}
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _global_step(text: str, n: int) -> int | None:
+    """NeMo's `global_step` postfix value, as an integer step.
+
+    tqdm's `format_num` writes it with 3 significant digits when that is
+    shorter (`2e+3` for 1999, `1.23e+5`), which loses the exact step: such a
+    value only confirms the bar's own `n` when `n` lies within its rounding,
+    and gives no step otherwise.
+    """
+    value = _number(text)
+    if value is None or not math.isfinite(value):
+        return None
+    mantissa, sep, exponent = text.lower().partition("e")
+    if not sep:
+        return int(value) if value.is_integer() else None
+    digits = len(mantissa.lstrip("+-").replace(".", "").lstrip("0")) or 1
+    half_unit = 10.0 ** (int(exponent) - digits + 1) / 2
+    return n if abs(n - value) <= half_unit + 1 else None
+
+
+def _description(head: str) -> tuple[str, int] | None:
+    """The bar's description and where it starts, from the text before the percentage.
+
+    Returns ("", index) for a bar without one, None when the text cannot be a
+    tqdm left side (tqdm ends a description with `': '`).
+    """
+    stripped = head.rstrip()
+    if not stripped:
+        return "", len(head)
+    if _PREFIX.fullmatch(stripped):
+        return "", len(head)  # only a launcher prefix
+    if not stripped.endswith(":"):
+        return None
+    body = stripped[:-1].rstrip()
+    if body.endswith(":"):  # NeMo: the description already ends in ': '
+        body = body[:-1].rstrip()
+    start = _PREFIX.match(body).end()  # type: ignore[union-attr]  # can match empty
+    return body[start:], start
+
+
+class BarParser(Parser):
+    """The training progress bar (Hugging Face Trainer, Lightning, NeMo)."""
+
+    name = "tqdm"
+    keywords = (_MARK,)
+    samples = (
+        "Epoch 2:  40%|████      | 8/20 [00:31<00:47,  3.92s/it, loss=4.51, v_num=7]",
+        "Epoch 0:  63%|██████▎   | 630/1000 [05:12<03:03,  2.02it/s, v_num=3, train_loss_step=0.482]",
+        "Epoch 0: :  12%|█▏        | 120/1000 [01:10<08:30, reduced_train_loss=3.21, global_step=119.0, "
+        "consumed_samples=30720.0]",
+        " 30%|███       | 300/1000 [02:41<06:16,  1.86it/s, loss=1.93]",
+    )
+
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        idx = line.rfind(_MARK)
+        if idx < 0:
+            return None
+        digits = idx
+        while digits > 0 and idx - digits < _PCT_DIGITS and line[digits - 1].isdigit():
+            digits -= 1
+        if digits == idx:
+            return None
+        right = _RIGHT.match(line, idx)
+        if right is None:
+            return None
+        described = _description(line[:digits])
+        if described is None:
+            return None
+        description, start = described
+        if description:
+            epoch_match = _EPOCH.fullmatch(description)
+            if epoch_match is None:
+                return None  # another bar: data loading, validation, sanity check
+            epoch: int | None = int(epoch_match.group(1))
+        else:
+            epoch = None
+        n, total = int(right.group(1)), int(right.group(2))
+        postfix = self._postfix(right.group(3))
+        if postfix is None:
+            return None  # a rate in another unit: not an iteration bar
+        if ctx.bar_total is not None and total < ctx.bar_total:
+            return None  # a smaller bar: evaluation
+        ctx.bar_total = total
+        ctx.step = n
+        loss = next((postfix[k] for k in _LOSS_KEYS if k in postfix), None)
+        global_step = postfix.get("global_step")
+        if loss is None and global_step is None:
+            return None
+        step: int | None = n
+        if global_step is not None:
+            step = _global_step(global_step, n)
+            if step is not None:
+                ctx.step = step
+        fields = {field: _number(postfix.get(key)) for key, field in _FIELDS.items()}
+        time, epoch_s, rank, node = ctx.where(line, start)
+        return StepRecord(
+            step,
+            loss=_number(loss),
+            total_steps=total if epoch is None else None,
+            epoch=None if epoch is None else float(epoch),
+            time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
+            **fields,
+        )
+
+    @staticmethod
+    def _postfix(bracket: str | None) -> dict[str, str] | None:
+        """The `k=v` items after `elapsed<remaining`; None when the rate is not per iteration."""
+        items: dict[str, str] = {}
+        if not bracket:
+            return items
+        for position, item in enumerate(bracket.split(",")):
+            if position == 0:
+                continue  # elapsed<remaining
+            key, sep, value = item.partition("=")
+            if sep:
+                items.setdefault(key.strip(), value.strip())
+            elif position == 1 and not item.rstrip().endswith(("it/s", "s/it")):
+                return None
+        return items

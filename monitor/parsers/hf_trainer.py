@@ -1,0 +1,86 @@
+"""Hugging Face Transformers Trainer: the log dict it prints at each logging step.
+
+Source: huggingface/transformers. `Trainer._maybe_log_save_evaluate`
+(`src/transformers/trainer.py`) builds the training record `{'loss': <mean since
+the last log, rounded to 4 decimals>, 'grad_norm': <when the trainer has one>,
+'learning_rate': <float>, 'epoch': <float>}`; `evaluate` logs `eval_loss`,
+`eval_runtime`, `eval_samples_per_second`, ... and `epoch`; the end of `train`
+logs a summary with `train_runtime`, `train_loss`, .... `ProgressCallback.on_log`
+(`src/transformers/trainer_callback.py`) drops `total_flos`, rounds `epoch` to two
+decimals and writes `str(logs)` through the tqdm bar (`PrinterCallback` prints
+the same dict when there is no bar): a Python repr, with single quotes and bare
+`nan` / `inf` / `-inf`. The newest versions print each float as a quoted
+string of 4 significant digits (`'loss': '2.101'`); both are read.
+
+The dict names no step. `ProgressCallback.on_step_end` moves the bar to
+`state.global_step` before `on_log` runs, so the step is the training bar's
+(`ctx.step`, set by the bar parser from the redraw just before the dict).
+
+Deliberately not done: evaluating the text (no `eval`, no `ast`); the pairs
+are read with one regex, so a dict cut short still gives its first pairs.
+Other keys (`grad_norm` aside) and other trainers' dicts that happen to hold
+`'loss'` are read the same way: the layout is the Trainer's.
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.model import StepRecord
+from monitor.parsers.base import ParseContext, Parser
+
+# `'key': value` or `'key': 'value'`; bounded, so a megabyte of junk costs one scan.
+_PAIR = re.compile(r"'([A-Za-z_][\w/().-]{0,63})': (?:'([^'\n]{0,64})'|([^,'}\s]{1,64}))")
+_OPEN = "{'"
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+class HFTrainerParser(Parser):
+    """Training and evaluation dicts of the Hugging Face Trainer."""
+
+    name = "hf_trainer"
+    keywords = ("loss': ",)  # also inside 'eval_loss' and 'train_loss'
+    samples = (
+        "{'loss': 1.8372, 'grad_norm': 0.9421566724777222, 'learning_rate': 4.8125e-05, 'epoch': 0.15}",
+        "{'loss': 2.4716, 'learning_rate': 0.000187, 'epoch': 1.02}",
+        "{'eval_loss': 1.9034, 'eval_runtime': 41.82, 'eval_samples_per_second': 23.91, "
+        "'eval_steps_per_second': 2.99, 'epoch': 1.0}",
+        "{'loss': '1.763', 'grad_norm': '0.8817', 'learning_rate': '3.2e-05', 'epoch': '0.41'}",
+    )
+
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        start = line.find(_OPEN)
+        if start < 0:
+            return None
+        end = line.find("}", start)
+        values: dict[str, str] = {}
+        for m in _PAIR.finditer(line, start, end if end >= 0 else len(line)):
+            value = m.group(2) if m.group(2) is not None else m.group(3)
+            values.setdefault(m.group(1), value)
+        if "loss" in values:
+            loss, eval_loss = _number(values["loss"]), None
+        elif "eval_loss" in values:
+            loss, eval_loss = None, _number(values["eval_loss"])
+            if eval_loss is None:
+                return None
+        else:
+            return None  # the end-of-training summary (train_loss, train_runtime) or another metric dict
+        time, epoch_s, rank, node = ctx.where(line, start)
+        return StepRecord(
+            ctx.step,
+            loss=loss,
+            grad_norm=_number(values.get("grad_norm")),
+            lr=_number(values.get("learning_rate")),
+            total_steps=ctx.bar_total,
+            epoch=_number(values.get("epoch")),
+            eval_loss=eval_loss,
+            time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
+        )

@@ -1,0 +1,178 @@
+"""Metric records written as one JSON object per line.
+
+Sources:
+- LLaMA-Factory: hiyouga/LLaMA-Factory `src/llamafactory/train/callbacks.py`,
+  `LogCallback.on_log`, writes `trainer_log.jsonl` with `json.dumps` (so a
+  NaN is the bare token `NaN`): `current_steps`, `total_steps`, `loss`,
+  `eval_loss`, `predict_loss`, `reward`, `accuracy`, `lr`, `epoch`,
+  `percentage`, `elapsed_time`, `remaining_time`, optionally `throughput`
+  and `total_tokens`; keys whose value is None are dropped, so a training
+  record has `loss` and an evaluation record `eval_loss`.
+  `on_prediction_step` writes progress-only objects (no loss): ignored.
+- fairseq: facebookresearch/fairseq `fairseq/logging/progress_bar.py`,
+  `JsonProgressBar`: `logger.info(json.dumps(stats))` after the logging
+  prefix; `log` adds `epoch` and `update` (the epoch as a fraction, rounded
+  to 3 places: not a step, so `update` is no step key here) and every
+  meter arrives pre-formatted as a string (`"loss": "8.206"`); `print`
+  (end of epoch, validation) prefixes every key with the tag
+  (`valid_loss`, `valid_num_updates`, `train_loss`).
+- Other JSON loggers (wandb-style `train/loss`, `_step`, Lightning's
+  `trainer/global_step`) use the same aliases under a split prefix.
+
+A line is a record when it holds a JSON object with a step-like key (an
+integral value) and a loss-like key. Keys under an evaluation split
+(`eval`, `val`, `valid`, `validation`, `test`, `predict`) give `eval_loss`.
+Nested values are ignored. Objects longer than `MAX_JSON_CHARS` are not
+decoded (lossy, but a 1 MiB line costs nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from monitor.model import StepRecord
+from monitor.parsers.base import ParseContext, Parser
+
+MAX_JSON_CHARS = 64 * 1024
+
+# The part of a key before its first `/` or `_` that names the data split.
+SPLITS: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "trainer": "train",
+    "eval": "eval",
+    "evaluation": "eval",
+    "val": "eval",
+    "valid": "eval",
+    "validation": "eval",
+    "test": "eval",
+    "predict": "eval",
+}
+
+# Aliases in order of preference, after the split prefix is removed and the key lower-cased.
+STEP_KEYS: tuple[str, ...] = (
+    "current_steps", "global_step", "step", "_step", "num_updates", "iteration", "iter", "it",
+    "global_steps", "steps",
+)
+LOSS_KEYS: tuple[str, ...] = ("loss", "lm_loss", "lm loss", "total_loss", "crossentropyloss", "ce_loss")
+FIELD_KEYS: dict[str, tuple[str, ...]] = {
+    "grad_norm": (
+        "grad_norm", "gnorm", "total_grad_norm", "global_grad_norm", "global_norm", "gradient_norm",
+    ),
+    "lr": ("lr", "learning_rate"),
+    "loss_scale": ("loss_scale", "loss_scaling", "grad_scale"),
+    "tokens_per_s": ("tokens_per_second", "tokens_per_sec", "tokens/s", "tps", "wps"),
+    "samples_per_s": ("samples_per_second", "samples_per_sec", "samples/s"),
+    "tflops": ("tflops",),
+    "mfu": ("mfu",),
+    "epoch": ("epoch",),
+    "total_steps": ("total_steps", "max_steps"),
+}
+_INTEGER_FIELDS = frozenset({"total_steps"})
+_LOSS_MARK = 'oss"'  # every loss alias ends a key with `loss` or `Loss`: a cheap test before decoding
+_decoder = json.JSONDecoder()
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """(`train`/`eval`/None, the key without its split prefix), lower-cased."""
+    key = key.lower()
+    for sep in ("/", "_"):
+        head, found, tail = key.partition(sep)
+        if found and tail and head in SPLITS:
+            return SPLITS[head], tail
+    return None, key
+
+
+def to_number(value: Any) -> float | None:
+    """A JSON number or a numeric string (`"8.206"`, `"nan"`); None otherwise (booleans too)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float range
+            return None
+    if isinstance(value, str) and len(value) <= 64:
+        try:
+            return float(value.replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def to_integer(value: Any) -> int | None:
+    """An integral, finite, non-negative number (`12`, `12.0`, `"12"`); None otherwise."""
+    x = to_number(value)
+    if x is None or not math.isfinite(x) or x < 0 or not x.is_integer():
+        return None
+    return int(x)
+
+
+def _first(values: dict[str, Any], keys: tuple[str, ...], convert: Any) -> Any:
+    for key in keys:
+        if key in values:
+            converted = convert(values[key])
+            if converted is not None:
+                return converted
+    return None
+
+
+class JsonLinesParser(Parser):
+    """One JSON object per line with a step and a loss (LLaMA-Factory, fairseq JSON bar, ...)."""
+
+    name = "jsonl"
+    keywords = ('{"',)
+    samples = (
+        '{"current_steps": 120, "total_steps": 3000, "loss": 1.2345, "lr": 4.8e-05, "epoch": 0.12, '
+        '"percentage": 4.0, "elapsed_time": "0:10:02", "remaining_time": "4:00:48"}',
+        '{"current_steps": 200, "total_steps": 3000, "eval_loss": NaN, "epoch": 0.2, "percentage": 6.67, '
+        '"elapsed_time": "0:20:11", "remaining_time": "4:42:37"}',
+        '2021-06-01 08:00:00 | INFO | train_inner | {"epoch": 2, "update": 1.25, "loss": "7.913", '
+        '"nll_loss": "6.402", "ppl": "84.57", "wps": "30112.4", "ups": "0.21", "wpb": "143360", '
+        '"bsz": "1120", "num_updates": "1400", "lr": "0.000175", "gnorm": "0.882", "loss_scale": "8", '
+        '"train_wall": "48", "wall": "6720"}',
+        '2021-06-01 08:05:00 | INFO | valid | {"epoch": 2, "valid_loss": "7.702", "valid_nll_loss": "6.188", '
+        '"valid_ppl": "72.9", "valid_wps": "80211.3", "valid_wpb": "3071.6", "valid_bsz": "24", '
+        '"valid_num_updates": "1500"}',
+    )
+
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        start = line.find('{"')
+        if start < 0 or len(line) - start > MAX_JSON_CHARS or _LOSS_MARK not in line:
+            return None
+        try:
+            data, _ = _decoder.raw_decode(line, start)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        train: dict[str, Any] = {}
+        evals: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, (dict, list)):
+                continue  # nested values are not metrics of this step
+            split, base = split_key(key)
+            (evals if split == "eval" else train).setdefault(base, value)
+        step = _first(train, STEP_KEYS, to_integer)
+        if step is None:
+            step = _first(evals, STEP_KEYS, to_integer)
+        if step is None:
+            return None
+        loss = _first(train, LOSS_KEYS, to_number)
+        eval_loss = _first(evals, LOSS_KEYS, to_number)
+        if loss is None and eval_loss is None:
+            return None
+        fields: dict[str, Any] = {}
+        for field, keys in FIELD_KEYS.items():
+            value = _first(train, keys, to_integer if field in _INTEGER_FIELDS else to_number)
+            if value is not None:
+                fields[field] = value
+        if loss is not None:
+            ctx.step = step
+        time, epoch_s, rank, node = ctx.where(line, start)
+        return StepRecord(
+            step, loss=loss, eval_loss=eval_loss, time=time, epoch_s=epoch_s, rank=rank, node=node,
+            file=ctx.file, line=number, text=line, **fields,
+        )

@@ -1,0 +1,70 @@
+"""NVIDIA apex loss-scaler overflow messages (apex AMP and apex's FP16_Optimizer).
+
+Sources (NVIDIA/apex):
+- `apex/amp/handle.py`, `scale_loss`: when the scaler found an overflow it
+  patches the optimizer's next `step` with `skip_step`, which prints
+  `Gradient overflow.  Skipping step, loss scaler {loss_id} reducing loss scale
+  to {loss_scaler.loss_scale()}` (two spaces after the first period; the scale
+  is already the reduced one, a float). An older variant prints no loss id
+  (`... loss scaler reducing loss scale to {x}`).
+- `apex/fp16_utils/fp16_optimizer.py`, `FP16_Optimizer.step` (also vendored by
+  early Megatron-LM and Tacotron 2 / WaveGlow): `OVERFLOW! Skipping step.
+  Attempted loss scale: {scale}, reducing to {new scale}`; its first version
+  printed only `OVERFLOW! Skipping step. Attempted loss scale: {scale}`.
+
+Neither message names a step: the record takes `ctx.step` (a tqdm bar glued in
+front, or the latest progress line). The messages may follow a bar or a
+launcher prefix on the same line, so they are searched for, not anchored.
+
+Deliberately not here: DeepSpeed's tagged variants (`[deepspeed] OVERFLOW!
+Rank 0 ...`, `deepspeed.py`), fairseq's and MindSpore's own scaler messages.
+"""
+
+from __future__ import annotations
+
+import re
+
+from monitor.model import LossScaleOverflow
+from monitor.parsers.base import ParseContext, Parser
+
+# DeepSpeed tags its own messages (`[deepspeed] OVERFLOW! ...`): those are not apex's.
+_OVERFLOW = re.compile(
+    r"Gradient overflow\. {1,2}Skipping step, loss scaler (?:\d+ )?reducing loss scale to ([^\s,]+)"
+    r"|(?<!\] )OVERFLOW! Skipping step\. Attempted loss scale: ([^\s,]+)(?:, reducing to ([^\s,]+))?"
+)
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text.rstrip("."))
+    except ValueError:
+        return None
+
+
+class ApexLossScaleParser(Parser):
+    """apex AMP `Gradient overflow.` and FP16_Optimizer `OVERFLOW! Skipping step.` messages."""
+
+    name = "apex"
+    keywords = ("Gradient overflow.", "OVERFLOW! Skipping step.")
+    samples = (
+        "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
+        " 41%|████      | 412/1000 [03:10<04:31,  2.17it/s]Gradient overflow.  Skipping step, loss scaler 0 "
+        "reducing loss scale to 2048.0",
+        "OVERFLOW! Skipping step. Attempted loss scale: 1024.0, reducing to 512.0",
+    )
+
+    def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
+        m = _OVERFLOW.search(line)
+        if m is None:
+            return None
+        if m.group(1) is not None:
+            scale, new_scale = None, _number(m.group(1))
+        else:
+            scale, new_scale = _number(m.group(2)), _number(m.group(3))
+        time, epoch_s, rank, node = ctx.where(line, m.start())
+        return LossScaleOverflow(
+            scale, new_scale, step=ctx.step, time=time, epoch_s=epoch_s,
+            rank=rank, node=node, file=ctx.file, line=number, text=line,
+        )

@@ -1,0 +1,166 @@
+"""tqdm progress bars: the training bar's position and Lightning's postfix metrics.
+
+Layouts follow tqdm `format_meter` (`{desc}: {pct:3.0f}%|{bar}| {n}/{total}
+[{elapsed}<{remaining}, {rate}{postfix}]`), PyTorch Lightning's
+`TQDMProgressBar` (`src/lightning/pytorch/callbacks/progress/tqdm_progress.py`:
+`Epoch N` description, per-epoch `n`, metrics in the postfix) and NeMo's
+`MegatronProgressBar` (no rate, `Epoch N: :`, `reduced_train_loss`,
+`global_step`). Values are made up.
+"""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.detectors.restart import RestartDetector
+from monitor.parsers.bars import BarParser
+from monitor.parsers.base import ParseContext
+from tests.conftest import steps
+
+
+def offer(*lines: str) -> tuple[ParseContext, list[object]]:
+    """Offer lines to a fresh bar parser; return the context and what each line gave."""
+    parser, ctx = BarParser(), ParseContext("x.log", None, 2024)
+    return ctx, [parser.parse(line, i, ctx) for i, line in enumerate(lines, 1)]
+
+
+def lightning(epoch: int, n: int, total: int, metrics: str) -> str:
+    pct = round(100 * n / total)
+    return f"Epoch {epoch}: {pct:3d}%|████      | {n}/{total} [00:31<00:47,  3.92s/it, {metrics}]"
+
+
+def test_plain_training_bar_moves_the_step_and_gives_no_record() -> None:
+    ctx, results = offer("  5%|▌         | 72/1398 [1:12:34<24:31:08, 66.57s/it]")
+    assert results == [None]
+    assert (ctx.step, ctx.bar_total) == (72, 1398)
+
+
+def test_bar_before_the_first_update_and_ascii_bars() -> None:
+    ctx, _ = offer("  0%|          | 0/500 [00:00<?, ?it/s]", " 10%|#    | 50/500 [00:21<03:09,  2.38it/s]")
+    assert (ctx.step, ctx.bar_total) == (50, 500)
+
+
+def test_bars_with_a_smaller_total_do_not_move_the_step() -> None:
+    ctx, _ = offer(
+        " 50%|█████     | 500/1000 [10:00<10:00,  1.20s/it]",
+        " 40%|████      | 20/50 [00:05<00:07,  4.01it/s]",
+        "100%|██████████| 50/50 [00:12<00:00,  4.02it/s]",
+    )
+    assert (ctx.step, ctx.bar_total) == (500, 1000)
+
+
+def test_bars_with_other_descriptions_do_not_move_the_step() -> None:
+    ctx, results = offer(
+        "Map: 100%|██████████| 52002/52002 [00:03<00:00, 14231.55 examples/s]",
+        "Running tokenizer on dataset:  37%|███▋      | 19000/52002 [00:02<00:04, 7431.20it/s]",
+        "Loading checkpoint shards: 100%|██████████| 4/4 [00:09<00:00,  2.31s/it]",
+        "Sanity Checking DataLoader 0: 100%|██████████| 2/2 [00:00<00:00,  5.12it/s]",
+        "Epoch 0: 100%|██████████| 20/20 [01:10<00:00,  3.50s/it, loss=2.31, v_num=4]",
+        "Validation DataLoader 0:  60%|██████    | 300/500 [00:40<00:26,  7.50it/s]",
+        "#3:  50%|█████     | 9000/18000 [00:01<00:01, 8000.00ex/s]",
+    )
+    assert (ctx.step, ctx.bar_total) == (20, 20)
+    assert [r is not None for r in results] == [False, False, False, False, True, False, False]
+
+
+def test_bar_counting_something_other_than_iterations_is_not_the_training_bar() -> None:
+    ctx, _ = offer("100%|██████████| 3668/3668 [00:01<00:00, 2874.11 examples/s]")
+    assert (ctx.step, ctx.bar_total) == (None, None)
+
+
+def test_launcher_prefix_before_a_bar_without_description() -> None:
+    ctx, _ = offer("[rank0]:  12%|█▏        | 120/1000 [02:00<14:40,  1.00s/it]")
+    assert (ctx.step, ctx.bar_total) == (120, 1000)
+
+
+def test_lightning_bar_is_a_record_with_epoch_and_loss() -> None:
+    [r] = steps(lightning(2, 8, 20, "loss=4.51, v_num=7"))
+    assert (r.step, r.epoch, r.loss, r.total_steps, r.line) == (8, 2.0, 4.51, None, 1)
+
+
+def test_lightning_redraws_across_an_epoch_boundary_keep_the_epoch() -> None:
+    text = "\n".join([
+        lightning(0, 19, 20, "loss=2.41, v_num=1"),
+        lightning(0, 20, 20, "loss=2.38, v_num=1"),
+        lightning(1, 1, 20, "loss=2.36, v_num=1"),
+        lightning(1, 2, 20, "loss=2.33, v_num=1"),
+    ])
+    records = steps(text)
+    assert [(r.epoch, r.step) for r in records] == [(0.0, 19), (0.0, 20), (1.0, 1), (1.0, 2)]
+    assert RestartDetector().observe(records) == []  # a new epoch restarting n is not a restart
+
+
+def test_lightning_logged_metric_names() -> None:
+    [a, b] = steps(
+        lightning(0, 630, 1000, "v_num=3, train_loss_step=0.482") + "\n"
+        + lightning(0, 640, 1000, "v_num=3, train_loss=0.475")
+    )
+    assert (a.loss, b.loss) == (0.482, 0.475)
+
+
+def test_lightning_bar_without_a_loss_only_moves_the_step() -> None:
+    ctx, results = offer(lightning(3, 12, 40, "v_num=0, acc=0.91"))
+    assert results == [None] and ctx.step == 12
+
+
+def test_nan_loss_in_the_postfix() -> None:
+    [r] = steps(lightning(1, 5, 20, "loss=nan, v_num=2"))
+    assert math.isnan(r.loss)
+
+
+def test_nemo_bar_uses_global_step_and_reads_its_metrics() -> None:
+    line = (
+        "Epoch 0: :  12%|█▏        | 120/1000 [01:10<08:30, v_num=0, reduced_train_loss=3.21, "
+        "global_step=119.0, consumed_samples=30720.0, train_step_timing in s=1.204]"
+    )
+    [r] = steps(line)
+    assert (r.step, r.epoch, r.loss, r.step_time_s) == (119, 0.0, 3.21, 1.204)
+
+
+def test_nemo_global_step_in_three_digit_form_only_confirms_the_bar_position() -> None:
+    """tqdm writes 1999 as `2e+3`: the exact step is lost, so `n` is used when it fits."""
+    near = "Epoch 0: : 100%|██████████| 2000/2000 [43:24:54<00:00, reduced_train_loss=0.14, global_step=2e+3]"
+    far = "Epoch 3: :  10%|█         | 50/500 [00:30<04:30, reduced_train_loss=0.139, global_step=1.23e+5]"
+    [a] = steps(near)
+    [b] = steps(far)
+    assert (a.step, b.step, b.loss) == (2000, None, 0.139)
+
+
+def test_nemo_global_step_sets_the_context_step() -> None:
+    ctx, _ = offer("Epoch 0: :  12%|█▏   | 120/1000 [01:10<08:30, reduced_train_loss=3.2, global_step=119.0]")
+    assert ctx.step == 119
+
+
+def test_rank_from_a_launcher_prefix_before_the_description() -> None:
+    [r] = steps("[default0]:" + lightning(1, 4, 20, "loss=1.25, v_num=0"))
+    assert (r.rank, r.epoch, r.step) == (0, 1.0, 4)
+
+
+def test_undescribed_bar_with_a_loss_postfix_is_a_record() -> None:
+    [r] = steps(" 30%|███       | 300/1000 [02:41<06:16,  1.86it/s, loss=1.93]")
+    assert (r.step, r.loss, r.epoch, r.total_steps) == (300, 1.93, None, 1000)
+
+
+def test_bar_cut_short_still_moves_the_step() -> None:
+    ctx, _ = offer(" 42%|████▏     | 420/1000 [05:0")
+    assert ctx.step == 420
+
+
+def test_garbage_lines_with_the_bar_mark_give_nothing() -> None:
+    ctx, results = offer(
+        "%|", "100%| no bar here", "abc 50%|█| 1/2 [00:01<00:01, 1.00it/s]", "50%|██| x/2", "%|█| 3/4 [",
+    )
+    assert results == [None] * 5
+    assert ctx.step is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text())
+def test_arbitrary_text_never_raises(left: str, right: str) -> None:
+    parser, ctx = BarParser(), ParseContext("x.log", None, 2024)
+    epoch = "Epoch 1: 10%|█| 1/10 [00:01<00:09, "
+    for line in (left + "%|" + right, left + " 50%|█| 1/2 [" + right, epoch + right):
+        parser.parse(line, 1, ctx)

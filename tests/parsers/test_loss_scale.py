@@ -1,0 +1,93 @@
+"""NVIDIA apex loss-scaler overflow messages.
+
+Layouts from NVIDIA/apex: `apex/amp/handle.py` (`skip_step`: `Gradient overflow.
+Skipping step, loss scaler <id> reducing loss scale to <x>`, two spaces after the
+first period) and `apex/fp16_utils/fp16_optimizer.py` (`FP16_Optimizer.step`:
+`OVERFLOW! Skipping step. Attempted loss scale: <x>, reducing to <y>`). Values
+are made up.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.model import LossScaleOverflow
+from monitor.parsers.base import ParseContext
+from monitor.parsers.loss_scale import ApexLossScaleParser
+from tests.conftest import parse_text
+
+
+def overflows(text: str) -> list[LossScaleOverflow]:
+    return [r for r in parse_text(text) if isinstance(r, LossScaleOverflow)]
+
+
+def test_amp_message_gives_the_new_scale() -> None:
+    [o] = overflows("Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0")
+    assert (o.scale, o.new_scale, o.hysteresis, o.step) == (None, 16384.0, False, None)
+
+
+def test_amp_message_glued_to_a_bar_gets_the_bar_step() -> None:
+    [o] = overflows(
+        " 41%|████      | 412/1000 [03:10<04:31,  2.17it/s]Gradient overflow.  Skipping step, loss scaler 0 "
+        "reducing loss scale to 2048.0"
+    )
+    assert (o.step, o.new_scale) == (412, 2048.0)
+
+
+def test_amp_message_without_a_loss_id() -> None:
+    [o] = overflows("Gradient overflow.  Skipping step, loss scaler reducing loss scale to 512.0")
+    assert o.new_scale == 512.0
+
+
+def test_amp_message_with_a_launcher_prefix_gets_its_rank() -> None:
+    [o] = overflows("[rank3]:Gradient overflow.  Skipping step, loss scaler 1 reducing loss scale to 8192.0")
+    assert (o.rank, o.new_scale) == (3, 8192.0)
+
+
+def test_fp16_optimizer_message_gives_both_scales() -> None:
+    [o] = overflows("OVERFLOW! Skipping step. Attempted loss scale: 1024.0, reducing to 512.0")
+    assert (o.scale, o.new_scale) == (1024.0, 512.0)
+
+
+def test_first_fp16_optimizer_message_names_only_the_attempted_scale() -> None:
+    [o] = overflows("OVERFLOW! Skipping step. Attempted loss scale: 4294967296")
+    assert (o.scale, o.new_scale) == (4294967296.0, None)
+
+
+def test_each_message_in_a_run_is_one_record() -> None:
+    scales = (32768.0, 16384.0, 8192.0)
+    message = "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to "
+    text = "\n".join(f"{message}{s}" for s in scales)
+    assert [o.new_scale for o in overflows(text)] == list(scales)
+
+
+def test_deepspeed_messages_are_not_apex_messages() -> None:
+    parser, ctx = ApexLossScaleParser(), ParseContext("x.log", None, 2024)
+    for line in [
+        "[deepspeed] OVERFLOW! Rank 0 Skipping step. Attempted loss scale: 65536, reducing to 32768",
+        "[deepscale] OVERFLOW! Skipping step. Attempted loss scale: 65536, reducing to 32768",
+        "Overflow detected. Skipping step. Attempted loss scale: 65536, reducing to 32768.0",
+    ]:
+        assert parser.parse(line, 1, ctx) is None
+
+
+def test_garbage_gives_nothing() -> None:
+    parser, ctx = ApexLossScaleParser(), ParseContext("x.log", None, 2024)
+    near_misses = ["Gradient overflow.", "OVERFLOW! Skipping step.", "Gradient overflow detected. Skipping."]
+    for line in near_misses:
+        assert parser.parse(line, 1, ctx) is None
+
+
+def test_unreadable_scale_becomes_none() -> None:
+    [o] = overflows("Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to tensor(8.)")
+    assert o.new_scale is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_arbitrary_text_never_raises(text: str) -> None:
+    parser, ctx = ApexLossScaleParser(), ParseContext("x.log", None, 2024)
+    amp, fp16_optimizer = "Gradient overflow.  Skipping step, loss scaler ", "OVERFLOW! Skipping step. "
+    for line in (text, amp + text, fp16_optimizer + text):
+        parser.parse(line, 1, ctx)
