@@ -234,7 +234,7 @@ def fairseq_overflow_storm() -> list[str]:
     for update in range(100, 3100, 100):
         when += timedelta(seconds=97)
         i = update // 100
-        if update == 2300 or update >= 2900:
+        if update in (2300, 2900):
             for _ in range(1 if update == 2300 else 9):
                 scale /= 2
                 lines.append(f"{when:%Y-%m-%d %H:%M:%S} | INFO | fairseq.trainer | NOTE: overflow detected, setting loss scale to: {scale}")

@@ -32,7 +32,7 @@ def formats() -> str:
     parsers = [*new_parsers(), *([bar] if (bar := new_bar_parser()) else [])]
     rows = ["| format | reads |", "| --- | --- |"]
     for parser in sorted(parsers, key=lambda p: p.name):
-        summary = (type(parser).__doc__ or "").strip().splitlines()[0].rstrip(".")
+        summary = (type(parser).__doc__ or "").strip().splitlines()[0].rstrip(".").replace("|", "\\|")
         rows.append(f"| `{parser.name}` | {summary} |")
     return "\n".join(rows)
 
@@ -40,7 +40,7 @@ def formats() -> str:
 def codes() -> str:
     rows = ["| code | kind | severity | meaning |", "| --- | --- | --- | --- |"]
     for code, entry in sorted(definitions().items(), key=lambda item: (str(item[1].kind), item[0])):
-        rows.append(f"| `{code}` | {entry.kind} | {entry.severity} | {entry.meaning} |")
+        rows.append(f"| `{code}` | {entry.kind} | {entry.severity} | {entry.meaning.replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
 
 
@@ -81,10 +81,10 @@ SECTIONS = {
 
 def render(readme: str) -> str:
     for name, make in SECTIONS.items():
-        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", re.DOTALL)
+        pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
         if not pattern.search(readme):
             raise SystemExit(f"README.md has no '{name}' section")
-        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + m.group(2), readme)
+        readme = pattern.sub(lambda m, make=make: m.group(1) + make() + "\n" + m.group(2), readme)
     return readme
 
 

@@ -91,19 +91,28 @@ class OverflowDetector(Detector):
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
+        rank: object = object()  # the rank whose state is at hand (none yet)
+        known = -1  # how many ranks there were when it was looked up
         for record in records:
-            if type(record) is not StepRecord:
+            if record.rank is not rank or len(self.ranks) != known:
+                rank = record.rank
                 state = self._state(record.rank)
+                known = len(self.ranks)
+            if type(record) is not StepRecord:
                 state.messages = True
                 scale = record.new_scale if record.new_scale is not None else record.scale
                 found = self._overflow(state, record, 1, record.scale, scale)
             elif record.loss is None and record.eval_loss is not None:
                 continue
             else:
-                state = self._state(record.rank)
                 step = record.step
                 if step is not None:
-                    if went_back(state.position, record.epoch, step):
+                    position = state.position
+                    if (
+                        position is not None
+                        and (step < position[1] or record.epoch != position[0])
+                        and went_back(position, record.epoch, step)
+                    ):
                         state.progressed = False  # a restarted run searches for its scale again
                     state.position = (record.epoch, step)
                 if (

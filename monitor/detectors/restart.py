@@ -33,7 +33,11 @@ class RestartDetector(Detector):
                 continue
             previous = last.get(record.rank)
             last[record.rank] = (record.epoch, step)
-            if went_back(previous, record.epoch, step):
+            if (
+                previous is not None
+                and (step < previous[1] or record.epoch != previous[0])
+                and went_back(previous, record.epoch, step)
+            ):
                 events.append(self._event(record, previous))  # type: ignore[arg-type]
         return events
 

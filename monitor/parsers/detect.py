@@ -93,6 +93,7 @@ class ParserSet:
         umbrella = self._umbrella
         primary = self.primary
         primary_keywords = primary.keywords if primary is not None else ()
+        keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
         primary_parse = primary.parse if primary is not None else None
         taken = 0  # records from the primary parser in this call, counted at the end
         for number, line in numbered:
@@ -105,10 +106,14 @@ class ParserSet:
                     continue
             if primary is not None:
                 record = None
-                for keyword in primary_keywords:
-                    if keyword in line:
+                if keyword_1 is not None:  # one keyword: the usual case, and the fastest
+                    if keyword_1 in line:
                         record = primary_parse(line, number, ctx)  # type: ignore[misc]
-                        break
+                else:
+                    for keyword in primary_keywords:
+                        if keyword in line:
+                            record = primary_parse(line, number, ctx)  # type: ignore[misc]
+                            break
                 if record is not None:
                     if record is PENDING:
                         self.pending = primary
@@ -125,6 +130,7 @@ class ParserSet:
                         taken = 0
                         primary = self.primary
                         primary_keywords = primary.keywords if primary is not None else ()
+                        keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
                         primary_parse = primary.parse if primary is not None else None
                     break
         if primary is not None and taken:

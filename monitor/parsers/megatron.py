@@ -196,10 +196,21 @@ class MegatronParser(Parser):
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
         layout = self._template
         if layout is not None:
+            # The hot path (every line of a long run): one match against the
+            # compiled layout, one compiled build; `_record` for the traps.
             start = line.find("iteration")
             m = layout.template.match(line, start)  # type: ignore[union-attr]
             if m is not None:
-                return self._record(line, start, number, ctx, m.groups(), layout)
+                values = m.groups()
+                if self.known_loss_keys is layout.loss_keys:
+                    try:
+                        record = layout.build(values, ctx.where(line, start), ctx.file, number, line)
+                    except ValueError:
+                        record = None
+                    if record is not None and not record.skipped:
+                        ctx.step = self.previous_step = record.step
+                        return record
+                return self._record(line, start, number, ctx, values, layout)
         if line.rstrip().endswith("|") or "|" not in line:
             return self._parse_full(line, number, ctx)
         if _HEADER.search(line) is None:
@@ -312,5 +323,7 @@ class MegatronParser(Parser):
         known = self.known_loss_keys
         if known and complete and not all_skipped and not layout.loss_keys >= known:
             loss = math.nan  # a loss key vanished: its interval mean was NaN
-        self.known_loss_keys = known | layout.loss_keys
+        merged = known | layout.loss_keys
+        # the layout's own set when they are equal: `parse` checks it by identity
+        self.known_loss_keys = layout.loss_keys if merged == layout.loss_keys else merged
         return record if loss is record.loss else record._replace(loss=loss)
