@@ -11,7 +11,8 @@ reported once:
   (LOSS-SCALE-SEARCH);
 - in the middle of training, an isolated overflow is routine: one info event
   when the episode ends (LOSS-SCALE-OVERFLOW);
-- three overflows in a row mid-run is a storm, and a scale below 1 is a
+- three overflows mid-run with no clean step between them is a storm
+  (the scaler never recovered), and a scale below 1 is a
   collapse: one warning as soon as it is seen (LOSS-SCALE-STORM,
   LOSS-SCALE-COLLAPSE), and nothing more for that episode.
 
@@ -133,8 +134,11 @@ class OverflowDetector(Detector):
     def _step(self, state: _RankState, record: StepRecord) -> list[Event] | None:
         step = record.step
         events: list[Event] = []
-        if record.skipped and not state.messages:
-            found = self._overflow(state, record, record.skipped, None, record.loss_scale)
+        # Megatron counts the iterations skipped for a NaN loss among the
+        # skipped ones: those are NaNs (the NaN detector's), not overflows.
+        overflows = (record.skipped or 0) - (record.nan_count or 0)
+        if overflows > 0 and not state.messages:
+            found = self._overflow(state, record, overflows, None, record.loss_scale)
             if found:
                 events.extend(found)
         progressed = record.loss is not None or record.skipped == 0
@@ -181,10 +185,13 @@ class OverflowDetector(Detector):
         if not episode.startup and episode.count >= STORM_OVERFLOWS:
             episode.escalated = True
             first = episode.first
-            since = f" since step {first.step}" if first.step is not None else ""
+            steps = ""
+            if first.step is not None:
+                last = episode.last_step if episode.last_step is not None else first.step
+                steps = f" at step {first.step}" if last == first.step else f" from step {first.step} to {last}"
             return [make_event(
                 "LOSS-SCALE-STORM", first,
-                f"{episode.count} loss-scale overflows in a row{since}{_scales(episode)}",
+                f"{episode.count} loss-scale overflows{steps} with no clean step between them{_scales(episode)}",
                 value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
             )]
         return None
