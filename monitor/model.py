@@ -36,7 +36,14 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r}; expected one of {accepted}") from None
 
 
-class Kind(str, enum.Enum):
+class _Name(str, enum.Enum):
+    """An enum whose members print as their contract name."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class Kind(_Name):
     """What an event is about (the contract's closed list of kinds)."""
 
     NAN = "nan"
@@ -51,11 +58,8 @@ class Kind(str, enum.Enum):
     CRASH = "crash"
     RESTART = "restart"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Domain(str, enum.Enum):
+class Domain(_Name):
     """Where the cause of an event lies."""
 
     HARDWARE = "hardware"
@@ -64,18 +68,12 @@ class Domain(str, enum.Enum):
     WORKLOAD = "workload"
     INFRASTRUCTURE = "infrastructure"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Role(str, enum.Enum):
+class Role(_Name):
     """Whether an event can start a failure or follows from an earlier one."""
 
     ROOT = "root"
     CASCADE = "cascade"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class StepRecord(NamedTuple):

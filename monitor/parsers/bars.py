@@ -46,7 +46,7 @@ import math
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 _MARK = "%|"
 # the right side, matched at the `%|`: bar characters, `| n/total`, then the bracket
@@ -62,15 +62,6 @@ _LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
 _FIELDS = {"lr": "lr", "grad_norm": "grad_norm", "train_step_timing in s": "step_time_s"}
 
 
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _global_step(text: str, n: int) -> int | None:
     """NeMo's `global_step` postfix value, as an integer step.
 
@@ -79,7 +70,7 @@ def _global_step(text: str, n: int) -> int | None:
     value only confirms the bar's own `n` when `n` lies within its rounding,
     and gives no step otherwise.
     """
-    value = _number(text)
+    value = to_float(text)
     if value is None or not math.isfinite(value):
         return None
     mantissa, sep, exponent = text.lower().partition("e")
@@ -163,11 +154,11 @@ class BarParser(Parser):
             step = _global_step(global_step, n)
             if step is not None:
                 ctx.step = step
-        fields = {field: _number(postfix.get(key)) for key, field in _FIELDS.items()}
+        fields = {field: to_float(postfix.get(key)) for key, field in _FIELDS.items()}
         time, epoch_s, rank, node = ctx.where(line, start)
         return StepRecord(
             step,
-            loss=_number(loss),
+            loss=to_float(loss),
             total_steps=total if epoch is None else None,
             epoch=None if epoch is None else float(epoch),
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,

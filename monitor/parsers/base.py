@@ -27,6 +27,22 @@ from monitor.parsers.attribution import attribute_path, attribute_prefix
 from monitor.parsers.timestamps import find_timestamp
 
 
+def to_float(text: str | None) -> float | None:
+    """A printed number as a float: `7,322` (thousands separators), `1.78e-06`,
+    `nan` and `inf` (kept: non-finite values are data), or None when the text
+    is not a number. Parsers read every value through this, so bad input
+    becomes None instead of an exception."""
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        try:
+            return float(text.replace(",", ""))
+        except ValueError:
+            return None
+
+
 class _Pending:
     """Marker: the parser holds a partial record and wants the next lines first."""
 

@@ -55,7 +55,7 @@ import re
 from typing import Any
 
 from monitor.model import LossScaleOverflow, StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 _PROGRESS = re.compile(r"\bstep=(\d+), skipped=(\d+)(?:, lr=\[([^\],\s]*))?")
 _TIMER = re.compile(
@@ -69,15 +69,6 @@ _OVERFLOW = re.compile(
     r"(?: Attempted loss scale: ([^,\s]+)(?:, reducing to ([^,\s]+)|, but (hysteresis) is \d+))?"
     r"|Overflow detected\. Skipping step\. Attempted loss scale: ([^,\s]+), reducing to ([^,\s]+)"
 )
-
-
-def _number(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 class DeepSpeedParser(Parser):
@@ -136,7 +127,7 @@ class DeepSpeedParser(Parser):
         self.last_step[rank] = step
         ctx.step = step
         return StepRecord(
-            step, lr=_number(m.group(3)), skipped=skipped, time=time, epoch_s=epoch_s,
+            step, lr=to_float(m.group(3)), skipped=skipped, time=time, epoch_s=epoch_s,
             rank=rank, node=node, file=ctx.file, line=number, text=line,
         )
 
@@ -147,7 +138,7 @@ class DeepSpeedParser(Parser):
             ctx.step = step
         else:
             step = ctx.step  # older layouts print the micro-step of the epoch, not the step
-        rate = _number(m.group(2) if m.group(2) is not None else m.group(3))
+        rate = to_float(m.group(2) if m.group(2) is not None else m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return StepRecord(
             step, samples_per_s=rate, time=time, epoch_s=epoch_s,
@@ -160,11 +151,11 @@ class DeepSpeedParser(Parser):
         if rank is None and m.group(1) is not None:
             rank = int(m.group(1))
         if m.group(5) is not None:  # fused optimizer
-            scale, new_scale, hysteresis = _number(m.group(5)), _number(m.group(6)), False
+            scale, new_scale, hysteresis = to_float(m.group(5)), to_float(m.group(6)), False
         else:
-            scale = _number(m.group(2))
+            scale = to_float(m.group(2))
             hysteresis = m.group(4) is not None
-            new_scale = scale if hysteresis else _number(m.group(3))
+            new_scale = scale if hysteresis else to_float(m.group(3))
         return LossScaleOverflow(
             scale, new_scale, step=ctx.step, hysteresis=hysteresis, time=time, epoch_s=epoch_s,
             rank=rank, node=node, file=ctx.file, line=number, text=line,

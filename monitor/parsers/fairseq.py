@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import LossScaleOverflow, StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 # `epoch NNN` then either an interval (`:  i / n ` or the 2018 `  i / n `) or ` | `.
 _ANCHOR = re.compile(r"\bepoch (?P<epoch>\d{3,})(?::? +(?P<i>\d+) / (?P<n>\d+) | \| )")
@@ -75,17 +75,8 @@ _FIELDS = {
 _EVAL_KEYS = ("loss", "valid_loss", "valid loss")
 
 
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _updates(text: str | None) -> int | None:
-    value = _number(text)
+    value = to_float(text)
     return int(value) if value is not None and value.is_integer() else None
 
 
@@ -164,7 +155,7 @@ class FairseqParser(Parser):
         self, line: str, number: int, ctx: ParseContext, start: int, epoch: int, step: int,
         total: int | None, stats: dict[str, str],
     ) -> StepRecord:
-        values = {field: _number(stats.get(key)) for key, field in _FIELDS.items() if key in stats}
+        values = {field: to_float(stats.get(key)) for key, field in _FIELDS.items() if key in stats}
         ctx.step = step
         time, epoch_s, rank, node = ctx.where(line, start)
         return StepRecord(
@@ -180,7 +171,7 @@ class FairseqParser(Parser):
         stats = _commas(line[v.end():]) if progress else _pipes(line[v.end():])
         for key in _EVAL_KEYS:
             if key in stats:
-                eval_loss = _number(stats[key])
+                eval_loss = to_float(stats[key])
                 break
         else:
             return None
@@ -202,6 +193,6 @@ class FairseqParser(Parser):
             return None
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return LossScaleOverflow(
-            None, _number(m.group("scale")), step=ctx.step, time=time, epoch_s=epoch_s, rank=rank,
+            None, to_float(m.group("scale")), step=ctx.step, time=time, epoch_s=epoch_s, rank=rank,
             node=node, file=ctx.file, line=number, text=line,
         )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 MAX_LINE_CHARS = 4096
 
@@ -68,13 +68,6 @@ def _split(key: str) -> tuple[bool, str]:
     return False, key
 
 
-def _float(text: str) -> float | None:
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
-
-
 class GenericParser(Parser):
     """Any `step=... loss=...` line (fallback)."""
 
@@ -112,14 +105,14 @@ class GenericParser(Parser):
                 continue
             field = FIELD_KEYS.get(base)
             if field is not None and field not in fields:
-                fields[field] = _float(m.group(2).partition("/")[0])
+                fields[field] = to_float(m.group(2).partition("/")[0])
         found = loss_match or eval_match
         if step_match is None or found is None or self._prose_between(line, pairs, step_match, found):
             return None
         step = int(step_match.group(2).partition("/")[0].replace(",", ""))
         total = step_match.group(3)
-        loss = None if loss_match is None else _float(loss_match.group(2).partition("/")[0])
-        eval_loss = None if eval_match is None else _float(eval_match.group(2).partition("/")[0])
+        loss = None if loss_match is None else to_float(loss_match.group(2).partition("/")[0])
+        eval_loss = None if eval_match is None else to_float(eval_match.group(2).partition("/")[0])
         if loss is not None:
             ctx.step = step
         start = min(step_match.start(), found.start())

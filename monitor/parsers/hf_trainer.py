@@ -27,20 +27,11 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 # `'key': value` or `'key': 'value'`; bounded, so a megabyte of junk costs one scan.
 _PAIR = re.compile(r"'([A-Za-z_][\w/().-]{0,63})': (?:'([^'\n]{0,64})'|([^,'}\s]{1,64}))")
 _OPEN = "{'"
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 class HFTrainerParser(Parser):
@@ -66,9 +57,9 @@ class HFTrainerParser(Parser):
             value = m.group(2) if m.group(2) is not None else m.group(3)
             values.setdefault(m.group(1), value)
         if "loss" in values:
-            loss, eval_loss = _number(values["loss"]), None
+            loss, eval_loss = to_float(values["loss"]), None
         elif "eval_loss" in values:
-            loss, eval_loss = None, _number(values["eval_loss"])
+            loss, eval_loss = None, to_float(values["eval_loss"])
             if eval_loss is None:
                 return None
         else:
@@ -77,10 +68,10 @@ class HFTrainerParser(Parser):
         return StepRecord(
             ctx.step,
             loss=loss,
-            grad_norm=_number(values.get("grad_norm")),
-            lr=_number(values.get("learning_rate")),
+            grad_norm=to_float(values.get("grad_norm")),
+            lr=to_float(values.get("learning_rate")),
             total_steps=ctx.bar_total,
-            epoch=_number(values.get("epoch")),
+            epoch=to_float(values.get("epoch")),
             eval_loss=eval_loss,
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import LossScaleOverflow
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 # DeepSpeed tags its own messages (`[deepspeed] OVERFLOW! ...`): those are not apex's.
 _OVERFLOW = re.compile(
@@ -34,14 +34,10 @@ _OVERFLOW = re.compile(
 )
 
 
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text.rstrip("."))
-    except ValueError:
-        return None
 
+def _scale(text: str | None) -> float | None:
+    """A scale as printed, tolerating the sentence's full stop (`1024.0.`)."""
+    return None if text is None else to_float(text.rstrip("."))
 
 class ApexLossScaleParser(Parser):
     """apex AMP `Gradient overflow.` and FP16_Optimizer `OVERFLOW! Skipping step.` messages."""
@@ -60,9 +56,9 @@ class ApexLossScaleParser(Parser):
         if m is None:
             return None
         if m.group(1) is not None:
-            scale, new_scale = None, _number(m.group(1))
+            scale, new_scale = None, _scale(m.group(1))
         else:
-            scale, new_scale = _number(m.group(2)), _number(m.group(3))
+            scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return LossScaleOverflow(
             scale, new_scale, step=ctx.step, time=time, epoch_s=epoch_s,

@@ -24,19 +24,10 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 _HEAD = re.compile(r"\bIter (?P<step>\d+): (?P<kind>Train|Val) loss (?P<loss>[^\s,]+)")
 _FIELD = re.compile(r", (?P<key>Learning Rate|Tokens/sec) (?P<value>[^\s,]+)")
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 class MlxParser(Parser):
@@ -56,7 +47,7 @@ class MlxParser(Parser):
         if m is None:
             return None
         step = int(m.group("step"))
-        loss = _number(m.group("loss"))
+        loss = to_float(m.group("loss"))
         ctx.step = step
         time, epoch_s, rank, node = ctx.where(line, m.start())
         if m.group("kind") == "Val":
@@ -68,7 +59,7 @@ class MlxParser(Parser):
         return StepRecord(
             step,
             loss=loss,
-            lr=_number(fields.get("Learning Rate")),
-            tokens_per_s=_number(fields.get("Tokens/sec")),
+            lr=to_float(fields.get("Learning Rate")),
+            tokens_per_s=to_float(fields.get("Tokens/sec")),
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
         )

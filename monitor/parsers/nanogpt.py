@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 # nanoGPT iteration line; optional groups in printed order (lr only in forks).
 _NANOGPT_ITER = re.compile(
@@ -76,23 +76,14 @@ _LLMC_FIELD = re.compile(
 )
 
 
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
 def _seconds(ms: str | None) -> float | None:
-    value = _number(ms)
+    value = to_float(ms)
     return None if value is None else value / 1000.0
 
 
 def _fraction(percent: str | None) -> float | None:
     """A printed MFU percentage as a fraction; negative means not estimated yet."""
-    value = _number(percent)
+    value = to_float(percent)
     return None if value is None or value < 0 else value / 100.0
 
 
@@ -122,8 +113,8 @@ class NanoGptParser(Parser):
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return StepRecord(
             step,
-            loss=_number(m.group("loss")),
-            lr=_number(m.group("lr")),
+            loss=to_float(m.group("loss")),
+            lr=to_float(m.group("lr")),
             step_time_s=_seconds(m.group("ms")),
             mfu=_fraction(m.group("mfu")),
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
@@ -138,7 +129,7 @@ class NanoGptParser(Parser):
         ctx.step = step
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return StepRecord(
-            step, eval_loss=_number(m.group("val")), time=time, epoch_s=epoch_s, rank=rank, node=node,
+            step, eval_loss=to_float(m.group("val")), time=time, epoch_s=epoch_s, rank=rank, node=node,
             file=ctx.file, line=number, text=line,
         )
 
@@ -173,11 +164,11 @@ class LlmcParser(Parser):
         time, epoch_s, rank, node = ctx.where(line, m.start())
         return StepRecord(
             step,
-            loss=_number(loss_text),
-            grad_norm=_number(fields.get("norm")),
-            lr=_number(fields.get("lr")),
+            loss=to_float(loss_text),
+            grad_norm=to_float(fields.get("norm")),
+            lr=to_float(fields.get("lr")),
             step_time_s=_seconds(fields.get("ms")),
-            tokens_per_s=_number(fields.get("tps")),
+            tokens_per_s=to_float(fields.get("tps")),
             mfu=_fraction(fields.get("mfu")),
             total_steps=None if total is None else int(total),
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,

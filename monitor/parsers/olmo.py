@@ -7,7 +7,7 @@ through `resume`.
 
 Sources:
 - OLMo: allenai/OLMo `olmo/train.py`, `Trainer.log_metrics_to_console`:
-  `log.info(f"{prefix}\\n" + "\\n".join(f"    {name}={format_float(value)}"))`
+  `log.info(f"{prefix}\\n" + "\\n".join(f"    {name}={formatto_float(value)}"))`
   where the training prefix is `[step=<n>/<max>]`, later
   `[step=<n>/<max>,epoch=<e>]`, and all `optim/*` metrics but
   `optim/total_grad_norm` are hidden. `format_float` prints values below
@@ -33,18 +33,10 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending
+from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending, to_float
 
 MAX_BLOCK_LINES = 1000  # a runaway block is cut here (lossy) so a record cannot grow without bound
 _LAUNCHER = r"^(?:\[[\w-]{1,32}\]: ?)?"  # torchrun's `[rank0]:` / `[default0]:` on every line
-
-
-def _float(text: str) -> float | None:
-    """OLMo / Composer numbers: `195,153`, `1.78e-06`, `nan`; None if unreadable."""
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
 
 
 class _BlockParser(Parser):
@@ -79,7 +71,7 @@ class _BlockParser(Parser):
             self.pending = None
             return self._close(record, ctx), False
         self.pending_lines += 1
-        self.pending = self._apply(record, metric[0], _float(metric[1].strip()))
+        self.pending = self._apply(record, metric[0], to_float(metric[1].strip()))
         return PENDING, True
 
     def finish(self, ctx: ParseContext) -> StepRecord | None:
@@ -141,7 +133,7 @@ class OlmoParser(_BlockParser):
             return None
         time, epoch_s, rank, node = ctx.where(line, len(line) - len(line.lstrip()))
         return StepRecord(
-            ctx.step, eval_loss=_float(metric[1]), time=time, epoch_s=epoch_s, rank=rank, node=node,
+            ctx.step, eval_loss=to_float(metric[1]), time=time, epoch_s=epoch_s, rank=rank, node=node,
             file=ctx.file, line=number, text=line,
         )
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import ParseContext, Parser, to_float
 
 # One pass over the fields in their printed order; every field after the
 # loss is optional so all the builds above fit. No nested quantifiers.
@@ -44,16 +44,6 @@ _LINE = re.compile(
     r"(?:  +tflops: *(?P<tflops>[\d,.]+))?"
     r"(?:  +mfu: *(?P<mfu>-?[\d.]+)%)?"
 )
-
-
-def _number(text: str | None) -> float | None:
-    """A printed number (`7,322`, `nan`), or None when it will not convert."""
-    if text is None:
-        return None
-    try:
-        return float(text.replace(",", ""))
-    except ValueError:
-        return None
 
 
 class TorchtitanParser(Parser):
@@ -77,7 +67,7 @@ class TorchtitanParser(Parser):
         if m is None:
             return None
         step = int(m.group("step"))
-        loss = _number(m.group("loss"))
+        loss = to_float(m.group("loss"))
         ctx.step = step
         time, epoch_s, rank, node = ctx.where(line, m.start())
         if m.group("val") is not None:
@@ -85,13 +75,13 @@ class TorchtitanParser(Parser):
                 step, eval_loss=loss, time=time, epoch_s=epoch_s, rank=rank, node=node,
                 file=ctx.file, line=number, text=line,
             )
-        mfu = _number(m.group("mfu"))
+        mfu = to_float(m.group("mfu"))
         return StepRecord(
             step,
             loss=loss,
-            grad_norm=_number(m.group("grad")),
-            tokens_per_s=_number(m.group("tps")),
-            tflops=_number(m.group("tflops")),
+            grad_norm=to_float(m.group("grad")),
+            tokens_per_s=to_float(m.group("tps")),
+            tflops=to_float(m.group("tflops")),
             mfu=None if mfu is None else mfu / 100.0,
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
         )
