@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from monitor.model import Event, SourceSummary
-from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, scan_source
+from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, internal_error, scan_source
 from monitor.sources.files import Source, SourceError, is_plain_file
 from monitor.sources.lines import ReadStats, read_batches
 
@@ -144,6 +144,8 @@ def _scan_range(unit: _Range, state: dict[str, Any] | None = None) -> _RangeResu
         error = SourceError(unit.source.name, err.strerror or str(err))
     except SourceError as err:
         error = err
+    except Exception as err:  # a bug of ours must not cost the other sources their scan
+        error = internal_error(unit.source.name, err, stats)
     end_state = scan.snapshot()
     if unit.last:
         events.extend(scan.finish())

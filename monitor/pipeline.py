@@ -77,11 +77,19 @@ class SourceScan:
 
 
 def count_reading(summary: SourceSummary, stats: ReadStats) -> None:
+    """Add what the reader counted to the source's summary."""
     summary.lines += stats.lines
     summary.bytes_read += stats.bytes_read
     summary.long_lines += stats.long_lines
     summary.first_long_line = summary.first_long_line or stats.first_long_line
     summary.replaced_chars += stats.replaced_chars
+
+
+def internal_error(name: str, err: Exception, stats: ReadStats) -> SourceError:
+    """A bug met while scanning `name`, as a reportable error (the events found so far are kept)."""
+    return SourceError(
+        name, f"internal error ({type(err).__name__}: {err}) after {stats.lines} lines; please report it"
+    )
 
 
 def in_line_order(events: list[Event]) -> list[Event]:
@@ -116,6 +124,9 @@ def scan_source(source: Source) -> SourceResult:
     except SourceError as err:
         error = err
         scan.summary.error = err.reason
+    except Exception as err:  # a bug of ours must not cost the other sources their scan
+        error = internal_error(source.name, err, stats)
+        scan.summary.error = error.reason
     finally:
         if not source.is_stdin:
             stream.close()

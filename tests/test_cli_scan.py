@@ -143,3 +143,20 @@ def test_stdin_and_python_dash_m(broken) -> None:
     assert completed.returncode == 1
     [event] = [json.loads(line) for line in completed.stdout.splitlines()]
     assert (event["file"], event["step"]) == ("<stdin>", 60)
+
+
+def test_a_bug_in_one_source_is_reported_and_the_others_still_scanned(run_cli, monkeypatch, broken, healthy) -> None:
+    from monitor.parsers.megatron import MegatronParser
+
+    original = MegatronParser.parse
+
+    def fragile(self, line, number, ctx):
+        if ctx.file == str(healthy):
+            raise RuntimeError("boom")
+        return original(self, line, number, ctx)
+
+    monkeypatch.setattr(MegatronParser, "parse", fragile)
+    result = run_cli("scan", "--format", "jsonl", "--jobs", "1", healthy, broken)
+    assert result.code == 2
+    assert f"cannot read {healthy}: internal error (RuntimeError: boom)" in result.err
+    assert "Traceback" not in result.err and "LOSS-NAN" in result.out
