@@ -76,13 +76,6 @@ class ParserSet:
         if bar is not None:
             self._by_name[bar.name] = bar
 
-    @property
-    def format(self) -> str | None:
-        """The detected format: the parser with the most records."""
-        if not self.records_by_format:
-            return None
-        return self.records_by_format.most_common(1)[0][0]
-
     def parse_lines(self, numbered: Iterable[tuple[int, str]]) -> list[Record]:
         """Parse (line number, text) pairs into records, in line order."""
         out: list[Record] = []

@@ -85,7 +85,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], float]] = {
 }
 _MAIN_LOSS_KEYS = ("lm loss", "lm_loss")
 _FIELD_INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
-_STEP, _LOSS, _SKIPPED, _TOTAL = (_FIELD_INDEX[f] for f in ("step", "loss", "skipped", "total_steps"))
+_STEP, _LOSS, _TOTAL = (_FIELD_INDEX[f] for f in ("step", "loss", "total_steps"))
 _WHERE = slice(_FIELD_INDEX["time"], _FIELD_INDEX["text"] + 1)
 
 

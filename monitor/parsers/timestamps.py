@@ -50,7 +50,7 @@ def _micro(fraction: str | None) -> int:
     return int((fraction or "0")[:6].ljust(6, "0"))
 
 
-def _build(m: re.Match[str], year: int) -> dt.datetime | None:
+def _build(m: re.Match[str], year: int) -> dt.datetime:
     g = m.group
     if m.group("iso"):
         return dt.datetime(
@@ -87,8 +87,6 @@ def find_timestamp(text: str, year: int) -> tuple[str, float] | None:
     try:
         stamp = _build(m, year)
     except (ValueError, OverflowError):
-        return None
-    if stamp is None:
         return None
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
     return stamp.isoformat(), seconds
