@@ -32,7 +32,8 @@ def karpathy_records(text: str) -> list[object]:
 def detected_format(text: str) -> str | None:
     parsers = new_parser_set(ParseContext("t.log", None, 2024))
     parsers.parse_lines(enumerate(text.splitlines(), 1))
-    return parsers.format
+    counts = parsers.records_by_format.most_common(1)
+    return counts[0][0] if counts else None
 
 
 # -- nanoGPT -------------------------------------------------------------------
