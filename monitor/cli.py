@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from monitor import __version__
+from monitor.catalog import CatalogError, load
+from monitor.correlate import correlate
 from monitor.model import Event, Severity, SourceSummary
 from monitor.pipeline import SourceResult, scan
 from monitor.sources.files import expand_paths
@@ -70,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="processes used to scan big files (default: the number of CPUs); the output does not "
         "depend on it",
     )
+    scan_cmd.add_argument(
+        "--catalog", action="append", default=[], metavar="FILE",
+        help="a fault-catalog JSON file whose entries are added to the shipped ones or override them "
+        "by id (repeatable; format in README)",
+    )
     return parser
 
 
@@ -90,24 +97,30 @@ def _report_reading(result: SourceResult) -> None:
 
 
 def run_scan(args: argparse.Namespace, out: TextIO) -> int:
+    catalog_files = tuple(args.catalog)
+    try:
+        load(catalog_files)
+    except CatalogError as err:
+        _warn(f"invalid catalog: {err}")
+        return EXIT_ERROR
     sources, errors = expand_paths(args.paths)
     for error in errors:
         _warn(f"cannot read {error.name}: {error.reason}")
     events: list[Event] = []
     summaries: list[SourceSummary] = []
     unreadable = [f"{e.name}: {e.reason}" for e in errors]
-    for result in scan(sources, jobs=args.jobs):
+    for result in scan(sources, jobs=args.jobs, catalog_files=catalog_files):
         _report_reading(result)
         if result.error is not None:
             unreadable.append(f"{result.error.name}: {result.error.reason}")
         summaries.append(result.summary)
         events.extend(result.events)
-        if args.format == "jsonl":
-            from monitor.sinks.jsonl import write_jsonl
+    events = correlate(events)
+    if args.format == "jsonl":
+        from monitor.sinks.jsonl import write_jsonl
 
-            write_jsonl(result.events, out)
-            out.flush()
-    if args.format == "json":
+        write_jsonl(events, out)
+    elif args.format == "json":
         from monitor.sinks.json_document import write_json
 
         write_json(events, summaries, unreadable, out)

@@ -186,6 +186,18 @@ class Event:
     ranks: tuple[int, ...] | None = None
     nodes: tuple[str, ...] | None = None
     persistent: bool | None = None
+    cause: str | None = None
+    details: dict[str, Any] | None = None
+
+    def label(self) -> str:
+        """A short reference to this event: code, place and evidence line (a cascade's `cause`)."""
+        where = " ".join(part for part in (
+            f"on {self.node}" if self.node else "",
+            f"device {self.device}" if self.device else "",
+            f"rank {self.rank}" if self.rank is not None else "",
+            f"({self.file}:{self.line})" if self.file else "",
+        ) if part)
+        return f"{self.code or self.kind} {where}".strip()
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's JSON object: enums as their names, non-finite numbers as strings."""
@@ -211,6 +223,8 @@ class Event:
             "ranks": None if self.ranks is None else list(self.ranks),
             "nodes": None if self.nodes is None else list(self.nodes),
             "persistent": self.persistent,
+            "cause": self.cause,
+            "details": self.details,
         }
 
     @classmethod
@@ -242,6 +256,8 @@ class Event:
             ranks=None if data.get("ranks") is None else tuple(data["ranks"]),
             nodes=None if data.get("nodes") is None else tuple(data["nodes"]),
             persistent=data.get("persistent"),
+            cause=data.get("cause"),
+            details=data.get("details"),
         )
 
 

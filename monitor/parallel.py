@@ -26,6 +26,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
+from monitor.catalog import load
 from monitor.model import Event, SourceSummary
 from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, internal_error, scan_source
 from monitor.sources.files import Source, SourceError, is_plain_file
@@ -118,10 +119,12 @@ def _warm_up(scan: SourceScan, handle: BinaryIO, unit: _Range) -> None:
         scan.process(batch.numbered())  # events discarded: they belong to the range before
 
 
-def _scan_range(unit: _Range, state: dict[str, Any] | None = None) -> _RangeResult:
+def _scan_range(
+    unit: _Range, state: dict[str, Any] | None = None, catalog_files: tuple[str, ...] = ()
+) -> _RangeResult:
     """Scan one range; with `state`, start from it instead of warming up."""
     assert unit.source.path is not None
-    scan = SourceScan(unit.source)
+    scan = SourceScan(unit.source, load(catalog_files))
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -173,7 +176,9 @@ def same_state(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _combine(source: Source, results: list[_RangeResult], ranges: list[_Range]) -> SourceResult:
+def _combine(
+    source: Source, results: list[_RangeResult], ranges: list[_Range], catalog_files: tuple[str, ...]
+) -> SourceResult:
     """Put a file's ranges back together, rescanning any whose start state was wrong."""
     events: list[Event] = []
     summary = SourceSummary(file=source.name)
@@ -181,7 +186,7 @@ def _combine(source: Source, results: list[_RangeResult], ranges: list[_Range]) 
     previous_end: dict[str, Any] | None = None
     for unit, result in zip(ranges, results):
         if previous_end is not None and not same_state(result.start_state, previous_end):
-            result = _scan_range(unit, previous_end)
+            result = _scan_range(unit, previous_end, catalog_files)
         events.extend(result.events)
         summary.merge(result.summary)
         error = error or result.error
@@ -198,7 +203,7 @@ def _splittable(source: Source) -> bool:
     return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source)
 
 
-def scan_parallel(sources: list[Source], jobs: int) -> Iterator[SourceResult]:
+def scan_parallel(sources: list[Source], jobs: int, catalog_files: tuple[str, ...] = ()) -> Iterator[SourceResult]:
     """Scan `sources` with up to `jobs` processes; yield results in source order.
 
     Standard input is read in this process (a child may not inherit it).
@@ -207,7 +212,7 @@ def scan_parallel(sources: list[Source], jobs: int) -> Iterator[SourceResult]:
     pooled = sum(2 if cut else (0 if s.is_stdin else 1) for s, cut in zip(sources, split))
     if sum(_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
         for source in sources:
-            yield scan_source(source)
+            yield scan_source(source, catalog_files)
         return
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         pending: list[tuple[Source, Any]] = []
@@ -217,15 +222,15 @@ def scan_parallel(sources: list[Source], jobs: int) -> Iterator[SourceResult]:
                 futures = []
                 for unit in _ranges(source, jobs):
                     units.append(unit)
-                    futures.append(pool.submit(_scan_range, unit))
+                    futures.append(pool.submit(_scan_range, unit, None, catalog_files))
                 pending.append((source, (units, futures)))
             else:
-                pending.append((source, None if source.is_stdin else pool.submit(scan_source, source)))
+                pending.append((source, None if source.is_stdin else pool.submit(scan_source, source, catalog_files)))
         for source, work in pending:
             if isinstance(work, tuple):
                 units, futures = work
-                yield _combine(source, [f.result() for f in futures], units)
+                yield _combine(source, [f.result() for f in futures], units, catalog_files)
             elif work is None:
-                yield scan_source(source)
+                yield scan_source(source, catalog_files)
             else:
                 yield work.result()

@@ -17,9 +17,11 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from monitor.catalog import Catalog, load
 from monitor.detectors import new_detectors
 from monitor.model import Event, SourceSummary
 from monitor.parsers import ParseContext, new_parser_set
+from monitor.parsers.faults import FaultScanner
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.lines import ReadStats, read_batches
 
@@ -37,16 +39,22 @@ def _file_year(path: str | None) -> int:
 class SourceScan:
     """One source's parsers, detectors and summary."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, catalog: Catalog | None = None) -> None:
         self.source = source
-        self.parsers = new_parser_set(ParseContext(source.name, source.path, _file_year(source.path)))
+        ctx = ParseContext(source.name, source.path, _file_year(source.path))
+        self.parsers = new_parser_set(ctx)
+        self.faults = FaultScanner(catalog or load(), ctx)
         self.detectors = new_detectors()
         self.summary = SourceSummary(file=source.name)
 
     def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
         """Parse and check lines; return the events they raise."""
-        records = self.parsers.parse_lines(numbered)
-        return self._detect(records) if records else []
+        others: list[tuple[int, str]] = []
+        records = self.parsers.parse_lines(numbered, others)
+        events = self.faults.scan(others) if others else []
+        if records:
+            events.extend(self._detect(records))
+        return events
 
     def _detect(self, records: list[Any]) -> list[Event]:
         self.summary.add_all(records)
@@ -58,6 +66,7 @@ class SourceScan:
     def finish(self) -> list[Event]:
         """End of input: flush partial records and open episodes."""
         events = self._detect(self.parsers.finish())
+        events.extend(self.faults.finish())
         for detector in self.detectors:
             events.extend(detector.finish())
         self.summary.formats = dict(self.parsers.records_by_format)
@@ -67,11 +76,13 @@ class SourceScan:
         """Parser and detector state (not the summary), comparable with `==`."""
         return {
             "parsers": self.parsers.snapshot(),
+            "faults": self.faults.snapshot(),
             "detectors": [d.snapshot() for d in self.detectors],
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.parsers.restore(snapshot["parsers"])
+        self.faults.restore(snapshot["faults"])
         for detector, state in zip(self.detectors, snapshot["detectors"]):
             detector.restore(state)
 
@@ -107,9 +118,9 @@ class SourceResult:
     error: SourceError | None = None
 
 
-def scan_source(source: Source) -> SourceResult:
-    """Scan one source to its end (serially)."""
-    scan = SourceScan(source)
+def scan_source(source: Source, catalog_files: tuple[str, ...] = ()) -> SourceResult:
+    """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`."""
+    scan = SourceScan(source, load(catalog_files))
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -135,7 +146,7 @@ def scan_source(source: Source) -> SourceResult:
     return SourceResult(source, in_line_order(events), scan.summary, error)
 
 
-def scan(sources: Iterable[Source], jobs: int = 1) -> Iterator[SourceResult]:
+def scan(sources: Iterable[Source], jobs: int = 1, catalog_files: tuple[str, ...] = ()) -> Iterator[SourceResult]:
     """Scan sources in order, yielding each one's result as it completes.
 
     With `jobs` > 1, big plain files are split into ranges scanned by that
@@ -144,7 +155,7 @@ def scan(sources: Iterable[Source], jobs: int = 1) -> Iterator[SourceResult]:
     if jobs > 1:
         from monitor.parallel import scan_parallel
 
-        yield from scan_parallel(list(sources), jobs)
+        yield from scan_parallel(list(sources), jobs, catalog_files)
         return
     for source in sources:
-        yield scan_source(source)
+        yield scan_source(source, catalog_files)

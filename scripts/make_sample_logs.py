@@ -310,6 +310,73 @@ def generic_healthy() -> list[str]:
             for s in range(1, 201)]
 
 
+# --- A GPU falls off the bus; every other rank then times out in NCCL --------------------------
+def gpu_fell_off_bus() -> dict[str, list[str]]:
+    """Megatron-LM on two 8-GPU nodes under Slurm and torchrun. At 10:01 the GPU of rank 2 on node07
+    falls off the bus (kernel log: Xid 79); rank 2's NCCL watchdog dies on a CUDA error; the 15 other
+    ranks hang in their all-reduce until the 30-minute NCCL timeout at 10:31, then torchrun and Slurm
+    tear the job down. The root cause is the Xid; everything after it is a cascade.
+
+    Layouts: NVRM Xid (open-gpu-kernel-modules kernel_rc.c) in journalctl short-iso form;
+    ProcessGroupNCCL watchdog lines with PyTorch 2.4's c10 prefix; torch.distributed.elastic's
+    `failed (exitcode: ...)` line and ChildFailedError summary; srun's task failure lines."""
+    rng = random.Random(90)
+    kernel = [
+        "2025-03-04T09:58:12+0000 node07 kernel: nvidia-nvswitch: Probing device 0000:05:00.0",
+        "2025-03-04T10:01:07+0000 node07 kernel: NVRM: GPU at PCI:0000:3b:00: GPU-6f3c21aa-0d4e-7b19-c2f8-1e95ab40d7c3",
+        "2025-03-04T10:01:07+0000 node07 kernel: NVRM: GPU Board Serial Number: 1654921034417",
+        "2025-03-04T10:01:07+0000 node07 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=18234, name=python3, "
+        "GPU has fallen off the bus.",
+        "2025-03-04T10:01:07+0000 node07 kernel: NVRM: GPU 0000:3b:00.0: GPU has fallen off the bus.",
+        "2025-03-04T10:01:09+0000 node07 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=18234, name=python3, "
+        "GPU has fallen off the bus.",
+    ]
+    job = ["srun: job 4242 queued and allocated nodes node07,node08", *nccl_init("node07", 8)]
+    when = START
+    for step in range(1, 62):
+        when += timedelta(seconds=60 + rng.random())
+        job.append(megatron_line(when, step * 10, 50000, loss_curve(step * 10, rng), 1.1 + rng.random() * 0.2,
+                                 65536.0, ms=60012.4))
+    job.append("[rank2]:[E304 10:01:08.001245117 ProcessGroupNCCL.cpp:1556] [PG 0 Rank 2] Process group watchdog "
+               "thread terminated with exception: CUDA error: unknown error")
+    job.append("[rank2]:Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions.")
+    for rank in [0, 1, *range(3, 16)]:
+        job.append(
+            f"[rank{rank}]:[E304 10:31:08.{412345678 + rank * 1013:09d} ProcessGroupNCCL.cpp:632] [Rank {rank}] "
+            f"Watchdog caught collective operation timeout: WorkNCCL(SeqNum=61877, OpType=ALLREDUCE, "
+            f"NumelIn=262144, NumelOut=262144, Timeout(ms)=1800000) ran for {1800040 + rank * 3} milliseconds "
+            "before timing out."
+        )
+    job += [
+        "W0304 10:31:14.101000 140213 torch/distributed/elastic/multiprocessing/api.py:897] Sending process 18232 "
+        "closing signal SIGTERM",
+        "E0304 10:31:15.443000 140213 torch/distributed/elastic/multiprocessing/api.py:869] failed (exitcode: -6) "
+        "local_rank: 2 (pid: 18234) of binary: /usr/bin/python3",
+        "Traceback (most recent call last):",
+        '  File "/usr/local/bin/torchrun", line 8, in <module>',
+        "    sys.exit(main())",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+        "=" * 60,
+        "pretrain_gpt.py FAILED",
+        "-" * 60,
+        "Failures:",
+        "  <NO_OTHER_FAILURES>",
+        "-" * 60,
+        "Root Cause (first observed failure):",
+        "[0]:",
+        "  time      : 2025-03-04_10:31:15",
+        "  host      : node07",
+        "  rank      : 2 (local_rank: 2)",
+        "  exitcode  : -6 (pid: 18234)",
+        "  error_file: <N/A>",
+        "  traceback : Signal 6 (SIGABRT) received by PID 18234",
+        "=" * 60,
+        "srun: error: node07: task 0: Exited with exit code 1",
+        "srun: error: node08: task 1: Exited with exit code 1",
+    ]
+    return {"gpu_fell_off_bus/node07-kern.log": kernel, "gpu_fell_off_bus/slurm-4242.out": job}
+
+
 FILES: dict[str, Callable[[], list[str]]] = {
     "megatron_gpt_bf16_nan.log": megatron_gpt_nan,
     "bloom_megatron_deepspeed_restart.log": bloom_restart,
@@ -327,7 +394,7 @@ COMPRESSED = {"generic_loop_healthy.log.gz": generic_healthy}
 # file → the (kind, code) of each event a scan should report, in order.
 EXPECTED: dict[str, list[tuple[str, str]]] = {
     "megatron_gpt_bf16_nan.log": [("nan", "LOSS-NAN")],
-    "bloom_megatron_deepspeed_restart.log": [("restart", "STEP-RESTART")],
+    "bloom_megatron_deepspeed_restart.log": [("crash", "SRUN-TASK-FAILED"), ("restart", "STEP-RESTART")],
     "hf_deepspeed_fp16_overflow_storm.log": [("overflow", "LOSS-SCALE-SEARCH"), ("overflow", "LOSS-SCALE-STORM")],
     "hf_trainer_healthy.log": [],
     "lightning_nan.log": [("nan", "LOSS-NAN")],
@@ -338,6 +405,11 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "olmo_healthy.log": [],
     "generic_loop_healthy.log.gz": [],
     **{f"torchtitan_llama3_8b/rank_{r}.log": [] for r in range(4)},
+    "gpu_fell_off_bus/node07-kern.log": [("device_fault", "XID-79")],
+    "gpu_fell_off_bus/slurm-4242.out": [
+        ("device_fault", "CUDA-UNKNOWN-ERROR"), ("hang", "NCCL-WATCHDOG-TIMEOUT"), ("crash", "TORCHRUN-SIGABRT"),
+        ("crash", "TORCHELASTIC-CHILD-FAILED"), ("crash", "SRUN-TASK-FAILED"),
+    ],
 }
 
 
@@ -346,6 +418,7 @@ def write_all(out: Path = OUT) -> list[Path]:
     written = []
     files: dict[str, list[str]] = {name: make() for name, make in FILES.items()}
     files.update(torchtitan_healthy())
+    files.update(gpu_fell_off_bus())
     for name, lines in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 
 Sections between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
 - `formats`: every parser, from the parser registry;
-- `codes`: every event code, from the catalog;
+- `codes`: every catalog file and its event codes;
 - `scan-help`: the output of `monitor scan --help`.
 
 Usage: python scripts/update_readme.py [--check]   (--check: exit 1 if README.md is stale)
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import os
 import re
 import sys
@@ -21,9 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+CATALOG_DIR = ROOT / "monitor" / "catalog"
 sys.path.insert(0, str(ROOT))
 
-from monitor.catalog import definitions  # noqa: E402
+from monitor.catalog import load  # noqa: E402
 from monitor.cli import main  # noqa: E402
 from monitor.parsers import new_bar_parser, new_parsers  # noqa: E402
 
@@ -38,10 +40,22 @@ def formats() -> str:
 
 
 def codes() -> str:
-    rows = ["| code | kind | severity | meaning |", "| --- | --- | --- | --- |"]
-    for code, entry in sorted(definitions().items(), key=lambda item: (str(item[1].kind), item[0])):
-        rows.append(f"| `{code}` | {entry.kind} | {entry.severity} | {entry.meaning.replace('|', chr(92) + '|')} |")
+    catalog = load()
+    by_file: dict[str, list[str]] = {}
+    for entry in catalog.entries:
+        if entry.code not in by_file.setdefault(entry.file, []):
+            by_file[entry.file].append(entry.code)
+    titles = {item.name: json.loads(item.read_text())["title"] for item in CATALOG_DIR.glob("*.json")}
+    rows = ["| catalog file | covers | codes |", "| --- | --- | --- |"]
+    for file in sorted(by_file):
+        found = sorted(by_file[file], key=_natural)
+        shown = ", ".join(f"`{c}`" for c in found[:12]) + (f", … ({len(found)} codes)" if len(found) > 12 else "")
+        rows.append(f"| `{file}` | {titles[file]} | {shown} |")
     return "\n".join(rows)
+
+
+def _natural(code: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", code)]
 
 
 def scan_help() -> str:
@@ -61,7 +75,7 @@ def _scan(*args: str) -> str:
 
 
 def example_table() -> str:
-    files = ["sample_logs/megatron_gpt_bf16_nan.log", "sample_logs/hf_deepspeed_fp16_overflow_storm.log"]
+    files = ["sample_logs/gpu_fell_off_bus/"]
     return f"```\n$ monitor scan {' '.join(files)}\n{_scan(*files)}\n```"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
-from monitor.model import Record, StepRecord
+from monitor.model import Event, Record, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
 
 
@@ -21,6 +21,17 @@ def parse_text(text: str, file: str = "test.log", path: str | None = None) -> li
     parsers = new_parser_set(ParseContext(file, path, 2024))
     records = parsers.parse_lines(enumerate(text.splitlines(), 1))
     return records + parsers.finish()
+
+
+def fault_events(text: str, file: str = "test.log", catalog_files: tuple[str, ...] = ()) -> list[Event]:
+    """The raw events a scan of `text` raises (parsers, fault scanner, detectors), in line order."""
+    from monitor.catalog import load
+    from monitor.pipeline import SourceScan, in_line_order
+    from monitor.sources.files import Source
+
+    scan = SourceScan(Source(file, None), load(catalog_files))
+    events = scan.process(enumerate(text.splitlines(), 1))
+    return in_line_order(events + scan.finish())
 
 
 def steps(text: str, **kwargs: object) -> list[StepRecord]:

@@ -1,4 +1,4 @@
-"""Dependencies point one way: model ← {sources, parsers, detectors, sinks} ← pipeline/cli.
+"""Dependencies point one way: model ← catalog ← {sources, parsers, detectors, sinks} ← pipeline/cli.
 
 The four stages never import one another; only the wiring modules do.
 """
@@ -13,9 +13,10 @@ STAGES = {"sources", "parsers", "detectors", "sinks"}
 # what each part of the package may import from the package
 ALLOWED = {
     "model": set(),
-    "catalog": {"model"},
+    "substrings": set(),
+    "catalog": {"model", "substrings", "catalog"},
     "sources": {"sources"},
-    "parsers": {"model", "parsers"},
+    "parsers": {"model", "substrings", "catalog", "parsers"},
     "detectors": {"model", "catalog", "detectors"},
     "sinks": {"model", "sinks"},
 }

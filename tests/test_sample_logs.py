@@ -42,7 +42,8 @@ def test_sample_reports_its_incident(run_cli, name: str) -> None:
 
 def test_every_sample_is_parsed_into_steps(run_cli) -> None:
     document = json.loads(run_cli("scan", "--format", "json", SAMPLES).out)
-    assert {f["file"] for f in document["files"] if f["steps"] == 0} == set()
+    no_steps = {f["file"] for f in document["files"] if f["steps"] == 0}
+    assert {Path(f).name for f in no_steps} == {"node07-kern.log"}  # a kernel log, not a training log
     formats = {f["format"] for f in document["files"]}
     assert {"megatron", "hf_trainer", "tqdm", "torchtitan", "nanogpt", "fairseq", "mindformers", "jsonl",
             "olmo", "generic"} <= formats
@@ -51,3 +52,19 @@ def test_every_sample_is_parsed_into_steps(run_cli) -> None:
 def test_main_command_on_all_samples_exits_1_and_a_healthy_sample_alone_exits_0(run_cli) -> None:
     assert run_cli("scan", "--format", "jsonl", SAMPLES).code == 1
     assert run_cli("scan", "--format", "jsonl", SAMPLES / "hf_trainer_healthy.log").code == 0
+
+
+def test_the_mixed_run_shows_the_gpu_that_fell_off_the_bus_as_the_root_of_everything(run_cli) -> None:
+    """Scanned together, the kernel log and the job log tell one story: Xid 79 first, every
+    later fault (the CUDA error, 15 ranks' NCCL timeouts, torchrun, srun) a cascade of it."""
+    result = run_cli("scan", "--format", "jsonl", SAMPLES / "gpu_fell_off_bus")
+    events = [json.loads(line) for line in result.out.splitlines()]
+    root, *rest = events
+    assert (root["code"], root["role"], root["node"], root["device"]) == ("XID-79", "root", "node07", "0000:3b:00")
+    assert rest and all(e["role"] == "cascade" and e["cause"].startswith("XID-79 on node07") for e in rest)
+    timeouts = next(e for e in rest if e["code"] == "NCCL-WATCHDOG-TIMEOUT")
+    assert timeouts["count"] == 15 and len(timeouts["ranks"]) == 15 and 2 not in timeouts["ranks"]
+    child = next(e for e in rest if e["code"] == "TORCHELASTIC-CHILD-FAILED")
+    assert (child["rank"], child["node"], child["details"]["signal"]) == (2, "node07", "SIGABRT")
+    table = run_cli("scan", SAMPLES / "gpu_fell_off_bus").out
+    assert table.index("XID-79") < table.index("└ ERROR")

@@ -1,11 +1,22 @@
-"""The catalog: what each event code means and what to do about it, as data.
+"""The catalog: every event code, what it means, what to do, and the log lines that show it.
 
-Each `*.json` file in this package holds entries keyed by a stable `code`.
-This module loads and validates them once; detectors look definitions up by
-code and copy `kind`, `severity`, `domain`, `role` and `action` into the
-events they raise, so wording and severities are changed here, not in code.
+Each `*.json` file in this package holds the entries of one vendor or
+library (`nvidia_xid.json`, `nccl.json`, `ascend_cann.json`, ...). An entry
+has a stable `id`, an event `code`, the `kind`, `severity`, `domain` and
+`role` its events carry, a one-line `meaning`, the operator's `action` and a
+`reference`. A *matcher* entry also has `patterns` (regexes with named groups
+for rank, node, device and details), `literals` (plain substrings, one of
+which must be in a line before its patterns are tried), `samples` that must
+raise it and `near_misses` that must not. An entry without patterns is a
+*definition*: a matcher whose code is a template such as `XID-{xid}` takes
+its fields from the definition of the code it matched.
 
-Deliberately not here: matching log lines against patterns.
+Matchers are tried from specific to generic; the order is computed from the
+samples (an entry that matches many other entries' samples is generic), not
+kept by hand. A line raises at most one event per kind: the first matcher
+of that kind wins.
+
+Users add or override entries (by `id`) with their own files (`--catalog`).
 """
 
 from __future__ import annotations
@@ -13,12 +24,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
+from collections.abc import Iterable, Sequence
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from monitor.model import Domain, Kind, Role, Severity
+from monitor.substrings import cover
 
 _REQUIRED = ("code", "kind", "severity", "domain", "role", "meaning", "action", "reference")
+_OPTIONAL = ("id", "message", "resolution", "notes", "literals", "patterns", "samples", "near_misses")
+_TEMPLATE = re.compile(r"\{(\w+)\}")
 
 
 class CatalogError(ValueError):
@@ -29,6 +46,7 @@ class CatalogError(ValueError):
 class Definition:
     """One catalog entry."""
 
+    id: str
     code: str
     kind: Kind
     severity: Severity
@@ -37,19 +55,81 @@ class Definition:
     meaning: str
     action: str
     reference: str
+    file: str = ""
+    message: str | None = None
+    resolution: str | None = None
+    literals: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
+    samples: tuple[str, ...] = ()
+    near_misses: tuple[str, ...] = ()
+
+    @property
+    def is_matcher(self) -> bool:
+        return bool(self.patterns)
+
+    @property
+    def is_template(self) -> bool:
+        return "{" in self.code
+
+    def search(self, line: str) -> re.Match[str] | None:
+        """The first of this entry's patterns found in `line` (literals checked first)."""
+        for literal in self.literals:
+            if literal in line:
+                break
+        else:
+            return None
+        for pattern in self.patterns:
+            found = pattern.search(line)
+            if found is not None:
+                return found
+        return None
 
 
-def _definition(file: str, entry: dict[str, Any]) -> Definition:
-    code = entry.get("code", "?")
-    where = f"{file}: entry {code!r}"
+class Match(NamedTuple):
+    """One matcher's hit on a line, resolved to the definition whose fields the event takes."""
+
+    matcher: Definition
+    definition: Definition
+    code: str
+    found: re.Match[str]
+
+
+def _strings(where: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise CatalogError(f"{where}: field {key!r} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _definition(file: str, entry: Any) -> Definition:
+    if not isinstance(entry, dict):
+        raise CatalogError(f"{file}: every entry must be a JSON object, got {type(entry).__name__}")
+    where = f"{file}: entry {entry.get('id', entry.get('code', '?'))!r}"
     missing = [key for key in _REQUIRED if key not in entry]
     if missing:
         raise CatalogError(f"{where}: missing field(s) {', '.join(missing)}")
-    unknown = sorted(set(entry) - set(_REQUIRED))
+    unknown = sorted(set(entry) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
         raise CatalogError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    for key in ("code", "meaning", "action", "reference"):
+        if not isinstance(entry[key], str) or not entry[key].strip():
+            raise CatalogError(f"{where}: field {key!r} must be a non-empty string")
+    patterns = []
+    for text in _strings(where, entry, "patterns"):
+        try:
+            patterns.append(re.compile(text))
+        except re.error as err:
+            raise CatalogError(f"{where}: pattern {text!r} does not compile: {err}") from None
+    literals = _strings(where, entry, "literals")
+    if patterns and not literals:
+        raise CatalogError(f"{where}: an entry with patterns needs 'literals' (substrings that prefilter lines)")
+    groups = {name for p in patterns for name in p.groupindex}
+    for name in _TEMPLATE.findall(entry["code"]):
+        if name not in groups:
+            raise CatalogError(f"{where}: code template names group {name!r}, which no pattern has")
     try:
         return Definition(
+            id=entry.get("id", entry["code"]),
             code=entry["code"],
             kind=Kind(entry["kind"]),
             severity=Severity.parse(entry["severity"]),
@@ -58,30 +138,161 @@ def _definition(file: str, entry: dict[str, Any]) -> Definition:
             meaning=entry["meaning"],
             action=entry["action"],
             reference=entry["reference"],
+            file=file,
+            message=entry.get("message"),
+            resolution=entry.get("resolution"),
+            literals=literals,
+            patterns=tuple(patterns),
+            samples=_strings(where, entry, "samples"),
+            near_misses=_strings(where, entry, "near_misses"),
         )
     except ValueError as err:
         raise CatalogError(f"{where}: {err}") from None
 
 
-@functools.cache
-def definitions() -> dict[str, Definition]:
-    """All shipped definitions, by code (loaded and validated once)."""
-    found: dict[str, Definition] = {}
+def read_entries(name: str, text: str) -> list[Definition]:
+    """The entries of one catalog document (`name` is used in error messages)."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CatalogError(f"{name}: not valid JSON: {err}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
+        raise CatalogError(f"{name}: expected an object with an 'entries' list")
+    return [_definition(name, entry) for entry in document["entries"]]
+
+
+def read_file(path: str | Path) -> list[Definition]:
+    """The entries of a user's catalog file; CatalogError names what is wrong."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CatalogError(f"{path}: cannot read the catalog file: {err}") from None
+    return read_entries(str(path), text)
+
+
+class Catalog:
+    """Validated entries, matchers in specific-to-generic order, and the line prefilter."""
+
+    def __init__(self, entries: Iterable[Definition]) -> None:
+        by_id: dict[str, Definition] = {}
+        for entry in entries:
+            by_id[entry.id] = entry  # a later file overrides an earlier entry with the same id
+        self.entries = list(by_id.values())
+        self.by_code: dict[str, Definition] = {}
+        for entry in self.entries:
+            if not entry.is_matcher:
+                self.by_code.setdefault(entry.code, entry)
+        for entry in self.entries:  # a fixed-code matcher also defines its code, unless a definition does
+            if entry.is_matcher and not entry.is_template:
+                self.by_code.setdefault(entry.code, entry)
+        self.matchers = _specific_first([e for e in self.entries if e.is_matcher])
+        literals = sorted({literal for m in self.matchers for literal in m.literals})
+        self.triggers = cover(tuple(literals)) if literals else ()
+        self._by_trigger = [
+            (trigger, tuple(i for i, m in enumerate(self.matchers) if any(trigger in lit for lit in m.literals)))
+            for trigger in self.triggers
+        ]
+
+    def definition(self, code: str) -> Definition:
+        """The definition of `code`; KeyError names the code when there is none."""
+        try:
+            return self.by_code[code]
+        except KeyError:
+            raise KeyError(f"no catalog entry for code {code!r}") from None
+
+    def match(self, line: str) -> list[Match]:
+        """The matchers `line` raises: at most one per kind, the most specific first."""
+        candidates: set[int] | None = None
+        for trigger, indices in self._by_trigger:
+            if trigger in line:
+                if candidates is None:
+                    candidates = set(indices)
+                else:
+                    candidates.update(indices)
+        if candidates is None:
+            return []
+        hits: list[Match] = []
+        kinds: set[Kind] = set()
+        for index in sorted(candidates):
+            matcher = self.matchers[index]
+            if matcher.kind in kinds and not matcher.is_template:
+                continue
+            found = matcher.search(line)
+            if found is None:
+                continue
+            hit = self.resolve(matcher, found)
+            if hit.definition.kind in kinds:
+                continue
+            kinds.add(hit.definition.kind)
+            hits.append(hit)
+        return hits
+
+    def resolve(self, matcher: Definition, found: re.Match[str]) -> Match:
+        """The code a hit stands for and the definition its event takes its fields from."""
+        if not matcher.is_template:
+            return Match(matcher, matcher, matcher.code, found)
+        groups = found.groupdict()
+        code = _TEMPLATE.sub(lambda m: (groups.get(m.group(1)) or "?").strip(), matcher.code)
+        definition = self.by_code.get(code, matcher)
+        return Match(matcher, definition, code, found)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the entries' samples and near misses (empty when all is well)."""
+        found: list[str] = []
+        for entry in self.entries:
+            where = f"{entry.file}: entry {entry.id!r}"
+            if entry.is_matcher and not entry.samples:
+                found.append(f"{where}: a matcher needs at least one sample")
+            for sample in entry.samples:
+                if not any(hit.matcher is entry for hit in self.match(sample)):
+                    raisers = [f"{h.matcher.id} ({h.definition.kind})" for h in self.match(sample)]
+                    found.append(f"{where}: sample does not raise it (raised: {raisers or 'nothing'}): {sample!r}")
+            for near_miss in entry.near_misses:
+                if any(hit.matcher is entry for hit in self.match(near_miss)):
+                    found.append(f"{where}: near miss raises it: {near_miss!r}")
+        return found
+
+
+def _specific_first(matchers: Sequence[Definition]) -> list[Definition]:
+    """Matchers sorted by how many other matchers' samples they match (fewest first)."""
+
+    def generality(entry: Definition) -> int:
+        return sum(
+            1 for other in matchers if other is not entry for sample in other.samples if entry.search(sample)
+        )
+
+    rank = {id(entry): (generality(entry), position) for position, entry in enumerate(matchers)}
+    return sorted(matchers, key=lambda e: rank[id(e)])
+
+
+def _shipped_entries() -> list[Definition]:
+    entries: list[Definition] = []
     for item in sorted(resources.files(__package__).iterdir(), key=lambda p: p.name):
-        if not item.name.endswith(".json"):
-            continue
-        document = json.loads(item.read_text(encoding="utf-8"))
-        for entry in document.get("entries", []):
-            definition = _definition(item.name, entry)
-            if definition.code in found:
-                raise CatalogError(f"{item.name}: entry {definition.code!r}: duplicate code")
-            found[definition.code] = definition
-    return found
+        if item.name.endswith(".json"):
+            entries.extend(read_entries(item.name, item.read_text(encoding="utf-8")))
+    return entries
+
+
+@functools.cache
+def load(extra_files: tuple[str, ...] = ()) -> Catalog:
+    """The shipped catalog, with the entries of `extra_files` added or
+    overriding shipped ones by id (cached; CatalogError when invalid)."""
+    entries = _shipped_entries()
+    seen: dict[str, str] = {}
+    for entry in entries:
+        if entry.id in seen:
+            raise CatalogError(f"{entry.file}: entry {entry.id!r}: duplicate id (also in {seen[entry.id]})")
+        seen[entry.id] = entry.file
+    for path in extra_files:
+        entries.extend(read_file(path))
+    return Catalog(entries)
+
+
+def definitions() -> dict[str, Definition]:
+    """The shipped definitions, by code."""
+    return load().by_code
 
 
 def definition(code: str) -> Definition:
-    """The definition of `code`; KeyError names the code when there is none."""
-    try:
-        return definitions()[code]
-    except KeyError:
-        raise KeyError(f"no catalog entry for code {code!r}") from None
+    """The shipped definition of `code`; KeyError names the code when there is none."""
+    return load().definition(code)

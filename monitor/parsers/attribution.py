@@ -7,7 +7,8 @@ Line prefixes, as launchers print them (several may be chained):
 - `srun --label`: `3: ` (the Slurm task id, i.e. the global rank);
 - pdsh / clush: `node12: ` (host name);
 - NCCL debug lines: `node12:1234:5678 [3]` (host, pid, thread, CUDA device);
-- DeepSpeed `log_dist`: `[Rank 3]` after the logging prefix.
+- DeepSpeed `log_dist`: `[Rank 3]` after the logging prefix;
+- syslog / journalctl kernel lines: `Mar  4 10:01:07 node07 kernel: ` (host name).
 
 File names: `rank_3.log`, `rank3.out`, `*-rank-3-*`, `stdout-node12.log`, and
 torchelastic's `attempt_0/<local rank>/stdout.log` layout is not used (the
@@ -30,6 +31,7 @@ _LAUNCHER_PREFIX = re.compile(
     r")"
 )
 _RANK_TAG = re.compile(r"\[Rank (\d{1,6})\]")
+_SYSLOG_HOST = re.compile(r"(?:^|\s)(?P<host>[A-Za-z][\w.-]*) kernel: ")
 
 _FILE_RANK = re.compile(r"(?:^|[^A-Za-z0-9])rank[-_]?(\d{1,6})(?![0-9])", re.IGNORECASE)
 _FILE_NODE = re.compile(r"(?:^|[^A-Za-z0-9])(node[-_]?\d+)", re.IGNORECASE)
@@ -57,6 +59,10 @@ def attribute_prefix(prefix: str) -> tuple[int | None, str | None]:
         tag = _RANK_TAG.search(prefix)
         if tag:
             rank = int(tag.group(1))
+    if node is None and " kernel: " in prefix:
+        host = _SYSLOG_HOST.search(prefix)
+        if host:
+            node = host.group("host")
     return rank, node
 
 

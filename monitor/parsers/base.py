@@ -105,14 +105,16 @@ class ParseContext:
                 self._prefixes.clear()
             self._prefixes[prefix] = where
             return where
-        return (stamp[0], stamp[1], rank, node)
+        if stamp.printed_year is not None:
+            self.year = stamp.printed_year  # later year-less stamps (glog, syslog) belong to it
+        return (stamp.iso, stamp.seconds, rank, node)
 
     def snapshot(self) -> tuple[Any, ...]:
         """The state that later lines depend on (for comparing two contexts)."""
-        return (self.step, self.bar_total)
+        return (self.step, self.bar_total, self.year)
 
     def restore(self, snapshot: tuple[Any, ...]) -> None:
-        self.step, self.bar_total = snapshot
+        self.step, self.bar_total, self.year = snapshot
 
 
 class Parser(abc.ABC):

@@ -18,38 +18,21 @@ the bar's step.
 from __future__ import annotations
 
 import collections
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from monitor.model import Record
 from monitor.parsers.base import PENDING, ParseContext, Parser
+from monitor.substrings import cover
 
 
 def umbrella_keywords(parsers: Sequence[Parser], shortest: int = 4) -> tuple[str, ...]:
     """A few substrings such that every parser keyword contains one of them (cached)."""
-    return _cover(tuple(sorted({k for p in parsers for k in p.keywords})), shortest)
+    return cover(tuple(sorted({k for p in parsers for k in p.keywords})), shortest)
 
 
-@functools.lru_cache(maxsize=8)
-def _cover(keywords: tuple[str, ...], shortest: int) -> tuple[str, ...]:
-    """The cover of `keywords`.
-
-    A line holding none of them holds no keyword of any parser and is skipped
-    after these few checks. Chosen greedily (a set cover): the substring, of
-    at least `shortest` characters, found in the most keywords not yet
-    covered; ties go to the longer, more selective one.
-    """
-    uncovered = set(keywords)
-    cover: list[str] = []
-    while uncovered:
-        candidates = {
-            k[i:j] for k in uncovered for i in range(len(k)) for j in range(i + min(shortest, len(k)), len(k) + 1)
-        }
-        best = max(candidates, key=lambda c: (sum(c in k for k in uncovered), len(c), c))
-        cover.append(best)
-        uncovered = {k for k in uncovered if best not in k}
-    return tuple(cover)
+def _discard(_: tuple[int, str]) -> None:
+    pass
 
 
 class ParserSet:
@@ -76,9 +59,16 @@ class ParserSet:
         if bar is not None:
             self._by_name[bar.name] = bar
 
-    def parse_lines(self, numbered: Iterable[tuple[int, str]]) -> list[Record]:
-        """Parse (line number, text) pairs into records, in line order."""
+    def parse_lines(
+        self, numbered: Iterable[tuple[int, str]], others: list[tuple[int, str]] | None = None
+    ) -> list[Record]:
+        """Parse (line number, text) pairs into records, in line order.
+
+        Lines that are not progress records (and progress-bar lines, which
+        can carry a message glued to the bar) are appended to `others`.
+        """
         out: list[Record] = []
+        keep = others.append if others is not None else _discard
         append = out.append
         ctx = self.ctx
         bar = self.bar
@@ -96,6 +86,7 @@ class ParserSet:
                 record = bar.parse(line, number, ctx)
                 if record is not None:
                     self._take(bar, record, append)
+                    keep((number, line))
                     continue
             if primary is not None:
                 record = None
@@ -117,7 +108,10 @@ class ParserSet:
             for keyword in umbrella:
                 if keyword in line:
                     previous = primary
-                    if self._fallback(line, number, append):
+                    outcome = self._fallback(line, number, append)
+                    if outcome is None:
+                        keep((number, line))
+                    elif outcome:
                         if previous is not None:
                             self.records_by_format[previous.name] += taken
                         taken = 0
@@ -126,6 +120,8 @@ class ParserSet:
                         keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
                         primary_parse = primary.parse if primary is not None else None
                     break
+            else:
+                keep((number, line))
         if primary is not None and taken:
             self.records_by_format[primary.name] += taken
         return out
@@ -137,8 +133,8 @@ class ParserSet:
         append(record)
         self.records_by_format[parser.name] += 1
 
-    def _fallback(self, line: str, number: int, append: Callable[[Record], None]) -> bool:
-        """Try the non-primary parsers; True when the primary changed."""
+    def _fallback(self, line: str, number: int, append: Callable[[Record], None]) -> bool | None:
+        """Try the non-primary parsers: None when none took the line, else whether the primary changed."""
         for parser in self.parsers:
             if parser is self.primary:
                 continue
@@ -161,7 +157,7 @@ class ParserSet:
                 self.primary = parser
                 return True
             return False
-        return False
+        return None
 
     def _resume(self, line: str, number: int, append: Callable[[Record], None]) -> bool:
         """Offer a line to the parser holding a partial record; True if it took it."""

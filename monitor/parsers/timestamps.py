@@ -4,13 +4,15 @@ Layouts, as printed by the tools that produce them:
 - ISO 8601 and Python logging: `2024-03-05T10:41:12.123Z`, `2024-03-05 10:41:12,123`
   (logging's default `asctime`), `[2024-03-05 10:41:12,123]` (DeepSpeed),
   ` [2024-03-05 10:41:12]` (Megatron-LM's `training_log`), `2024/03/05 10:41:12`;
-- glog and torch.distributed.elastic: `I0305 10:41:12.123456` (no year);
+- glog and torch.distributed.elastic: `I0305 10:41:12.123456` (no year); PyTorch's
+  c10 logging drops the month's leading zero: `[E304 10:41:12.123456789 ...]`;
 - syslog / journalctl short: `Mar  5 10:41:12` (no year);
 - dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
 - MMEngine: `03/05 10:41:12` (no year).
 
-Where a layout has no year, the caller supplies one (the file's modification
-year): an approximation, stated here because it is one. Naive timestamps
+Where a layout has no year, the caller supplies one: the year of the last
+dated line of the same file, else the file's modification year (an
+approximation, stated here because it is one). Naive timestamps
 are read as UTC when turned into seconds; zone offsets are honoured.
 Seconds since boot (`[ 1234.5678]` in raw dmesg) are not wall time and are
 ignored.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import NamedTuple
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {month: i for i, month in enumerate(_MONTH_NAMES, 1)}
@@ -29,7 +32,7 @@ _TIMESTAMP = re.compile(
     r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d\d:?\d\d)?)"
     r"|(?P<dmesg>\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<dmon>[A-Z][a-z]{2}) +(?P<dd>\d{1,2}) "
     r"(?P<dH>\d\d):(?P<dM>\d\d):(?P<dS>\d\d) (?P<dY>\d{4})\])"
-    r"|(?P<glog>\b[IWEF](?P<gm>[01]\d)(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
+    r"|(?P<glog>\b[IWEF](?P<gm>1[0-2]|0?[1-9])(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
     r"|(?P<syslog>\b(?P<smon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<sd>\d{1,2}) "
     r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
     r"|(?P<mm>\b(?P<mmm>[01]\d)/(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
@@ -70,8 +73,16 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
     return dt.datetime(year, int(g("mmm")), int(g("mmd")), int(g("mmH")), int(g("mmM")), int(g("mmS")))
 
 
-def find_timestamp(text: str, year: int) -> tuple[str, float] | None:
-    """The first timestamp in `text`, as (ISO 8601 text, seconds since the epoch).
+class Stamp(NamedTuple):
+    """A timestamp found in a line."""
+
+    iso: str
+    seconds: float
+    printed_year: int | None  # the year, when the layout prints one
+
+
+def find_timestamp(text: str, year: int) -> Stamp | None:
+    """The first timestamp in `text`, as (ISO 8601 text, seconds since the epoch, printed year).
 
     Args:
         text: where to look, usually the prefix of a line before its message.
@@ -89,4 +100,5 @@ def find_timestamp(text: str, year: int) -> tuple[str, float] | None:
     except (ValueError, OverflowError):
         return None
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
-    return stamp.isoformat(), seconds
+    printed = stamp.year if m.group("iso") or m.group("dmesg") else None
+    return Stamp(stamp.isoformat(), seconds, printed)

@@ -1,5 +1,5 @@
-"""The scan as a table for people: files, then events grouped by file,
-coloured by severity, with totals.
+"""The scan as tables for people: files, then events in causal order
+(root faults with their cascades under them), coloured by severity, with totals.
 
 Renderables follow rich's console protocol, so they draw at whatever width
 the console offers and can be reused in reports. Colour follows the console:
@@ -55,37 +55,75 @@ def _ranks_text(ranks: list[int]) -> str:
 
 
 class EventsTable:
-    """One file's events in line order, with what to do for the serious ones."""
+    """Every event in causal order: each root fault followed by the cascades it
+    explains (indented), then the others in time order; the serious ones with
+    what to do."""
 
-    def __init__(self, file: str | None, events: Sequence[Event]) -> None:
-        self.file = file
+    def __init__(self, events: Sequence[Event]) -> None:
         self.events = events
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        table = Table(
-            title=Text(self.file or "-", style="monitor.file"), title_justify="left", expand=True
-        )
-        table.add_column("Severity", no_wrap=True)
-        table.add_column("Kind", no_wrap=True)
-        table.add_column("Code", style="monitor.code", no_wrap=True)
-        table.add_column("Line", style="monitor.where", justify="right", no_wrap=True)
-        table.add_column("Step", justify="right", no_wrap=True)
-        table.add_column("Rank", justify="right", no_wrap=True)
-        table.add_column("Message", ratio=1, overflow="fold")
-        for event in self.events:
-            message = Text(event.message)
-            if event.action and event.severity >= Severity.WARNING:
-                message.append("\n→ " + event.action, style="monitor.action")
-            table.add_row(
-                Text(str(event.severity).upper(), style=severity_style(event.severity)),
-                str(event.kind),
-                event.code or "",
-                "" if event.line is None else str(event.line),
-                "" if event.step is None else str(event.step),
-                "" if event.rank is None else str(event.rank),
-                message,
-            )
+        table = Table(title="Events", title_justify="left", title_style="monitor.title", expand=True)
+        table.add_column("Event", no_wrap=True)
+        table.add_column("Code", style="monitor.code", overflow="fold", max_width=26)
+        table.add_column("Where", style="monitor.where", overflow="fold", max_width=26)
+        table.add_column("Message", ratio=1, min_width=40, overflow="fold")
+        for event, depth in causal_order(self.events):
+            indent = "└ " if depth else ""
+            head = Text(indent + str(event.severity).upper(), style=severity_style(event.severity))
+            head.append("\n" + " " * len(indent) + str(event.kind), style="monitor.muted")
+            table.add_row(head, event.code or "", _where(event), _message(event))
         yield table
+
+
+def causal_order(events: Sequence[Event]) -> list[tuple[Event, int]]:
+    """Events with their depth: a root (depth 0) is followed by the cascades
+    whose `cause` names it (depth 1); the rest keep their order."""
+    cascades: dict[str, list[Event]] = {}
+    labels = {event.label() for event in events}
+    for event in events:
+        if event.cause and event.cause in labels:
+            cascades.setdefault(event.cause, []).append(event)
+    out: list[tuple[Event, int]] = []
+    for event in events:
+        if event.cause and event.cause in labels:
+            continue
+        out.append((event, 0))
+        out.extend((cascade, 1) for cascade in cascades.get(event.label(), ()))
+    return out
+
+
+def _where(event: Event) -> str:
+    """File and line, then node, device, rank(s) and step where known."""
+    parts = [f"{event.file}:{event.line}" if event.file else "-"]
+    if event.node:
+        parts.append(f"node {event.node}" if not event.nodes or len(event.nodes) < 2 else
+                     f"{len(event.nodes)} nodes")
+    if event.device:
+        parts.append(f"device {event.device}")
+    if event.ranks and len(event.ranks) > 1:
+        parts.append(f"ranks {_ranks_text(list(event.ranks))}")
+    elif event.rank is not None:
+        parts.append(f"rank {event.rank}")
+    if event.step is not None:
+        parts.append(f"step {event.step:,}")
+    return "\n".join(parts)
+
+
+def _message(event: Event) -> Text:
+    message = Text(event.message)
+    extras = []
+    if event.count and event.count > 1:
+        extras.append(f"×{event.count:,}")
+    if event.persistent:
+        extras.append("PERSISTENT")
+    if extras:
+        message.append("  (" + ", ".join(extras) + ")", style="monitor.muted")
+    if event.cause:
+        message.append(f"\n  caused by {event.cause.split(' (')[0]}", style="monitor.muted")
+    if event.action and event.severity >= Severity.WARNING and not event.cause:
+        message.append("\n→ " + event.action, style="monitor.action")
+    return message
 
 
 class Totals:
@@ -111,9 +149,7 @@ class Totals:
 def scan_table(events: Sequence[Event], summaries: Sequence[SourceSummary]) -> Group:
     """The whole scan as one renderable."""
     parts: list[object] = [FilesTable(summaries)]
-    by_file: dict[str | None, list[Event]] = {}
-    for event in events:
-        by_file.setdefault(event.file, []).append(event)
-    parts.extend(EventsTable(file, file_events) for file, file_events in by_file.items())
+    if events:
+        parts.append(EventsTable(events))
     parts.append(Totals(events))
     return Group(*parts)  # type: ignore[arg-type]

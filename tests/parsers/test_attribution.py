@@ -28,6 +28,8 @@ from monitor.parsers.timestamps import find_timestamp
         ("[2024-02-01 09:12:44,517] [INFO] [logging.py:96:log_dist] [Rank 2] ", (2, None)),
         ("Traceback: ", (None, None)),
         ("Epoch 3: ", (None, None)),
+        ("Mar  4 10:01:07 dgx-b200-17 kernel: ", (None, "dgx-b200-17")),
+        ("2025-03-04T10:01:07+0000 node07 kernel: ", (None, "node07")),
     ],
 )
 def test_launcher_prefixes(prefix: str, expected: tuple[int | None, str | None]) -> None:
@@ -66,6 +68,12 @@ def test_file_names(path: str | None, expected: tuple[int | None, str | None]) -
 def test_timestamp_layouts(text: str, iso: str) -> None:
     found = find_timestamp(text, 2023)
     assert found is not None and found[0] == iso
+
+
+def test_a_year_less_stamp_takes_the_year_of_the_last_dated_line() -> None:
+    ctx = ParseContext("train.log", None, 2031)
+    assert ctx.where("[2025-03-04 10:00:00] iteration 5", 21)[0] == "2025-03-04T10:00:00"
+    assert ctx.where("[rank1]:[E304 10:31:08.412345678 ProcessGroupNCCL.cpp:632] x", 57)[0].startswith("2025-03-04")
 
 
 def test_zone_offsets_count_and_naive_times_are_utc() -> None:

@@ -1,0 +1,219 @@
+"""From many raw events to the few an operator must read: fold, order, explain.
+
+Runs once over the events of every scanned source (all ranks and nodes):
+
+1. **Order**: by time where the lines carry one; an event without a time
+   takes the time of the last timed event before it in its file, and ties
+   keep file and line order.
+2. **Fold**: identical faults become one event with a `count` and the
+   `ranks` and `nodes` that showed it: the same NCCL error from 1000 ranks,
+   the same line 10 000 times. Faults on a device fold per node and device
+   (Xid 79 on two nodes stays two events); training-health events fold only
+   within the same step (one NaN seen by every rank). A fold ends at a restart
+   of its file or after a quiet gap: a later recurrence is a new episode.
+3. **Explain**: a fault whose catalog role is `cascade` (a NCCL timeout, a
+   launcher's ChildFailedError, a Slurm task failure) names as `cause` the
+   latest root fault before it; a root fault that follows a hardware or
+   interconnect fault within minutes, on the same node or where the node is
+   not known, is its cascade too.
+4. **Persistence**: a fault with two or more episodes (across restarts, or
+   hours apart) on the same node/device is `persistent`: a platform problem
+   to escalate, not to retry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from monitor.model import Domain, Event, Kind, Role
+
+TRAINING_KINDS = frozenset({Kind.NAN, Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.OVERFLOW, Kind.SLOWDOWN, Kind.RESTART})
+FAULT_KINDS = frozenset({Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG})
+EPISODE_GAP_S = 30 * 60.0
+"""Occurrences of a fault further apart than this are separate episodes."""
+CASCADE_WINDOW_S = 2 * 3600.0
+"""How long after a root fault a cascade can still be its consequence (NCCL's default timeout is 30 min)."""
+SAME_NODE_WINDOW_S = 10 * 60.0
+"""How long after a hardware fault other faults on the same node are its consequences."""
+_HARDWARE = (Domain.HARDWARE, Domain.INTERCONNECT)
+_MAX_LISTED = 1024
+
+
+def _epoch(time: str | None) -> float | None:
+    if not time:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()
+
+
+@dataclasses.dataclass
+class _Occurrence:
+    event: Event
+    epoch: float | None
+    order: tuple[float, int, int]
+
+
+def _ordered(events: Sequence[Event]) -> list[_Occurrence]:
+    """Events with their sort keys, in time order (file and line order where times are missing)."""
+    files: dict[str | None, int] = {}
+    last_epoch: dict[str | None, float] = {}
+    found: list[_Occurrence] = []
+    for event in events:
+        file_index = files.setdefault(event.file, len(files))
+        epoch = _epoch(event.time)
+        if epoch is not None:
+            last_epoch[event.file] = epoch
+        effective = epoch if epoch is not None else last_epoch.get(event.file, float("-inf"))
+        found.append(_Occurrence(event, epoch, (effective, file_index, event.line or 0)))
+    found.sort(key=lambda o: o.order)
+    return found
+
+
+def _fold_key(event: Event) -> tuple[Any, ...]:
+    where = (event.node, event.device) if event.device else None
+    step = event.step if event.kind in TRAINING_KINDS else None
+    text = event.message if event.code is None else None
+    return (event.kind, event.code, where, step, text)
+
+
+@dataclasses.dataclass
+class _Fold:
+    """One episode of one fault, being folded."""
+
+    first: Event
+    epoch: float | None
+    last_epoch: float | None
+    order: tuple[float, int, int]
+    count: int = 0
+    ranks: set[int] = dataclasses.field(default_factory=set)
+    nodes: set[str] = dataclasses.field(default_factory=set)
+    last_lines: dict[str | None, int] = dataclasses.field(default_factory=dict)
+    last_time: str | None = None
+    episode: int = 1
+
+    def add(self, event: Event, epoch: float | None) -> None:
+        self.count += event.count or 1
+        for rank in event.ranks or ((event.rank,) if event.rank is not None else ()):
+            if len(self.ranks) < _MAX_LISTED:
+                self.ranks.add(rank)
+        for node in event.nodes or ((event.node,) if event.node else ()):
+            if len(self.nodes) < _MAX_LISTED:
+                self.nodes.add(node)
+        self.last_lines[event.file] = event.line or 0
+        if epoch is not None:
+            self.last_epoch = epoch
+            self.last_time = event.time
+
+
+def _fold(occurrences: list[_Occurrence]) -> list[_Fold]:
+    folds: list[_Fold] = []
+    open_folds: dict[tuple[Any, ...], _Fold] = {}
+    episodes: dict[tuple[Any, ...], int] = {}
+    restarted: dict[str | None, tuple[float | None, int]] = {}  # file -> (epoch, line) of its latest restart
+    for occurrence in occurrences:
+        event = occurrence.event
+        if event.kind is Kind.RESTART:
+            restarted[event.file] = (occurrence.epoch, event.line or 0)
+        key = _fold_key(event)
+        current = open_folds.get(key)
+        if current is not None and _continues(current, occurrence, restarted):
+            current.add(event, occurrence.epoch)
+            continue
+        episodes[key] = episodes.get(key, 0) + 1
+        fold = _Fold(event, occurrence.epoch, occurrence.epoch, occurrence.order, episode=episodes[key])
+        fold.add(event, occurrence.epoch)
+        open_folds[key] = fold
+        folds.append(fold)
+    return folds
+
+
+def _continues(fold: _Fold, occurrence: _Occurrence, restarted: dict[str | None, tuple[float | None, int]]) -> bool:
+    """Whether an occurrence belongs to the fold's episode (no quiet gap, no restart in between)."""
+    event = occurrence.event
+    gap = None if occurrence.epoch is None or fold.last_epoch is None else occurrence.epoch - fold.last_epoch
+    if gap is not None and gap > EPISODE_GAP_S:
+        return False
+    restart = restarted.get(event.file)
+    if restart is None:
+        return True
+    restart_epoch, restart_line = restart
+    if restart_epoch is not None and occurrence.epoch is not None and fold.last_epoch is not None:
+        return not (fold.last_epoch <= restart_epoch <= occurrence.epoch)
+    last_line = fold.last_lines.get(event.file)
+    return last_line is None or not (last_line < restart_line <= (event.line or 0))
+
+
+def _folded(fold: _Fold, persistent: bool) -> Event:
+    event = fold.first
+    changes: dict[str, Any] = {}
+    if fold.count > 1 or len(fold.ranks) > 1 or len(fold.nodes) > 1:
+        changes.update(
+            count=fold.count,
+            ranks=tuple(sorted(fold.ranks)) or None,
+            nodes=tuple(sorted(fold.nodes)) or None,
+        )
+        if fold.last_time and fold.last_time != event.time:
+            changes["details"] = {**(event.details or {}), "last_time": fold.last_time}
+    if fold.episode > 1 or persistent:
+        details = dict(changes.get("details", event.details) or {})
+        details["episode"] = fold.episode
+        changes["details"] = details
+    if persistent and event.kind in FAULT_KINDS:
+        changes["persistent"] = True
+    return dataclasses.replace(event, **changes) if changes else event
+
+
+def _explain(folds: list[_Fold]) -> list[Event]:
+    """The folded events with roles and causes, in order."""
+    episodes: dict[tuple[Any, ...], int] = {}
+    for fold in folds:
+        key = _fold_key(fold.first)
+        episodes[key] = max(episodes.get(key, 0), fold.episode)
+    roots: list[tuple[_Fold, Event]] = []
+    out: list[Event] = []
+    for fold in folds:
+        event = _folded(fold, episodes[_fold_key(fold.first)] > 1)
+        if event.kind in FAULT_KINDS and event.role is not None:
+            cause = _cause(event, fold, roots)
+            if cause is not None:
+                event = dataclasses.replace(
+                    event, role=Role.CASCADE, cause=cause.label()
+                )
+            elif event.role is Role.ROOT:
+                roots.append((fold, event))
+        out.append(event)
+    return out
+
+
+def _cause(event: Event, fold: _Fold, roots: list[tuple[_Fold, Event]]) -> Event | None:
+    """The earlier root fault that explains `event`, if any."""
+    for root_fold, root in reversed(roots):
+        gap = _gap(root_fold, fold)
+        if event.role is Role.CASCADE:
+            if gap is None or gap <= CASCADE_WINDOW_S:
+                return root
+            continue
+        same_place = root.node == event.node if root.node and event.node else True  # an unknown node may be it
+        soon = gap is None or gap <= SAME_NODE_WINDOW_S
+        if root.domain in _HARDWARE and same_place and soon and root.code != event.code:
+            return root
+    return None
+
+
+def _gap(earlier: _Fold, later: _Fold) -> float | None:
+    if earlier.epoch is None or later.epoch is None:
+        return None
+    return later.epoch - (earlier.last_epoch or earlier.epoch)
+
+
+def correlate(events: Iterable[Event]) -> list[Event]:
+    """Fold, order and explain the events of a whole scan (see the module docstring)."""
+    return _explain(_fold(_ordered(list(events))))

@@ -1,0 +1,446 @@
+"""Turn fault lines into events through the catalog, and fatal blocks into crashes.
+
+Progress parsers see progress lines; this scanner sees the rest (and the
+progress-bar lines, where a fault can be glued to a bar). Each line goes
+through the catalog's prefilter, so chatter costs a few substring checks.
+
+Two kinds of fault span several lines, and are assembled here:
+
+- A Python traceback becomes one `crash` at its final exception line, naming
+  the exception and the most specific fault seen inside it (an OOM inside a
+  traceback is one `oom` plus the crash). A traceback cut off before its
+  final line still ends as a crash. CANN's own `TraceBack (most recent call
+  last):` (capital B) is its call chain, not a Python traceback.
+- torchelastic's ChildFailedError summary: the crash takes the rank, host,
+  exit code and signal of its "Root Cause (first observed failure)" entry.
+
+Tracebacks of several ranks interleaved in one file are kept apart by their
+line prefix (`[rank3]:`, `worker-1: `).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from monitor.catalog import Catalog, Definition, Match
+from monitor.model import Event, Kind, Role, Severity, trim_evidence
+from monitor.parsers.base import ParseContext
+
+TRACEBACK = "Traceback (most recent call last):"
+FRAME = 'File "'
+_FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]{0,200})(?::\s?(?P<text>.*))?$")
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_MAX_TRACEBACK_LINES = 2000
+_MAX_OPEN_TRACEBACKS = 64
+_DIGITS = re.compile(r"\d")
+
+CHILD_FAILED_CODE = "TORCHELASTIC-CHILD-FAILED"
+_ROOT_CAUSE = "Root Cause (first observed failure)"
+_ELASTIC_FIELD = re.compile(r"(?:^|\s)(?P<key>time|host|rank|exitcode|error_file|traceback)\s*:\s(?P<value>.*?)\s*$")
+_SIGNAL = re.compile(r"Signal (?P<number>\d+) \((?P<name>SIG\w+)\)")
+_MAX_ELASTIC_LINES = 80
+
+_RECENT_LINES = 30
+_RECENT_FAULTS = 16
+
+_CHATTER = "NCCL INFO"
+"""NCCL's debug output (NCCL_DEBUG=INFO): often most of a log's lines, never a fault by itself
+(an error travelling up prints `NCCL INFO <file>:<line> -> <code>` after the WARN line that matters)."""
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _value(text: str) -> Any:
+    """A captured group as data: numbers as numbers, text stripped."""
+    text = text.strip()
+    if _NUMBER.fullmatch(text):
+        number = float(text)
+        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+    return text
+
+
+class _Format(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def _prefix_key(prefix: str) -> str:
+    """A line prefix with its digits blanked, so a timestamped prefix still matches its lines."""
+    return _DIGITS.sub("0", prefix)
+
+
+@dataclasses.dataclass
+class _Traceback:
+    """A Python traceback being read."""
+
+    prefix: str
+    first_line: int
+    last_line: int
+    header_line: str
+    faults: list[Event] = dataclasses.field(default_factory=list)
+    lines: int = 0
+    crash: Event | None = None  # set at the exception line; held back in case a chained traceback follows
+    chained: bool = False
+
+
+class FaultScanner:
+    """The fault events of one source, line by line."""
+
+    def __init__(self, catalog: Catalog, ctx: ParseContext) -> None:
+        self.catalog = catalog
+        self.ctx = ctx
+        self.tracebacks: dict[str, _Traceback] = {}
+        self.child_failed: Event | None = None
+        self.child_failed_lines = 0
+        self.child_failed_root = False
+        self.last_number = 0
+        self.recent: list[Event] = []
+
+    # -- events -----------------------------------------------------------
+
+    def event(self, hit: Match, line: str, number: int) -> Event:
+        """The event a catalog hit raises on `line`."""
+        found = hit.found
+        time, _epoch, rank, node = self.ctx.where(line, found.start())
+        definition = hit.definition
+        fields: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        for name, text in found.groupdict().items():
+            if text is None:
+                continue
+            if name == "rank":
+                value = _value(text)
+                if isinstance(value, int) and value >= 0:
+                    rank = value
+            elif name == "node":
+                node = text.strip()
+            elif name == "device":
+                fields["device"] = text.strip()
+            else:
+                details[name] = _value(text)
+        if definition.resolution:
+            details.setdefault("resolution", definition.resolution)
+        return Event(
+            kind=definition.kind,
+            severity=definition.severity,
+            message=self._message(hit, found.groupdict()),
+            code=hit.code,
+            file=self.ctx.file,
+            line=number,
+            time=time,
+            step=self.ctx.step,
+            rank=rank,
+            node=node,
+            evidence=trim_evidence(line.strip()),
+            action=definition.action,
+            domain=definition.domain,
+            role=definition.role,
+            details=details or None,
+            **fields,
+        )
+
+    @staticmethod
+    def _message(hit: Match, groups: dict[str, str | None]) -> str:
+        template = hit.definition.message or hit.matcher.message
+        values = _Format({k: v.strip() for k, v in groups.items() if v is not None})
+        values["meaning"] = hit.definition.meaning.rstrip(".")
+        values["code"] = hit.code
+        if not template:
+            return hit.definition.meaning
+        try:
+            return template.format_map(values)
+        except (ValueError, IndexError, AttributeError):
+            return hit.definition.meaning
+
+    def _defined(self, code: str, line: str, number: int, message: str, start: int = 0, **fields: Any) -> Event:
+        """An event of a code the engine raises itself (defined in the catalog); the line's
+        message starts at `start`, after its prefix."""
+        definition: Definition = self.catalog.definition(code)
+        time, _epoch, rank, node = self.ctx.where(line, start)
+        values: dict[str, Any] = {
+            "kind": definition.kind,
+            "severity": definition.severity,
+            "message": message,
+            "code": code,
+            "file": self.ctx.file,
+            "line": number,
+            "time": time,
+            "step": self.ctx.step,
+            "rank": rank,
+            "node": node,
+            "evidence": trim_evidence(line.strip()),
+            "action": definition.action,
+            "domain": definition.domain,
+            "role": definition.role,
+        }
+        values.update(fields)
+        return Event(**values)
+
+    # -- lines ------------------------------------------------------------
+
+    def scan(self, lines: list[tuple[int, str]]) -> list[Event]:
+        """Events raised by these lines (in line order; lines taken by progress parsers are left out)."""
+        out: list[Event] = []
+        match = self.catalog.match
+        for number, line in lines:
+            if number != self.last_number + 1 and self.tracebacks:
+                self._interrupt(out)  # progress lines came between: no traceback spans them
+            self.last_number = number
+            if _CHATTER in line:
+                continue
+            hits = match(line)
+            events = [self.event(hit, line, number) for hit in hits] if hits else []
+            if self.child_failed is not None:
+                self._elastic_line(line, out)
+            if self.tracebacks or TRACEBACK in line or FRAME in line:
+                events = self._traceback_line(line, number, events, out)
+            for event in events:
+                if event.kind is Kind.CRASH and event.role is not Role.ROOT:
+                    event = self._explained(event)
+                elif event.kind is not Kind.CRASH:
+                    self._remember(event)
+                if event.code == CHILD_FAILED_CODE:
+                    self._start_elastic(event, out)
+                else:
+                    out.append(event)
+        return out
+
+    def _remember(self, event: Event) -> None:
+        """Keep the faults of the last few lines: a crash reported just after them is their consequence."""
+        line = event.line or 0
+        self.recent = [e for e in self.recent if line - (e.line or 0) <= _RECENT_LINES][-_RECENT_FAULTS:]
+        self.recent.append(event)
+
+    def _explained(self, crash: Event) -> Event:
+        """A crash that follows a fault within a few lines names it as its cause."""
+        line = crash.line or 0
+        cause = _most_specific([e for e in self.recent if line - (e.line or 0) <= _RECENT_LINES])
+        if cause is None:
+            return crash
+        return dataclasses.replace(
+            crash,
+            message=f"{crash.message.rstrip('.')} (after {cause.code})",
+            role=Role.CASCADE,
+            cause=cause.label(),
+            domain=crash.domain or cause.domain,
+        )
+
+    def finish(self) -> list[Event]:
+        """End of input: close open blocks."""
+        out: list[Event] = []
+        self._interrupt(out)
+        if self.child_failed is not None:
+            out.append(self.child_failed)
+            self.child_failed = None
+        return out
+
+    # -- Python tracebacks --------------------------------------------------
+
+    def _owner(self, line: str) -> _Traceback | None:
+        """The open traceback `line` continues: the longest prefix it starts with
+        (digits compared loosely, for prefixes carrying a timestamp)."""
+        best: _Traceback | None = None
+        for tb in self.tracebacks.values():
+            if line.startswith(tb.prefix) and (best is None or len(tb.prefix) > len(best.prefix)):
+                best = tb
+        if best is None:
+            for key, tb in self.tracebacks.items():
+                if key and _prefix_key(line[: len(key)]) == _prefix_key(key):
+                    return tb
+        return best
+
+    def _traceback_line(self, line: str, number: int, events: list[Event], out: list[Event]) -> list[Event]:
+        """Follow tracebacks through `line`; return the events to keep for it."""
+        at = line.find(TRACEBACK)
+        if at >= 0:
+            prefix = line[:at]
+            tb = self.tracebacks.get(prefix)
+            if tb is not None and tb.crash is not None and not tb.chained:
+                self._emit(tb, out)  # a new traceback after a finished one
+                tb = None
+            if tb is None:
+                if len(self.tracebacks) >= _MAX_OPEN_TRACEBACKS:
+                    self._interrupt(out)
+                tb = self.tracebacks[prefix] = _Traceback(prefix, number, number, line)
+            tb.crash, tb.chained = None, False
+            tb.last_line = number
+            return events
+        tb = self._owner(line)
+        if tb is None:
+            if FRAME not in line or _FRAME_LINE.search(line) is None:
+                return events
+            head = line[: line.index(FRAME)]
+            prefix = head[:-2] if head.endswith("  ") else head.rstrip(" \t")  # frames are indented by two
+            tb = self.tracebacks[prefix] = _Traceback(prefix, number, number, line)  # its header was cut off
+        text = line[len(tb.prefix):]
+        tb.last_line = number
+        if tb.crash is not None:  # finished: only a chained traceback may follow
+            if not text.strip():
+                return events
+            if text.startswith(_CHAINED):
+                tb.chained = True
+                return events
+            self._emit(tb, out)
+            return self._traceback_line(line, number, events, out) if FRAME in line else events
+        tb.lines += 1
+        tb.faults.extend(e for e in events if e.kind is not Kind.CRASH)
+        if not text.strip() or text[:1] in " \t" or text.startswith(_CHAINED):
+            if tb.lines > _MAX_TRACEBACK_LINES:
+                self._close(tb, out)
+            return events
+        found = _EXCEPTION_LINE.match(text.rstrip())
+        if found is None:
+            self._close(tb, out)
+            return events
+        if any(e.kind is Kind.CRASH for e in events):
+            self._forget(tb)  # the catalog already names this crash
+            return events
+        tb.crash = self._crash(tb, found, line, number)
+        if tb.crash is None:
+            self._forget(tb)
+        return events
+
+    def _crash(self, tb: _Traceback, found: re.Match[str], line: str, number: int) -> Event | None:
+        exception = found.group("type")
+        text = (found.group("text") or "").strip()
+        short = exception.rsplit(".", 1)[-1]
+        if short == "SystemExit" and text in ("", "0", "None"):
+            return None
+        cause = _most_specific(tb.faults)
+        message = f"The process died with {short}" + (f": {text[:300]}" if text else "")
+        fields: dict[str, Any] = {"details": {"exception": exception, "traceback_line": tb.first_line}}
+        if short == "KeyboardInterrupt":
+            fields["severity"] = Severity.WARNING
+            message = "The process was interrupted (KeyboardInterrupt)"
+        if cause is not None:
+            message += f" (after {cause.code})"
+            fields.update(role=Role.CASCADE, domain=cause.domain, cause=cause.label())
+        return self._defined("PYTHON-EXCEPTION", line, number, message, start=len(tb.prefix), **fields)
+
+    def _emit(self, tb: _Traceback, out: list[Event]) -> None:
+        if tb.crash is not None:
+            out.append(tb.crash)
+        self._forget(tb)
+
+    def _close(self, tb: _Traceback, out: list[Event]) -> None:
+        """A traceback that ended without its exception line."""
+        if tb.crash is not None:
+            self._emit(tb, out)
+            return
+        cause = _most_specific(tb.faults)
+        message = "A Python traceback was cut off before its exception line: the process probably died here"
+        fields: dict[str, Any] = {"details": {"traceback_line": tb.first_line}}
+        if cause is not None:
+            message += f" (after {cause.code})"
+            fields.update(role=Role.CASCADE, domain=cause.domain, cause=cause.label())
+        out.append(self._defined(
+            "PYTHON-TRACEBACK-CUT", tb.header_line, tb.first_line, message, start=len(tb.prefix), **fields
+        ))
+        self._forget(tb)
+
+    def _forget(self, tb: _Traceback) -> None:
+        self.tracebacks = {k: v for k, v in self.tracebacks.items() if v is not tb}
+
+    def _interrupt(self, out: list[Event]) -> None:
+        for tb in list(self.tracebacks.values()):
+            self._close(tb, out)
+
+    # -- torchelastic ChildFailedError ----------------------------------------
+
+    def _start_elastic(self, event: Event, out: list[Event]) -> None:
+        if self.child_failed is not None:
+            out.append(self.child_failed)
+        self.child_failed = event
+        self.child_failed_lines = 0
+        self.child_failed_root = False
+
+    def _elastic_line(self, line: str, out: list[Event]) -> None:
+        event = self.child_failed
+        assert event is not None
+        self.child_failed_lines += 1
+        if _ROOT_CAUSE in line:
+            self.child_failed_root = True
+            return
+        found = _ELASTIC_FIELD.search(line) if self.child_failed_root else None
+        if found is not None:
+            self.child_failed = _with_root_cause(event, found.group("key"), found.group("value"))
+            if found.group("key") == "traceback":
+                out.append(self.child_failed)
+                self.child_failed = None
+            return
+        if self.child_failed_lines > _MAX_ELASTIC_LINES:
+            out.append(event)
+            self.child_failed = None
+
+    # -- state ----------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The scanner's state, comparable with `==` and picklable."""
+        return {
+            "tracebacks": {
+                k: tuple(getattr(v, f.name) for f in dataclasses.fields(v)) for k, v in self.tracebacks.items()
+            },
+            "child_failed": (self.child_failed, self.child_failed_lines, self.child_failed_root),
+            "last_number": self.last_number,
+            "recent": list(self.recent),
+        }
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.tracebacks = {
+            k: _Traceback(prefix, first, last, header, list(faults), lines, crash, chained)
+            for k, (prefix, first, last, header, faults, lines, crash, chained) in snapshot["tracebacks"].items()
+        }
+        self.child_failed, self.child_failed_lines, self.child_failed_root = snapshot["child_failed"]
+        self.last_number = snapshot["last_number"]
+        self.recent = list(snapshot["recent"])
+
+
+def _most_specific(faults: list[Event]) -> Event | None:
+    """The fault that best explains a crash: the most severe, the earliest among equals."""
+    best: Event | None = None
+    for event in faults:
+        if best is None or event.severity > best.severity:
+            best = event
+    return best
+
+
+def _with_root_cause(event: Event, key: str, value: str) -> Event:
+    """The ChildFailedError event with one field of its root-cause entry filled in."""
+    details = dict(event.details or {})
+    changes: dict[str, Any] = {}
+    if key == "host" and value:
+        changes["node"] = value
+    elif key == "rank":
+        number = _NUMBER.match(value)
+        if number:
+            changes["rank"] = int(number.group())
+    elif key == "exitcode":
+        number = _NUMBER.match(value)
+        if number:
+            details["exit_code"] = int(number.group())
+    elif key == "time":
+        details["failed_at"] = value
+    elif key == "traceback":
+        signal = _SIGNAL.search(value)
+        if signal:
+            details["signal"] = signal.group("name")
+    if details:
+        changes["details"] = details
+    updated = dataclasses.replace(event, **changes)
+    if key == "traceback":
+        exit_code = details.get("exit_code")
+        signal_name = details.get("signal")
+        where = ", ".join(
+            part for part in (
+                f"rank {updated.rank}" if updated.rank is not None else "",
+                f"on {updated.node}" if updated.node else "",
+            ) if part
+        )
+        what = f"signal {signal_name}" if signal_name else f"exit code {exit_code}" if exit_code is not None else ""
+        if where or what:
+            first = f"{where} with {what}" if where and what else where or what
+            updated = dataclasses.replace(updated, message=f"torchrun's workers failed; the first failure was {first}.")
+    return updated

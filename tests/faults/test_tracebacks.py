@@ -1,0 +1,205 @@
+"""Python tracebacks become one crash at the final exception line (monitor.parsers.faults).
+
+Layout: CPython's default excepthook (Lib/traceback.py): a `Traceback (most
+recent call last):` header, `  File "<path>", line <n>, in <func>` frames with
+indented source lines, then `<module.Type>: <message>` at column 0; chained
+exceptions are separated by "During handling of the above exception, another
+exception occurred:". Launchers prefix every line (`[rank3]:`, `worker-1: `).
+"""
+
+from __future__ import annotations
+
+from monitor.model import Kind, Role, Severity
+from tests.conftest import fault_events
+
+
+def crashes(text: str) -> list:
+    return [e for e in fault_events(text) if e.kind is Kind.CRASH]
+
+
+TRACEBACK = """\
+step 10 done
+Traceback (most recent call last):
+  File "/opt/train/pretrain.py", line 412, in <module>
+    main(cfg)
+  File "/opt/train/pretrain.py", line 377, in main
+    batch = next(loader)
+KeyError: 'input_ids'
+step 11 never came
+"""
+
+
+def test_a_traceback_is_one_crash_at_its_exception_line() -> None:
+    [crash] = crashes(TRACEBACK)
+    assert crash.line == 7
+    assert crash.code == "PYTHON-EXCEPTION"
+    assert "KeyError" in crash.message and "'input_ids'" in crash.message
+    assert crash.details["exception"] == "KeyError"
+    assert crash.details["traceback_line"] == 2
+    assert crash.role is Role.ROOT
+
+
+def test_a_dotted_exception_type_and_chained_tracebacks_give_one_crash() -> None:
+    text = """\
+Traceback (most recent call last):
+  File "/w/a.py", line 3, in f
+    g()
+ValueError: bad shape
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/w/a.py", line 9, in <module>
+    f()
+torch.distributed.DistStoreError: Timed out after 901 seconds waiting for clients. 2/4 clients joined.
+"""
+    [crash] = crashes(text)
+    assert crash.line == 11
+    assert crash.details["exception"] == "torch.distributed.DistStoreError"
+
+
+def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix() -> None:
+    text = """\
+[rank0]: Traceback (most recent call last):
+[rank1]: Traceback (most recent call last):
+[rank0]:   File "/w/train.py", line 5, in <module>
+[rank1]:   File "/w/train.py", line 5, in <module>
+[rank0]:     step()
+[rank1]:     step()
+[rank1]: RuntimeError: boom on one
+[rank0]: RuntimeError: boom on zero
+"""
+    found = crashes(text)
+    assert [(c.rank, c.line) for c in found] == [(1, 7), (0, 8)]
+
+
+def test_a_traceback_whose_header_was_cut_still_ends_in_a_crash() -> None:
+    text = """\
+  File "/usr/lib/python3.10/site-packages/torch/nn/modules/module.py", line 1501, in _call_impl
+    return forward_call(*args, **kwargs)
+RuntimeError: expected scalar type Half but found Float
+"""
+    [crash] = crashes(text)
+    assert crash.line == 3
+
+
+def test_a_traceback_cut_off_at_the_end_of_the_log_is_still_reported() -> None:
+    text = """\
+Traceback (most recent call last):
+  File "/w/train.py", line 8, in <module>
+    trainer.fit()
+"""
+    [crash] = crashes(text)
+    assert crash.code == "PYTHON-TRACEBACK-CUT"
+    assert crash.line == 1
+
+
+def test_a_traceback_interrupted_by_progress_lines_is_closed() -> None:
+    text = """\
+Traceback (most recent call last):
+  File "/w/loader.py", line 8, in worker
+ iteration       10/    1000 | consumed samples:          640 | elapsed time per iteration (ms): 812.4 | learning rate: 1.000E-05 | global batch size:    64 | lm loss: 7.021E+00 | loss scale: 65536.0 | grad norm: 3.210 | number of skipped iterations:   0 | number of nan iterations:   0 |
+INFO: continuing
+"""
+    found = crashes(text)
+    assert [c.code for c in found] == ["PYTHON-TRACEBACK-CUT"]
+
+
+def test_keyboard_interrupt_is_a_warning_and_a_clean_system_exit_is_nothing() -> None:
+    interrupt = crashes("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    x()\nKeyboardInterrupt\n")
+    assert [c.severity for c in interrupt] == [Severity.WARNING]
+    assert crashes("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n    x()\nSystemExit: 0\n") == []
+
+
+def test_cann_traceback_with_a_capital_b_is_not_a_python_traceback() -> None:
+    text = """\
+EZ9999: Inner Error!
+        TraceBack (most recent call last):
+        Kernel launch failed for MatMul
+"""
+    assert all(e.code != "PYTHON-EXCEPTION" and e.code != "PYTHON-TRACEBACK-CUT" for e in fault_events(text))
+
+
+def test_a_warning_with_a_file_path_is_not_a_traceback() -> None:
+    text = """\
+/usr/lib/python3/site-packages/torch/utils/checkpoint.py:91: UserWarning: None of the inputs have requires_grad=True
+  warnings.warn(
+"""
+    assert crashes(text) == []
+
+
+def test_a_prefixed_traceback_without_its_header_ends_at_the_prefixed_exception_line() -> None:
+    """pdsh/DeepSpeed multi-node launchers prefix every line with `worker-N: `."""
+    text = """\
+worker-3:   File "/usr/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py", line 3703, in barrier
+worker-3:     work.wait()
+worker-3: ValueError: bad barrier
+"""
+    [crash] = crashes(text)
+    assert crash.line == 3 and crash.details["exception"] == "ValueError"
+
+
+def test_a_crash_names_the_fault_inside_its_traceback() -> None:
+    text = """\
+Traceback (most recent call last):
+  File "/w/train.py", line 80, in step
+    loss.backward()
+RuntimeError: CUDA error: an illegal memory access was encountered
+"""
+    events = fault_events(text)
+    fault = next(e for e in events if e.kind is Kind.DEVICE_FAULT)
+    [crash] = [e for e in events if e.kind is Kind.CRASH]
+    assert fault.code == "CUDA-ILLEGAL-ADDRESS" and fault.line == 4
+    assert crash.role is Role.CASCADE and crash.cause == fault.label()
+    assert "CUDA-ILLEGAL-ADDRESS" in crash.message
+
+
+def test_an_oom_traceback_is_one_oom_and_one_crash() -> None:
+    text = """\
+[rank5]: Traceback (most recent call last):
+[rank5]:   File "/w/train.py", line 80, in step
+[rank5]:     out = model(batch)
+[rank5]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 GiB. GPU 5 has a total capacity of 79.10 GiB of which 1.12 GiB is free. Including non-PyTorch memory, this process has 77.96 GiB memory in use. Of the allocated memory 74.30 GiB is allocated by PyTorch, and 2.18 GiB is reserved by PyTorch but unallocated.
+"""
+    events = fault_events(text)
+    assert sorted((str(e.kind), e.rank) for e in events) == [("crash", 5), ("oom", 5)]
+    oom = next(e for e in events if e.kind is Kind.OOM)
+    assert oom.details["tried"] == "2.50 GiB" and oom.device == "5"
+
+
+def test_the_child_failed_summary_takes_the_root_cause_rank_host_and_signal() -> None:
+    """torch/distributed/elastic/multiprocessing/errors/__init__.py formats this block."""
+    text = """\
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
+============================================================
+train.py FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2025-06-01_03:12:40
+  host      : gpu-node21
+  rank      : 12 (local_rank: 4)
+  exitcode  : 1 (pid: 99120)
+  error_file: <N/A>
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2025-06-01_03:12:37
+  host      : gpu-node20
+  rank      : 3 (local_rank: 3)
+  exitcode  : -9 (pid: 99017)
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 99017
+============================================================
+"""
+    [crash] = [e for e in fault_events(text) if e.kind is Kind.CRASH]
+    assert crash.code == "TORCHELASTIC-CHILD-FAILED" and crash.line == 1
+    assert (crash.rank, crash.node) == (3, "gpu-node20")
+    assert crash.details["exit_code"] == -9 and crash.details["signal"] == "SIGKILL"
+    assert "rank 3" in crash.message and "SIGKILL" in crash.message
+
+
+def test_a_child_failed_summary_cut_short_is_still_reported() -> None:
+    [crash] = fault_events("torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n====\n")
+    assert crash.code == "TORCHELASTIC-CHILD-FAILED"
