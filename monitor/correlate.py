@@ -24,34 +24,17 @@ Runs once over the events of every scanned source (all ranks and nodes):
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from monitor.model import Domain, Event, Kind, Role
+from monitor.model import EPISODE_GAP_S, MAX_LISTED, Domain, Event, Kind, Role, epoch_of, fold_key, last_time
 
-TRAINING_KINDS = frozenset({Kind.NAN, Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.OVERFLOW, Kind.SLOWDOWN, Kind.RESTART})
 FAULT_KINDS = frozenset({Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG})
-EPISODE_GAP_S = 30 * 60.0
-"""Occurrences of a fault further apart than this are separate episodes."""
 CASCADE_WINDOW_S = 2 * 3600.0
 """How long after a root fault a cascade can still be its consequence (NCCL's default timeout is 30 min)."""
 SAME_NODE_WINDOW_S = 10 * 60.0
 """How long after a hardware fault other faults on the same node are its consequences."""
 _HARDWARE = (Domain.HARDWARE, Domain.INTERCONNECT)
-_MAX_LISTED = 1024
-
-
-def _epoch(time: str | None) -> float | None:
-    if not time:
-        return None
-    try:
-        stamp = dt.datetime.fromisoformat(time)
-    except ValueError:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
-    return stamp.timestamp()
 
 
 @dataclasses.dataclass
@@ -68,20 +51,13 @@ def _ordered(events: Sequence[Event]) -> list[_Occurrence]:
     found: list[_Occurrence] = []
     for event in events:
         file_index = files.setdefault(event.file, len(files))
-        epoch = _epoch(event.time)
+        epoch = epoch_of(event.time)
         if epoch is not None:
             last_epoch[event.file] = epoch
         effective = epoch if epoch is not None else last_epoch.get(event.file, float("-inf"))
         found.append(_Occurrence(event, epoch, (effective, file_index, event.line or 0)))
     found.sort(key=lambda o: o.order)
     return found
-
-
-def _fold_key(event: Event) -> tuple[Any, ...]:
-    where = (event.node, event.device) if event.device else None
-    step = event.step if event.kind in TRAINING_KINDS else None
-    text = event.message if event.code is None else None
-    return (event.kind, event.code, where, step, text)
 
 
 @dataclasses.dataclass
@@ -99,18 +75,19 @@ class _Fold:
     last_time: str | None = None
     episode: int = 1
 
-    def add(self, event: Event, epoch: float | None) -> None:
+    def add(self, event: Event) -> None:
         self.count += event.count or 1
         for rank in event.ranks or ((event.rank,) if event.rank is not None else ()):
-            if len(self.ranks) < _MAX_LISTED:
+            if len(self.ranks) < MAX_LISTED:
                 self.ranks.add(rank)
         for node in event.nodes or ((event.node,) if event.node else ()):
-            if len(self.nodes) < _MAX_LISTED:
+            if len(self.nodes) < MAX_LISTED:
                 self.nodes.add(node)
-        self.last_lines[event.file] = event.line or 0
-        if epoch is not None:
-            self.last_epoch = epoch
-            self.last_time = event.time
+        self.last_lines[event.file] = (event.details or {}).get("last_line") or event.line or 0
+        seen = last_time(event)
+        if seen is not None and epoch_of(seen) is not None:
+            self.last_epoch = epoch_of(seen)
+            self.last_time = seen
 
 
 def _fold(occurrences: list[_Occurrence]) -> list[_Fold]:
@@ -122,14 +99,14 @@ def _fold(occurrences: list[_Occurrence]) -> list[_Fold]:
         event = occurrence.event
         if event.kind is Kind.RESTART:
             restarted[event.file] = (occurrence.epoch, event.line or 0)
-        key = _fold_key(event)
+        key = fold_key(event)
         current = open_folds.get(key)
         if current is not None and _continues(current, occurrence, restarted):
-            current.add(event, occurrence.epoch)
+            current.add(event)
             continue
         episodes[key] = episodes.get(key, 0) + 1
         fold = _Fold(event, occurrence.epoch, occurrence.epoch, occurrence.order, episode=episodes[key])
-        fold.add(event, occurrence.epoch)
+        fold.add(event)
         open_folds[key] = fold
         folds.append(fold)
     return folds
@@ -175,12 +152,12 @@ def _explain(folds: list[_Fold]) -> list[Event]:
     """The folded events with roles and causes, in order."""
     episodes: dict[tuple[Any, ...], int] = {}
     for fold in folds:
-        key = _fold_key(fold.first)
+        key = fold_key(fold.first)
         episodes[key] = max(episodes.get(key, 0), fold.episode)
     roots: list[tuple[_Fold, Event]] = []
     out: list[Event] = []
     for fold in folds:
-        event = _folded(fold, episodes[_fold_key(fold.first)] > 1)
+        event = _folded(fold, episodes[fold_key(fold.first)] > 1)
         if event.kind in FAULT_KINDS and event.role is not None:
             cause = _cause(event, fold, roots)
             if cause is not None:

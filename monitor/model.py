@@ -10,6 +10,7 @@ Deliberately not here: parsing, thresholds, output formatting.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import math
 from typing import Any, NamedTuple
@@ -334,3 +335,65 @@ class SourceSummary:
             "long_lines": self.long_lines,
             "error": self.error,
         }
+
+
+TRAINING_KINDS = frozenset({Kind.NAN, Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.OVERFLOW, Kind.SLOWDOWN, Kind.RESTART})
+MAX_LISTED = 1024
+"""At most this many ranks or nodes are listed on one folded event."""
+EPISODE_GAP_S = 30 * 60.0
+"""Occurrences of a fault further apart than this are separate episodes."""
+
+
+def fold_key(event: Event) -> tuple[Any, ...]:
+    """What makes two events the same finding: the same code (per node and device for a
+    device's fault; per step for training health; per message when there is no code)."""
+    where = (event.node, event.device) if event.device else None
+    step = event.step if event.kind in TRAINING_KINDS else None
+    text = event.message if event.code is None else None
+    return (event.kind, event.code, where, step, text)
+
+
+def epoch_of(time: str | None) -> float | None:
+    """Seconds since the epoch of an event's ISO time (naive times read as UTC)."""
+    if not time:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(time)
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()
+
+
+def last_time(event: Event) -> str | None:
+    """When a folded event was last seen (its own time when it was seen once)."""
+    return (event.details or {}).get("last_time") or event.time
+
+
+def repeated(first: Event, again: Event) -> Event:
+    """One event counting both: the earlier occurrence's fields, the count, ranks and nodes of
+    both, and when and where it was last seen."""
+    if (again.line or 0) < (first.line or 0) and again.file == first.file:
+        first, again = again, first
+    ranks = set(first.ranks or ((first.rank,) if first.rank is not None else ()))
+    nodes = set(first.nodes or ((first.node,) if first.node else ()))
+    for rank in again.ranks or ((again.rank,) if again.rank is not None else ()):
+        if len(ranks) < MAX_LISTED:
+            ranks.add(rank)
+    for node in again.nodes or ((again.node,) if again.node else ()):
+        if len(nodes) < MAX_LISTED:
+            nodes.add(node)
+    details = dict(first.details or {})
+    lines = [(e.details or {}).get("last_line") or e.line or 0 for e in (first, again)]
+    details["last_line"] = max(lines)
+    times = [t for t in (last_time(first), last_time(again)) if t]
+    if times:
+        details["last_time"] = max(times, key=lambda t: epoch_of(t) or 0.0)
+    return dataclasses.replace(
+        first,
+        count=(first.count or 1) + (again.count or 1),
+        ranks=tuple(sorted(ranks)) or None,
+        nodes=tuple(sorted(nodes)) or None,
+        details=details,
+    )

@@ -20,8 +20,21 @@ def megatron(step: int, loss: str | None, skipped: int = 0, nan: int = 0, scale:
     )
 
 
+FAULT_BLOCKS = [
+    ["[rank3]: Traceback (most recent call last):\n", '[rank3]:   File "/w/train.py", line 9, in <module>\n',
+     "[rank3]:     step()\n", "[rank3]: RuntimeError: CUDA error: an illegal memory access was encountered\n"],
+    ["[rank5]:[E304 10:31:08.412345678 ProcessGroupNCCL.cpp:632] [Rank 5] Watchdog caught collective operation "
+     "timeout: WorkNCCL(SeqNum=77, OpType=ALLREDUCE, NumelIn=8, NumelOut=8, Timeout(ms)=600000) ran for 600031 "
+     "milliseconds before timing out.\n"],
+    ["torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n", "Root Cause (first observed failure):\n",
+     "[0]:\n", "  host      : node3\n", "  rank      : 6 (local_rank: 6)\n", "  exitcode  : -9 (pid: 4242)\n",
+     "  traceback : Signal 9 (SIGKILL) received by PID 4242\n"],
+]
+
+
 def eventful_log(seed: int, lines: int) -> str:
-    """Progress with NaN episodes, overflow counters, restarts and noise, at random places."""
+    """Progress with NaN episodes, overflow counters, restarts, faults (some spanning several lines)
+    and noise, at random places."""
     rng = random.Random(seed)
     out = []
     step = 0
@@ -37,6 +50,8 @@ def eventful_log(seed: int, lines: int) -> str:
             out.append(megatron(step, "2.1"))
         elif roll < 0.03:
             out.append(megatron(step, "2.0", nan=1))
+        elif roll < 0.034:
+            out.extend(FAULT_BLOCKS[rng.randrange(len(FAULT_BLOCKS))])
         elif roll < 0.3:
             out.append(f"node3:1234:1240 [{rng.randint(0, 7)}] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P\n")
         else:

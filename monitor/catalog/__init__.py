@@ -188,10 +188,11 @@ class Catalog:
         self.matchers = _specific_first([e for e in self.entries if e.is_matcher])
         literals = sorted({literal for m in self.matchers for literal in m.literals})
         self.triggers = cover(tuple(literals)) if literals else ()
-        self._by_trigger = [
-            (trigger, tuple(i for i, m in enumerate(self.matchers) if any(trigger in lit for lit in m.literals)))
-            for trigger in self.triggers
-        ]
+        # two levels of plain substring checks before any regex: a trigger, then the literals holding it
+        self._by_trigger = [(t, tuple(lit for lit in literals if t in lit)) for t in self.triggers]
+        self._by_literal = {
+            lit: tuple(i for i, m in enumerate(self.matchers) if lit in m.literals) for lit in literals
+        }
 
     def definition(self, code: str) -> Definition:
         """The definition of `code`; KeyError names the code when there is none."""
@@ -202,14 +203,13 @@ class Catalog:
 
     def match(self, line: str) -> list[Match]:
         """The matchers `line` raises: at most one per kind, the most specific first."""
-        candidates: set[int] | None = None
-        for trigger, indices in self._by_trigger:
+        candidates: set[int] = set()
+        for trigger, literals in self._by_trigger:
             if trigger in line:
-                if candidates is None:
-                    candidates = set(indices)
-                else:
-                    candidates.update(indices)
-        if candidates is None:
+                for literal in literals:
+                    if literal in line:
+                        candidates.update(self._by_literal[literal])
+        if not candidates:
             return []
         hits: list[Match] = []
         kinds: set[Kind] = set()
@@ -217,8 +217,11 @@ class Catalog:
             matcher = self.matchers[index]
             if matcher.kind in kinds and not matcher.is_template:
                 continue
-            found = matcher.search(line)
-            if found is None:
+            for pattern in matcher.patterns:
+                found = pattern.search(line)
+                if found is not None:
+                    break
+            else:
                 continue
             hit = self.resolve(matcher, found)
             if hit.definition.kind in kinds:

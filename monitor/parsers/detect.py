@@ -31,7 +31,7 @@ def umbrella_keywords(parsers: Sequence[Parser], shortest: int = 4) -> tuple[str
     return cover(tuple(sorted({k for p in parsers for k in p.keywords})), shortest)
 
 
-def _discard(_: tuple[int, str]) -> None:
+def _discard(_: tuple[int, str, int | None]) -> None:
     pass
 
 
@@ -60,12 +60,13 @@ class ParserSet:
             self._by_name[bar.name] = bar
 
     def parse_lines(
-        self, numbered: Iterable[tuple[int, str]], others: list[tuple[int, str]] | None = None
+        self, numbered: Iterable[tuple[int, str]], others: list[tuple[int, str, int | None]] | None = None
     ) -> list[Record]:
         """Parse (line number, text) pairs into records, in line order.
 
         Lines that are not progress records (and progress-bar lines, which
-        can carry a message glued to the bar) are appended to `others`.
+        can carry a message glued to the bar) are appended to `others`, with
+        the training step the log was at when they were printed.
         """
         out: list[Record] = []
         keep = others.append if others is not None else _discard
@@ -86,7 +87,7 @@ class ParserSet:
                 record = bar.parse(line, number, ctx)
                 if record is not None:
                     self._take(bar, record, append)
-                    keep((number, line))
+                    keep((number, line, ctx.step))
                     continue
             if primary is not None:
                 record = None
@@ -110,7 +111,7 @@ class ParserSet:
                     previous = primary
                     outcome = self._fallback(line, number, append)
                     if outcome is None:
-                        keep((number, line))
+                        keep((number, line, ctx.step))
                     elif outcome:
                         if previous is not None:
                             self.records_by_format[previous.name] += taken
@@ -121,7 +122,7 @@ class ParserSet:
                         primary_parse = primary.parse if primary is not None else None
                     break
             else:
-                keep((number, line))
+                keep((number, line, ctx.step))
         if primary is not None and taken:
             self.records_by_format[primary.name] += taken
         return out

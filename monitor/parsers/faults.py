@@ -20,12 +20,24 @@ line prefix (`[rank3]:`, `worker-1: `).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from typing import Any
 
 from monitor.catalog import Catalog, Definition, Match
-from monitor.model import Event, Kind, Role, Severity, trim_evidence
+from monitor.model import (
+    EPISODE_GAP_S,
+    MAX_LISTED,
+    Event,
+    Kind,
+    Role,
+    Severity,
+    epoch_of,
+    fold_key,
+    repeated,
+    trim_evidence,
+)
 from monitor.parsers.base import ParseContext
 
 TRACEBACK = "Traceback (most recent call last):"
@@ -43,6 +55,7 @@ _ELASTIC_FIELD = re.compile(r"(?:^|\s)(?P<key>time|host|rank|exitcode|error_file
 _SIGNAL = re.compile(r"Signal (?P<number>\d+) \((?P<name>SIG\w+)\)")
 _MAX_ELASTIC_LINES = 80
 
+_MAX_HELD = 64
 _RECENT_LINES = 30
 _RECENT_FAULTS = 16
 
@@ -98,6 +111,8 @@ class FaultScanner:
         self.child_failed_root = False
         self.last_number = 0
         self.recent: list[Event] = []
+        self.step: int | None = None  # the training step of the line being scanned
+        self.held: dict[tuple[Any, ...], _Held] = {}  # recent faults, held back while they repeat
 
     # -- events -----------------------------------------------------------
 
@@ -131,7 +146,7 @@ class FaultScanner:
             file=self.ctx.file,
             line=number,
             time=time,
-            step=self.ctx.step,
+            step=self.step,
             rank=rank,
             node=node,
             evidence=trim_evidence(line.strip()),
@@ -168,7 +183,7 @@ class FaultScanner:
             "file": self.ctx.file,
             "line": number,
             "time": time,
-            "step": self.ctx.step,
+            "step": self.step,
             "rank": rank,
             "node": node,
             "evidence": trim_evidence(line.strip()),
@@ -181,11 +196,13 @@ class FaultScanner:
 
     # -- lines ------------------------------------------------------------
 
-    def scan(self, lines: list[tuple[int, str]]) -> list[Event]:
-        """Events raised by these lines (in line order; lines taken by progress parsers are left out)."""
+    def scan(self, lines: list[tuple[int, str, int | None]]) -> list[Event]:
+        """Events raised by these (line number, text, training step) lines, in line order
+        (lines taken by progress parsers are left out)."""
         out: list[Event] = []
         match = self.catalog.match
-        for number, line in lines:
+        for number, line, step in lines:
+            self.step = step
             if number != self.last_number + 1 and self.tracebacks:
                 self._interrupt(out)  # progress lines came between: no traceback spans them
             self.last_number = number
@@ -205,8 +222,24 @@ class FaultScanner:
                 if event.code == CHILD_FAILED_CODE:
                     self._start_elastic(event, out)
                 else:
-                    out.append(event)
+                    self._emit(event, out)
         return out
+
+    def _emit(self, event: Event, out: list[Event]) -> None:
+        """Output an event, folding repeats of the same fault into its first occurrence, so that
+        a line repeated a million times costs one event, not a million (memory stays flat)."""
+        key = fold_key(event)
+        held = self.held.get(key)
+        if held is not None and held.continues(event):
+            held.add(event)
+            return
+        if held is not None:
+            out.append(held.event())
+            del self.held[key]
+        elif len(self.held) >= _MAX_HELD:
+            oldest = next(iter(self.held))
+            out.append(self.held.pop(oldest).event())
+        self.held[key] = _Held(event)
 
     def _remember(self, event: Event) -> None:
         """Keep the faults of the last few lines: a crash reported just after them is their consequence."""
@@ -229,12 +262,14 @@ class FaultScanner:
         )
 
     def finish(self) -> list[Event]:
-        """End of input: close open blocks."""
+        """End of input: close open blocks, hand over the event still held."""
         out: list[Event] = []
         self._interrupt(out)
         if self.child_failed is not None:
-            out.append(self.child_failed)
+            self._emit(self.child_failed, out)
             self.child_failed = None
+        out.extend(held.event() for held in self.held.values())
+        self.held = {}
         return out
 
     # -- Python tracebacks --------------------------------------------------
@@ -259,7 +294,7 @@ class FaultScanner:
             prefix = line[:at]
             tb = self.tracebacks.get(prefix)
             if tb is not None and tb.crash is not None and not tb.chained:
-                self._emit(tb, out)  # a new traceback after a finished one
+                self._end_traceback(tb, out)  # a new traceback after a finished one
                 tb = None
             if tb is None:
                 if len(self.tracebacks) >= _MAX_OPEN_TRACEBACKS:
@@ -283,7 +318,7 @@ class FaultScanner:
             if text.startswith(_CHAINED):
                 tb.chained = True
                 return events
-            self._emit(tb, out)
+            self._end_traceback(tb, out)
             return self._traceback_line(line, number, events, out) if FRAME in line else events
         tb.lines += 1
         tb.faults.extend(e for e in events if e.kind is not Kind.CRASH)
@@ -320,15 +355,15 @@ class FaultScanner:
             fields.update(role=Role.CASCADE, domain=cause.domain, cause=cause.label())
         return self._defined("PYTHON-EXCEPTION", line, number, message, start=len(tb.prefix), **fields)
 
-    def _emit(self, tb: _Traceback, out: list[Event]) -> None:
+    def _end_traceback(self, tb: _Traceback, out: list[Event]) -> None:
         if tb.crash is not None:
-            out.append(tb.crash)
+            self._emit(tb.crash, out)
         self._forget(tb)
 
     def _close(self, tb: _Traceback, out: list[Event]) -> None:
         """A traceback that ended without its exception line."""
         if tb.crash is not None:
-            self._emit(tb, out)
+            self._end_traceback(tb, out)
             return
         cause = _most_specific(tb.faults)
         message = "A Python traceback was cut off before its exception line: the process probably died here"
@@ -336,9 +371,9 @@ class FaultScanner:
         if cause is not None:
             message += f" (after {cause.code})"
             fields.update(role=Role.CASCADE, domain=cause.domain, cause=cause.label())
-        out.append(self._defined(
+        self._emit(self._defined(
             "PYTHON-TRACEBACK-CUT", tb.header_line, tb.first_line, message, start=len(tb.prefix), **fields
-        ))
+        ), out)
         self._forget(tb)
 
     def _forget(self, tb: _Traceback) -> None:
@@ -352,7 +387,7 @@ class FaultScanner:
 
     def _start_elastic(self, event: Event, out: list[Event]) -> None:
         if self.child_failed is not None:
-            out.append(self.child_failed)
+            self._emit(self.child_failed, out)
         self.child_failed = event
         self.child_failed_lines = 0
         self.child_failed_root = False
@@ -368,11 +403,11 @@ class FaultScanner:
         if found is not None:
             self.child_failed = _with_root_cause(event, found.group("key"), found.group("value"))
             if found.group("key") == "traceback":
-                out.append(self.child_failed)
+                self._emit(self.child_failed, out)
                 self.child_failed = None
             return
         if self.child_failed_lines > _MAX_ELASTIC_LINES:
-            out.append(event)
+            self._emit(event, out)
             self.child_failed = None
 
     # -- state ----------------------------------------------------------------
@@ -386,6 +421,7 @@ class FaultScanner:
             "child_failed": (self.child_failed, self.child_failed_lines, self.child_failed_root),
             "last_number": self.last_number,
             "recent": list(self.recent),
+            "held": copy.deepcopy(self.held),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -396,6 +432,58 @@ class FaultScanner:
         self.child_failed, self.child_failed_lines, self.child_failed_root = snapshot["child_failed"]
         self.last_number = snapshot["last_number"]
         self.recent = list(snapshot["recent"])
+        self.held = copy.deepcopy(snapshot["held"])
+
+
+@dataclasses.dataclass
+class _Held:
+    """A fault seen once or more, not yet output: counts kept cheaply, the event built at the end."""
+
+    first: Event
+    count: int = 1
+    ranks: set[int] = dataclasses.field(default_factory=set)
+    nodes: set[str] = dataclasses.field(default_factory=set)
+    last_line: int | None = None
+    last_time: str | None = None
+    last_step: int | None = None
+
+    def __post_init__(self) -> None:
+        self.last_line, self.last_time, self.last_step = self.first.line, self.first.time, self.first.step
+
+    def continues(self, event: Event) -> bool:
+        """Whether `event` repeats this fault: training did not go back, no long quiet gap."""
+        if self.last_step is not None and event.step is not None and event.step < self.last_step:
+            return False  # a restart came between them: a new episode
+        if self.last_time is None or event.time is None or event.time == self.last_time:
+            return True
+        before, now = epoch_of(self.last_time), epoch_of(event.time)
+        return before is None or now is None or now - before <= EPISODE_GAP_S
+
+    def add(self, event: Event) -> None:
+        self.count += 1
+        if event.rank is not None and len(self.ranks) < MAX_LISTED:
+            self.ranks.add(event.rank)
+        if event.node and len(self.nodes) < MAX_LISTED:
+            self.nodes.add(event.node)
+        self.last_line = event.line
+        self.last_time = event.time or self.last_time
+        self.last_step = event.step if event.step is not None else self.last_step
+
+    def event(self) -> Event:
+        if self.count == 1:
+            return self.first
+        summary = dataclasses.replace(
+            self.first,
+            count=self.count - 1,
+            rank=None if not self.ranks else min(self.ranks),
+            node=None if not self.nodes else min(self.nodes),
+            ranks=tuple(sorted(self.ranks)) or None,
+            nodes=tuple(sorted(self.nodes)) or None,
+            line=self.last_line,
+            time=self.last_time,
+            details=None,
+        )
+        return repeated(self.first, summary)
 
 
 def _most_specific(faults: list[Event]) -> Event | None:

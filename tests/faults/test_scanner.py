@@ -1,4 +1,4 @@
-"""Python tracebacks become one crash at the final exception line (monitor.parsers.faults).
+"""The fault scanner: tracebacks and torchelastic summaries become crashes (monitor.parsers.faults).
 
 Layout: CPython's default excepthook (Lib/traceback.py): a `Traceback (most
 recent call last):` header, `  File "<path>", line <n>, in <func>` frames with
@@ -58,7 +58,7 @@ torch.distributed.DistStoreError: Timed out after 901 seconds waiting for client
     assert crash.details["exception"] == "torch.distributed.DistStoreError"
 
 
-def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix() -> None:
+def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix_then_folded() -> None:
     text = """\
 [rank0]: Traceback (most recent call last):
 [rank1]: Traceback (most recent call last):
@@ -69,8 +69,9 @@ def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix() -> None:
 [rank1]: RuntimeError: boom on one
 [rank0]: RuntimeError: boom on zero
 """
-    found = crashes(text)
-    assert [(c.rank, c.line) for c in found] == [(1, 7), (0, 8)]
+    [crash] = crashes(text)  # the same crash on two ranks, folded
+    assert (crash.line, crash.count, crash.ranks) == (7, 2, (0, 1))
+    assert crash.details["last_line"] == 8
 
 
 def test_a_traceback_whose_header_was_cut_still_ends_in_a_crash() -> None:
@@ -203,3 +204,34 @@ Root Cause (first observed failure):
 def test_a_child_failed_summary_cut_short_is_still_reported() -> None:
     [crash] = fault_events("torch.distributed.elastic.multiprocessing.errors.ChildFailedError:\n====\n")
     assert crash.code == "TORCHELASTIC-CHILD-FAILED"
+
+
+def test_a_fault_carries_the_training_step_the_log_was_at_when_it_was_printed() -> None:
+    """Megatron-LM iteration lines (megatron/training/training.py `training_log`) around a fault line."""
+    def iteration(step: int) -> str:
+        return (f" iteration {step:8d}/    1000 | consumed samples: {step * 64:12d} | elapsed time per iteration (ms): "
+                f"812.4 | learning rate: 1.000E-05 | global batch size:    64 | lm loss: 7.021E+00 | loss scale: "
+                f"65536.0 | grad norm: 3.210 | number of skipped iterations:   0 | number of nan iterations:   0 |")
+
+    text = "\n".join([iteration(10), "RuntimeError: CUDA error: uncorrectable ECC error encountered", iteration(20)])
+    [fault] = [e for e in fault_events(text) if e.kind is Kind.DEVICE_FAULT]
+    assert fault.step == 10
+
+
+def test_a_fault_repeated_many_times_is_held_as_one_event_while_scanning() -> None:
+    """TensorFlow's stream executor repeats the same CUDA error line for every event it destroys."""
+    line = ("2024-05-02 13:19:12.{:06d}: E tensorflow/stream_executor/event.cc:34] error destroying CUDA event in "
+            "context 0x5583c0: CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure")
+    [event] = fault_events("\n".join(line.format(n) for n in range(5000)))
+    assert event.count == 5000 and event.line == 1 and event.details["last_line"] == 5000
+
+
+def test_the_same_fault_after_training_went_back_is_not_folded_into_the_earlier_one() -> None:
+    def iteration(step: int) -> str:
+        return (f" iteration {step:8d}/    1000 | consumed samples: {step * 64:12d} | elapsed time per iteration (ms): "
+                f"812.4 | learning rate: 1.000E-05 | global batch size:    64 | lm loss: 7.021E+00 | loss scale: "
+                f"65536.0 | grad norm: 3.210 | number of skipped iterations:   0 | number of nan iterations:   0 |")
+
+    fault = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
+    events = fault_events("\n".join([iteration(500), fault, iteration(400), fault]))
+    assert [e.step for e in events if e.code == "CUDA-ECC-UNCORRECTABLE"] == [500, 400]
