@@ -291,11 +291,6 @@ def load(extra_files: tuple[str, ...] = ()) -> Catalog:
     return Catalog(entries)
 
 
-def definitions() -> dict[str, Definition]:
-    """The shipped definitions, by code."""
-    return load().by_code
-
-
 def definition(code: str) -> Definition:
     """The shipped definition of `code`; KeyError names the code when there is none."""
     return load().definition(code)

@@ -117,10 +117,9 @@ class FaultScanner:
     # -- events -----------------------------------------------------------
 
     def event(self, hit: Match, line: str, number: int) -> Event:
-        """The event a catalog hit raises on `line`."""
+        """The event a catalog hit raises on `line`: named groups fill rank, node and device,
+        the other groups the details."""
         found = hit.found
-        time, _epoch, rank, node = self.ctx.where(line, found.start())
-        definition = hit.definition
         fields: dict[str, Any] = {}
         details: dict[str, Any] = {}
         for name, text in found.groupdict().items():
@@ -129,33 +128,17 @@ class FaultScanner:
             if name == "rank":
                 value = _value(text)
                 if isinstance(value, int) and value >= 0:
-                    rank = value
-            elif name == "node":
-                node = text.strip()
-            elif name == "device":
-                fields["device"] = text.strip()
+                    fields["rank"] = value
+            elif name in ("node", "device"):
+                fields[name] = text.strip()
             else:
                 details[name] = _value(text)
-        if definition.resolution:
-            details.setdefault("resolution", definition.resolution)
-        return Event(
-            kind=definition.kind,
-            severity=definition.severity,
-            message=self._message(hit, found.groupdict()),
-            code=hit.code,
-            file=self.ctx.file,
-            line=number,
-            time=time,
-            step=self.step,
-            rank=rank,
-            node=node,
-            evidence=trim_evidence(line.strip()),
-            action=definition.action,
-            domain=definition.domain,
-            role=definition.role,
-            details=details or None,
-            **fields,
-        )
+        if hit.definition.resolution:
+            details.setdefault("resolution", hit.definition.resolution)
+        if details:
+            fields["details"] = details
+        message = self._message(hit, found.groupdict())
+        return self._new(hit.definition, hit.code, message, line, number, found.start(), **fields)
 
     @staticmethod
     def _message(hit: Match, groups: dict[str, str | None]) -> str:
@@ -171,9 +154,14 @@ class FaultScanner:
             return hit.definition.meaning
 
     def _defined(self, code: str, line: str, number: int, message: str, start: int = 0, **fields: Any) -> Event:
-        """An event of a code the engine raises itself (defined in the catalog); the line's
-        message starts at `start`, after its prefix."""
-        definition: Definition = self.catalog.definition(code)
+        """An event of a code the engine raises itself (defined in the catalog)."""
+        return self._new(self.catalog.definition(code), code, message, line, number, start, **fields)
+
+    def _new(
+        self, definition: Definition, code: str, message: str, line: str, number: int, start: int, **fields: Any
+    ) -> Event:
+        """An event with `definition`'s fields, placed at `line` (whose message starts at `start`,
+        after its prefix: the prefix gives time, rank and node); `fields` override."""
         time, _epoch, rank, node = self.ctx.where(line, start)
         values: dict[str, Any] = {
             "kind": definition.kind,
