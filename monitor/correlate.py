@@ -10,7 +10,9 @@ Runs once over the events of every scanned source (all ranks and nodes):
    the same line 10 000 times. Faults on a device fold per node and device
    (Xid 79 on two nodes stays two events); training-health events fold only
    within the same step (one NaN seen by every rank). A fold ends at a restart
-   of its file or after a quiet gap: a later recurrence is a new episode.
+   of its file or after a quiet gap: a later recurrence is a new episode. A
+   fault in a log without times is not folded with one from a log with times
+   (they are not the same incident).
 3. **Explain**: a fault whose catalog role is `cascade` (a NCCL timeout, a
    launcher's ChildFailedError, a Slurm task failure) names as `cause` the
    latest root fault before it; a root fault that follows a hardware or
@@ -24,6 +26,7 @@ Runs once over the events of every scanned source (all ranks and nodes):
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -115,6 +118,9 @@ def _fold(occurrences: list[_Occurrence]) -> list[_Fold]:
 def _continues(fold: _Fold, occurrence: _Occurrence, restarted: dict[str | None, tuple[float | None, int]]) -> bool:
     """Whether an occurrence belongs to the fold's episode (no quiet gap, no restart in between)."""
     event = occurrence.event
+    dated, fold_dated = occurrence.order[0] > -math.inf, fold.order[0] > -math.inf
+    if dated != fold_dated:
+        return False  # one comes from a log with times, the other from one without: not one incident
     gap = None if occurrence.epoch is None or fold.last_epoch is None else occurrence.epoch - fold.last_epoch
     if gap is not None and gap > EPISODE_GAP_S:
         return False

@@ -118,3 +118,11 @@ def test_training_events_fold_only_within_the_same_step() -> None:
     out = correlate([*nan, later])
     assert [(e.step, e.count) for e in out] == [(100, 4), (900, None)]
     assert all(e.persistent is None for e in out)  # persistence is for faults, not training health
+
+
+def test_a_fault_from_a_log_without_times_is_not_folded_with_one_from_a_log_with_times() -> None:
+    undated = fault("SRUN-TASK-FAILED", Kind.CRASH, file="old-run.out", line=143, role=Role.CASCADE)
+    dated = fault("SRUN-TASK-FAILED", Kind.CRASH, file="new-run.out", line=9, time="2025-03-04T10:31:20",
+                  role=Role.CASCADE)
+    assert [e.file for e in correlate([undated, dated])] == ["old-run.out", "new-run.out"]
+    assert correlate([fault("SRUN-TASK-FAILED", Kind.CRASH, file=f"r{n}.out") for n in range(3)])[0].count == 3
