@@ -20,6 +20,7 @@ from monitor.catalog import CatalogError, load
 from monitor.correlate import correlate
 from monitor.model import Event, Severity, SourceSummary
 from monitor.pipeline import SourceResult, scan
+from monitor.settings import SettingsError, load_settings
 from monitor.sources.files import expand_paths
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -77,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fault-catalog JSON file whose entries are added to the shipped ones or override them "
         "by id (repeatable; format in README)",
     )
+    scan_cmd.add_argument(
+        "--config", metavar="FILE",
+        help="a TOML file of detector settings (default: ./monitor.toml and [tool.monitor] in ./pyproject.toml)",
+    )
+    scan_cmd.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
+        help="override one detector setting, e.g. --set spike_z=8 (repeatable; settings listed in README)",
+    )
     return parser
 
 
@@ -103,13 +112,18 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     except CatalogError as err:
         _warn(f"invalid catalog: {err}")
         return EXIT_ERROR
+    try:
+        settings = load_settings(args.config, args.overrides)
+    except SettingsError as err:
+        _warn(f"invalid settings: {err}")
+        return EXIT_ERROR
     sources, errors = expand_paths(args.paths)
     for error in errors:
         _warn(f"cannot read {error.name}: {error.reason}")
     events: list[Event] = []
     summaries: list[SourceSummary] = []
     unreadable = [f"{e.name}: {e.reason}" for e in errors]
-    for result in scan(sources, jobs=args.jobs, catalog_files=catalog_files):
+    for result in scan(sources, jobs=args.jobs, catalog_files=catalog_files, settings=settings):
         _report_reading(result)
         if result.error is not None:
             unreadable.append(f"{result.error.name}: {result.error.reason}")

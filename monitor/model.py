@@ -144,7 +144,43 @@ class LossScaleOverflow(NamedTuple):
     text: str | None = None
 
 
-Record = StepRecord | LossScaleOverflow
+class TimerRecord(NamedTuple):
+    """A framework's breakdown of recent step time into named timers, in milliseconds
+    (Megatron-LM's `(min, max) time across ranks (ms)` block, DeepSpeed's timer lines).
+
+    `timers` maps each timer's name as printed (`forward-backward`,
+    `grads-all-reduce`, `optimizer`) to its time, the maximum across ranks
+    where the log gives a (min, max) pair; `spread` maps it to max - min
+    where given (a large spread points at a straggler).
+    """
+
+    timers: dict[str, float]
+    spread: dict[str, float] | None = None
+    step: int | None = None
+    time: str | None = None
+    epoch_s: float | None = None
+    rank: int | None = None
+    node: str | None = None
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
+
+
+class Heartbeat(NamedTuple):
+    """A line that is not progress but carries a timestamp: proof the log was still being
+    written at that time (a stalled run keeps printing heartbeats, warnings, NCCL chatter)."""
+
+    time: str
+    epoch_s: float
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
+    step: int | None = None
+    rank: int | None = None
+    node: str | None = None
+
+
+Record = StepRecord | LossScaleOverflow | TimerRecord | Heartbeat
 
 EVIDENCE_MAX_CHARS = 500
 

@@ -29,6 +29,7 @@ from typing import Any, BinaryIO
 from monitor.catalog import load
 from monitor.model import Event, SourceSummary
 from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, internal_error, scan_source
+from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, is_plain_file
 from monitor.sources.lines import ReadStats, read_batches
 
@@ -120,11 +121,14 @@ def _warm_up(scan: SourceScan, handle: BinaryIO, unit: _Range) -> None:
 
 
 def _scan_range(
-    unit: _Range, state: dict[str, Any] | None = None, catalog_files: tuple[str, ...] = ()
+    unit: _Range,
+    state: dict[str, Any] | None = None,
+    catalog_files: tuple[str, ...] = (),
+    settings: Settings | None = None,
 ) -> _RangeResult:
     """Scan one range; with `state`, start from it instead of warming up."""
     assert unit.source.path is not None
-    scan = SourceScan(unit.source, load(catalog_files))
+    scan = SourceScan(unit.source, load(catalog_files), settings)
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -177,7 +181,11 @@ def same_state(a: Any, b: Any) -> bool:
 
 
 def _combine(
-    source: Source, results: list[_RangeResult], ranges: list[_Range], catalog_files: tuple[str, ...]
+    source: Source,
+    results: list[_RangeResult],
+    ranges: list[_Range],
+    catalog_files: tuple[str, ...],
+    settings: Settings | None,
 ) -> SourceResult:
     """Put a file's ranges back together, rescanning any whose start state was wrong."""
     events: list[Event] = []
@@ -186,7 +194,7 @@ def _combine(
     previous_end: dict[str, Any] | None = None
     for unit, result in zip(ranges, results):
         if previous_end is not None and not same_state(result.start_state, previous_end):
-            result = _scan_range(unit, previous_end, catalog_files)
+            result = _scan_range(unit, previous_end, catalog_files, settings)
         events.extend(result.events)
         summary.merge(result.summary)
         error = error or result.error
@@ -203,7 +211,9 @@ def _splittable(source: Source) -> bool:
     return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source)
 
 
-def scan_parallel(sources: list[Source], jobs: int, catalog_files: tuple[str, ...] = ()) -> Iterator[SourceResult]:
+def scan_parallel(
+    sources: list[Source], jobs: int, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+) -> Iterator[SourceResult]:
     """Scan `sources` with up to `jobs` processes; yield results in source order.
 
     Standard input is read in this process (a child may not inherit it).
@@ -212,7 +222,7 @@ def scan_parallel(sources: list[Source], jobs: int, catalog_files: tuple[str, ..
     pooled = sum(2 if cut else (0 if s.is_stdin else 1) for s, cut in zip(sources, split))
     if sum(_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
         for source in sources:
-            yield scan_source(source, catalog_files)
+            yield scan_source(source, catalog_files, settings)
         return
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         pending: list[tuple[Source, Any]] = []
@@ -222,15 +232,16 @@ def scan_parallel(sources: list[Source], jobs: int, catalog_files: tuple[str, ..
                 futures = []
                 for unit in _ranges(source, jobs):
                     units.append(unit)
-                    futures.append(pool.submit(_scan_range, unit, None, catalog_files))
+                    futures.append(pool.submit(_scan_range, unit, None, catalog_files, settings))
                 pending.append((source, (units, futures)))
             else:
-                pending.append((source, None if source.is_stdin else pool.submit(scan_source, source, catalog_files)))
+                work = None if source.is_stdin else pool.submit(scan_source, source, catalog_files, settings)
+                pending.append((source, work))
         for source, work in pending:
             if isinstance(work, tuple):
                 units, futures = work
-                yield _combine(source, [f.result() for f in futures], units, catalog_files)
+                yield _combine(source, [f.result() for f in futures], units, catalog_files, settings)
             elif work is None:
-                yield scan_source(source, catalog_files)
+                yield scan_source(source, catalog_files, settings)
             else:
                 yield work.result()

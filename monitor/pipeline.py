@@ -19,11 +19,16 @@ from typing import Any
 
 from monitor.catalog import Catalog, load
 from monitor.detectors import new_detectors
-from monitor.model import Event, SourceSummary
+from monitor.model import Event, Heartbeat, SourceSummary
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.faults import FaultScanner
+from monitor.parsers.timestamps import find_timestamp
+from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.lines import ReadStats, read_batches
+
+_HEARTBEAT_TRIES = 8
+_HEARTBEAT_PREFIX = 64
 
 
 def _file_year(path: str | None) -> int:
@@ -39,22 +44,45 @@ def _file_year(path: str | None) -> int:
 class SourceScan:
     """One source's parsers, detectors and summary."""
 
-    def __init__(self, source: Source, catalog: Catalog | None = None) -> None:
+    def __init__(self, source: Source, catalog: Catalog | None = None, settings: Settings | None = None) -> None:
         self.source = source
         ctx = ParseContext(source.name, source.path, _file_year(source.path))
+        self.ctx = ctx
         self.parsers = new_parser_set(ctx)
         self.faults = FaultScanner(catalog or load(), ctx)
-        self.detectors = new_detectors()
+        self.detectors = new_detectors(settings)
         self.summary = SourceSummary(file=source.name)
 
     def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
         """Parse and check lines; return the events they raise."""
-        others: list[tuple[int, str]] = []
+        others: list[tuple[int, str, int | None]] = []
         records = self.parsers.parse_lines(numbered, others)
         events = self.faults.scan(others) if others else []
+        if others:
+            records = self._with_heartbeats(records, others)
         if records:
             events.extend(self._detect(records))
         return events
+
+    def _with_heartbeats(self, records: list[Any], others: list[tuple[int, str, int | None]]) -> list[Any]:
+        """`records` plus up to two `Heartbeat`s: the first and the last timestamped non-progress
+        lines after the batch's last record (a few lines are tried from each end, so this costs
+        nothing per line). They tell the stall detector the log was still being written."""
+        after = (records[-1].line or 0) if records else 0
+        tail = [item for item in others[-_HEARTBEAT_TRIES:] if item[0] > after]
+        if not tail:
+            return records
+        head = [item for item in others[:_HEARTBEAT_TRIES] if item[0] > after] or tail
+        beats: list[Any] = []
+        for candidates in (head, reversed(tail)):
+            for number, line, step in candidates:
+                stamp = find_timestamp(line[:_HEARTBEAT_PREFIX], self.ctx.year)
+                if stamp is not None:
+                    beats.append(Heartbeat(stamp.iso, stamp.seconds, self.source.name, number, line, step))
+                    break
+        if len(beats) == 2 and beats[0].line == beats[1].line:
+            beats.pop()
+        return [*records, *sorted(beats, key=lambda b: b.line or 0)]
 
     def _detect(self, records: list[Any]) -> list[Event]:
         self.summary.add_all(records)
@@ -118,9 +146,11 @@ class SourceResult:
     error: SourceError | None = None
 
 
-def scan_source(source: Source, catalog_files: tuple[str, ...] = ()) -> SourceResult:
+def scan_source(
+    source: Source, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+) -> SourceResult:
     """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`."""
-    scan = SourceScan(source, load(catalog_files))
+    scan = SourceScan(source, load(catalog_files), settings)
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -146,7 +176,9 @@ def scan_source(source: Source, catalog_files: tuple[str, ...] = ()) -> SourceRe
     return SourceResult(source, in_line_order(events), scan.summary, error)
 
 
-def scan(sources: Iterable[Source], jobs: int = 1, catalog_files: tuple[str, ...] = ()) -> Iterator[SourceResult]:
+def scan(
+    sources: Iterable[Source], jobs: int = 1, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+) -> Iterator[SourceResult]:
     """Scan sources in order, yielding each one's result as it completes.
 
     With `jobs` > 1, big plain files are split into ranges scanned by that
@@ -155,7 +187,7 @@ def scan(sources: Iterable[Source], jobs: int = 1, catalog_files: tuple[str, ...
     if jobs > 1:
         from monitor.parallel import scan_parallel
 
-        yield from scan_parallel(list(sources), jobs, catalog_files)
+        yield from scan_parallel(list(sources), jobs, catalog_files, settings)
         return
     for source in sources:
-        yield scan_source(source, catalog_files)
+        yield scan_source(source, catalog_files, settings)

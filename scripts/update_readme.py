@@ -4,7 +4,8 @@
 Sections between `<!-- NAME:start -->` and `<!-- NAME:end -->`:
 - `formats`: every parser, from the parser registry;
 - `codes`: every catalog file and its event codes;
-- `scan-help`: the output of `monitor scan --help`.
+- `scan-help`: the output of `monitor scan --help`;
+- `settings`: the detector settings, from monitor/settings.py.
 
 Usage: python scripts/update_readme.py [--check]   (--check: exit 1 if README.md is stale)
 """
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from monitor.catalog import load  # noqa: E402
 from monitor.cli import main  # noqa: E402
 from monitor.parsers import new_bar_parser, new_parsers  # noqa: E402
+from monitor.settings import Settings  # noqa: E402
 
 
 def formats() -> str:
@@ -56,6 +58,29 @@ def codes() -> str:
 
 def _natural(code: str) -> list[object]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", code)]
+
+
+def settings() -> str:
+    """The detector settings, their defaults and what they mean (from monitor/settings.py)."""
+    import ast
+
+    tree = ast.parse((ROOT / "monitor" / "settings.py").read_text(encoding="utf-8"))
+    body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings").body
+    rows = ["| setting | default | meaning |", "| --- | --- | --- |"]
+    pending: list[str] = []
+    for node, after in zip(body, [*body[1:], None]):
+        if not isinstance(node, ast.AnnAssign):
+            continue
+        name = node.target.id  # type: ignore[attr-defined]
+        pending.append(name)
+        doc = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else None
+        if doc is None:
+            continue
+        names = ", ".join(f"`{n}`" for n in pending)
+        defaults = ", ".join(repr(getattr(Settings(), n)) for n in pending)
+        rows.append(f"| {names} | {defaults} | {' '.join(doc.split())} |")
+        pending = []
+    return "\n".join(rows)
 
 
 def scan_help() -> str:
@@ -90,6 +115,7 @@ SECTIONS = {
     "formats": formats,
     "codes": codes,
     "scan-help": scan_help,
+    "settings": settings,
 }
 
 

@@ -17,7 +17,8 @@ ALLOWED = {
     "catalog": {"model", "substrings", "catalog"},
     "sources": {"sources"},
     "parsers": {"model", "substrings", "catalog", "parsers"},
-    "detectors": {"model", "catalog", "detectors"},
+    "settings": set(),
+    "detectors": {"model", "catalog", "settings", "detectors"},
     "sinks": {"model", "sinks"},
 }
 

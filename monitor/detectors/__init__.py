@@ -7,14 +7,26 @@ order of events they raise for the same record).
 from __future__ import annotations
 
 from monitor.detectors.base import Detector
+from monitor.detectors.loss import LossDetector
 from monitor.detectors.nan import NanDetector
 from monitor.detectors.overflow import OverflowDetector
 from monitor.detectors.restart import RestartDetector
+from monitor.detectors.slowdown import SlowdownDetector
+from monitor.detectors.stall import StallDetector
+from monitor.settings import Settings
 
 
-def new_detectors() -> list[Detector]:
-    """Fresh instances of every detector."""
-    return [NanDetector(), OverflowDetector(), RestartDetector()]
+def new_detectors(settings: Settings | None = None) -> list[Detector]:
+    """Fresh instances of every detector, with `settings` (the defaults when None)."""
+    settings = settings or Settings()
+    return [
+        NanDetector(),
+        OverflowDetector(),
+        RestartDetector(),
+        LossDetector(settings),
+        SlowdownDetector(settings),
+        StallDetector(settings),
+    ]
 
 
 __all__ = ["Detector", "new_detectors"]

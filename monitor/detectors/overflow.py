@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 
 from monitor.detectors.base import Detector, Position, format_number, make_event, went_back
-from monitor.model import Event, Record, StepRecord
+from monitor.model import Event, LossScaleOverflow, Record, StepRecord
 
 STORM_OVERFLOWS = 3
 COLLAPSE_SCALE = 1.0
@@ -99,11 +99,11 @@ class OverflowDetector(Detector):
                 rank = record.rank
                 state = self._state(record.rank)
                 known = len(self.ranks)
-            if type(record) is not StepRecord:
+            if type(record) is LossScaleOverflow:
                 state.messages = True
                 scale = record.new_scale if record.new_scale is not None else record.scale
                 found = self._overflow(state, record, 1, record.scale, scale)
-            elif record.loss is None and record.eval_loss is not None:
+            elif type(record) is not StepRecord or (record.loss is None and record.eval_loss is not None):
                 continue
             else:
                 step = record.step

@@ -21,6 +21,7 @@ from monitor.parsers.mindspore import MindFormersParser, MindSporeParser, MindYo
 from monitor.parsers.mlx import MlxParser
 from monitor.parsers.nanogpt import LlmcParser, NanoGptParser
 from monitor.parsers.olmo import ComposerParser, OlmoParser
+from monitor.parsers.timers import TimersParser
 from monitor.parsers.torchtitan import TorchtitanParser
 
 
@@ -42,6 +43,7 @@ def new_parsers() -> list[Parser]:
         LlmcParser(),
         FairseqParser(),
         MlxParser(),
+        TimersParser(),
         GenericParser(),  # generic: must stay last
     ]
 

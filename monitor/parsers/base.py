@@ -132,6 +132,7 @@ class Parser(abc.ABC):
     keywords: ClassVar[tuple[str, ...]]
     samples: ClassVar[tuple[str, ...]] = ()
     generic: ClassVar[bool] = False  # a catch-all tried after every framework parser
+    companion: ClassVar[bool] = False  # prints beside a framework's progress (timers): never the format
 
     @abc.abstractmethod
     def parse(self, line: str, number: int, ctx: ParseContext) -> Record | None | _Pending:

@@ -132,7 +132,8 @@ class ParserSet:
             self.pending = parser
             return
         append(record)
-        self.records_by_format[parser.name] += 1
+        if not parser.companion:
+            self.records_by_format[parser.name] += 1
 
     def _fallback(self, line: str, number: int, append: Callable[[Record], None]) -> bool | None:
         """Try the non-primary parsers: None when none took the line, else whether the primary changed."""
@@ -149,8 +150,8 @@ class ParserSet:
                 continue
             self._take(parser, record, append)
             primary = self.primary
-            if parser.generic:
-                return False  # a catch-all never becomes the format
+            if parser.generic or parser.companion:
+                return False  # a catch-all or a companion never becomes the format
             if primary is None or (
                 parser.name != primary.name
                 and self.records_by_format[parser.name] > self.records_by_format[primary.name]
@@ -177,7 +178,8 @@ class ParserSet:
             record = parser.finish(self.ctx)
             if record is not None:
                 out.append(record)
-                self.records_by_format[parser.name] += 1
+                if not parser.companion:
+                    self.records_by_format[parser.name] += 1
         self.pending = None
         return out
 

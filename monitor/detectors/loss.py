@@ -1,0 +1,355 @@
+"""Loss spikes, divergence, loss collapse and grad-norm spikes, per rank, in one pass.
+
+The loss is watched in log space against a rolling robust baseline (the
+median of the last `spike_window` records, with the run's own noise from
+the median difference between consecutive records), so the same rule works
+for a loss of 10 or of 0.01, logged every step or every hundred.
+
+- **Spike**: log-loss rises above the baseline by more than `spike_z` noise
+  deviations and by at least `spike_min_ratio` (with too little history for
+  a noise estimate, by `spike_short_ratio`). One event per spike, raised when
+  it has recovered (back within `recover_ratio` of the baseline), naming its
+  start, peak, magnitude and how many steps recovery took.
+- **Divergence**: a spike still not recovered after `divergence_steps` steps;
+  a loss that climbs `climb_ratio` above its best recent baseline and stays
+  there; a loss stuck at exactly 0.0 (`LOSS-COLLAPSE`, a broken run that
+  looks perfect); a loss that turns non-finite and stays so (`NAN-DIVERGENCE`).
+- **Grad-norm spike**: the same rule on the gradient norm, stricter; a loss
+  spike that follows names it (it is often the early warning).
+
+The learning-rate warm-up (while the printed learning rate rises, and the
+first `warmup_steps` steps) is never checked: the loss falls steeply there.
+Values inside a spike are kept out of the baseline.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+from typing import Any
+
+from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.robust import Baseline
+from monitor.model import Event, Record, StepRecord
+from monitor.settings import Settings
+
+_GRAD_LINK_STEPS = 50
+"""A grad-norm spike this many steps or fewer before a loss spike is its early warning."""
+
+
+@dataclasses.dataclass
+class _Spike:
+    start: StepRecord
+    level: float  # baseline log-loss when it began
+    peak: float  # log-loss
+    peak_step: int | None
+    records: int = 1
+    last: float = 0.0
+    peak_loss: float = 0.0  # as printed
+
+
+@dataclasses.dataclass
+class _Run:
+    """A run of records with one property (zero loss, non-finite loss, a climb)."""
+
+    start: StepRecord
+    records: int = 1
+    reported: bool = False
+
+
+_DIP = 0.98
+_LR_RISE = 1 + 1e-9
+_QUICK = 0.5
+"""A value closer to the (slightly stale) cached level than this share of the minimum spike ratio
+cannot be a spike: only the others pay for an exact median and noise estimate."""
+
+
+@dataclasses.dataclass
+class _Rank:
+    loss: Baseline
+    grad: Baseline
+    levels: collections.deque[float]  # recent baseline medians, for the climb check
+    best: float = math.inf  # the lowest of them
+    last_lr: float | None = None
+    spike: _Spike | None = None
+    diverged: bool = False
+    climb_start: StepRecord | None = None  # the first of the records rising one after another
+    climb_last: float = 0.0
+    climb_rises: int = 0
+    climb_crossed: StepRecord | None = None  # where it first stood `climb_ratio` above the best baseline
+    climb_reported: bool = False
+    zeros: _Run | None = None
+    nans: _Run | None = None
+    grad_open: bool = False
+    grad_spike_step: int | None = None
+
+
+class LossDetector(Detector):
+    """Spikes, divergence, collapse and grad-norm spikes of the training loss."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.ranks: dict[int | None, _Rank] = {}
+
+    def _rank(self, rank: int | None) -> _Rank:
+        state = self.ranks.get(rank)
+        if state is None:
+            settings = self.settings
+            window = settings.spike_window
+            state = self.ranks[rank] = _Rank(
+                Baseline(window, settings.spike_min_ratio**_QUICK),
+                Baseline(window, settings.grad_spike_min_ratio**_QUICK),
+                collections.deque(maxlen=2 * window),
+            )
+        return state
+
+    def observe(self, records: list[Record]) -> list[Event]:
+        events: list[Event] = []
+        ranks = self.ranks
+        warmup = self.settings.warmup_steps
+        for record in records:
+            if type(record) is not StepRecord:
+                continue
+            loss = record.loss
+            if loss is None:
+                continue
+            state = ranks.get(record.rank) or self._rank(record.rank)
+            grad = record.grad_norm
+            if grad is not None:
+                baseline = state.grad
+                if grad <= baseline.gate:  # the usual case, inline (Baseline.add)
+                    state.grad_open = False
+                    baseline.values.append(grad)
+                    baseline._stale += 1
+                    if baseline._stale >= baseline.refresh:
+                        baseline.exact_level()
+                else:
+                    self._grad(state, record, events)
+            lr, last_lr = record.lr, state.last_lr
+            if (
+                0.0 < loss <= state.loss.gate
+                and state.spike is None
+                and state.nans is None
+                and state.zeros is None
+                and (lr is None or last_lr is None or lr <= last_lr * _LR_RISE)
+                and (record.step is None or record.step >= warmup)
+            ):  # the usual case, inline: an unremarkable loss
+                if lr is not None:
+                    state.last_lr = lr
+                if state.climb_start is None or loss < state.climb_last * _DIP:
+                    state.climb_start, state.climb_last, state.climb_rises = record, loss, 0
+                    state.climb_crossed, state.climb_reported = None, False
+                else:
+                    self._climb(state, record, loss, events)
+                self._accept(state, loss)
+                continue
+            self._loss(state, record, events)
+        return events
+
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        for state in self.ranks.values():
+            spike = state.spike
+            if spike is not None and not state.diverged:
+                stays = spike.records >= 3 and spike.last - spike.level >= math.log(2.0)
+                events.append(self._divergence(spike) if stays else self._spike_event(state, spike, None))
+            if not state.climb_reported and state.climb_crossed is not None and state.climb_rises >= 2:
+                events.append(self._climb_event(state))
+        return events
+
+    # -- the loss ---------------------------------------------------------------
+
+    def _warming_up(self, state: _Rank, record: StepRecord) -> bool:
+        lr, last = record.lr, state.last_lr
+        if lr is not None:
+            state.last_lr = lr
+        if record.step is not None and record.step < self.settings.warmup_steps:
+            return True
+        return lr is not None and last is not None and lr > last * _LR_RISE
+
+    def _loss(self, state: _Rank, record: StepRecord, events: list[Event]) -> None:
+        loss = record.loss
+        assert loss is not None
+        if not math.isfinite(loss):
+            state.nans = self._count(state.nans, record)
+            if state.nans.records >= self.settings.nan_divergence_records and not state.nans.reported:
+                state.nans.reported = True
+                events.append(make_event(
+                    "NAN-DIVERGENCE", state.nans.start,
+                    f"the loss has been non-finite since step {state.nans.start.step} and has not come back",
+                ))
+            return
+        state.nans = None
+        if loss == 0.0:
+            state.zeros = self._count(state.zeros, record)
+            if state.zeros.records >= self.settings.collapse_records and not state.zeros.reported:
+                state.zeros.reported = True
+                events.append(make_event(
+                    "LOSS-COLLAPSE", state.zeros.start,
+                    f"the loss collapsed to exactly 0.0 at step {state.zeros.start.step} and stays there",
+                    value=0.0,
+                ))
+            return
+        state.zeros = None
+        if loss < 0:
+            return  # objectives that go negative have no ratio to speak of
+        if self._warming_up(state, record) or not state.loss.values:
+            self._accept(state, loss)
+            return
+        spike = state.spike
+        if spike is not None:
+            self._in_spike(state, spike, record, math.log(loss), events)
+            return
+        if loss > state.loss.gate:  # out of line with the cached median: look exactly
+            settings = self.settings
+            x = math.log(loss)
+            level = state.loss.exact_level()
+            threshold = state.loss.threshold(
+                settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio, settings.noise_records
+            )
+            if x - level > threshold:
+                halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
+                if state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway:
+                    self._climb(state, record, loss, events)  # rising for a while: a climb, not a jump
+                    self._accept(state, loss)
+                    return
+                state.spike = _Spike(record, level, x, record.step, last=x, peak_loss=loss)
+                state.climb_start = None
+                return
+        if state.climb_start is None or loss < state.climb_last * _DIP:
+            state.climb_start, state.climb_last, state.climb_rises = record, loss, 0
+            state.climb_crossed, state.climb_reported = None, False
+        else:
+            self._climb(state, record, loss, events)
+        self._accept(state, loss)
+
+    def _accept(self, state: _Rank, loss: float) -> None:
+        baseline = state.loss
+        baseline.add(loss)
+        if baseline._stale == 0 or not state.levels:  # the median was just refreshed
+            state.levels.append(baseline._median)
+            state.best = min(state.levels)
+
+    def _in_spike(self, state: _Rank, spike: _Spike, record: StepRecord, x: float, events: list[Event]) -> None:
+        settings = self.settings
+        spike.records += 1
+        spike.last = x
+        if x > spike.peak:
+            spike.peak, spike.peak_step, spike.peak_loss = x, record.step, record.loss or 0.0
+        if x - spike.level <= math.log(settings.recover_ratio):
+            if not state.diverged:
+                events.append(self._spike_event(state, spike, record))
+            state.spike, state.diverged = None, False
+            self._accept(state, math.exp(x))
+            return
+        steps = (record.step or 0) - (spike.start.step or 0)
+        if not state.diverged and spike.records >= 3 and steps >= settings.divergence_steps:
+            state.diverged = True
+            events.append(self._divergence(spike))
+
+    def _climb(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
+        """A divergence that creeps up: the loss rose record after record (a dip of under 2%
+        does not end the climb) and now stands `climb_ratio` above its best recent baseline."""
+        if loss > state.climb_last:
+            state.climb_rises += 1
+        state.climb_last = loss
+        if state.climb_rises < 2 or state.climb_reported:
+            return
+        if state.climb_crossed is None and loss >= state.best * self.settings.climb_ratio:
+            state.climb_crossed = record
+        if state.climb_crossed is not None and state.climb_rises >= 3:
+            state.climb_reported = True
+            events.append(self._climb_event(state))
+
+    @staticmethod
+    def _count(run: _Run | None, record: StepRecord) -> _Run:
+        if run is None:
+            return _Run(record)
+        run.records += 1
+        return run
+
+    # -- events -----------------------------------------------------------------
+
+    def _spike_event(self, state: _Rank, spike: _Spike, recovered: StepRecord | None) -> Event:
+        start = spike.start
+        peak, base = spike.peak_loss, math.exp(spike.level)
+        details: dict[str, Any] = {
+            "magnitude": round(peak / base, 3),
+            "peak_step": spike.peak_step,
+            "recovered_after_steps": None if recovered is None else (recovered.step or 0) - (start.step or 0),
+        }
+        grad = state.grad_spike_step
+        if grad is not None and start.step is not None and 0 <= start.step - grad <= _GRAD_LINK_STEPS:
+            details["grad_norm_spike_step"] = grad
+        how = (
+            f"recovered after {details['recovered_after_steps']} steps" if recovered is not None
+            else "not recovered when the log ends"
+        )
+        return make_event(
+            "LOSS-SPIKE", start,
+            f"loss spiked to {format_number(peak)} ({details['magnitude']:.3g}x its baseline "
+            f"{format_number(base)}) at step {start.step}; {how}",
+            value=peak, baseline=base, details=details,
+        )
+
+    def _divergence(self, spike: _Spike) -> Event:
+        base, last = math.exp(spike.level), math.exp(spike.last)
+        return make_event(
+            "DIVERGENCE", spike.start,
+            f"loss jumped from {format_number(base)} to {format_number(spike.peak_loss)} at step "
+            f"{spike.start.step} and has not come back (now {format_number(last)})",
+            value=last, baseline=base,
+            details={"magnitude": round(last / base, 3), "peak_step": spike.peak_step, "reason": "jump"},
+        )
+
+    def _climb_event(self, state: _Rank) -> Event:
+        best, last = state.best, state.climb_last
+        start = state.climb_crossed or state.climb_start
+        assert start is not None and start.loss is not None and state.climb_start is not None
+        return make_event(
+            "DIVERGENCE", start,
+            f"loss climbed from {format_number(best)} to {format_number(start.loss)} by step {start.step} "
+            f"and kept rising (to {format_number(last)})",
+            value=last, baseline=best,
+            details={
+                "magnitude": round(last / best, 3), "reason": "climb", "rising_since_step": state.climb_start.step,
+            },
+        )
+
+    # -- the gradient norm -------------------------------------------------------
+
+    def _grad(self, state: _Rank, record: StepRecord, events: list[Event]) -> None:
+        grad = record.grad_norm
+        assert grad is not None
+        baseline = state.grad
+        if grad <= baseline.gate:
+            state.grad_open = False
+            baseline.add(grad)
+            return
+        if not math.isfinite(grad) or grad <= 0:
+            return
+        settings = self.settings
+        if len(baseline.values) < settings.noise_records or (
+            state.last_lr is not None and record.lr is not None and record.lr > state.last_lr * _LR_RISE
+        ):
+            baseline.add(grad)
+            return
+        x = math.log(grad)
+        level = baseline.exact_level()
+        ratio = settings.grad_spike_min_ratio
+        threshold = baseline.threshold(settings.grad_spike_z, ratio, ratio, settings.noise_records)
+        if x - level <= threshold:
+            state.grad_open = False
+            baseline.add(grad)
+            return
+        if not state.grad_open:
+            state.grad_open = True
+            state.grad_spike_step = record.step
+            base = math.exp(level)
+            events.append(make_event(
+                "GRAD-NORM-SPIKE", record,
+                f"grad norm spiked to {format_number(grad)} ({grad / base:.3g}x its baseline "
+                f"{format_number(base)}) at step {record.step}",
+                value=grad, baseline=base,
+            ))

@@ -1,0 +1,249 @@
+"""Slowdowns and stragglers: step time against the run's own rolling baseline.
+
+Each rank's step time is watched in log space (or, when the log prints only
+throughput, its inverse: tokens/s, samples/s, TFLOP/s or MFU, whichever
+comes first), against the median of the last `slow_window` normal records
+and the run's own noise. `slow_records` slow records in a row make a
+slowdown, so one slow step after an eval or a checkpoint does not; the event
+names the step where it began and the ratio, and one slowdown is one event.
+
+When the log breaks the step down into timers (Megatron-LM's `(min, max)
+time across ranks`, DeepSpeed's wall-clock breakdown), the event says which
+timer grew most and where that time goes: communication timers point at the
+interconnect, data loading at the workload, compute at the hardware when its
+spread across ranks grew with it (one slow GPU), else at the software.
+
+At the end of a scan, a rank whose median step time is `straggler_ratio`
+above the median of its peers (three or more ranks) is a straggler.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import re
+import statistics
+from typing import Any
+
+from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.robust import Baseline
+from monitor.model import Domain, Event, Record, StepRecord, TimerRecord
+from monitor.settings import Settings
+
+_METRICS = ("step_time_s", "tokens_per_s", "samples_per_s", "tflops", "mfu")
+_INVERSE = frozenset(_METRICS[1:])
+_UNITS = {"step_time_s": "s per step", "tokens_per_s": "tokens/s", "samples_per_s": "samples/s",
+          "tflops": "TFLOP/s", "mfu": "MFU"}
+_INTERCONNECT_TOKENS = frozenset({
+    "allreduce", "allgather", "alltoall", "reduce", "gather", "scatter", "broadcast",
+    "send", "recv", "p2p", "comm", "communication",
+})
+_INTERCONNECT_PAIRS = frozenset({"grads-sync", "all-to-all"})
+_WORKLOAD_TOKENS = frozenset({"data", "dataloader", "dataset"})
+_WORKLOAD_PAIRS = frozenset({"batch-generator", "batch-input", "data-loader", "data-loading"})
+_SEPARATORS = re.compile(r"[\s_/]+")
+
+
+def timer_domain(name: str) -> str:
+    """Where a timer's time goes: "interconnect" (collectives, pipeline send/recv),
+    "workload" (data loading) or "compute" (forward, backward, optimizer, and any
+    name not recognised, such as `save-checkpoint` or set-up timers).
+
+    Names are matched by their words (`-`, `_`, `/` and spaces separate them), so
+    `backward-params-all-reduce`, `bwd_allreduce_microstep`, `pipe_recv_grad` and
+    `optimizer_allgather` are interconnect, `batch-generator` and `batch_input`
+    workload, `forward-backward` and `optimizer-inner-step` compute.
+    """
+    normalized = _SEPARATORS.sub("-", name.strip().lower())
+    words = [w for w in normalized.split("-") if w]
+    pairs = {f"{a}-{b}" for a, b in zip(words, words[1:])}
+    if "all-reduce" in normalized or "all-gather" in normalized or "reduce-scatter" in normalized:
+        return "interconnect"
+    if _INTERCONNECT_PAIRS & pairs or _INTERCONNECT_TOKENS.intersection(words):
+        return "interconnect"
+    if _WORKLOAD_PAIRS & pairs or _WORKLOAD_TOKENS.intersection(words):
+        return "workload"
+    return "compute"
+
+
+@dataclasses.dataclass
+class _Rank:
+    metric: str
+    inverse: bool
+    baseline: Baseline
+    slow: list[StepRecord] = dataclasses.field(default_factory=list)
+    open: bool = False
+    normal_run: int = 0
+    timers: collections.deque[TimerRecord] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20))
+    recent: collections.deque[float] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=50))
+    last: StepRecord | None = None
+
+
+def _time_like(record: StepRecord, metric: str) -> float | None:
+    value = getattr(record, metric)
+    if value is None or not math.isfinite(value) or value <= 0:
+        return None
+    return 1.0 / value if metric in _INVERSE else value
+
+
+class SlowdownDetector(Detector):
+    """Sustained slowdowns per rank, with the timer that grew; stragglers across ranks."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.ranks: dict[int | None, _Rank] = {}
+
+    def observe(self, records: list[Record]) -> list[Event]:
+        events: list[Event] = []
+        for record in records:
+            kind = type(record)
+            if kind is TimerRecord:
+                state = self.ranks.get(record.rank)
+                if state is not None:
+                    state.timers.append(record)  # type: ignore[arg-type]
+                continue
+            if kind is not StepRecord or record.is_eval:  # type: ignore[union-attr]
+                continue
+            state = self.ranks.get(record.rank)
+            if state is not None and not state.open and not state.slow:  # the usual case, inline
+                value = getattr(record, state.metric)
+                if value is not None and value > 0:
+                    if state.inverse:
+                        value = 1.0 / value
+                    baseline = state.baseline
+                    if value <= baseline.gate:
+                        state.recent.append(value)
+                        state.last = record  # type: ignore[assignment]
+                        baseline.values.append(value)  # Baseline.add, inline
+                        baseline._stale += 1
+                        if baseline._stale >= baseline.refresh:
+                            baseline.exact_level()
+                        continue
+            self._step(record, events)  # type: ignore[arg-type]
+        return events
+
+    def _step(self, record: StepRecord, events: list[Event]) -> None:
+        state = self.ranks.get(record.rank)
+        if state is None:
+            metric = next((m for m in _METRICS if _time_like(record, m) is not None), None)
+            if metric is None:
+                return
+            settings = self.settings
+            state = self.ranks[record.rank] = _Rank(
+                metric, metric in _INVERSE, Baseline(settings.slow_window, settings.slow_min_ratio**0.5)
+            )
+        value = _time_like(record, state.metric)
+        if value is None:
+            return
+        state.recent.append(value)
+        state.last = record
+        baseline = state.baseline
+        if not baseline.values:
+            baseline.add(value)
+            return
+        settings = self.settings
+        slow = False
+        if value > baseline.gate:  # out of line with the cached median: look exactly
+            level = baseline.exact_level()
+            threshold = baseline.threshold(
+                settings.slow_z, settings.slow_min_ratio, settings.slow_short_ratio, settings.slow_noise_records
+            )
+            slow = math.log(value) - level > threshold
+        if slow:
+            state.normal_run = 0
+            if not state.open:
+                state.slow.append(record)
+                if len(state.slow) >= settings.slow_records:
+                    state.open = True
+                    events.append(self._event(state, level))
+            return
+        if state.open:
+            state.normal_run += 1
+            if state.normal_run >= settings.slow_records:
+                state.open = False
+                state.slow = []
+            return
+        state.slow = []
+        baseline.add(value)
+
+    def _event(self, state: _Rank, level: float) -> Event:
+        start = state.slow[0]
+        metric = state.metric
+        slow = statistics.median(_time_like(r, metric) or 0.0 for r in state.slow)
+        base = math.exp(level)
+        ratio = slow / base
+        shown_slow, shown_base = (1 / slow, 1 / base) if metric in _INVERSE else (slow, base)
+        details: dict[str, Any] = {"metric": metric, "ratio": round(ratio, 3)}
+        fields: dict[str, Any] = {}
+        grew = self._grown_timer(state, start)
+        where = ""
+        if grew is not None:
+            name, delta, domain = grew
+            details.update(timer=name, timer_grew_ms=round(delta, 1))
+            fields["domain"] = Domain(domain)
+            where = f"; {name} grew most (+{format_number(round(delta, 1))} ms)"
+        what = "step time" if metric == "step_time_s" else _UNITS[metric]
+        return make_event(
+            "SLOWDOWN", start,
+            f"{what} worse by {ratio:.2f}x from step {start.step}: {format_number(shown_slow)} "
+            f"{_UNITS[metric]} against a baseline of {format_number(shown_base)}{where}",
+            value=shown_slow, baseline=shown_base, details=details, **fields,
+        )
+
+    @staticmethod
+    def _grown_timer(state: _Rank, start: StepRecord) -> tuple[str, float, str] | None:
+        """The timer that grew most: the latest block against the blocks before the slowdown began."""
+        line = start.line or 0
+        before = [t for t in state.timers if (t.line or 0) < line]
+        after = [t for t in state.timers if (t.line or 0) >= line]
+        latest, earlier = (after[-1], before) if after else (before[-1] if before else None, before[:-1])
+        if latest is None or not earlier:
+            return None
+        best: tuple[str, float, str] | None = None
+        for name, now in latest.timers.items():
+            history = [t.timers[name] for t in earlier if name in t.timers]
+            if not history:
+                continue
+            delta = now - statistics.median(history)
+            if best is None or delta > best[1]:
+                best = (name, delta, _timer_domain(name, latest, earlier))
+        return best if best is not None and best[1] > 0 else None
+
+    def finish(self) -> list[Event]:
+        """Stragglers: ranks slower than their peers over the whole scan."""
+        medians = {
+            rank: math.log(statistics.median(state.recent))
+            for rank, state in self.ranks.items()
+            if rank is not None and state.recent
+        }
+        if len(medians) < 3:
+            return []
+        events = []
+        for rank, median in sorted(medians.items()):
+            peers = statistics.median(m for r, m in medians.items() if r != rank)
+            ratio = math.exp(median - peers)
+            state = self.ranks[rank]
+            if ratio >= self.settings.straggler_ratio and state.last is not None:
+                metric = state.metric
+                value, base = math.exp(median), math.exp(peers)
+                if metric in _INVERSE:
+                    value, base = 1 / value, 1 / base
+                events.append(make_event(
+                    "STRAGGLER", state.last,
+                    f"rank {rank} is {ratio:.2f}x slower than its peers ({format_number(value)} against "
+                    f"{format_number(base)} {_UNITS[metric]})",
+                    value=value, baseline=base, details={"metric": metric, "ratio": round(ratio, 3)},
+                ))
+        return events
+
+
+def _timer_domain(name: str, latest: TimerRecord, earlier: list[TimerRecord]) -> str:
+    """The domain a grown timer points at; compute is hardware when its spread across ranks grew too."""
+    domain = timer_domain(name)
+    if domain != "compute":
+        return domain
+    spread_then = [t.spread[name] for t in earlier if t.spread and name in t.spread]
+    spread_now = (latest.spread or {}).get(name)
+    grew_apart = spread_now is not None and bool(spread_then) and spread_now > 2 * statistics.median(spread_then) + 1
+    return "hardware" if grew_apart else "software"

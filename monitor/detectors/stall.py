@@ -1,0 +1,131 @@
+"""Stalls after the fact: progress stopped for far longer than the run's usual interval.
+
+- **Stall**: a gap between consecutive timestamped progress lines longer than
+  `stall_factor` times the usual interval (the median of recent gaps) and
+  than `stall_min_s`. A gap holding an evaluation is allowed for; one
+  holding a checkpoint save is not visible as such, which is what the factor
+  is for. The event is placed where progress resumed and gives the gap.
+- **Unfinished run**: the log ends with the last step below the planned total
+  (Megatron's `iteration N/ M`, a progress bar's total) while timestamped
+  non-progress lines (heartbeats, warnings, chatter) kept coming for as long:
+  the run hung and nobody stopped it, or it was stopped while hung. The usual
+  interval comes from the timestamps or, without them, from the printed step
+  time.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from monitor.detectors.base import Detector, make_event
+from monitor.detectors.robust import Baseline
+from monitor.model import Event, Heartbeat, Record, StepRecord
+from monitor.settings import Settings
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+class StallDetector(Detector):
+    """Gaps in progress, and a run that ended hung."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.gaps = Baseline(self.settings.slow_window, gate_ratio=1.0)
+        self.last: StepRecord | None = None  # the last training progress record
+        self.last_epoch: float | None = None  # when progress was last seen
+        self.eval_since = False
+        self.step_time: float | None = None
+        self.total: int | None = None
+        self.first_after: Heartbeat | None = None
+        self.last_after: Heartbeat | None = None
+
+    def _usual(self) -> float | None:
+        """The usual time between progress lines, in seconds."""
+        if len(self.gaps.values) >= 3:
+            return self.gaps.median
+        if self.step_time is not None and self.last is not None:
+            return self.step_time
+        return None
+
+    def _threshold(self) -> float | None:
+        usual = self._usual()
+        return None if usual is None else max(self.settings.stall_factor * usual, self.settings.stall_min_s)
+
+    def observe(self, records: list[Record]) -> list[Event]:
+        events: list[Event] = []
+        for record in records:
+            kind = type(record)
+            if kind is Heartbeat:
+                if self.last is not None:
+                    self.first_after = self.first_after or record  # type: ignore[assignment]
+                    self.last_after = record  # type: ignore[assignment]
+                continue
+            if kind is not StepRecord:
+                continue
+            if record.is_eval:  # type: ignore[union-attr]
+                self.eval_since = True
+                continue
+            self._progress(record, events)  # type: ignore[arg-type]
+        return events
+
+    def _progress(self, record: StepRecord, events: list[Event]) -> None:
+        if record.total_steps is not None:
+            self.total = record.total_steps
+        if record.step_time_s is not None and math.isfinite(record.step_time_s) and record.step_time_s > 0:
+            self.step_time = record.step_time_s
+        epoch = record.epoch_s
+        if epoch is not None and self.last_epoch is not None:
+            gap = epoch - self.last_epoch
+            threshold = self._threshold()
+            if threshold is not None and gap > threshold and not self.eval_since:
+                usual = self._usual()
+                previous = self.last
+                events.append(make_event(
+                    "STALL", record,
+                    f"no progress for {_duration(gap)} after step {previous.step if previous else '?'} "
+                    f"(usually {_duration(usual or 0)} between progress lines); it resumed at step {record.step}",
+                    value=gap, baseline=usual, step=previous.step if previous else record.step,
+                    details={"resumed_step": record.step},
+                ))
+            elif gap > 0:
+                self.gaps.add(gap)
+        if epoch is not None:
+            self.last_epoch = epoch
+        self.last = record
+        self.eval_since = False
+        self.first_after = self.last_after = None
+
+    def finish(self) -> list[Event]:
+        last, beat = self.last, self.last_after
+        if last is None or beat is None or self.total is None or last.step is None or last.step >= self.total:
+            return []
+        since = self.last_epoch if self.last_epoch is not None else (
+            self.first_after.epoch_s if self.first_after is not None else None
+        )
+        threshold = self._threshold()
+        if since is None or threshold is None:
+            return []
+        quiet = beat.epoch_s - since
+        if quiet <= threshold:
+            return []
+        fields: dict[str, Any] = {
+            "value": quiet, "baseline": self._usual(), "step": last.step, "rank": last.rank,
+            "details": {"total_steps": self.total, "last_progress_line": last.line},
+        }
+        if self.last_epoch is None:
+            fields["details"]["at_least"] = True
+        return [make_event(
+            "UNFINISHED-RUN", beat,  # type: ignore[arg-type]
+            f"the run stopped making progress at step {last.step} of {self.total}: "
+            f"{'at least ' if self.last_epoch is None else ''}{_duration(quiet)} of log without a training step "
+            "follows, up to its end",
+            **fields,
+        )]

@@ -1,0 +1,147 @@
+"""The training-health detectors' parameters: defaults, config files and `--set` overrides.
+
+Precedence, lowest first: the defaults below; `[tool.monitor]` in
+./pyproject.toml; ./monitor.toml; the file given with `--config`; each
+`--set NAME=VALUE` on the command line. A config file holds the same names,
+at its top level or under a `[health]` table. An unknown name or a value of
+the wrong type is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+
+class SettingsError(ValueError):
+    """A config file or override is invalid; the message names the file and setting."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Windows are counted in logged records (one per progress line), thresholds as ratios."""
+
+    # loss spikes and divergence
+    spike_window: int = 20
+    """Records in the rolling baseline of the loss (its median) and of its noise."""
+    spike_z: float = 6.0
+    """A spike starts when log-loss exceeds the baseline by this many robust standard deviations..."""
+    spike_min_ratio: float = 1.3
+    """...and by at least this ratio (loss / baseline)."""
+    spike_short_ratio: float = 1.5
+    """The ratio required while fewer than `noise_records` records give a noise estimate."""
+    noise_records: int = 5
+    """Records needed before the run's own loss noise is used (fewer give too rough an estimate
+    of a noisy loss)."""
+    recover_ratio: float = 1.1
+    """A spike has recovered when the loss is back within this ratio of the baseline."""
+    divergence_steps: int = 100
+    """A spike not recovered after this many training steps (and 3 records) is a divergence."""
+    climb_ratio: float = 1.3
+    """A loss that rose record after record to this far above its best recent baseline has
+    climbed away: a divergence."""
+    collapse_records: int = 3
+    """Consecutive records with a loss of exactly 0.0 that make a collapse."""
+    nan_divergence_records: int = 3
+    """Consecutive records with a non-finite loss that make a NaN divergence."""
+    warmup_steps: int = 0
+    """Steps at the start of a run never checked for spikes (the learning-rate warm-up, while
+    the printed learning rate still rises, is skipped as well)."""
+    grad_spike_z: float = 8.0
+    grad_spike_min_ratio: float = 5.0
+    """A grad-norm spike needs both: this many robust deviations and this ratio to its baseline."""
+    # slowdowns
+    slow_window: int = 20
+    """Records in the rolling baseline of step time (or inverse throughput)."""
+    slow_z: float = 4.0
+    slow_min_ratio: float = 1.04
+    """A record is slow when step time exceeds the baseline by this many robust deviations and ratio..."""
+    slow_short_ratio: float = 1.2
+    """...or by this ratio while there is no noise estimate yet."""
+    slow_noise_records: int = 3
+    """Records needed before the run's own step-time noise is used (step times are steadier)."""
+    slow_records: int = 2
+    """Consecutive slow records that make a slowdown (one slow record after an eval or a
+    checkpoint is not one)."""
+    straggler_ratio: float = 1.1
+    """A rank whose median step time is this much above its peers' is a straggler."""
+    # stalls
+    stall_factor: float = 20.0
+    stall_min_s: float = 300.0
+    """A gap between progress lines longer than both this factor times the usual interval and
+    this many seconds is a stall."""
+
+    def replace(self, values: Mapping[str, Any], where: str) -> Settings:
+        """These settings with `values` applied (`where` names their origin in error messages)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        changes: dict[str, Any] = {}
+        for name, value in values.items():
+            key = name.replace("-", "_")
+            if key not in fields:
+                raise SettingsError(f"{where}: unknown setting {name!r} (known: {', '.join(sorted(fields))})")
+            default = getattr(self, key)
+            try:
+                if isinstance(default, bool) or isinstance(value, bool):
+                    raise TypeError
+                converted = type(default)(value)
+                if isinstance(default, int) and converted != float(value):
+                    raise TypeError
+            except (TypeError, ValueError):
+                raise SettingsError(
+                    f"{where}: setting {name!r} must be a {type(default).__name__}, got {value!r}"
+                ) from None
+            if converted < 0:
+                raise SettingsError(f"{where}: setting {name!r} must not be negative, got {value!r}")
+            changes[key] = converted
+        return dataclasses.replace(self, **changes)
+
+
+def _table(path: Path, section: list[str]) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise SettingsError(f"{path}: cannot read the config file: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"{path}: not valid TOML: {err}") from None
+    for key in section:
+        document = document.get(key, {})
+        if not isinstance(document, dict):
+            raise SettingsError(f"{path}: [{'.'.join(section)}] must be a table")
+    health = document.get("health", {})
+    if not isinstance(health, dict):
+        raise SettingsError(f"{path}: [health] must be a table")
+    top = {k: v for k, v in document.items() if not isinstance(v, dict)}
+    return {**top, **health}
+
+
+def load_settings(
+    config: str | None = None, overrides: Iterable[str] = (), directory: Path | None = None
+) -> Settings:
+    """The settings in force: defaults, then the project's files, `config`, and `NAME=VALUE` overrides."""
+    here = directory or Path.cwd()
+    settings = Settings()
+    pyproject = here / "pyproject.toml"
+    if pyproject.is_file():
+        settings = settings.replace(_table(pyproject, ["tool", "monitor"]), str(pyproject))
+    local = here / "monitor.toml"
+    if local.is_file():
+        settings = settings.replace(_table(local, []), str(local))
+    if config is not None:
+        path = Path(config)
+        if not path.is_file():
+            raise SettingsError(f"{config}: no such config file")
+        settings = settings.replace(_table(path, []), config)
+    for override in overrides:
+        name, sep, value = override.partition("=")
+        if not sep or not name.strip():
+            raise SettingsError(f"--set {override!r}: expected NAME=VALUE")
+        settings = settings.replace({name.strip(): value.strip()}, f"--set {name.strip()}")
+    return settings

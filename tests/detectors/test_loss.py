@@ -1,0 +1,123 @@
+"""Loss spikes, divergence, collapse and grad-norm spikes (monitor.detectors.loss).
+
+Sequences are hand-made: a loss curve with a little noise, then an incident
+at a known step. The tests check the event, its step and its numbers, not
+the thresholds' exact values.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from monitor.detectors.loss import LossDetector
+from monitor.model import Kind, Severity
+from monitor.settings import Settings
+from tests.detectors.records import step
+
+
+def curve(n: int, start: int = 1000, every: int = 10, level: float = 2.5, noise: float = 0.01, seed: int = 1,
+          **fields) -> list:
+    rng = random.Random(seed)
+    return [step(start + i * every, loss=level * (1 + rng.gauss(0, noise)), **fields) for i in range(n)]
+
+
+def run(records: list, settings: Settings | None = None) -> list:
+    detector = LossDetector(settings)
+    return detector.observe(records) + detector.finish()
+
+
+def test_a_spike_that_recovers_is_one_event_at_its_start_with_peak_magnitude_and_recovery() -> None:
+    records = curve(30)
+    records += [step(1300, loss=7.5), step(1310, loss=6.0), step(1320, loss=3.4), step(1330, loss=2.55)]
+    records += curve(10, start=1340, seed=2)
+    [event] = run(records)
+    assert (event.kind, event.code, event.severity) == (Kind.LOSS_SPIKE, "LOSS-SPIKE", Severity.WARNING)
+    assert event.step == 1300 and event.value == 7.5
+    assert 2.4 < event.baseline < 2.6
+    assert event.details["peak_step"] == 1300
+    assert event.details["recovered_after_steps"] == 30
+    assert 2.9 < event.details["magnitude"] < 3.1
+
+
+def test_noise_bumps_are_not_spikes() -> None:
+    assert run(curve(400, noise=0.03, seed=5)) == []
+
+
+def test_a_spike_that_never_comes_back_is_a_divergence() -> None:
+    records = curve(30) + [step(1300 + 10 * i, loss=8.0 + i * 0.1) for i in range(15)]
+    [event] = run(records)
+    assert (event.kind, event.code, event.severity) == (Kind.DIVERGENCE, "DIVERGENCE", Severity.ERROR)
+    assert event.step == 1300 and event.details["reason"] == "jump"
+
+
+def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
+    records = curve(30) + [step(1300 + 10 * i, loss=2.5 * 1.12 ** (i + 1)) for i in range(6)]
+    [event] = run(records)
+    assert event.code == "DIVERGENCE" and event.details["reason"] == "climb"
+    assert event.step == 1320  # 2.5 x 1.12^3 = 3.51: the first record 1.3x above the baseline
+
+
+def test_a_spike_cut_off_by_the_end_of_the_log_is_still_reported() -> None:
+    [event] = run(curve(20) + [step(1200, loss=9.0)])
+    assert event.code == "LOSS-SPIKE" and event.details["recovered_after_steps"] is None
+
+
+def test_a_loss_stuck_at_zero_is_a_collapse() -> None:
+    records = curve(5) + [step(1050 + 10 * i, loss=0.0) for i in range(4)]
+    [event] = run(records)
+    assert (event.code, event.kind, event.step) == ("LOSS-COLLAPSE", Kind.DIVERGENCE, 1050)
+
+
+def test_a_single_zero_is_not_a_collapse() -> None:
+    assert run(curve(5) + [step(1050, loss=0.0)] + curve(5, start=1060)) == []
+
+
+def test_a_loss_that_stays_nan_is_a_critical_divergence() -> None:
+    records = curve(5) + [step(1050 + 10 * i, loss=math.nan) for i in range(3)]
+    [event] = run(records)
+    assert (event.code, event.severity, event.step) == ("NAN-DIVERGENCE", Severity.CRITICAL, 1050)
+
+
+def test_learning_rate_warm_up_is_never_a_spike() -> None:
+    records = [step(10 * i, loss=10.0 / (1 + i) * (3.0 if i == 6 else 1.0), lr=1e-5 * (i + 1)) for i in range(10)]
+    assert run(records) == []
+
+
+def test_warmup_steps_setting_skips_the_first_steps() -> None:
+    records = [step(10, loss=2.0), step(20, loss=2.0), step(30, loss=9.0), step(40, loss=2.0)]
+    assert [e.code for e in run(records)] == ["LOSS-SPIKE"]
+    assert run(records, Settings(warmup_steps=50)) == []
+
+
+def test_a_grad_norm_spike_warns_and_the_loss_spike_after_it_names_it() -> None:
+    records = [step(1000 + 10 * i, loss=2.5 + 0.01 * (i % 3), grad_norm=1.0 + 0.02 * (i % 4)) for i in range(30)]
+    records += [step(1300, loss=2.51, grad_norm=40.0), step(1310, loss=8.0, grad_norm=30.0),
+                step(1320, loss=2.52, grad_norm=1.0)]
+    grad, loss = run(records)
+    assert (grad.code, grad.step, grad.severity) == ("GRAD-NORM-SPIKE", 1300, Severity.WARNING)
+    assert loss.code == "LOSS-SPIKE" and loss.details["grad_norm_spike_step"] == 1300
+
+
+def test_ranks_are_watched_separately() -> None:
+    records = [step(100 + i, loss=2.0, rank=r, line=2 * i + r) for i in range(20) for r in (0, 1)]
+    records += [step(130, loss=6.0, rank=1, line=100), step(131, loss=2.0, rank=1, line=101)]
+    [event] = run(records)
+    assert event.rank == 1
+
+
+def test_an_excerpt_with_one_record_of_history_still_sees_a_big_jump() -> None:
+    """BigScience tr8-104B chronicle (bigscience-workshop/bigscience train/tr8-104B-wide/chronicles.md):
+    lm loss 6.44 at iteration 7000, then 11.42 at 7010, then back to 7.16 by 7220."""
+    [event] = run([step(7000, loss=6.44), step(7010, loss=11.42), step(7220, loss=7.16)])
+    assert event.kind is Kind.LOSS_SPIKE and event.step == 7010
+
+
+def test_state_snapshots_compare_equal_and_restore() -> None:
+    records = curve(30)
+    a, b = LossDetector(), LossDetector()
+    a.observe(records)
+    b.restore(a.snapshot())
+    assert a.snapshot() == b.snapshot()
+    tail = [step(1300, loss=9.0), step(1310, loss=2.5)]
+    assert a.observe(tail) == b.observe(tail)

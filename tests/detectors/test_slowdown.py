@@ -1,0 +1,90 @@
+"""Slowdowns and stragglers (monitor.detectors.slowdown)."""
+
+from __future__ import annotations
+
+import random
+
+from monitor.detectors.slowdown import SlowdownDetector, timer_domain
+from monitor.model import Domain, Kind, Severity, TimerRecord
+from monitor.settings import Settings
+from tests.detectors.records import step
+
+
+def steady(n: int, start: int = 100, seconds: float = 1.50, jitter: float = 0.01, seed: int = 3, **fields) -> list:
+    rng = random.Random(seed)
+    return [step(start + i, step_time_s=seconds * (1 + rng.gauss(0, jitter)), **fields) for i in range(n)]
+
+
+def run(records: list, settings: Settings | None = None) -> list:
+    detector = SlowdownDetector(settings)
+    return detector.observe(records) + detector.finish()
+
+
+def test_a_sustained_slowdown_is_one_event_where_it_began_with_its_ratio() -> None:
+    records = steady(40) + steady(30, start=140, seconds=2.25, seed=4)
+    [event] = run(records)
+    assert (event.kind, event.code, event.severity) == (Kind.SLOWDOWN, "SLOWDOWN", Severity.WARNING)
+    assert event.step == 140
+    assert 1.45 < event.details["ratio"] < 1.55
+    assert 1.45 < event.baseline < 1.55 and 2.15 < event.value < 2.35
+
+
+def test_one_slow_step_after_an_eval_or_a_checkpoint_is_not_a_slowdown() -> None:
+    records = steady(40) + [step(140, step_time_s=30.0)] + steady(30, start=141, seed=5)
+    assert run(records) == []
+
+
+def test_jitter_is_not_a_slowdown() -> None:
+    assert run(steady(2000, jitter=0.03, seed=9)) == []
+
+
+def test_throughput_falling_is_a_slowdown_of_its_inverse() -> None:
+    records = [step(i, tokens_per_s=7300.0 + (i % 3) * 10) for i in range(30)]
+    records += [step(30 + i, tokens_per_s=4800.0 + (i % 3) * 10) for i in range(10)]
+    [event] = run(records)
+    assert event.step == 30 and event.details["metric"] == "tokens_per_s"
+    assert 4790 < event.value < 4830 and 7290 < event.baseline < 7330
+
+
+def test_a_small_drop_in_a_very_steady_run_counts() -> None:
+    """BLOOM-176B chronicle: iteration time 105.2 s -> 110.2 s, 111.1 s and staying (one slow GPU)."""
+    records = [step(42780, step_time_s=105.16), step(42781, step_time_s=105.17), step(42782, step_time_s=106.25),
+               step(42783, step_time_s=110.17), step(42784, step_time_s=111.14)]
+    [event] = run(records)
+    assert event.step == 42783
+
+
+def test_the_event_names_the_timer_that_grew_and_where_its_time_goes() -> None:
+    records: list = []
+    for i in range(30):
+        records.append(step(100 + i, line=2 * i, step_time_s=2.0 + 0.01 * (i % 3)))
+        records.append(TimerRecord({"forward-backward": 1500.0, "all-grads-sync": 300.0}, step=100 + i,
+                                   line=2 * i + 1, file="t.log"))
+    for i in range(30, 34):
+        records.append(step(100 + i, line=2 * i, step_time_s=3.0))
+        records.append(TimerRecord({"forward-backward": 1510.0, "all-grads-sync": 1290.0}, step=100 + i,
+                                   line=2 * i + 1, file="t.log"))
+    [event] = run(records)
+    assert event.details["timer"] == "all-grads-sync" and event.domain is Domain.INTERCONNECT
+
+
+def test_a_rank_slower_than_its_peers_is_a_straggler() -> None:
+    records = []
+    for r in range(4):
+        records += steady(50, seconds=1.5 if r != 2 else 1.8, seed=r, rank=r)
+    [event] = run(records)
+    assert (event.code, event.rank) == ("STRAGGLER", 2)
+    assert 1.15 < event.details["ratio"] < 1.25
+
+
+def test_settings_change_what_counts() -> None:
+    records = steady(40) + steady(30, start=140, seconds=1.65, seed=4)  # +10%
+    assert len(run(records)) == 1
+    assert run(records, Settings(slow_min_ratio=1.2)) == []
+
+
+def test_timer_domain_reads_communication_data_and_compute() -> None:
+    assert timer_domain("backward-params-all-reduce") == "interconnect"
+    assert timer_domain("pipe_recv_grad") == "interconnect"
+    assert timer_domain("batch-generator") == "workload"
+    assert timer_domain("forward-compute") == "compute"
