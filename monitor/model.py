@@ -180,7 +180,20 @@ class Heartbeat(NamedTuple):
     node: str | None = None
 
 
-Record = StepRecord | LossScaleOverflow | TimerRecord | Heartbeat
+class Pause(NamedTuple):
+    """A line announcing a checkpoint save: the next gap in progress, and the next slow step,
+    are explained (an evaluation record does the same)."""
+
+    file: str | None = None
+    line: int | None = None
+    text: str | None = None
+    step: int | None = None
+    rank: int | None = None
+    node: str | None = None
+    time: str | None = None
+
+
+Record = StepRecord | LossScaleOverflow | TimerRecord | Heartbeat | Pause
 
 EVIDENCE_MAX_CHARS = 500
 

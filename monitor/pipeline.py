@@ -19,7 +19,7 @@ from typing import Any
 
 from monitor.catalog import Catalog, load
 from monitor.detectors import new_detectors
-from monitor.model import Event, Heartbeat, SourceSummary
+from monitor.model import Event, Heartbeat, Pause, SourceSummary
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.faults import FaultScanner
 from monitor.parsers.timestamps import find_timestamp
@@ -27,6 +27,10 @@ from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.lines import ReadStats, read_batches
 
+_CHECKPOINT_SAVES = ("aving checkpoint", "aving the checkpoint", "aving model checkpoint")
+"""How frameworks announce a checkpoint save: Megatron-LM `saving checkpoint at iteration N to DIR`,
+torchtitan `Saving the checkpoint (or staging if async is enabled).`, HF Trainer `Saving model
+checkpoint to DIR`, DeepSpeed `Saving model checkpoint: PATH`."""
 _HEARTBEAT_TRIES = 8
 _HEARTBEAT_PREFIX = 64
 
@@ -60,6 +64,13 @@ class SourceScan:
         events = self.faults.scan(others) if others else []
         if others:
             records = self._with_heartbeats(records, others)
+            pauses = [
+                Pause(self.source.name, n, line, step)
+                for n, line, step in others
+                if "heckpoint" in line and any(words in line for words in _CHECKPOINT_SAVES)
+            ]
+            if pauses:
+                records = sorted([*records, *pauses], key=lambda r: r.line or 0)
         if records:
             events.extend(self._detect(records))
         return events

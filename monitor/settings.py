@@ -43,8 +43,9 @@ class Settings:
     of a noisy loss)."""
     recover_ratio: float = 1.1
     """A spike has recovered when the loss is back within this ratio of the baseline."""
-    divergence_steps: int = 100
-    """A spike not recovered after this many training steps (and 3 records) is a divergence."""
+    divergence_records: int = 60
+    """A spike not recovered after this many records is a divergence (at the end of a log, one
+    still at twice its baseline after three records is one too)."""
     climb_ratio: float = 1.3
     """A loss that rose record after record to this far above its best recent baseline has
     climbed away: a divergence."""
@@ -68,14 +69,14 @@ class Settings:
     """...or by this ratio while there is no noise estimate yet."""
     slow_noise_records: int = 3
     """Records needed before the run's own step-time noise is used (step times are steadier)."""
-    slow_records: int = 2
+    slow_records: int = 3
     """Consecutive slow records that make a slowdown (one slow record after an eval or a
     checkpoint is not one)."""
     straggler_ratio: float = 1.1
     """A rank whose median step time is this much above its peers' is a straggler."""
     # stalls
     stall_factor: float = 20.0
-    stall_min_s: float = 300.0
+    stall_min_s: float = 60.0
     """A gap between progress lines longer than both this factor times the usual interval and
     this many seconds is a stall."""
 

@@ -10,7 +10,8 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   a noise estimate, by `spike_short_ratio`). One event per spike, raised when
   it has recovered (back within `recover_ratio` of the baseline), naming its
   start, peak, magnitude and how many steps recovery took.
-- **Divergence**: a spike still not recovered after `divergence_steps` steps;
+- **Divergence**: a spike still not recovered after `divergence_records` records
+  (or at the end of the log, still at twice its baseline);
   a loss that climbs `climb_ratio` above its best recent baseline and stays
   there; a loss stuck at exactly 0.0 (`LOSS-COLLAPSE`, a broken run that
   looks perfect); a loss that turns non-finite and stays so (`NAN-DIVERGENCE`).
@@ -118,7 +119,7 @@ class LossDetector(Detector):
             grad = record.grad_norm
             if grad is not None:
                 baseline = state.grad
-                if grad <= baseline.gate:  # the usual case, inline (Baseline.add)
+                if 0.0 < grad <= baseline.gate:  # the usual case, inline (Baseline.add)
                     state.grad_open = False
                     baseline.values.append(grad)
                     baseline._stale += 1
@@ -243,8 +244,7 @@ class LossDetector(Detector):
             state.spike, state.diverged = None, False
             self._accept(state, math.exp(x))
             return
-        steps = (record.step or 0) - (spike.start.step or 0)
-        if not state.diverged and spike.records >= 3 and steps >= settings.divergence_steps:
+        if not state.diverged and spike.records >= settings.divergence_records:
             state.diverged = True
             events.append(self._divergence(spike))
 

@@ -47,18 +47,18 @@ class Baseline:
 
     def level(self) -> float:
         """The log of the (possibly slightly stale) median."""
-        return math.log(self._median)
+        return math.log(self._median) if self._median > 0 else -math.inf
 
     def exact_level(self) -> float:
         """The log of the median of the values now held."""
         self._median = statistics.median(self.values)
         self.gate = self._median * self.gate_ratio
         self._stale = 0
-        return math.log(self._median)
+        return self.level()
 
     def noise(self) -> float | None:
         """The robust standard deviation of one log value, or None with fewer than three values."""
-        values = [math.log(v) for v in self.values]
+        values = [math.log(v) for v in self.values if v > 0]
         if len(values) < 3:
             return None
         diffs = [abs(b - a) for a, b in zip(values, values[1:])]

@@ -2,10 +2,13 @@
 
 Each rank's step time is watched in log space (or, when the log prints only
 throughput, its inverse: tokens/s, samples/s, TFLOP/s or MFU, whichever
-comes first), against the median of the last `slow_window` normal records
+comes first; without any, the time between timestamped progress lines per
+step), against the median of the last `slow_window` normal records
 and the run's own noise. `slow_records` slow records in a row make a
-slowdown, so one slow step after an eval or a checkpoint does not; the event
-names the step where it began and the ratio, and one slowdown is one event.
+slowdown (two suffice when the log ends with them), so one slow step does
+not; the first step after an evaluation or a checkpoint save is not judged
+at all (frameworks count the pause in it). The event names the step where
+it began and the ratio, and one slowdown is one event.
 
 When the log breaks the step down into timers (Megatron-LM's `(min, max)
 time across ranks`, DeepSpeed's wall-clock breakdown), the event says which
@@ -28,13 +31,16 @@ from typing import Any
 
 from monitor.detectors.base import Detector, format_number, make_event
 from monitor.detectors.robust import Baseline
-from monitor.model import Domain, Event, Record, StepRecord, TimerRecord
+from monitor.model import Domain, Event, Pause, Record, StepRecord, TimerRecord
 from monitor.settings import Settings
 
 _METRICS = ("step_time_s", "tokens_per_s", "samples_per_s", "tflops", "mfu")
+_CLOCK = "seconds_per_step"
+"""Without any of those, the time between timestamped progress lines per step (HF Trainer logged
+through Python logging prints only the loss dict)."""
 _INVERSE = frozenset(_METRICS[1:])
 _UNITS = {"step_time_s": "s per step", "tokens_per_s": "tokens/s", "samples_per_s": "samples/s",
-          "tflops": "TFLOP/s", "mfu": "MFU"}
+          "tflops": "TFLOP/s", "mfu": "MFU", _CLOCK: "s per step (from timestamps)"}
 _INTERCONNECT_TOKENS = frozenset({
     "allreduce", "allgather", "alltoall", "reduce", "gather", "scatter", "broadcast",
     "send", "recv", "p2p", "comm", "communication",
@@ -72,7 +78,9 @@ class _Rank:
     metric: str
     inverse: bool
     baseline: Baseline
+    clocked: bool = False  # step time from timestamps
     slow: list[StepRecord] = dataclasses.field(default_factory=list)
+    slow_values: list[float] = dataclasses.field(default_factory=list)
     open: bool = False
     normal_run: int = 0
     timers: collections.deque[TimerRecord] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20))
@@ -93,6 +101,7 @@ class SlowdownDetector(Detector):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.ranks: dict[int | None, _Rank] = {}
+        self.pause_line = -1  # the last checkpoint save or evaluation
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
@@ -103,10 +112,16 @@ class SlowdownDetector(Detector):
                 if state is not None:
                     state.timers.append(record)  # type: ignore[arg-type]
                 continue
-            if kind is not StepRecord or record.is_eval:  # type: ignore[union-attr]
+            if kind is Pause or (kind is StepRecord and record.is_eval):  # type: ignore[union-attr]
+                self.pause_line = record.line or 0  # the next step may include the pause: excused
+                continue
+            if kind is not StepRecord:
                 continue
             state = self.ranks.get(record.rank)
-            if state is not None and not state.open and not state.slow:  # the usual case, inline
+            if state is not None and state.last is not None and (state.last.line or 0) < self.pause_line:
+                state.last = record  # type: ignore[assignment]
+                continue
+            if state is not None and not state.open and not state.slow and not state.clocked:  # usual, inline
                 value = getattr(record, state.metric)
                 if value is not None and value > 0:
                     if state.inverse:
@@ -127,13 +142,19 @@ class SlowdownDetector(Detector):
         state = self.ranks.get(record.rank)
         if state is None:
             metric = next((m for m in _METRICS if _time_like(record, m) is not None), None)
+            if metric is None and record.epoch_s is not None and record.step is not None:
+                metric = _CLOCK
             if metric is None:
                 return
             settings = self.settings
             state = self.ranks[record.rank] = _Rank(
-                metric, metric in _INVERSE, Baseline(settings.slow_window, settings.slow_min_ratio**0.5)
+                metric, metric in _INVERSE, Baseline(settings.slow_window, settings.slow_min_ratio**0.5),
+                clocked=metric == _CLOCK,
             )
-        value = _time_like(record, state.metric)
+            if state.clocked:
+                state.last = record
+                return
+        value = self._clock(state, record) if state.clocked else _time_like(record, state.metric)
         if value is None:
             return
         state.recent.append(value)
@@ -154,6 +175,7 @@ class SlowdownDetector(Detector):
             state.normal_run = 0
             if not state.open:
                 state.slow.append(record)
+                state.slow_values.append(value)
                 if len(state.slow) >= settings.slow_records:
                     state.open = True
                     events.append(self._event(state, level))
@@ -162,15 +184,25 @@ class SlowdownDetector(Detector):
             state.normal_run += 1
             if state.normal_run >= settings.slow_records:
                 state.open = False
-                state.slow = []
+                state.slow, state.slow_values = [], []
             return
-        state.slow = []
+        state.slow, state.slow_values = [], []
         baseline.add(value)
+
+    @staticmethod
+    def _clock(state: _Rank, record: StepRecord) -> float | None:
+        """Seconds per step between this progress line and the rank's previous one, from their timestamps."""
+        last = state.last
+        if last is None or last.epoch_s is None or record.epoch_s is None or last.step is None or record.step is None:
+            return None
+        steps = record.step - last.step
+        seconds = record.epoch_s - last.epoch_s
+        return seconds / steps if steps > 0 and seconds > 0 else None
 
     def _event(self, state: _Rank, level: float) -> Event:
         start = state.slow[0]
         metric = state.metric
-        slow = statistics.median(_time_like(r, metric) or 0.0 for r in state.slow)
+        slow = statistics.median(state.slow_values)
         base = math.exp(level)
         ratio = slow / base
         shown_slow, shown_base = (1 / slow, 1 / base) if metric in _INVERSE else (slow, base)
@@ -211,7 +243,15 @@ class SlowdownDetector(Detector):
         return best if best is not None and best[1] > 0 else None
 
     def finish(self) -> list[Event]:
-        """Stragglers: ranks slower than their peers over the whole scan."""
+        """A slowdown the log ended in (two slow records suffice there), then stragglers: ranks
+        slower than their peers over the whole scan."""
+        events = []
+        for state in self.ranks.values():
+            if not state.open and len(state.slow) >= 2 and state.slow[-1] is state.last:
+                events.append(self._event(state, state.baseline.exact_level()))
+        return events + self._stragglers()
+
+    def _stragglers(self) -> list[Event]:
         medians = {
             rank: math.log(statistics.median(state.recent))
             for rank, state in self.ranks.items()
@@ -219,7 +259,7 @@ class SlowdownDetector(Detector):
         }
         if len(medians) < 3:
             return []
-        events = []
+        events: list[Event] = []
         for rank, median in sorted(medians.items()):
             peers = statistics.median(m for r, m in medians.items() if r != rank)
             ratio = math.exp(median - peers)

@@ -1,10 +1,11 @@
 """Stalls after the fact: progress stopped for far longer than the run's usual interval.
 
 - **Stall**: a gap between consecutive timestamped progress lines longer than
-  `stall_factor` times the usual interval (the median of recent gaps) and
-  than `stall_min_s`. A gap holding an evaluation is allowed for; one
-  holding a checkpoint save is not visible as such, which is what the factor
-  is for. The event is placed where progress resumed and gives the gap.
+  `stall_factor` times the usual interval (the median of recent gaps, or the
+  printed step time times the steps per line) and than `stall_min_s`. A gap
+  holding an evaluation is allowed for; one
+  holding a checkpoint save (a line announcing it) is allowed for too. The
+  event is placed where progress resumed and gives the gap.
 - **Unfinished run**: the log ends with the last step below the planned total
   (Megatron's `iteration N/ M`, a progress bar's total) while timestamped
   non-progress lines (heartbeats, warnings, chatter) kept coming for as long:
@@ -20,7 +21,7 @@ from typing import Any
 
 from monitor.detectors.base import Detector, make_event
 from monitor.detectors.robust import Baseline
-from monitor.model import Event, Heartbeat, Record, StepRecord
+from monitor.model import Event, Heartbeat, Pause, Record, StepRecord
 from monitor.settings import Settings
 
 
@@ -43,6 +44,7 @@ class StallDetector(Detector):
         self.last_epoch: float | None = None  # when progress was last seen
         self.eval_since = False
         self.step_time: float | None = None
+        self.steps_per_line = 1  # training steps between consecutive progress lines
         self.total: int | None = None
         self.first_after: Heartbeat | None = None
         self.last_after: Heartbeat | None = None
@@ -52,7 +54,7 @@ class StallDetector(Detector):
         if len(self.gaps.values) >= 3:
             return self.gaps.median
         if self.step_time is not None and self.last is not None:
-            return self.step_time
+            return self.step_time * self.steps_per_line
         return None
 
     def _threshold(self) -> float | None:
@@ -68,6 +70,9 @@ class StallDetector(Detector):
                     self.first_after = self.first_after or record  # type: ignore[assignment]
                     self.last_after = record  # type: ignore[assignment]
                 continue
+            if kind is Pause:
+                self.eval_since = True  # a checkpoint save explains the next gap
+                continue
             if kind is not StepRecord:
                 continue
             if record.is_eval:  # type: ignore[union-attr]
@@ -81,6 +86,12 @@ class StallDetector(Detector):
             self.total = record.total_steps
         if record.step_time_s is not None and math.isfinite(record.step_time_s) and record.step_time_s > 0:
             self.step_time = record.step_time_s
+        previous_step = self.last.step if self.last is not None else None
+        if record.step is not None and previous_step is not None:
+            if record.step == previous_step:
+                return  # another line about the same step (DeepSpeed prints two, ranks each one): no progress
+            if record.step > previous_step:
+                self.steps_per_line = record.step - previous_step
         epoch = record.epoch_s
         if epoch is not None and self.last_epoch is not None:
             gap = epoch - self.last_epoch

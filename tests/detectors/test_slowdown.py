@@ -88,3 +88,12 @@ def test_timer_domain_reads_communication_data_and_compute() -> None:
     assert timer_domain("pipe_recv_grad") == "interconnect"
     assert timer_domain("batch-generator") == "workload"
     assert timer_domain("forward-compute") == "compute"
+
+
+def test_without_a_step_time_the_timestamps_of_progress_lines_give_one() -> None:
+    """HF Trainer logged through Python logging: only the loss dict and the line's timestamp."""
+    records = [step(10 * i, loss=2.0, epoch_s=1000.0 + 20.0 * i, time="t") for i in range(30)]
+    records += [step(300 + 10 * i, loss=2.0, epoch_s=1000.0 + 580 + 40.0 * (i + 1), time="t") for i in range(5)]
+    [event] = run(records)
+    assert event.details["metric"] == "seconds_per_step" and event.step == 300
+    assert 1.9 < event.details["ratio"] < 2.1

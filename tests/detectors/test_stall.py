@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from monitor.detectors.stall import StallDetector
-from monitor.model import Heartbeat, Kind, Severity
+from monitor.model import Heartbeat, Kind, Pause, Severity
 from monitor.settings import Settings
 from tests.detectors.records import step
 
@@ -24,6 +24,21 @@ def test_a_long_gap_between_progress_lines_is_a_stall_with_its_duration() -> Non
     assert event.step == 30 and event.details["resumed_step"] == 31
     assert event.value == 3600 and event.baseline == 10
     assert "1h 00m" in event.message
+
+
+def test_a_gap_after_a_checkpoint_save_is_not_a_stall() -> None:
+    """Megatron-LM prints `saving checkpoint at iteration N to DIR` before a save (training.py)."""
+    records = timed(30)
+    records.append(Pause("t.log", 1000, "saving checkpoint at iteration 30 to /ckpt"))
+    records += timed(5, start_step=31, start_s=1_700_000_000.0 + 29 * 10 + 3600)
+    assert run(records) == []
+
+
+def test_the_usual_interval_before_enough_gaps_is_the_step_time_times_the_steps_per_line() -> None:
+    records = [step(10, step_time_s=2.0, epoch_s=1000.0, time="t"),
+               step(36, step_time_s=2.0, epoch_s=1052.0, time="t"),
+               step(62, step_time_s=2.0, epoch_s=1104.0, time="t")]
+    assert run(records, Settings(stall_min_s=30)) == []  # 52 s for 26 steps of 2 s: on time
 
 
 def test_gaps_within_the_usual_rhythm_or_holding_an_evaluation_are_not_stalls() -> None:
@@ -52,6 +67,21 @@ def test_a_finished_run_or_a_log_that_simply_ends_is_not_unfinished() -> None:
 
 
 def test_the_minimum_stall_setting_is_honoured() -> None:
-    records = timed(30, every_s=1.0) + timed(5, start_step=31, start_s=1_700_000_000.0 + 29 + 200)
-    assert run(records) == []  # 200 s is over 20 x 1 s, but under the 300 s minimum
-    assert [e.code for e in run(records, Settings(stall_min_s=60))] == ["STALL"]
+    records = timed(30, every_s=1.0) + timed(5, start_step=31, start_s=1_700_000_000.0 + 29 + 50)
+    assert run(records) == []  # 50 s is over 20 x 1 s, but under the 60 s minimum
+    assert [e.code for e in run(records, Settings(stall_min_s=30))] == ["STALL"]
+
+
+def test_a_scan_sees_the_timestamped_lines_after_the_last_step() -> None:
+    """Megatron-DeepSpeed iteration lines (no timestamp) followed by BigScience's hourly `PULSE:`
+    heartbeat lines (bigscience train/tr11-176B-ml chronicles): the run hung at iteration 45000."""
+    from tests.conftest import fault_events
+
+    line = (" iteration    45000/  115311 | consumed samples:     76002224 | elapsed time per iteration (s): 111.00 |"
+            " learning rate: 4.298E-05 | global batch size:  2048 | lm loss: 2.113567E+00 | grad norm: 0.139 |"
+            " num zeros: 0.0 | number of skipped iterations:   0 | number of nan iterations:   0 |")
+    pulse = "[2022-05-01 {}] PULSE: tr11-176B-ml is running for 1-0{}:27:40 since 2022-04-29T20:28:38"
+    text = "\n".join([line, pulse.format("03:56:11", 7), pulse.format("04:56:13", 8), pulse.format("05:56:18", 9)])
+    [event] = [e for e in fault_events(text) if e.kind is Kind.HANG]
+    assert (event.code, event.step, event.line) == ("UNFINISHED-RUN", 45000, 4)
+    assert event.value == 7207
