@@ -119,12 +119,9 @@ class LossDetector(Detector):
             grad = record.grad_norm
             if grad is not None:
                 baseline = state.grad
-                if 0.0 < grad <= baseline.gate:  # the usual case, inline (Baseline.add)
+                if 0.0 < grad <= baseline.gate:  # the usual case
                     state.grad_open = False
-                    baseline.values.append(grad)
-                    baseline._stale += 1
-                    if baseline._stale >= baseline.refresh:
-                        baseline.exact_level()
+                    baseline.add(grad, record.line)
                 else:
                     self._grad(state, record, events)
             lr, last_lr = record.lr, state.last_lr
@@ -143,7 +140,7 @@ class LossDetector(Detector):
                     state.climb_crossed, state.climb_reported = None, False
                 else:
                     self._climb(state, record, loss, events)
-                self._accept(state, loss)
+                self._accept(state, loss, record.line)
                 continue
             self._loss(state, record, events)
         return events
@@ -196,7 +193,7 @@ class LossDetector(Detector):
         if loss < 0:
             return  # objectives that go negative have no ratio to speak of
         if self._warming_up(state, record) or not state.loss.values:
-            self._accept(state, loss)
+            self._accept(state, loss, record.line)
             return
         spike = state.spike
         if spike is not None:
@@ -213,7 +210,7 @@ class LossDetector(Detector):
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
                 if state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway:
                     self._climb(state, record, loss, events)  # rising for a while: a climb, not a jump
-                    self._accept(state, loss)
+                    self._accept(state, loss, record.line)
                     return
                 state.spike = _Spike(record, level, x, record.step, last=x, peak_loss=loss)
                 state.climb_start = None
@@ -223,13 +220,11 @@ class LossDetector(Detector):
             state.climb_crossed, state.climb_reported = None, False
         else:
             self._climb(state, record, loss, events)
-        self._accept(state, loss)
+        self._accept(state, loss, record.line)
 
-    def _accept(self, state: _Rank, loss: float) -> None:
-        baseline = state.loss
-        baseline.add(loss)
-        if baseline._stale == 0 or not state.levels:  # the median was just refreshed
-            state.levels.append(baseline._median)
+    def _accept(self, state: _Rank, loss: float, line: int | None) -> None:
+        if state.loss.add(loss, line) or not state.levels:  # the median was just refreshed
+            state.levels.append(state.loss.median)
             state.best = min(state.levels)
 
     def _in_spike(self, state: _Rank, spike: _Spike, record: StepRecord, x: float, events: list[Event]) -> None:
@@ -242,7 +237,7 @@ class LossDetector(Detector):
             if not state.diverged:
                 events.append(self._spike_event(state, spike, record))
             state.spike, state.diverged = None, False
-            self._accept(state, math.exp(x))
+            self._accept(state, math.exp(x), record.line)
             return
         if not state.diverged and spike.records >= settings.divergence_records:
             state.diverged = True
@@ -325,7 +320,7 @@ class LossDetector(Detector):
         baseline = state.grad
         if grad <= baseline.gate:
             state.grad_open = False
-            baseline.add(grad)
+            baseline.add(grad, record.line)
             return
         if not math.isfinite(grad) or grad <= 0:
             return
@@ -333,7 +328,7 @@ class LossDetector(Detector):
         if len(baseline.values) < settings.noise_records or (
             state.last_lr is not None and record.lr is not None and record.lr > state.last_lr * _LR_RISE
         ):
-            baseline.add(grad)
+            baseline.add(grad, record.line)
             return
         x = math.log(grad)
         level = baseline.exact_level()
@@ -341,7 +336,7 @@ class LossDetector(Detector):
         threshold = baseline.threshold(settings.grad_spike_z, ratio, ratio, settings.noise_records)
         if x - level <= threshold:
             state.grad_open = False
-            baseline.add(grad)
+            baseline.add(grad, record.line)
             return
         if not state.grad_open:
             state.grad_open = True

@@ -20,25 +20,33 @@ _MAD_TO_SIGMA = 1.4826 / math.sqrt(2.0)
 class Baseline:
     """The last `size` accepted positive values (O(size) memory), judged in log space.
 
-    The median is recomputed every `refresh` additions, and with it a `gate`:
-    a value at or below the gate cannot stand out, so the common case costs
-    one comparison and one append per progress line. Only a value above the
-    gate pays for the exact median and the noise estimate.
+    The median is recomputed whenever a value arrives from a new block of
+    `BLOCK_LINES` log lines, and with it a `gate`: a value at or below the
+    gate cannot stand out, so the common case costs one comparison and one
+    append per progress line; only a value above the gate pays for the exact
+    median and the noise estimate. Refreshing by line number, not by count,
+    keeps the state a function of the log alone, so a scan split into ranges
+    reaches exactly the state of a serial one.
     """
 
-    def __init__(self, size: int, gate_ratio: float, refresh: int = 8) -> None:
+    BLOCK_SHIFT = 4  # blocks of 16 lines
+
+    def __init__(self, size: int, gate_ratio: float) -> None:
         self.values: collections.deque[float] = collections.deque(maxlen=max(1, size))
         self.gate_ratio = gate_ratio
-        self.refresh = refresh
         self.gate = -math.inf  # nothing passes before the first median
         self._median = 0.0
-        self._stale = refresh
+        self._block = -1
 
-    def add(self, value: float) -> None:
+    def add(self, value: float, line: int | None) -> bool:
+        """Keep `value` (printed at `line`); True when the median was refreshed."""
         self.values.append(value)
-        self._stale += 1
-        if self._stale >= self.refresh:
+        block = (line or 0) >> self.BLOCK_SHIFT
+        if block != self._block:
+            self._block = block
             self.exact_level()
+            return True
+        return False
 
     @property
     def median(self) -> float:
@@ -53,7 +61,6 @@ class Baseline:
         """The log of the median of the values now held."""
         self._median = statistics.median(self.values)
         self.gate = self._median * self.gate_ratio
-        self._stale = 0
         return self.level()
 
     def noise(self) -> float | None:
@@ -73,7 +80,7 @@ class Baseline:
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Baseline) and list(self.values) == list(other.values) and (
-            self._median, self._stale) == (other._median, other._stale)
+            self._median, self._block) == (other._median, other._block)
 
     def __repr__(self) -> str:
         return f"Baseline({list(self.values)!r})"

@@ -130,10 +130,7 @@ class SlowdownDetector(Detector):
                     if value <= baseline.gate:
                         state.recent.append(value)
                         state.last = record  # type: ignore[assignment]
-                        baseline.values.append(value)  # Baseline.add, inline
-                        baseline._stale += 1
-                        if baseline._stale >= baseline.refresh:
-                            baseline.exact_level()
+                        baseline.add(value, record.line)
                         continue
             self._step(record, events)  # type: ignore[arg-type]
         return events
@@ -161,7 +158,7 @@ class SlowdownDetector(Detector):
         state.last = record
         baseline = state.baseline
         if not baseline.values:
-            baseline.add(value)
+            baseline.add(value, record.line)
             return
         settings = self.settings
         slow = False
@@ -187,7 +184,7 @@ class SlowdownDetector(Detector):
                 state.slow, state.slow_values = [], []
             return
         state.slow, state.slow_values = [], []
-        baseline.add(value)
+        baseline.add(value, record.line)
 
     @staticmethod
     def _clock(state: _Rank, record: StepRecord) -> float | None:

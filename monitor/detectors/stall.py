@@ -107,7 +107,7 @@ class StallDetector(Detector):
                     details={"resumed_step": record.step},
                 ))
             elif gap > 0:
-                self.gaps.add(gap)
+                self.gaps.add(gap, record.line)
         if epoch is not None:
             self.last_epoch = epoch
         self.last = record
