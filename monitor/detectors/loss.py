@@ -135,12 +135,7 @@ class LossDetector(Detector):
             ):  # the usual case, inline: an unremarkable loss
                 if lr is not None:
                     state.last_lr = lr
-                if state.climb_start is None or loss < state.climb_last * _DIP:
-                    state.climb_start, state.climb_last, state.climb_rises = record, loss, 0
-                    state.climb_crossed, state.climb_reported = None, False
-                else:
-                    self._climb(state, record, loss, events)
-                self._accept(state, loss, record.line)
+                self._normal(state, record, loss, events)
                 continue
             self._loss(state, record, events)
         return events
@@ -215,6 +210,10 @@ class LossDetector(Detector):
                 state.spike = _Spike(record, level, x, record.step, last=x, peak_loss=loss)
                 state.climb_start = None
                 return
+        self._normal(state, record, loss, events)
+
+    def _normal(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
+        """A loss that is no spike: follow a possible climb, and take it into the baseline."""
         if state.climb_start is None or loss < state.climb_last * _DIP:
             state.climb_start, state.climb_last, state.climb_rises = record, loss, 0
             state.climb_crossed, state.climb_reported = None, False
