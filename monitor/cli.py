@@ -20,7 +20,7 @@ from monitor.catalog import CatalogError, load
 from monitor.correlate import correlate
 from monitor.model import Event, Severity, SourceSummary
 from monitor.pipeline import SourceResult, scan
-from monitor.settings import SettingsError, load_settings
+from monitor.settings import Settings, SettingsError, load_settings
 from monitor.sources.files import expand_paths
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
@@ -64,29 +64,96 @@ def build_parser() -> argparse.ArgumentParser:
         "events and a summary per file)",
     )
     scan_cmd.add_argument(
-        "--fail-on", type=_severity, default=Severity.ERROR, metavar="SEVERITY",
-        help="exit 1 when an event of this severity or worse is found: info, warning, error (default) "
-        "or critical",
-    )
-    scan_cmd.add_argument(
         "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
         help="processes used to scan big files (default: the number of CPUs); the output does not "
         "depend on it",
     )
-    scan_cmd.add_argument(
+    _add_shared(scan_cmd)
+    tail_cmd = commands.add_parser(
+        "tail",
+        help="follow logs live: alerts, Prometheus metrics and a dashboard",
+        description="Follow log files, directories and globs like tail -F (new files, rotation, truncation), "
+        "raise events as lines arrive, watch for ranks that stop making progress, serve Prometheus "
+        "metrics and show a live dashboard (or stream events as JSON lines).",
+    )
+    tail_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory or glob to follow")
+    tail_cmd.add_argument(
+        "--format", choices=("dashboard", "jsonl"), default=None,
+        help="dashboard (the default on a terminal) or jsonl (one event per line as it happens; the default "
+        "otherwise)",
+    )
+    tail_cmd.add_argument("--from-start", action="store_true", help="read what the files already hold first")
+    tail_cmd.add_argument(
+        "--state", metavar="FILE",
+        help="remember read offsets and detector state in FILE (written atomically), so a restarted monitor "
+        "neither misses lines nor repeats alerts",
+    )
+    tail_cmd.add_argument(
+        "--hang-after", type=float, metavar="SECONDS",
+        help="call a rank hung after this long without progress (default: hang_factor times its usual "
+        "interval, at least hang_min_s)",
+    )
+    tail_cmd.add_argument("--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on PORT")
+    tail_cmd.add_argument(
+        "--metrics-addr", default="127.0.0.1", metavar="ADDR",
+        help="address the metrics server binds to (default 127.0.0.1)",
+    )
+    tail_cmd.add_argument("--run", metavar="NAME", help="the run label on metrics (default: the first PATH's name)")
+    tail_cmd.add_argument("--webhook", metavar="URL", help="POST each event at or above --webhook-severity to URL")
+    tail_cmd.add_argument(
+        "--webhook-severity", type=_severity, default=Severity.ERROR, metavar="SEVERITY",
+        help="the least severity posted to --webhook (default error)",
+    )
+    tail_cmd.add_argument(
+        "--webhook-style", choices=("alertmanager", "plain"), default="alertmanager",
+        help="alertmanager (a list of alerts in Alertmanager's API shape, the default) or plain (the event)",
+    )
+    tail_cmd.add_argument(
+        "--replay", type=float, metavar="SPEED",
+        help="instead of following, play the files through at SPEED times their own pace (by their timestamps)",
+    )
+    tail_cmd.add_argument(
+        "--poll", type=float, default=0.25, metavar="SECONDS", help="how often files are checked (default 0.25)",
+    )
+    _add_shared(tail_cmd)
+    return parser
+
+
+def _add_shared(command: argparse.ArgumentParser) -> None:
+    """The options `scan` and `tail` share: exit status, catalog and detector settings."""
+    command.add_argument(
+        "--fail-on", type=_severity, default=Severity.ERROR, metavar="SEVERITY",
+        help="exit 1 when an event of this severity or worse is found: info, warning, error (default) "
+        "or critical",
+    )
+    command.add_argument(
         "--catalog", action="append", default=[], metavar="FILE",
         help="a fault-catalog JSON file whose entries are added to the shipped ones or override them "
         "by id (repeatable; format in README)",
     )
-    scan_cmd.add_argument(
+    command.add_argument(
         "--config", metavar="FILE",
         help="a TOML file of detector settings (default: ./monitor.toml and [tool.monitor] in ./pyproject.toml)",
     )
-    scan_cmd.add_argument(
+    command.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", dest="overrides",
         help="override one detector setting, e.g. --set spike_z=8 (repeatable; settings listed in README)",
     )
-    return parser
+
+
+def load_configuration(args: argparse.Namespace) -> tuple[tuple[str, ...], Settings] | None:
+    """The catalog files and settings in force, or None (after saying why) when they are invalid."""
+    catalog_files = tuple(args.catalog)
+    try:
+        load(catalog_files)
+        settings = load_settings(args.config, args.overrides)
+    except CatalogError as err:
+        _warn(f"invalid catalog: {err}")
+        return None
+    except SettingsError as err:
+        _warn(f"invalid settings: {err}")
+        return None
+    return catalog_files, settings
 
 
 def _warn(message: str) -> None:
@@ -106,17 +173,10 @@ def _report_reading(result: SourceResult) -> None:
 
 
 def run_scan(args: argparse.Namespace, out: TextIO) -> int:
-    catalog_files = tuple(args.catalog)
-    try:
-        load(catalog_files)
-    except CatalogError as err:
-        _warn(f"invalid catalog: {err}")
+    configuration = load_configuration(args)
+    if configuration is None:
         return EXIT_ERROR
-    try:
-        settings = load_settings(args.config, args.overrides)
-    except SettingsError as err:
-        _warn(f"invalid settings: {err}")
-        return EXIT_ERROR
+    catalog_files, settings = configuration
     sources, errors = expand_paths(args.paths)
     for error in errors:
         _warn(f"cannot read {error.name}: {error.reason}")
@@ -161,6 +221,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_OK if exit_.code in (0, None) else EXIT_ERROR
     out = out or sys.stdout
     try:
+        if args.command == "tail":
+            from monitor.tail import run_tail
+
+            return run_tail(args, out)
         return run_scan(args, out)
     except KeyboardInterrupt:
         _warn("interrupted")

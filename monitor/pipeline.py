@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from monitor.catalog import Catalog, load
@@ -56,6 +56,7 @@ class SourceScan:
         self.faults = FaultScanner(catalog or load(), ctx)
         self.detectors = new_detectors(settings)
         self.summary = SourceSummary(file=source.name)
+        self.on_records: Callable[[list[Any]], None] | None = None  # live following watches records too
 
     def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
         """Parse and check lines; return the events they raise."""
@@ -97,6 +98,8 @@ class SourceScan:
 
     def _detect(self, records: list[Any]) -> list[Event]:
         self.summary.add_all(records)
+        if self.on_records is not None:
+            self.on_records(records)
         events: list[Event] = []
         for detector in self.detectors:
             events.extend(detector.observe(records))

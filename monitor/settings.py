@@ -80,6 +80,16 @@ class Settings:
     """A gap between progress lines longer than both this factor times the usual interval and
     this many seconds is a stall."""
 
+    # live hang detection (monitor tail)
+    hang_factor: float = 10.0
+    hang_min_s: float = 120.0
+    """While following live, a rank is hung when no progress line came for this factor times its
+    usual interval between progress lines, and at least this many seconds (`--hang-after` fixes it)."""
+    hang_init_s: float = 1800.0
+    """The allowance before a rank's first progress line (start-up, loading, compilation)."""
+    hang_pause_s: float = 1800.0
+    """The allowance after a checkpoint save or an evaluation is announced."""
+
     def replace(self, values: Mapping[str, Any], where: str) -> Settings:
         """These settings with `values` applied (`where` names their origin in error messages)."""
         fields = {f.name: f for f in dataclasses.fields(self)}

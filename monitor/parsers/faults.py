@@ -256,7 +256,12 @@ class FaultScanner:
         if self.child_failed is not None:
             self._emit(self.child_failed, out)
             self.child_failed = None
-        out.extend(held.event() for held in self.held.values())
+        return out + self.flush()
+
+    def flush(self) -> list[Event]:
+        """Hand over the faults held back while they repeat (live following does this after every
+        poll, so an alert is never held back waiting for a different fault)."""
+        out = [held.event() for held in self.held.values()]
         self.held = {}
         return out
 

@@ -1,0 +1,316 @@
+"""The live pipeline of `monitor tail`: followed lines → the scan's parsers and detectors → alerts.
+
+The same `SourceScan` as `monitor scan` runs on each followed file, batch by
+batch, so a live alert and a post-mortem finding are the same event. Live
+following adds three things:
+
+- **No-progress watch** (`HangWatch`): per source and rank, the time the last
+  progress line arrived and the usual interval between them; past
+  `max(hang_factor x median interval, hang_min_s)` (or `--hang-after`) a
+  `NO-PROGRESS` hang is raised, and `PROGRESS-RESUMED` clears it. Until a
+  rank's usual interval is known (its first steps, and again after a
+  restart) the longer `hang_init_s` allowance applies, and after a checkpoint
+  save or an evaluation `hang_pause_s`. A file that never prints progress (a
+  kernel log) is never called hung. `next_deadline` tells the main loop when
+  to wake, so the event fires on time.
+- **Alert de-duplication** (`Deduper`): the same finding repeated within an
+  episode (30 minutes) is counted but not re-announced.
+- **Replay** (`Replayer`): a finished log fed at SPEED times its own pace,
+  with its timestamps as the clock, for demos and for testing alert rules.
+
+Time is injected (`clock`), so tests never sleep.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import heapq
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from monitor.catalog import Catalog, load
+from monitor.model import EPISODE_GAP_S, Event, Heartbeat, Pause, StepRecord, fold_key, trim_evidence
+from monitor.parsers.timestamps import find_timestamp
+from monitor.pipeline import SourceScan
+from monitor.settings import Settings
+from monitor.sources.files import Source
+from monitor.sources.lines import Batch
+
+RankKey = tuple[str, int | None]
+"""(source name, rank)."""
+
+
+@dataclasses.dataclass
+class _Watch:
+    """One rank's progress, as it arrives."""
+
+    last_arrival: float
+    last_step: int | None = None
+    last_record: StepRecord | None = None
+    node: str | None = None
+    intervals: collections.deque[float] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20))
+    paused_at: float | None = None  # a checkpoint save or an evaluation was announced at this time
+    hanging: bool = False
+    step_time: float | None = None
+    steps_per_line: int = 1
+
+
+class HangWatch:
+    """No-progress deadlines per (source, rank)."""
+
+    def __init__(self, settings: Settings, hang_after: float | None = None) -> None:
+        self.settings = settings
+        self.hang_after = hang_after
+        self.ranks: dict[RankKey, _Watch] = {}
+
+    def progress(self, name: str, record: StepRecord, now: float) -> Event | None:
+        """A progress record arrived; returns PROGRESS-RESUMED when it ends a hang."""
+        key = (name, record.rank)
+        watch = self.ranks.get(key)
+        if watch is None:
+            watch = self.ranks[key] = _Watch(now)
+        elif record.step is not None and watch.last_step is not None:
+            if record.step == watch.last_step and not watch.hanging:
+                return None  # another line about the same step
+            if record.step < watch.last_step:
+                watch.intervals.clear()  # a restart: start-up again, with its allowance
+                watch.step_time = None
+            elif record.step > watch.last_step and watch.paused_at is None:
+                watch.intervals.append(now - watch.last_arrival)
+                watch.steps_per_line = record.step - watch.last_step
+        if record.step_time_s is not None and record.step_time_s > 0:
+            watch.step_time = record.step_time_s
+        resumed = None
+        if watch.hanging:
+            resumed = _event(
+                "PROGRESS-RESUMED", name, record,
+                f"progress resumed at step {record.step} after {_duration(now - watch.last_arrival)} without it",
+                value=now - watch.last_arrival,
+            )
+        watch.last_arrival, watch.last_step, watch.last_record = now, record.step, record
+        watch.node = record.node or watch.node
+        watch.paused_at = None
+        watch.hanging = False
+        return resumed
+
+    def pause(self, name: str, now: float) -> None:
+        """A checkpoint save or an evaluation was announced in `name`: allow for it."""
+        for (source, _rank), watch in self.ranks.items():
+            if source == name:
+                watch.paused_at = now
+
+    def usual(self, watch: _Watch) -> float | None:
+        if len(watch.intervals) >= 3:
+            return statistics.median(watch.intervals)
+        if watch.step_time is not None:
+            return watch.step_time * watch.steps_per_line
+        return None
+
+    def deadline(self, watch: _Watch) -> float:
+        settings = self.settings
+        if watch.paused_at is not None:
+            return watch.paused_at + settings.hang_pause_s
+        if self.hang_after is not None:
+            return watch.last_arrival + self.hang_after
+        usual = self.usual(watch)
+        if usual is None:
+            return watch.last_arrival + settings.hang_init_s
+        return watch.last_arrival + max(settings.hang_factor * usual, settings.hang_min_s)
+
+    def next_deadline(self) -> float | None:
+        pending = [self.deadline(w) for w in self.ranks.values() if not w.hanging]
+        return min(pending) if pending else None
+
+    def check(self, now: float) -> list[Event]:
+        """NO-PROGRESS events for ranks whose deadline has passed."""
+        events = []
+        for (name, _rank), watch in self.ranks.items():
+            if watch.hanging or now < self.deadline(watch):
+                continue
+            watch.hanging = True
+            usual = self.usual(watch)
+            record = watch.last_record
+            assert record is not None
+            usual_text = f"usually {_duration(usual)} between progress lines" if usual else "no usual interval yet"
+            events.append(_event(
+                "NO-PROGRESS", name, record,
+                f"no progress for {_duration(now - watch.last_arrival)} after step {watch.last_step} ({usual_text})",
+                value=now - watch.last_arrival, baseline=usual,
+            ))
+        return events
+
+    def hanging(self) -> list[RankKey]:
+        return [key for key, watch in self.ranks.items() if watch.hanging]
+
+
+def _duration(seconds: float | None) -> str:
+    seconds = int(seconds or 0)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _event(code: str, name: str, record: StepRecord, message: str, **fields: Any) -> Event:
+    definition = load().definition(code)
+    return Event(
+        kind=definition.kind, severity=definition.severity, message=message, code=code, file=name,
+        line=record.line, time=record.time, step=record.step, rank=record.rank, node=record.node,
+        evidence=trim_evidence(record.text) if record.text else None, action=definition.action,
+        domain=definition.domain, role=definition.role, **fields,
+    )
+
+
+class Deduper:
+    """Announce a finding once per episode; count every occurrence."""
+
+    def __init__(self, gap_s: float = EPISODE_GAP_S) -> None:
+        self.gap_s = gap_s
+        self.announced: dict[tuple[Any, ...], float] = {}
+
+    def fresh(self, event: Event, now: float) -> bool:
+        if event.code in ("NO-PROGRESS", "PROGRESS-RESUMED"):
+            return True
+        key = (*fold_key(event), event.file if event.device is None else None)
+        last = self.announced.get(key)
+        self.announced[key] = now
+        return last is None or now - last > self.gap_s
+
+
+class LiveScan:
+    """Followed batches in, events out: one `SourceScan` per followed file."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog | None = None,
+        hang_after: float | None = None,
+        on_record: Callable[[str, StepRecord, float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog or load()
+        self.clock = clock  # for deadlines
+        self.wall = wall  # for episodes, which outlive a restart of the monitor
+        self.hangs = HangWatch(settings, hang_after)
+        self.dedupe = Deduper()
+        self.on_record = on_record
+        self.scans: dict[str, SourceScan] = {}
+        self.pending: list[Event] = []
+
+    def scan_for(self, name: str, path: str | None) -> SourceScan:
+        scan = self.scans.get(name)
+        if scan is None:
+            scan = self.scans[name] = SourceScan(Source(name, path), self.catalog, self.settings)
+            scan.on_records = lambda records, name=name: self._records(name, records)
+        return scan
+
+    def _records(self, name: str, records: list[Any]) -> None:
+        now = self.clock()
+        for record in records:
+            kind = type(record)
+            if kind is StepRecord:
+                if record.is_eval:
+                    self.hangs.pause(name, now)
+                    continue
+                resumed = self.hangs.progress(name, record, now)
+                if resumed is not None:
+                    self.pending.append(resumed)
+                if self.on_record is not None:
+                    self.on_record(name, record, now)
+            elif kind is Pause:
+                self.hangs.pause(name, now)
+            elif kind is Heartbeat:
+                continue
+
+    def feed(self, name: str, path: str | None, batch: Batch) -> list[Event]:
+        """Events raised by one followed batch (faults held back while repeating are handed over)."""
+        scan = self.scan_for(name, path)
+        events = scan.process(batch.numbered())
+        events.extend(scan.faults.flush())
+        events.extend(self.pending)
+        self.pending = []
+        return sorted(events, key=lambda e: e.line or 0)
+
+    def check(self) -> list[Event]:
+        """Deadlines that have passed."""
+        return self.hangs.check(self.clock())
+
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        for scan in self.scans.values():
+            events.extend(scan.finish())
+        return events
+
+    def announce(self, events: Sequence[Event]) -> list[Event]:
+        """The events worth announcing now (repeats within an episode are left out)."""
+        now = self.wall()
+        return [event for event in events if self.dedupe.fresh(event, now)]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {name: scan.snapshot() for name, scan in self.scans.items()}
+
+    def restore(self, snapshot: dict[str, Any], paths: dict[str, str | None]) -> None:
+        for name, state in snapshot.items():
+            self.scan_for(name, paths.get(name, name)).restore(state)
+
+
+class Replayer:
+    """Finished logs fed as if live, at `speed` times their own pace.
+
+    Lines are merged across files by their timestamps (a line without one
+    keeps the time of the line before it in its file); `clock()` is the log's
+    own time, so the no-progress watch sees the log's gaps as they were. The
+    caller checks deadlines before feeding each line.
+    """
+
+    def __init__(self, sources: Sequence[Source], speed: float, year: int, sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.monotonic) -> None:
+        self.sources = sources
+        self.speed = max(speed, 1e-6)
+        self.year = year
+        self.sleep = sleep
+        self.wall = wall
+        self.log_time: float | None = None
+        self._anchor: tuple[float, float] | None = None  # (log time, wall time) when replay began
+
+    def clock(self) -> float:
+        """The log time now: the time of the line being released (so deadlines fall between
+        lines exactly as they would have live, however fast the replay)."""
+        return self.log_time if self.log_time is not None else 0.0
+
+    def _lines(self, index: int, source: Source) -> Iterator[tuple[float, int, int, str]]:
+        from monitor.sources.files import SourceError, open_source
+        from monitor.sources.lines import ReadStats, read_batches
+
+        last = float("-inf")
+        year = self.year
+        try:
+            stream = open_source(source)
+        except SourceError:
+            return
+        with stream:
+            for batch in read_batches(stream, source.name, ReadStats()):
+                for number, line in batch.numbered():
+                    stamp = find_timestamp(line[:64], year)
+                    if stamp is not None:
+                        last = stamp.seconds
+                        year = stamp.printed_year or year  # year-less stamps take the last printed year
+                    yield (last, index, number, line)
+
+    def batches(self) -> Iterator[tuple[Source, Batch]]:
+        """(source, one-line batch) in time order, paced."""
+        merged = heapq.merge(*(self._lines(i, s) for i, s in enumerate(self.sources)))
+        for stamp, index, number, line in merged:
+            if stamp != float("-inf"):
+                if self._anchor is None:
+                    self._anchor = (stamp, self.wall())
+                log0, wall0 = self._anchor
+                wait = wall0 + (stamp - log0) / self.speed - self.wall()
+                if wait > 0:
+                    self.sleep(min(wait, 60.0))
+                self.log_time = stamp
+            yield self.sources[index], Batch(number, [line])
