@@ -17,6 +17,7 @@ import argparse
 import base64
 import contextlib
 import pickle
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -96,8 +97,10 @@ class _Outputs:
         if self.webhook is not None:
             self.webhook.close(5.0)
         if self.server is not None:
+            from monitor.sinks.prometheus import shutdown
+
             with contextlib.suppress(Exception):
-                self.server[0].shutdown()
+                shutdown(*self.server)
 
 
 def run_tail(args: argparse.Namespace, out: TextIO) -> int:
@@ -157,10 +160,24 @@ def _replay(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
     return EXIT_FOUND if outputs.worst is not None and outputs.worst >= args.fail_on else EXIT_OK
 
 
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (systemd, Kubernetes, Slurm) stop the loop like Ctrl-C, so the state is saved."""
+    def stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (tests)
+        signal.signal(signal.SIGTERM, stop)
+
+
 def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tuple[str, ...], settings: Any) -> int:
     from monitor.sources.follow import Follower, load_state, save_state
 
-    follower_state, extra = load_state(args.state) if args.state else (None, None)
+    _stop_on_sigterm()
+
+    notices: list[str] = []
+    follower_state, extra = load_state(args.state, notices) if args.state else (None, None)
+    for notice in notices:
+        _warn(notice)
     follower = Follower(args.paths, from_start=args.from_start, state=follower_state)
     outputs = _Outputs(args, out, run, time.time)
     live = LiveScan(settings, load(catalog_files), args.hang_after, outputs.record, clock=time.monotonic)
@@ -178,8 +195,13 @@ def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
                     view.refresh()
                 now = time.monotonic()
                 if args.state and now >= next_save:
-                    save_state(args.state, follower.snapshot(), _extra(live))
+                    try:
+                        save_state(args.state, follower.snapshot(), _extra(live))
+                    except OSError as err:
+                        _warn(f"cannot save the state to {args.state}: {err}; will retry")
                     next_save = now + STATE_EVERY_S
+                if follower.behind:
+                    continue  # a backlog: read on without waiting
                 deadline = live.hangs.next_deadline()
                 wait = args.poll if deadline is None else min(args.poll, max(0.0, deadline - now))
                 time.sleep(max(wait, 0.01))

@@ -19,7 +19,7 @@ import io
 import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 STDIN = "-"
@@ -63,7 +63,7 @@ def _natural_key(text: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def _walk(directory: str) -> list[str]:
+def _walk(directory: str, binary: Callable[[str], bool]) -> list[str]:
     found = []
     for root, dirs, files in os.walk(directory, onerror=None):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -71,12 +71,12 @@ def _walk(directory: str) -> list[str]:
             if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_LOG_SUFFIXES:
                 continue
             path = os.path.join(root, name)
-            if os.path.isfile(path) and not _looks_binary(path):
+            if os.path.isfile(path) and not binary(path):
                 found.append(path)
     return sorted(found, key=_natural_key)
 
 
-def _looks_binary(path: str) -> bool:
+def looks_binary(path: str) -> bool:
     """A file whose first bytes hold NULs and is not compressed is not a log."""
     try:
         with open(path, "rb") as handle:
@@ -88,8 +88,15 @@ def _looks_binary(path: str) -> bool:
     return b"\x00" in head
 
 
-def expand_paths(paths: Iterable[str]) -> tuple[list[Source], list[SourceError]]:
+def expand_paths(
+    paths: Iterable[str], *, binary: Callable[[str], bool] = looks_binary
+) -> tuple[list[Source], list[SourceError]]:
     """Resolve user paths into sources, in a stable natural order.
+
+    Args:
+        paths: files, directories, globs, or `-`.
+        binary: tells a binary file found in a directory from a log (the
+            follower, which expands every second, passes one that remembers).
 
     Returns the sources and one `SourceError` per path that named nothing
     readable (missing, empty glob, directory without logs).
@@ -108,7 +115,7 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[Source], list[SourceError]]
         if path == STDIN:
             sources.append(Source(name="<stdin>", path=None))
         elif os.path.isdir(path):
-            files = _walk(path)
+            files = _walk(path, binary)
             if not files:
                 errors.append(SourceError(path, "directory holds no log files"))
             for file in files:
@@ -119,7 +126,7 @@ def expand_paths(paths: Iterable[str]) -> tuple[list[Source], list[SourceError]]
             matches = sorted(glob.glob(path, recursive=True), key=_natural_key)
             files = [m for m in matches if os.path.isfile(m)]
             for directory in (m for m in matches if os.path.isdir(m)):
-                files.extend(_walk(directory))
+                files.extend(_walk(directory, binary))
             if not files:
                 errors.append(SourceError(path, "no files match this pattern"))
             for file in files:

@@ -1,0 +1,710 @@
+"""Follow growing log files: one path, one never-ending stream of lines (`monitor tail`).
+
+The promise: each followed path reads as one endless source of complete
+lines, even when the file behind it is rotated, truncated, deleted or
+re-pointed, the way `tail -F` and mtail's logstream behave. Lines are decoded
+exactly as `monitor scan` decodes them (`lines.read_batches`: UTF-8 with
+replacement, ANSI codes stripped, carriage returns split, long lines cut),
+and numbered with their physical line number in the current file.
+
+Polling, no inotify: the caller calls `Follower.poll()` every 0.1-0.25 s. A
+poll with nothing new costs one `stat` of each path and one `fstat` of its
+open descriptor. Patterns (files, directories walked recursively, globs,
+expanded by the same rules as `files.expand_paths`) are expanded again every
+`rescan_every` seconds of the injected clock, so files that appear later (new
+ranks, a new attempt) are picked up and read from their first line. Files
+present at start begin after their last complete line unless `from_start`.
+
+Rules, checked in this order (the checks on the path run only once the open
+descriptor has been read to its end):
+
+- Truncation: the file is now smaller than what we have read, same inode
+  (truncated in place, or logrotate's copytruncate). The held partial line
+  is flushed, then reading restarts at byte 0 and line 1. This is lossy:
+  lines written after our last read and before the truncation are lost, and
+  a file truncated and refilled past our offset between two polls is not
+  noticed at all (reading goes on from the old offset, mid-line). A copy
+  that logrotate makes and that a pattern also matches is a new file to us
+  and is read in full.
+- Deletion: the path is gone and the open file has no links left. What
+  remains on the descriptor is read, the partial line flushed, and the file
+  dropped; a file created later under that name is a new file.
+- Rotation: the path names another file (rename and create, or a symlink
+  re-pointed: identity is the resolved target's device and inode). The old
+  descriptor is read to its end and its partial line flushed, then the new
+  file is read from its start, line numbers restarting at 1. A file moved
+  away with nothing in its place yet is the first half of a rotation. The
+  old file is remembered with its offset, so if a pattern also matches its
+  new name (`train.log.1` in a followed directory) reading continues there
+  instead of starting over.
+- Partial lines: a last line without its newline is held until the newline
+  arrives, then delivered once and whole; it is flushed as a line before a
+  truncation, rotation or deletion discards it. Pieces already ended by a
+  carriage return are delivered as they arrive (tqdm redraws a bar with `\\r`
+  and writes the newline only when the bar ends), numbered with their
+  physical line, as `scan` numbers them; only the piece after the last `\\r`
+  is held.
+- Errors: a path that cannot be opened (permission denied, ...) or read is
+  a notice (told once, until it changes) and a counted error, never an
+  exception; opening is retried at every rescan. Pipes, devices and
+  compressed files are not followed (a notice says so).
+
+Restarts: `snapshot()` gives JSON-ready state (per file its identity, the
+offset after the last delivered line and the next line number); given back
+through `state=`, a file whose device, inode and first bytes (up to the
+saved offset, at most 1 KiB) still match resumes at the saved offset, so no
+line is lost or repeated. Every rank's log starts with the same banner, so
+the fingerprint alone proves nothing; together with the inode it does. A file
+whose identity changed is read from its start, one shorter than the offset
+from 0. With a state, files it does not know appeared while we were stopped
+and are read from their start. `save_state`/`load_state` keep it on disk.
+
+Memory does not grow with file size: files are read in chunks, and at most
+`max_bytes_per_poll` bytes per poll (`behind` tells the caller to poll again
+at once); an endless line is cut at `max_line_chars` and the rest skipped.
+
+Deliberately not here: standard input and pipes (read them as a stream),
+compressed files, inotify, and what the lines mean.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import dataclasses
+import hashlib
+import io
+import json
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
+
+from monitor.sources.files import GZIP_MAGIC, STDIN, ZSTD_MAGIC, expand_paths, looks_binary
+from monitor.sources.lines import CHUNK_BYTES, MAX_LINE_CHARS, Batch, ReadStats, read_batches
+
+FINGERPRINT_BYTES = 1024
+MAX_BYTES_PER_POLL = 16 << 20
+STATE_VERSION = 1
+ROTATED_KEPT = 1024  # files rotated away whose offsets we remember
+
+Identity = tuple[int, int]  # (st_dev, st_ino)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FollowedBatch:
+    """Lines from one followed file: `name` as the pattern found it, `path` absolute."""
+
+    name: str
+    path: str
+    batch: Batch
+
+
+@dataclasses.dataclass(slots=True)
+class FileCounters:
+    """What happened to one path since the follower started, for self-metrics."""
+
+    lines: int = 0  # physical lines delivered
+    bytes_read: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    deletions: int = 0
+    read_errors: int = 0  # failed opens and reads
+    long_lines: int = 0  # lines cut at max_line_chars
+
+
+@dataclasses.dataclass(slots=True)
+class _Mark:
+    """Where reading stopped in one file: what a snapshot saves and a restart resumes from."""
+
+    path: str
+    identity: Identity
+    fingerprint: str  # of the first min(offset, FINGERPRINT_BYTES) bytes
+    offset: int
+    line: int
+    mid_line: bool = False
+    skipping: bool = False
+    saved: bool = False  # came from a saved state (not from a rotation seen live)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dev": self.identity[0], "ino": self.identity[1], "fingerprint": self.fingerprint,
+            "offset": self.offset, "line": self.line, "mid_line": self.mid_line, "skipping": self.skipping,
+        }
+
+    @classmethod
+    def from_json(cls, path: Any, data: Any) -> _Mark | None:
+        if not isinstance(path, str) or not isinstance(data, dict):
+            return None
+        ints = [data.get(key) for key in ("dev", "ino", "offset", "line")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints):
+            return None
+        if not isinstance(data.get("fingerprint"), str) or ints[3] < 1:
+            return None
+        dev, ino, offset, line = ints
+        flags = bool(data.get("mid_line")), bool(data.get("skipping"))
+        return cls(path, (dev, ino), data["fingerprint"], offset, line, *flags, saved=True)
+
+
+@dataclasses.dataclass(eq=False, slots=True)
+class _Stream:
+    """One open file. Invariant: `offset + len(partial) == pos` (unless skipping: `offset == pos`)."""
+
+    name: str
+    path: str
+    file: BinaryIO
+    identity: Identity
+    counters: FileCounters
+    stats: ReadStats
+    pos: int = 0  # bytes read from the file
+    offset: int = 0  # first byte not yet delivered
+    line: int = 1  # physical line number of the line at `offset`
+    partial: bytes = b""  # read but not delivered: the line that has no newline yet
+    mid_line: bool = False  # pieces of this line ended by `\r` were delivered already
+    skipping: bool = False  # this line was cut at max_line_chars; its rest is dropped
+    fingerprint: tuple[int, str] | None = None  # (bytes hashed, digest), cached
+
+
+def _fingerprint(file: BinaryIO, length: int) -> str:
+    here = file.tell()
+    try:
+        file.seek(0)
+        head = file.read(length)
+    finally:
+        file.seek(here)
+    return hashlib.blake2b(head, digest_size=16).hexdigest()
+
+
+def _reason(err: OSError) -> str:
+    return (err.strerror or str(err) or type(err).__name__).lower()
+
+
+def _end_of_lines(file: BinaryIO, limit: int) -> tuple[int, int, bool]:
+    """Where reading starts in a file present at start: (offset, line number, mid line).
+
+    Counts the newlines in the first `limit` bytes, a chunk at a time, so line
+    numbers stay true. Starts after the last newline (the unfinished line is
+    held and delivered when it ends) or, in a progress bar's line, after its
+    last carriage return.
+    """
+    newlines, last_newline, last_return, done = 0, -1, -1, 0
+    file.seek(0)
+    while done < limit:
+        chunk = file.read(min(CHUNK_BYTES, limit - done))
+        if not chunk:
+            break
+        count = chunk.count(b"\n")
+        if count:
+            newlines += count
+            last_newline = done + chunk.rfind(b"\n")
+        ret = chunk.rfind(b"\r")
+        if ret >= 0:
+            last_return = done + ret
+        done += len(chunk)
+    if last_return > last_newline:
+        return last_return + 1, newlines + 1, True
+    return last_newline + 1, newlines + 1, False
+
+
+class Follower:
+    """Follow every file the patterns name, now and later, as `tail -F` does.
+
+    Args:
+        patterns: files, directories and globs (not `-`).
+        from_start: read files present at start from their beginning.
+        state: a `snapshot()` from an earlier run, to resume where it stopped.
+        max_line_chars: longer lines are cut to this length.
+        rescan_every: seconds of `clock` between two expansions of the patterns.
+        clock: monotonic seconds; injected so tests trigger rescans without sleeping.
+        max_bytes_per_poll: most bytes one poll reads, over all files.
+
+    Raises:
+        ValueError: no patterns, `-` among them, or a limit below 1.
+    """
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        *,
+        from_start: bool = False,
+        state: dict[str, Any] | None = None,
+        max_line_chars: int = MAX_LINE_CHARS,
+        rescan_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_bytes_per_poll: int = MAX_BYTES_PER_POLL,
+    ) -> None:
+        if isinstance(patterns, str) or not patterns:
+            raise ValueError(f"patterns must be a non-empty list of paths, got {patterns!r}")
+        if STDIN in patterns:
+            raise ValueError("'-' (standard input) cannot be followed by path; read it as a stream")
+        if max_line_chars < 1 or max_bytes_per_poll < 1 or rescan_every < 0:
+            raise ValueError(
+                f"max_line_chars and max_bytes_per_poll must be >= 1 and rescan_every >= 0, got "
+                f"{max_line_chars}, {max_bytes_per_poll}, {rescan_every}"
+            )
+        self._patterns = list(patterns)
+        self._from_start = from_start
+        self._max_line_chars = max_line_chars
+        self._rescan_every = rescan_every
+        self._clock = clock
+        self._max_bytes = max_bytes_per_poll
+        self._streams: dict[str, _Stream] = {}  # by absolute path
+        self._identities: dict[Identity, str] = {}  # followed files, to follow each once
+        self._counters: dict[str, FileCounters] = {}
+        self._stats: dict[str, ReadStats] = {}
+        self._notices: list[str] = []
+        self._problems: dict[str, str] = {}  # path or pattern -> the problem last told
+        self._seen_at_start: dict[str, tuple[Identity, int]] = {}
+        self._marks: collections.OrderedDict[Identity, _Mark] = collections.OrderedDict()
+        self._saved_paths: dict[str, _Mark] = {}
+        self._sniffed: dict[str, tuple[Identity, bool]] = {}
+        self._skipped: dict[str, Identity] = {}  # compressed or not regular: told once
+        self._has_state = False
+        self._cursor = 0
+        self.behind = False
+        """True when the last poll stopped at `max_bytes_per_poll`: poll again without waiting."""
+        self._load(state)
+        self._starting = True
+        self._rescan()
+        self._starting = False
+        self._next_rescan = clock() + rescan_every
+
+    # -- the caller's side -------------------------------------------------
+
+    def poll(self) -> list[FollowedBatch]:
+        """Read what every followed file gained since the last poll; never blocks or raises.
+
+        Returns batches of complete lines, file by file, a rotated file's
+        last lines before its successor's first.
+        """
+        now = self._clock()
+        if now >= self._next_rescan:
+            self._rescan()
+            self._next_rescan = now + self._rescan_every
+        out: list[FollowedBatch] = []
+        streams = list(self._streams.values())
+        budget = self._max_bytes
+        self.behind = False
+        for i in range(len(streams)):
+            index = (self._cursor + i) % len(streams)
+            budget -= self._visit(streams[index], out, budget)
+            if budget <= 0:
+                self.behind = True
+                self._cursor = index + 1  # the next poll starts after the file that used the budget up
+                break
+        return out
+
+    def notices(self) -> list[str]:
+        """Messages for people (rotated, truncated, deleted, cannot read), each once; drained."""
+        notices, self._notices = self._notices, []
+        return notices
+
+    @property
+    def counters(self) -> dict[str, FileCounters]:
+        """Counters per absolute path, kept after a file is dropped."""
+        return dict(self._counters)
+
+    @property
+    def followed(self) -> list[str]:
+        """Names of the files open now."""
+        return [s.name for s in self._streams.values()]
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready state to resume from: see the module docstring."""
+        files = {path: self._mark(s).to_json() for path, s in self._streams.items()}
+        rotated = [dict(mark.to_json(), path=mark.path) for mark in self._marks.values()]
+        return {"version": STATE_VERSION, "files": files, "rotated": rotated}
+
+    def close(self) -> None:
+        """Close every open file."""
+        for s in list(self._streams.values()):
+            self._close(s)
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- finding files -----------------------------------------------------
+
+    def _rescan(self) -> None:
+        for pattern in self._patterns:
+            sources, errors = expand_paths([pattern], binary=self._binary)
+            if errors and not sources:
+                self._problem("pattern " + pattern, f"{pattern}: {errors[0].reason} yet; waiting for files")
+            else:
+                self._problems.pop("pattern " + pattern, None)
+            for source in sources:
+                assert source.path is not None
+                path = os.path.abspath(source.path)
+                if path not in self._streams:
+                    self._open(path, source.name)
+
+    def _binary(self, name: str) -> bool:
+        """`files.looks_binary`, remembered per file, so a rescan reads no file it has judged."""
+        path = os.path.abspath(name)
+        if path in self._streams:
+            return False
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False
+        identity = (st.st_dev, st.st_ino)
+        known = self._sniffed.get(path)
+        if known is None or known[0] != identity:
+            known = self._sniffed[path] = (identity, looks_binary(path))
+        return known[1]
+
+    def _open(self, path: str, name: str) -> _Stream | None:
+        """Start following one file, placed where reading should start; None if it cannot be."""
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as err:
+            self._open_failed(path, name, err)
+            return None
+        identity = (st.st_dev, st.st_ino)
+        if self._starting:
+            self._seen_at_start.setdefault(path, (identity, st.st_size))
+        if stat.S_ISDIR(st.st_mode) or identity in self._identities or self._skipped.get(path) == identity:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            self._skip(path, name, identity, "not a regular file (a pipe or a device); not followed")
+            return None
+        try:
+            file = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open while followed
+        except OSError as err:
+            self._open_failed(path, name, err)
+            return None
+        try:
+            fst = os.fstat(file.fileno())
+            magic = file.read(4)
+        except OSError as err:
+            file.close()
+            self._open_failed(path, name, err)
+            return None
+        if magic.startswith(GZIP_MAGIC) or magic.startswith(ZSTD_MAGIC):
+            file.close()
+            self._skip(path, name, identity, "compressed; not followed (monitor scan reads it)")
+            return None
+        if self._problems.pop(path, None) is not None:
+            self._notice(f"{name}: readable now; following it")
+        counters = self._counters.setdefault(path, FileCounters())
+        stats = self._stats.setdefault(path, ReadStats())
+        s = _Stream(name, path, file, (fst.st_dev, fst.st_ino), counters, stats)
+        try:
+            self._place(s, fst.st_size)
+        except OSError as err:  # reading the existing lines to count them failed
+            file.close()
+            self._open_failed(path, name, err)
+            return None
+        self._streams[path] = s
+        self._identities[s.identity] = path
+        return s
+
+    def _place(self, s: _Stream, size: int) -> None:
+        """Choose where reading starts: a saved or remembered offset, the end, or the start."""
+        mark = self._marks.pop(s.identity, None)
+        if mark is not None and self._saved_paths.get(mark.path) is mark:
+            del self._saved_paths[mark.path]
+        if mark is not None:
+            if self._resumable(s, mark, size):
+                s.pos = s.offset = mark.offset
+                s.line, s.mid_line, s.skipping = mark.line, mark.mid_line, mark.skipping
+            elif mark.saved and mark.path == s.path:
+                s.counters.truncations += 1
+                self._notice(f"{s.name}: truncated or rewritten while the monitor was stopped; reading from the start")
+        elif self._saved_paths.pop(s.path, None) is not None:
+            s.counters.rotations += 1
+            self._notice(f"{s.name}: rotated while the monitor was stopped; reading the new file from the start")
+        else:
+            seen = self._seen_at_start.pop(s.path, None)
+            if seen is not None and seen[0] == s.identity and not (self._from_start or self._has_state):
+                s.pos, s.line, s.mid_line = _end_of_lines(s.file, seen[1])
+                s.offset = s.pos
+        self._seen_at_start.pop(s.path, None)
+        s.file.seek(s.pos)
+
+    def _resumable(self, s: _Stream, mark: _Mark, size: int) -> bool:
+        if size < mark.offset:
+            return False
+        try:
+            return _fingerprint(s.file, min(mark.offset, FINGERPRINT_BYTES)) == mark.fingerprint
+        except OSError:
+            return False
+
+    # -- reading -----------------------------------------------------------
+
+    def _visit(self, s: _Stream, out: list[FollowedBatch], budget: int) -> int:
+        """Read one file's news, then check its path; returns the bytes read."""
+        try:
+            size = os.fstat(s.file.fileno()).st_size
+        except OSError as err:
+            self._read_failed(s, err)
+            return 0
+        if size < s.pos:
+            self._truncated(s, out, size)
+        used = 0
+        if size > s.pos:
+            used, done = self._read(s, out, budget)
+            if not done:
+                return used
+        return used + self._check_path(s, out, budget - used)
+
+    def _check_path(self, s: _Stream, out: list[FollowedBatch], budget: int) -> int:
+        """Deletion, rotation or a re-pointed symlink, seen from the path (one stat)."""
+        try:
+            st: os.stat_result | None = os.stat(s.path)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        except OSError as err:
+            self._read_failed(s, err)
+            return 0
+        if st is not None and (st.st_dev, st.st_ino) == s.identity:
+            return 0
+        used, done = self._read(s, out, budget)  # what was written before the switch
+        if not done:
+            return used
+        self._flush(s, out)
+        try:
+            links = os.fstat(s.file.fileno()).st_nlink
+        except OSError:
+            links = 0
+        if links:
+            self._remember(s)
+        self._close(s)
+        if st is None and not links:
+            s.counters.deletions += 1
+            self._notice(f"{s.name}: deleted; read what was left, no longer followed")
+            return used
+        s.counters.rotations += 1
+        if st is None:
+            self._notice(f"{s.name}: moved away; read it to its end, waiting for a new file under this name")
+        elif stat.S_ISREG(st.st_mode):
+            self._notice(f"{s.name}: rotated; read the old file to its end, following the new one")
+            new = self._open(s.path, s.name)
+            if new is not None:
+                used += self._visit(new, out, budget - used)
+        else:
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "something that is not a regular file"
+            self._notice(f"{s.name}: replaced by {kind}; read the old file to its end, no longer followed")
+        return used
+
+    def _truncated(self, s: _Stream, out: list[FollowedBatch], size: int) -> None:
+        self._flush(s, out)
+        s.counters.truncations += 1
+        self._notice(f"{s.name}: truncated to {size} bytes (we had read {s.pos}); reading again from the start")
+        s.pos = s.offset = 0
+        s.line, s.fingerprint = 1, None
+        s.file.seek(0)
+
+    def _read(self, s: _Stream, out: list[FollowedBatch], budget: int) -> tuple[int, bool]:
+        """Read up to `budget` bytes; returns the bytes read and whether the end was reached."""
+        used = 0
+        while used < budget:
+            want = min(CHUNK_BYTES, budget - used)
+            try:
+                data = s.file.read(want)
+            except OSError as err:
+                self._read_failed(s, err)
+                return used, True
+            if not data:
+                return used, True
+            if self._problems:
+                self._problems.pop(s.path, None)  # reading works again: tell the next failure
+            used += len(data)
+            s.pos += len(data)
+            s.counters.bytes_read += len(data)
+            self._consume(s, data, out)
+            if len(data) < want:
+                return used, True
+        return used, False
+
+    def _consume(self, s: _Stream, data: bytes, out: list[FollowedBatch]) -> None:
+        """Deliver the lines that `data`, the bytes after those read before, completes."""
+        if s.skipping:
+            newline = data.find(b"\n")
+            if newline < 0:
+                s.offset += len(data)
+                return
+            s.offset += newline + 1
+            data = data[newline + 1 :]
+            s.skipping = False
+            self._ended(s, 1)
+        if s.mid_line and b"\n" in data:
+            # the end of a line whose `\r` pieces went out already; a leading `\r`
+            # makes read_batches treat it as such a line (blank pieces dropped)
+            newline = data.index(b"\n")
+            rest = s.partial + data[:newline]
+            self._emit(s, b"\r" + rest, out)
+            s.offset += len(rest) + 1
+            s.partial, s.mid_line = b"", False
+            self._ended(s, 1)
+            data = data[newline + 1 :]
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            block = s.partial + data[: cut + 1]
+            self._emit(s, block, out)
+            s.offset += len(block)
+            self._ended(s, block.count(b"\n"))
+            s.partial = data[cut + 1 :]
+        else:
+            s.partial += data
+        self._hold(s, out)
+
+    def _hold(self, s: _Stream, out: list[FollowedBatch]) -> None:
+        """Deliver the held line's pieces ended by `\\r`, and cut it if it grew too long."""
+        ret = s.partial.rfind(b"\r")
+        if ret >= 0:
+            pieces = s.partial[: ret + 1]
+            self._emit(s, pieces, out)
+            s.offset += len(pieces)
+            s.partial, s.mid_line = s.partial[ret + 1 :], True
+        if len(s.partial) > self._max_line_chars:  # as read_batches does: bytes beyond the cap are dropped
+            self._emit(s, s.partial[: self._max_line_chars], out)
+            s.stats.long_lines += 1
+            s.counters.long_lines += 1
+            s.offset += len(s.partial)
+            s.partial, s.mid_line, s.skipping = b"", False, True
+
+    def _flush(self, s: _Stream, out: list[FollowedBatch]) -> None:
+        """Deliver the held line as a line: its file is about to be left or rewound."""
+        if s.partial:
+            self._emit(s, b"\r" + s.partial if s.mid_line else s.partial, out)
+        if s.partial or s.mid_line or s.skipping:
+            self._ended(s, 1)
+        s.offset = s.pos
+        s.partial, s.mid_line, s.skipping = b"", False, False
+
+    def _ended(self, s: _Stream, lines: int) -> None:
+        s.line += lines
+        s.counters.lines += lines
+
+    def _emit(self, s: _Stream, data: bytes, out: list[FollowedBatch]) -> None:
+        long_lines = s.stats.long_lines
+        for batch in read_batches(
+            io.BytesIO(data), s.name, s.stats, first_line=s.line, max_line_chars=self._max_line_chars
+        ):
+            if batch.lines:
+                out.append(FollowedBatch(s.name, s.path, batch))
+        s.counters.long_lines += s.stats.long_lines - long_lines
+
+    # -- bookkeeping -------------------------------------------------------
+
+    def _mark(self, s: _Stream) -> _Mark:
+        length = min(s.offset, FINGERPRINT_BYTES)
+        if s.fingerprint is None or s.fingerprint[0] != length:
+            try:
+                s.fingerprint = (length, _fingerprint(s.file, length))
+            except OSError:
+                s.fingerprint = (length, "")
+        return _Mark(s.path, s.identity, s.fingerprint[1], s.offset, s.line, s.mid_line, s.skipping)
+
+    def _remember(self, s: _Stream) -> None:
+        """Keep the offset of a file rotated away, in case a pattern finds it under its new name."""
+        self._marks[s.identity] = self._mark(s)
+        self._marks.move_to_end(s.identity)
+        while len(self._marks) > ROTATED_KEPT + len(self._saved_paths):
+            self._marks.popitem(last=False)
+
+    def _close(self, s: _Stream) -> None:
+        if self._streams.get(s.path) is s:
+            del self._streams[s.path]
+        if self._identities.get(s.identity) == s.path:
+            del self._identities[s.identity]
+        with contextlib.suppress(OSError):
+            s.file.close()
+
+    def _load(self, state: dict[str, Any] | None) -> None:
+        if state is None:
+            return
+        files = state.get("files") if isinstance(state, dict) else None
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION or not isinstance(files, dict):
+            self._notice("ignoring the saved follow state (not this version's); starting as if fresh")
+            return
+        self._has_state = True
+        rotated = state.get("rotated") if isinstance(state.get("rotated"), list) else []
+        entries = [(d.get("path"), d, False) for d in rotated if isinstance(d, dict)]
+        bad = len(rotated) - len(entries)
+        for path, data, followed in entries + [(path, data, True) for path, data in files.items()]:
+            mark = _Mark.from_json(path, data)
+            if mark is None:
+                bad += 1
+                continue
+            self._marks[mark.identity] = mark
+            if followed:  # the file this path named when the state was saved
+                self._saved_paths[path] = mark
+        if bad:
+            self._notice(f"ignoring {bad} malformed entries of the saved follow state")
+
+    def _notice(self, message: str) -> None:
+        self._notices.append(message)
+
+    def _problem(self, key: str, message: str) -> None:
+        """A notice for a lasting problem, told again only when it changes."""
+        if self._problems.get(key) != message:
+            self._problems[key] = message
+            self._notice(message)
+
+    def _open_failed(self, path: str, name: str, err: OSError) -> None:
+        self._counters.setdefault(path, FileCounters()).read_errors += 1
+        self._problem(path, f"{name}: cannot open ({_reason(err)}); will retry")
+
+    def _read_failed(self, s: _Stream, err: OSError) -> None:
+        s.counters.read_errors += 1
+        self._problem(s.path, f"{s.name}: cannot read ({_reason(err)}); will retry")
+
+    def _skip(self, path: str, name: str, identity: Identity, why: str) -> None:
+        self._skipped[path] = identity
+        self._notice(f"{name}: {why}")
+
+
+def save_state(path: str, snapshot: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
+    """Write a follower's snapshot and the caller's own state as JSON, atomically.
+
+    A temporary file in the same directory is written, synced and renamed over
+    `path`, so a crash leaves the old state or the new one, never half of one.
+
+    Raises:
+        OSError: it could not be written (the previous file is left as it was).
+        TypeError: `extra` holds something JSON cannot encode.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def load_state(path: str, notices: list[str] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Read what `save_state` wrote: (follower state, extra).
+
+    A missing, unreadable or corrupt file gives (None, None) and a message
+    appended to `notices`; it never raises.
+    """
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except FileNotFoundError:
+        data, why = None, "no saved state yet"
+    except (OSError, ValueError) as err:
+        data, why = None, f"cannot read the saved state ({_reason(err) if isinstance(err, OSError) else err})"
+    else:
+        why = "not a saved state of this version"
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        if notices is not None:
+            notices.append(f"{path}: {why}; starting afresh")
+        return None, None
+    follow, extra = data.get("follow"), data.get("extra")
+    return (follow if isinstance(follow, dict) else None), (extra if isinstance(extra, dict) else None)

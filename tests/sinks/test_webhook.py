@@ -1,0 +1,210 @@
+"""The webhook against a real HTTP receiver on an ephemeral port: both body styles,
+retries, a dead receiver that never slows the caller, and the severity filter."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from monitor.model import Event, Kind, Severity
+from monitor.sinks.webhook import Webhook, alertmanager_alerts
+
+
+class Receiver:
+    """An HTTP server that records each POST and answers with the next status in `statuses`
+    (200 once they run out)."""
+
+    def __init__(self, statuses: list[int] | None = None, port: int = 0) -> None:
+        self.statuses = list(statuses or [])
+        self.requests: list[tuple[str, str, Any]] = []
+        self.answered: list[int] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.requests.append((self.path, self.headers["Content-Type"], json.loads(body)))
+                    receiver.answered.append(status)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str = "/api/v2/alerts") -> str:
+        return f"http://127.0.0.1:{self.server.server_port}{path}"
+
+    def bodies(self) -> list[Any]:
+        with self.lock:
+            return [body for _, _, body in self.requests]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
+
+
+def event(severity: Severity = Severity.ERROR, **fields: Any) -> Event:
+    values: dict[str, Any] = dict(
+        kind=Kind.DEVICE_FAULT,
+        severity=severity,
+        message="GPU 3 fell off the bus",
+        code="XID-79",
+        node="gpu7",
+        rank=24,
+        time="2024-05-01T12:00:00",
+        evidence="NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.",
+        action="drain the node and run GPU diagnostics",
+    )
+    values.update(fields)
+    return Event(**values)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_alertmanager_style(receiver: Receiver) -> None:
+    hook = Webhook(receiver.url())
+    assert hook.submit(event(), run="llama")
+    assert hook.close(10)
+    assert (hook.sent, hook.failed, hook.dropped) == (1, 0, 0)
+    [(path, content_type, body)] = receiver.requests
+    assert path == "/api/v2/alerts" and content_type == "application/json"
+    assert body == [{
+        "labels": {
+            "alertname": "MonitorEvent", "kind": "device_fault", "severity": "error", "code": "XID-79",
+            "run": "llama", "node": "gpu7",
+        },
+        "annotations": {
+            "summary": "GPU 3 fell off the bus",
+            "action": "drain the node and run GPU diagnostics",
+            "evidence": "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.",
+        },
+        "startsAt": "2024-05-01T12:00:00.000Z",
+        "generatorURL": "",
+    }]
+
+
+def test_alertmanager_alert_without_time_or_optional_fields_starts_now() -> None:
+    bare = Event(kind=Kind.HANG, severity=Severity.CRITICAL, message="no progress for 30 min")
+    [alert] = alertmanager_alerts(bare, now=1_714_564_800.25)
+    assert alert["labels"] == {"alertname": "MonitorEvent", "kind": "hang", "severity": "critical"}
+    assert alert["annotations"] == {"summary": "no progress for 30 min"}
+    assert alert["startsAt"] == "2024-05-01T12:00:00.250Z"
+    offset = alertmanager_alerts(event(time="2024-05-01T14:00:00+02:00"))[0]
+    assert offset["startsAt"] == "2024-05-01T12:00:00.000Z"
+
+
+def test_plain_style(receiver: Receiver) -> None:
+    hook = Webhook(receiver.url("/hook"), style="plain")
+    hook.submit(event(value=float("nan")))
+    hook.submit(event(code="XID-48"), run="llama")
+    assert hook.close(10)
+    first, second = receiver.bodies()
+    assert first == event(value=float("nan")).to_dict()
+    assert first["value"] == "nan"
+    assert second == {**event(code="XID-48").to_dict(), "run": "llama"}
+
+
+def test_retries_after_a_server_error_then_succeeds(receiver: Receiver) -> None:
+    receiver.statuses = [500, 503]
+    hook = Webhook(receiver.url(), backoff_s=0.01)
+    hook.submit(event())
+    assert hook.close(10)
+    assert receiver.answered == [500, 503, 200]
+    assert (hook.sent, hook.failed) == (1, 0)
+    bodies = receiver.bodies()
+    assert bodies[0] == bodies[1] == bodies[2]
+
+
+def test_gives_up_after_the_retries(receiver: Receiver) -> None:
+    receiver.statuses = [500] * 10
+    hook = Webhook(receiver.url(), retries=2, backoff_s=0.01)
+    hook.submit(event())
+    hook.submit(event())
+    assert hook.close(10)
+    assert (hook.sent, hook.failed) == (0, 2)
+    assert receiver.answered == [500] * 6
+
+
+def test_a_client_error_is_not_retried(receiver: Receiver) -> None:
+    receiver.statuses = [400]
+    hook = Webhook(receiver.url(), backoff_s=0.01)
+    hook.submit(event())
+    hook.submit(event())
+    assert hook.close(10)
+    assert receiver.answered == [400, 200]
+    assert (hook.sent, hook.failed) == (1, 1)
+
+
+def test_a_dead_receiver_never_blocks_submit() -> None:
+    hook = Webhook(f"http://127.0.0.1:{closed_port()}/api/v2/alerts", queue_size=100, backoff_s=0.2)
+    started = time.perf_counter()
+    for _ in range(5000):
+        hook.submit(event())
+    elapsed = time.perf_counter() - started
+    assert elapsed < 1.0, elapsed
+    assert hook.dropped >= 5000 - 100 - 1
+    started = time.perf_counter()
+    assert not hook.close(0.3)
+    assert time.perf_counter() - started < 3.0
+    assert not hook._thread.is_alive()
+    assert hook.sent == 0
+    assert hook.dropped + hook.failed == 5000
+
+
+def test_connection_errors_are_retried() -> None:
+    port = closed_port()
+    hook = Webhook(f"http://127.0.0.1:{port}/", retries=3, backoff_s=0.3)
+    hook.submit(event())
+    time.sleep(0.1)  # the first attempt was refused; the receiver comes up during the backoff
+    late = Receiver(port=port)
+    try:
+        assert hook.close(10)
+        assert (hook.sent, hook.failed) == (1, 0)
+        assert len(late.requests) == 1
+    finally:
+        late.stop()
+
+
+def test_severity_filter(receiver: Receiver) -> None:
+    hook = Webhook(receiver.url(), min_severity=Severity.ERROR)
+    assert not hook.submit(event(Severity.INFO))
+    assert not hook.submit(event(Severity.WARNING))
+    assert hook.submit(event(Severity.ERROR))
+    assert hook.submit(event(Severity.CRITICAL))
+    assert hook.close(10)
+    assert [body[0]["labels"]["severity"] for body in receiver.bodies()] == ["error", "critical"]
+    assert (hook.sent, hook.dropped) == (2, 0)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="style"):
+        Webhook("http://127.0.0.1:1/", style="slack")
+    with pytest.raises(ValueError, match="http"):
+        Webhook("ftp://example.org/")
