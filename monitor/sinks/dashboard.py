@@ -13,6 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
@@ -85,32 +86,35 @@ class Dashboard:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         now = self.clock()
         ranks = Table(title="Ranks", title_justify="left", title_style="monitor.title", expand=True)
-        for name, justify in (("File", "left"), ("Rank", "right"), ("Step", "right"), ("Loss", "right"),
-                              ("Loss trend", "left"), ("Step time", "right"), ("Last progress", "right")):
-            ranks.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis")  # type: ignore[arg-type]
+        ranks.add_column("File", no_wrap=True, overflow="ellipsis", ratio=1, min_width=8)
+        for name, width in (("Rank", 4), ("Step", 7), ("Loss", 7)):
+            ranks.add_column(name, justify="right", no_wrap=True, min_width=width)
+        ranks.add_column("Loss trend", no_wrap=True, max_width=16, overflow="crop")
+        for name, width in (("s/step", 6), ("Progress", 9)):
+            ranks.add_column(name, justify="right", no_wrap=True, min_width=width)
         for (name, rank), row in sorted(self.state.rows.items(), key=lambda item: (item[0][0], item[0][1] or 0)):
             record = row.record
             age = now - row.arrived
             ranks.add_row(
-                name,
+                Path(name).name if len(name) > 24 else name,
                 "-" if rank is None else str(rank),
                 "-" if record.step is None else f"{record.step:,}",
                 "-" if record.loss is None else f"{record.loss:.4g}",
-                sparkline(list(row.losses)),
-                "-" if record.step_time_s is None else f"{record.step_time_s:.3g} s",
+                sparkline(list(row.losses), width=16),
+                "-" if record.step_time_s is None else f"{record.step_time_s:.3g}",
                 Text(f"{age:.0f}s ago" + ("  HUNG" if row.hanging else ""),
                      style=severity_style(Severity.ERROR) if row.hanging else ""),
             )
         events = Table(title="Recent events", title_justify="left", title_style="monitor.title", expand=True)
-        events.add_column("Severity", no_wrap=True)
-        events.add_column("Code", no_wrap=True, style="monitor.code")
-        events.add_column("Where", no_wrap=True, overflow="ellipsis", max_width=40)
-        events.add_column("Message", ratio=1, overflow="ellipsis", no_wrap=True)
+        events.add_column("Severity", no_wrap=True, min_width=8)
+        events.add_column("Code", no_wrap=True, style="monitor.code", max_width=24, overflow="ellipsis")
+        events.add_column("Where", no_wrap=True, overflow="ellipsis", max_width=28)
+        events.add_column("Message", ratio=1, overflow="ellipsis", no_wrap=True, min_width=20)
         for event in reversed(self.state.events):
             events.add_row(
                 Text(str(event.severity).upper(), style=severity_style(event.severity)),
                 event.code or str(event.kind),
-                f"{event.file}:{event.line}" + (f" rank {event.rank}" if event.rank is not None else ""),
+                f"{Path(event.file or '-').name}:{event.line}" + (f" r{event.rank}" if event.rank is not None else ""),
                 event.message + (f" (×{event.count})" if event.count and event.count > 1 else ""),
             )
         totals = Text("Events: ")
