@@ -11,6 +11,7 @@ Big plain files are split into byte ranges scanned in parallel
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import os
@@ -31,7 +32,7 @@ _CHECKPOINT_SAVES = ("aving checkpoint", "aving the checkpoint", "aving model ch
 """How frameworks announce a checkpoint save: Megatron-LM `saving checkpoint at iteration N to DIR`,
 torchtitan `Saving the checkpoint (or staging if async is enabled).`, HF Trainer `Saving model
 checkpoint to DIR`, DeepSpeed `Saving model checkpoint: PATH`."""
-_HEARTBEAT_TRIES = 8
+_HEARTBEAT_TRIES = 64
 _HEARTBEAT_PREFIX = 64
 
 
@@ -81,10 +82,11 @@ class SourceScan:
         lines after the batch's last record (a few lines are tried from each end, so this costs
         nothing per line). They tell the stall detector the log was still being written."""
         after = (records[-1].line or 0) if records else 0
-        tail = [item for item in others[-_HEARTBEAT_TRIES:] if item[0] > after]
-        if not tail:
+        start = bisect.bisect_right(others, after, key=lambda item: item[0])
+        if start >= len(others):
             return records
-        head = [item for item in others[:_HEARTBEAT_TRIES] if item[0] > after] or tail
+        head = others[start:start + _HEARTBEAT_TRIES]
+        tail = others[max(start, len(others) - _HEARTBEAT_TRIES):]
         beats: list[Any] = []
         for candidates in (head, reversed(tail)):
             for number, line, step in candidates:
@@ -161,10 +163,15 @@ class SourceResult:
 
 
 def scan_source(
-    source: Source, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+    source: Source,
+    catalog_files: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    on_records: Callable[[list[Any]], None] | None = None,
 ) -> SourceResult:
-    """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`."""
+    """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`;
+    `on_records` sees every batch of records (the report keeps them)."""
     scan = SourceScan(source, load(catalog_files), settings)
+    scan.on_records = on_records
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None

@@ -408,7 +408,7 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "gpu_fell_off_bus/node07-kern.log": [("device_fault", "XID-79")],
     "gpu_fell_off_bus/slurm-4242.out": [
         ("device_fault", "CUDA-UNKNOWN-ERROR"), ("hang", "NCCL-WATCHDOG-TIMEOUT"), ("crash", "TORCHRUN-SIGABRT"),
-        ("crash", "TORCHELASTIC-CHILD-FAILED"), ("crash", "SRUN-TASK-FAILED"),
+        ("hang", "UNFINISHED-RUN"), ("crash", "TORCHELASTIC-CHILD-FAILED"), ("crash", "SRUN-TASK-FAILED"),
     ],
 }
 

@@ -1,0 +1,414 @@
+"""The post-mortem analysis: from `monitor.load`'s records and events to the report document.
+
+Answers, in order: how did the run end and what broke first (the verdict);
+what followed from it (the causal timeline); how training behaved (health
+series, spikes); what it cost (goodput); which faults keep coming back
+(persistent issues, a scorecard per domain, drain candidates).
+
+Goodput follows ml-goodput-measurement's buckets where the log allows:
+- **startup**: from the first timestamp of the logs to the first progress,
+  and from the last progress before each restart to the first after it
+  (program start-up and checkpoint restore after a disruption; a restore is
+  not told apart unless the log times it, so `checkpoint_restore` stays 0);
+- **wasted progress from disruption**: steps computed again after resuming
+  from an older checkpoint, at the run's usual time per step;
+- **stalls and hangs**: the gaps of STALL events beyond the usual interval,
+  and the silent end of an unfinished run;
+- **other**: what remains of the span.
+The effective training time ratio (ETTR) is productive time over the span.
+A checkpoint interval is suggested with Young/Daly's sqrt(2 x C x MTBF) when
+both a checkpoint cost C and failures are known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import statistics
+from typing import Any
+
+import pandas as pd
+
+from monitor import __version__
+from monitor.api import Loaded
+from monitor.catalog import load as load_catalog
+from monitor.model import Event, Kind, Role, Severity
+from monitor.sinks.table import causal_order
+
+FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
+FAILURE_KINDS = FAULT_KINDS | {Kind.DIVERGENCE, Kind.NAN}
+SCHEDULER_CODES = ("SLURM-TIME-LIMIT", "SLURM-CANCELLED", "SLURM-PREEMPTED", "SLURM-NODE-FAILURE")
+MAX_POINTS = 1500
+_LINK_S = 2 * 3600.0
+
+
+def _epoch(event: Event) -> float | None:
+    if not event.time:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(event.time)
+    except ValueError:
+        return None
+    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+# -- goodput ----------------------------------------------------------------------------
+
+
+def _training(steps: pd.DataFrame) -> pd.DataFrame:
+    """Training records (not evaluations), in file and line order."""
+    if steps.empty:
+        return steps
+    train = steps[steps["loss"].notna() | steps["eval_loss"].isna()]
+    return train.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
+
+
+def _seconds_per_step(train: pd.DataFrame) -> float | None:
+    """The run's usual wall time per training step, from consecutive timestamped records."""
+    rates: list[float] = []
+    for _file, group in train.dropna(subset=["epoch_s", "step"]).groupby("file", sort=False):
+        dt_s = group["epoch_s"].diff()
+        dstep = group["step"].diff()
+        ok = (dstep > 0) & (dt_s > 0)
+        rates.extend((dt_s[ok] / dstep[ok]).tolist())
+    if rates:
+        return statistics.median(rates)
+    times = train["step_time_s"].dropna()
+    return float(times.median()) if not times.empty else None
+
+
+def _restarts(train: pd.DataFrame, events: list[Event]) -> list[dict[str, Any]]:
+    """Each restart: when progress stopped and resumed, and the steps computed again."""
+    found = []
+    for event in events:
+        if event.code != "STEP-RESTART":
+            continue
+        rows = train[train["file"] == event.file]
+        before = rows[rows["line"] < (event.line or 0)].tail(1)
+        after = rows[rows["line"] >= (event.line or 0)].head(1)
+        stopped = _finite(before["epoch_s"].iloc[0]) if not before.empty else None
+        resumed = _finite(after["epoch_s"].iloc[0]) if not after.empty else None
+        resume_step, last_step = event.value, event.baseline
+        recomputed = int(last_step - resume_step + 1) if resume_step is not None and last_step is not None else 0
+        found.append({
+            "step": event.step, "stopped": stopped, "resumed": resumed, "recomputed": max(recomputed, 0),
+            "downtime": resumed - stopped if stopped is not None and resumed is not None else None,
+            "file": event.file, "line": event.line,
+        })
+    return found
+
+
+def _checkpoint_cost(loaded: Loaded, train: pd.DataFrame, per_step: float | None) -> float | None:
+    """The usual time a checkpoint save takes: Megatron's save-checkpoint timer, else the extra
+    time in the progress gap around an announced save."""
+    timers = loaded.timers
+    saves = timers[timers["name"].astype(str).str.contains("save-checkpoint|save_checkpoint", regex=True)]
+    if not saves.empty:
+        return float(saves["ms"].median()) / 1000.0
+    costs = []
+    for pause in loaded.pauses.itertuples():
+        rows = train[train["file"] == pause.file]
+        before = rows[rows["line"] < pause.line].tail(1)
+        after = rows[rows["line"] > pause.line].head(1)
+        if before.empty or after.empty:
+            continue
+        gap = _finite(after["epoch_s"].iloc[0] - before["epoch_s"].iloc[0])
+        steps = _finite(after["step"].iloc[0] - before["step"].iloc[0])
+        if gap is not None and steps is not None and per_step is not None:
+            costs.append(max(0.0, gap - steps * per_step))
+    return statistics.median(costs) if costs else None
+
+
+def goodput(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
+    """Where the wall time of the logs went (see the module docstring)."""
+    train = _training(loaded.steps)
+    notes: list[str] = []
+    times = [t for pair in loaded.clock.values() for t in pair]
+    times += [t for t in (_epoch(e) for e in events) if t is not None]
+    span = max(times) - min(times) if len(times) >= 2 else None
+    per_step = _seconds_per_step(train)
+    restarts = _restarts(train, events)
+    badput = {"startup": 0.0, "checkpoint_restore": 0.0, "wasted_progress_from_disruption": 0.0,
+              "stalls_and_hangs": 0.0, "other": 0.0}
+    first_progress = _finite(train["epoch_s"].min()) if not train.empty else None
+    if times and first_progress is not None:
+        badput["startup"] += max(0.0, first_progress - min(times))
+    for restart in restarts:
+        badput["startup"] += restart["downtime"] or 0.0
+        if per_step is not None:
+            badput["wasted_progress_from_disruption"] += restart["recomputed"] * per_step
+    for event in events:
+        if event.code == "STALL" and event.value is not None:
+            badput["stalls_and_hangs"] += max(0.0, event.value - (event.baseline or 0.0))
+        elif event.code == "UNFINISHED-RUN" and event.value is not None:
+            badput["stalls_and_hangs"] += event.value
+    failures = [e for e in events if _is_failure(e)]
+    productive = ettr = None
+    if span is None:
+        notes.append("The logs carry no timestamps: wall time, goodput and MTBF are unknown.")
+    else:
+        lost = sum(badput.values())
+        if lost > span:
+            notes.append("Some lost time overlaps (a restart inside a stall); the buckets are capped at the span.")
+            lost = span
+        productive = span - lost
+        ettr = productive / span if span > 0 else None
+    mtbf = span / len(failures) if span and failures else None
+    cost = _checkpoint_cost(loaded, train, per_step)
+    interval = math.sqrt(2 * cost * mtbf) if cost is not None and mtbf is not None else None
+    if interval is None:
+        notes.append("No checkpoint interval suggested: it needs both the cost of a checkpoint save and failures.")
+    if restarts and per_step is None:
+        notes.append("Recomputed steps are counted, but their time is unknown (no timestamps or step times).")
+    return {
+        "span_s": span, "productive_s": productive, "ettr": ettr, "badput": badput,
+        "recomputed_steps": sum(r["recomputed"] for r in restarts), "restarts": len(restarts),
+        "failures": len(failures), "mtbf_s": mtbf, "checkpoint_cost_s": cost,
+        "suggested_checkpoint_interval_s": interval, "seconds_per_step": per_step, "notes": notes,
+        "restart_list": restarts,
+    }
+
+
+def _is_failure(event: Event) -> bool:
+    return event.kind in FAILURE_KINDS and event.role is Role.ROOT and event.severity >= Severity.ERROR
+
+
+def _downtime_after(event: Event, restarts: list[dict[str, Any]]) -> float | None:
+    """The downtime of the first restart after `event` (the time the fault cost), if any."""
+    when = _epoch(event)
+    for restart in restarts:
+        if restart["downtime"] is None:
+            continue
+        if when is not None and restart["stopped"] is not None:
+            if 0 <= restart["resumed"] - when <= _LINK_S + restart["downtime"]:
+                return restart["downtime"]
+        elif restart["file"] == event.file and (restart["line"] or 0) > (event.line or 0):
+            return restart["downtime"]
+    return None
+
+
+# -- findings ---------------------------------------------------------------------------
+
+
+def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
+    """How the run ended, what broke first, what it means and what to do."""
+    train = _training(loaded.steps)
+    codes = {e.code for e in events}
+    serious = [e for e in events if e.severity >= Severity.ERROR]
+    failures = [e for e in events if _is_failure(e)]
+    root = failures[0] if failures else (serious[0] if serious else None)
+    totals = train["total_steps"].dropna()
+    last_step = _finite(train["step"].max()) if not train.empty else None
+    completed = not totals.empty and last_step is not None and last_step >= float(totals.max())
+    if codes & set(SCHEDULER_CODES):
+        outcome = "killed by the scheduler"
+    elif any(e.kind is Kind.CRASH and e.severity >= Severity.ERROR for e in events):
+        outcome = "crashed"
+    elif codes & {"UNFINISHED-RUN", "NO-PROGRESS"} or any(e.kind is Kind.HANG and e.code != "STALL" for e in serious):
+        outcome = "hung"
+    elif train.empty:
+        outcome = "no training progress"
+    elif completed:
+        outcome = "completed"
+    else:
+        outcome = "still running or cut off" if serious else "completed"
+    if root is None:
+        last = f" up to step {int(last_step):,}" if last_step is not None else ""
+        summary = f"The run {outcome}{last} with no findings that need action."
+        if not events:
+            summary = f"The run {outcome}{last} with no findings."
+        return {"outcome": outcome, "summary": summary, "root_cause": None, "meaning": None, "action": None}
+    definition = load_catalog().by_code.get(root.code or "")
+    where = ", ".join(part for part in (
+        f"node {root.node}" if root.node else "", f"rank {root.rank}" if root.rank is not None else "",
+        f"device {root.device}" if root.device else "", f"step {root.step:,}" if root.step is not None else "",
+    ) if part)
+    cascades = [e for e in events if e.cause == root.label()]
+    if root.rank is None:  # a kernel log knows the node, not the rank: a cascade on that node may tell
+        ranked = [c for c in cascades if c.rank is not None and (c.node == root.node or root.node is None)]
+        if ranked:
+            where_rank = f"rank {ranked[0].rank} (per {ranked[0].code})"
+            where = ", ".join(part for part in (f"node {root.node}" if root.node else "", where_rank,
+                                                  f"device {root.device}" if root.device else "") if part)
+    followed = f" It was followed by {len(cascades)} consequence(s): " + ", ".join(
+        sorted({c.code or str(c.kind) for c in cascades})) + "." if cascades else ""
+    summary = (
+        f"The run {outcome}. The root cause is {root.code} ({root.kind}"
+        f"{', ' + where if where else ''}) at {root.time or f'{root.file}:{root.line}'}: {root.message.rstrip('.')}."
+        f"{followed}"
+    )
+    return {
+        "outcome": outcome, "summary": summary, "root_cause": root.to_dict(),
+        "meaning": definition.meaning if definition else None, "action": root.action,
+    }
+
+
+def timeline(events: list[Event]) -> list[dict[str, Any]]:
+    """Roots in time order with the cascades they explain folded under them."""
+    rows: list[dict[str, Any]] = []
+    for event, depth in causal_order([e for e in events if e.severity > Severity.INFO]):
+        if depth and rows:
+            rows[-1]["cascades"].append(event.to_dict())
+        else:
+            rows.append({"event": event.to_dict(), "cascades": []})
+    return rows
+
+
+def persistent(events: list[Event], restarts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Faults that keep coming back, ranked by the time they cost."""
+    groups: dict[tuple[Any, ...], list[Event]] = {}
+    for event in events:
+        if event.persistent:
+            groups.setdefault((event.code, event.node, event.device), []).append(event)
+    catalog = load_catalog().by_code
+    found = []
+    for (code, node, device), episodes in groups.items():
+        counts = [e.count or 1 for e in episodes]
+        lost = [d for d in (_downtime_after(e, restarts) for e in episodes) if d is not None]
+        trend = "rising" if counts[-1] > counts[0] else "falling" if counts[-1] < counts[0] else "steady"
+        definition = catalog.get(code or "")
+        found.append({
+            "code": code, "kind": str(episodes[0].kind), "domain": None if episodes[0].domain is None
+            else str(episodes[0].domain), "node": node, "device": device, "count": sum(counts),
+            "episodes": len(episodes), "first_time": episodes[0].time, "last_time": episodes[-1].time,
+            "time_lost_s": sum(lost) if lost else None, "trend": trend if len(episodes) > 1 else None,
+            "meaning": definition.meaning if definition else episodes[0].message,
+            "action": episodes[0].action or "",
+        })
+    return sorted(found, key=lambda row: (-(row["time_lost_s"] or 0.0), -row["count"]))
+
+
+def scorecard(events: list[Event], span: float | None, restarts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Root failures by domain, with their mean time between failures."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        if _is_failure(event):
+            groups.setdefault(str(event.domain) if event.domain else "unknown", []).append(event)
+    rows = []
+    for domain, failures in sorted(groups.items(), key=lambda item: -len(item[1])):
+        lost = [d for d in (_downtime_after(e, restarts) for e in failures) if d is not None]
+        rows.append({
+            "domain": domain, "failures": len(failures), "mtbf_s": span / len(failures) if span else None,
+            "codes": sorted({e.code or str(e.kind) for e in failures}), "time_lost_s": sum(lost) if lost else None,
+        })
+    return rows
+
+
+def fault_table(events: list[Event]) -> list[dict[str, Any]]:
+    """Per code: how often, where, when, what it means and what to do."""
+    catalog = load_catalog().by_code
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        if event.severity > Severity.INFO:
+            groups.setdefault(event.code or str(event.kind), []).append(event)
+    rows = []
+    for code, found in groups.items():
+        ranks = sorted({r for e in found for r in (e.ranks or ((e.rank,) if e.rank is not None else ()))})
+        nodes = sorted({n for e in found for n in (e.nodes or ((e.node,) if e.node else ()))})
+        times = [e.time for e in found if e.time]
+        definition = catalog.get(code)
+        rows.append({
+            "code": code, "kind": str(found[0].kind), "severity": str(max(e.severity for e in found)),
+            "domain": None if found[0].domain is None else str(found[0].domain),
+            "count": sum(e.count or 1 for e in found), "ranks": ranks, "nodes": nodes,
+            "first_time": min(times) if times else None, "last_time": max(times) if times else None,
+            "meaning": definition.meaning if definition else found[0].message, "action": found[0].action or "",
+        })
+    return sorted(rows, key=lambda row: (-Severity.parse(row["severity"]), -row["count"]))
+
+
+def drain_candidates(events: list[Event]) -> list[dict[str, Any]]:
+    """Nodes ranked by the root hardware or interconnect faults they show."""
+    nodes: dict[str, list[str]] = {}
+    for event in events:
+        if event.role is Role.ROOT and event.node and event.domain is not None and \
+                str(event.domain) in ("hardware", "interconnect") and event.severity >= Severity.ERROR:
+            nodes.setdefault(event.node, []).append(event.code or str(event.kind))
+    rows = [{"node": node, "root_faults": len(codes), "codes": sorted(set(codes))} for node, codes in nodes.items()]
+    return sorted(rows, key=lambda row: -row["root_faults"])
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+def _downsample(frame: pd.DataFrame, x: str, y: str) -> list[list[float]]:
+    """At most MAX_POINTS [x, y] pairs: the lowest and highest value of each bucket, so spikes survive."""
+    data = frame[[x, y]].dropna(subset=[x])
+    data = data[data[y].notna()]
+    if len(data) <= MAX_POINTS:
+        return [[float(a), float(b)] for a, b in data.itertuples(index=False)]
+    buckets = (pd.RangeIndex(len(data)) * (MAX_POINTS // 2) // len(data))
+    data = data.reset_index(drop=True)
+    keep = set(data.groupby(buckets)[y].idxmin().tolist()) | set(data.groupby(buckets)[y].idxmax().tolist())
+    picked = data.loc[sorted(keep)]
+    return [[float(a), float(b)] for a, b in picked.itertuples(index=False)]
+
+
+def health(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
+    """Curves of the busiest file's first rank, restarts, markers and the spike table."""
+    train = _training(loaded.steps)
+    series: dict[str, list[list[float]]] = {}
+    by_time: dict[str, list[list[float]]] = {}
+    unit = None
+    if not train.empty:
+        busiest = train["file"].value_counts().idxmax()
+        rows = train[train["file"] == busiest]
+        ranks = rows["rank"].dropna()
+        if not ranks.empty:
+            rows = rows[rows["rank"] == ranks.min()]
+        rows = rows.copy()
+        for column, unit_name in (("tokens_per_s", "tokens/s"), ("samples_per_s", "samples/s"), ("tflops", "TFLOP/s")):
+            if rows[column].notna().any():
+                rows["throughput"] = rows[column]
+                unit = unit_name
+                break
+        else:
+            rows["throughput"] = float("nan")
+        for key in ("loss", "grad_norm", "step_time_s", "throughput", "loss_scale"):
+            series[key] = _downsample(rows, "step", key)
+            if rows["epoch_s"].notna().any():
+                by_time[key] = _downsample(rows, "epoch_s", key)
+    restarts = [{"step": e.step, "epoch_s": _epoch(e)} for e in events if e.code == "STEP-RESTART"]
+    markers = [
+        {"step": e.step, "epoch_s": _epoch(e), "kind": str(e.kind), "code": e.code, "value": e.value}
+        for e in events if e.kind in (Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.NAN) and e.step is not None
+    ]
+    spikes = [
+        {"step": e.step, "peak": e.value, "baseline": e.baseline, "magnitude": (e.details or {}).get("magnitude"),
+         "recovered_after_steps": (e.details or {}).get("recovered_after_steps"), "rank": e.rank}
+        for e in events if e.code == "LOSS-SPIKE"
+    ]
+    return {"series": series, "series_by_time": {k: v for k, v in by_time.items() if v},
+            "throughput_unit": unit, "restarts": restarts, "markers": markers, "spikes": spikes}
+
+
+def build_report(loaded: Loaded) -> dict[str, Any]:
+    """The report document (the shape the HTML, Markdown and JSON renderers share)."""
+    events = loaded.event_list
+    cost = goodput(loaded, events)
+    restarts = cost.pop("restart_list")
+    return {
+        "title": "monitor report",
+        "generated": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "version": __version__,
+        "inputs": [summary.to_dict() for summary in loaded.files],
+        "errors": loaded.errors,
+        "verdict": verdict(loaded, events),
+        "timestamps_missing": any(e.time is None for e in events if e.severity > Severity.INFO),
+        "timeline": timeline(events),
+        "health": health(loaded, events),
+        "goodput": cost,
+        "persistent": persistent(events, restarts),
+        "scorecard": scorecard(events, cost["span_s"], restarts),
+        "faults": fault_table(events),
+        "drain_candidates": drain_candidates(events),
+        "events": [event.to_dict() for event in events],
+    }
