@@ -3,8 +3,9 @@
 Runs once over the events of every scanned source (all ranks and nodes):
 
 1. **Order**: by time where the lines carry one; an event without a time
-   takes the time of the last timed event before it in its file, and ties
-   keep file and line order.
+   takes the later of the last timestamped progress line before it
+   (`details.approx_time`) and the last timed event before it in its file;
+   ties keep file and line order.
 2. **Fold**: identical faults become one event with a `count` and the
    `ranks` and `nodes` that showed it: the same NCCL error from 1000 ranks,
    the same line 10 000 times. Faults on a device fold per node and device
@@ -57,7 +58,11 @@ def _ordered(events: Sequence[Event]) -> list[_Occurrence]:
         epoch = epoch_of(event.time)
         if epoch is not None:
             last_epoch[event.file] = epoch
-        effective = epoch if epoch is not None else last_epoch.get(event.file, float("-inf"))
+        if epoch is None:  # the latest of: the last timed progress line, the last timed event in the file
+            approx = epoch_of((event.details or {}).get("approx_time"))
+            effective = max(approx if approx is not None else -math.inf, last_epoch.get(event.file, -math.inf))
+        else:
+            effective = epoch
         found.append(_Occurrence(event, epoch, (effective, file_index, event.line or 0)))
     found.sort(key=lambda o: o.order)
     return found
@@ -166,14 +171,27 @@ def _explain(folds: list[_Fold]) -> list[Event]:
         event = _folded(fold, episodes[fold_key(fold.first)] > 1)
         if event.kind in FAULT_KINDS and event.role is not None:
             cause = _cause(event, fold, roots)
-            if cause is not None:
-                event = dataclasses.replace(
-                    event, role=Role.CASCADE, cause=cause.label()
-                )
+            if cause is not None and event.role is Role.ROOT and _better_evidence(event, cause):
+                # the same incident, seen first in a line without a time or device (a Python traceback)
+                # and then in the kernel's own timed line naming the device: the latter is the root
+                index = out.index(cause)
+                out[index] = dataclasses.replace(cause, role=Role.CASCADE, cause=event.label())
+                roots = [(f, e) for f, e in roots if e is not cause] + [(fold, event)]
+            elif cause is not None:
+                event = dataclasses.replace(event, role=Role.CASCADE, cause=cause.label())
             elif event.role is Role.ROOT:
                 roots.append((fold, event))
         out.append(event)
     return out
+
+
+def _better_evidence(event: Event, earlier: Event) -> bool:
+    """Whether `event` pins the same fault down better than the root found `earlier`: it has a
+    time and a device where the earlier one has neither, in the same domain."""
+    return (
+        event.time is not None and earlier.time is None and event.device is not None and earlier.device is None
+        and event.domain == earlier.domain
+    )
 
 
 def _cause(event: Event, fold: _Fold, roots: list[tuple[_Fold, Event]]) -> Event | None:
@@ -192,9 +210,17 @@ def _cause(event: Event, fold: _Fold, roots: list[tuple[_Fold, Event]]) -> Event
 
 
 def _gap(earlier: _Fold, later: _Fold) -> float | None:
-    if earlier.epoch is None or later.epoch is None:
+    """Seconds between two folds; a fold without a time of its own takes the time of the last
+    timed line before it in its file (None when there is none)."""
+    start = earlier.last_epoch or earlier.epoch or _finite_or_none(earlier.order[0])
+    end = later.epoch if later.epoch is not None else _finite_or_none(later.order[0])
+    if start is None or end is None:
         return None
-    return later.epoch - (earlier.last_epoch or earlier.epoch)
+    return end - start
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def correlate(events: Iterable[Event]) -> list[Event]:

@@ -20,7 +20,8 @@ from typing import Any
 
 from monitor.catalog import Catalog, load
 from monitor.detectors import new_detectors
-from monitor.model import Event, Heartbeat, Pause, SourceSummary
+from monitor.detectors.base import Position, went_back
+from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.faults import FaultScanner
 from monitor.parsers.timestamps import find_timestamp
@@ -58,12 +59,15 @@ class SourceScan:
         self.detectors = new_detectors(settings)
         self.summary = SourceSummary(file=source.name)
         self.on_records: Callable[[list[Any]], None] | None = None  # live following watches records too
+        self.position: Position | None = None  # the last training step, to see restarts
 
     def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
         """Parse and check lines; return the events they raise."""
         others: list[tuple[int, str, int | None]] = []
         records = self.parsers.parse_lines(numbered, others)
-        events = self.faults.scan(others) if others else []
+        restarts = self._restart_lines(records) if records else []
+        clock = [(r.line or 0, r.time) for r in records if r.time is not None and type(r) is StepRecord]
+        events = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
         if others:
             records = self._with_heartbeats(records, others)
             pauses = [
@@ -76,6 +80,17 @@ class SourceScan:
         if records:
             events.extend(self._detect(records))
         return events
+
+    def _restart_lines(self, records: list[Any]) -> list[int]:
+        """The lines where the training step went back (a restart), for the fault scanner."""
+        found = []
+        for record in records:
+            if type(record) is not StepRecord or record.step is None or record.is_eval:
+                continue
+            if went_back(self.position, record.epoch, record.step):
+                found.append(record.line or 0)
+            self.position = (record.epoch, record.step)
+        return found
 
     def _with_heartbeats(self, records: list[Any], others: list[tuple[int, str, int | None]]) -> list[Any]:
         """`records` plus up to two `Heartbeat`s: the first and the last timestamped non-progress
@@ -120,12 +135,14 @@ class SourceScan:
         """Parser and detector state (not the summary), comparable with `==`."""
         return {
             "parsers": self.parsers.snapshot(),
+            "position": self.position,
             "faults": self.faults.snapshot(),
             "detectors": [d.snapshot() for d in self.detectors],
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.parsers.restore(snapshot["parsers"])
+        self.position = snapshot["position"]
         self.faults.restore(snapshot["faults"])
         for detector, state in zip(self.detectors, snapshot["detectors"]):
             detector.restore(state)

@@ -377,6 +377,46 @@ def gpu_fell_off_bus() -> dict[str, list[str]]:
     return {"gpu_fell_off_bus/node07-kern.log": kernel, "gpu_fell_off_bus/slurm-4242.out": job}
 
 
+# --- The same GPU fails again after every restart: a persistent technical issue ---------------------
+def persistent_ecc() -> dict[str, list[str]]:
+    """Three attempts of one Megatron-LM job, requeued by Slurm into the same output file
+    (`--open-mode=append`). Each time, GPU 0000:b7:00 on node12 reports an uncorrectable ECC error
+    (Xid 48 in the kernel log; `CUDA error: uncorrectable ECC error encountered` on rank 5), the job
+    dies, and the next attempt resumes from the last checkpoint, computing steps again.
+
+    Layouts: Megatron-LM iteration lines with their timestamp, `saving checkpoint at iteration`;
+    NVRM Xid in syslog form with the year (journalctl short-iso); Slurm's requeue and srun lines."""
+    rng = random.Random(91)
+    job: list[str] = []
+    kernel: list[str] = ["2025-03-04T08:55:02+0000 node12 kernel: nvidia-nvswitch: Probing device 0000:05:00.0"]
+    when = START
+    attempts = [(1, 400, 300), (301, 700, 600), (601, 1000, None)]  # first step, failing step, last checkpoint
+    for number, (first, last, checkpoint) in enumerate(attempts, 1):
+        job.append(f"srun: job 7001 queued and allocated nodes node11,node12 (attempt {number})")
+        when += timedelta(minutes=4)  # start-up: load the checkpoint, build the model
+        for step in range(first, last + 1, 10):
+            when += timedelta(seconds=10 * 3.0 + rng.random())
+            job.append(megatron_line(when, step, 2000, loss_curve(step, rng), 1.1 + rng.random() * 0.2,
+                                     65536.0, ms=3012.4))
+            if step % 300 == 0:
+                job.append(f"saving checkpoint at iteration {step:7d} to /ckpt/gpt-7b")
+                when += timedelta(seconds=45)
+                job.append(f"  successfully saved checkpoint from iteration {step:7d} to /ckpt/gpt-7b")
+        if checkpoint is None:
+            continue
+        fault_at = when + timedelta(seconds=12)
+        kernel.append(f"{fault_at:%Y-%m-%dT%H:%M:%S}+0000 node12 kernel: NVRM: Xid (PCI:0000:b7:00): 48, pid={21400 + number}, "
+                      "name=python3, Ch 00000008, DBE (double bit error) on the GPU memory.")
+        job.append(f"[rank5]: Traceback (most recent call last):")
+        job.append('[rank5]:   File "/opt/megatron/pretrain_gpt.py", line 233, in <module>')
+        job.append("[rank5]:     pretrain(train_valid_test_datasets_provider, model_provider)")
+        job.append("[rank5]: RuntimeError: CUDA error: uncorrectable ECC error encountered")
+        job.append(f"srun: error: node12: task 5: Exited with exit code 1")
+        job.append(f"slurmstepd: error: *** JOB 7001 ON node11 CANCELLED AT {fault_at + timedelta(seconds=30):%Y-%m-%dT%H:%M:%S} DUE TO NODE FAILURE ***")
+        when = fault_at + timedelta(minutes=6)  # requeued
+    return {"persistent_ecc/slurm-7001.out": job, "persistent_ecc/node12-kern.log": kernel}
+
+
 FILES: dict[str, Callable[[], list[str]]] = {
     "megatron_gpt_bf16_nan.log": megatron_gpt_nan,
     "bloom_megatron_deepspeed_restart.log": bloom_restart,
@@ -405,6 +445,11 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "olmo_healthy.log": [],
     "generic_loop_healthy.log.gz": [],
     **{f"torchtitan_llama3_8b/rank_{r}.log": [] for r in range(4)},
+    "persistent_ecc/node12-kern.log": [("device_fault", "XID-48")] * 2,
+    "persistent_ecc/slurm-7001.out": [
+        ("device_fault", "CUDA-ECC-UNCORRECTABLE"), ("crash", "PYTHON-EXCEPTION"), ("crash", "SRUN-TASK-FAILED"),
+        ("crash", "SLURM-NODE-FAILURE"), ("restart", "STEP-RESTART"),
+    ] * 2,
     "gpu_fell_off_bus/node07-kern.log": [("device_fault", "XID-79")],
     "gpu_fell_off_bus/slurm-4242.out": [
         ("device_fault", "CUDA-UNKNOWN-ERROR"), ("hang", "NCCL-WATCHDOG-TIMEOUT"), ("crash", "TORCHRUN-SIGABRT"),
@@ -419,6 +464,7 @@ def write_all(out: Path = OUT) -> list[Path]:
     files: dict[str, list[str]] = {name: make() for name, make in FILES.items()}
     files.update(torchtitan_healthy())
     files.update(gpu_fell_off_bus())
+    files.update(persistent_ecc())
     for name, lines in files.items():
         path = out / name
         path.parent.mkdir(parents=True, exist_ok=True)

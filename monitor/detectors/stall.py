@@ -87,7 +87,9 @@ class StallDetector(Detector):
         if record.step_time_s is not None and math.isfinite(record.step_time_s) and record.step_time_s > 0:
             self.step_time = record.step_time_s
         previous_step = self.last.step if self.last is not None else None
+        restarted = False
         if record.step is not None and previous_step is not None:
+            restarted = record.step < previous_step  # the gap is a restart's, reported as one
             if record.step == previous_step:
                 return  # another line about the same step (DeepSpeed prints two, ranks each one): no progress
             if record.step > previous_step:
@@ -96,7 +98,7 @@ class StallDetector(Detector):
         if epoch is not None and self.last_epoch is not None:
             gap = epoch - self.last_epoch
             threshold = self._threshold()
-            if threshold is not None and gap > threshold and not self.eval_since:
+            if threshold is not None and gap > threshold and not self.eval_since and not restarted:
                 usual = self._usual()
                 previous = self.last
                 events.append(make_event(

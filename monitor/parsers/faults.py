@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from monitor.catalog import Catalog, Definition, Match
@@ -113,6 +114,8 @@ class FaultScanner:
         self.recent: list[Event] = []
         self.step: int | None = None  # the training step of the line being scanned
         self.held: dict[tuple[Any, ...], _Held] = {}  # recent faults, held back while they repeat
+        self.restarts = 0  # times the training step went back, so a fault after a restart is a new episode
+        self.approx_time: str | None = None  # the time of the last timestamped progress line
 
     # -- events -----------------------------------------------------------
 
@@ -163,6 +166,8 @@ class FaultScanner:
         """An event with `definition`'s fields, placed at `line` (whose message starts at `start`,
         after its prefix: the prefix gives time, rank and node); `fields` override."""
         time, _epoch, rank, node = self.ctx.where(line, start)
+        if time is None and self.approx_time is not None:
+            fields = {**fields, "details": {**(fields.get("details") or {}), "approx_time": self.approx_time}}
         values: dict[str, Any] = {
             "kind": definition.kind,
             "severity": definition.severity,
@@ -184,12 +189,30 @@ class FaultScanner:
 
     # -- lines ------------------------------------------------------------
 
-    def scan(self, lines: list[tuple[int, str, int | None]]) -> list[Event]:
+    def scan(
+        self,
+        lines: list[tuple[int, str, int | None]],
+        restart_lines: Sequence[int] = (),
+        clock: Sequence[tuple[int, str]] = (),
+    ) -> list[Event]:
         """Events raised by these (line number, text, training step) lines, in line order
-        (lines taken by progress parsers are left out)."""
+        (lines taken by progress parsers are left out); `restart_lines` are the lines where the
+        training step went back, so a fault repeated after one starts a new episode; `clock`
+        gives (line, ISO time) of timestamped progress lines, so a fault on a line without a
+        time gets the time of the last one before it as `details["approx_time"]`."""
         out: list[Event] = []
         match = self.catalog.match
+        restart_at = iter(restart_lines)
+        next_restart = next(restart_at, None)
+        ticks = iter(clock)
+        tick = next(ticks, None)
         for number, line, step in lines:
+            while next_restart is not None and next_restart < number:
+                self.restarts += 1  # the training step went back: what follows is a new episode
+                next_restart = next(restart_at, None)
+            while tick is not None and tick[0] < number:
+                self.approx_time = tick[1]
+                tick = next(ticks, None)
             self.step = step
             if number != self.last_number + 1 and self.tracebacks:
                 self._interrupt(out)  # progress lines came between: no traceback spans them
@@ -211,6 +234,11 @@ class FaultScanner:
                     self._start_elastic(event, out)
                 else:
                     self._emit(event, out)
+        while next_restart is not None:
+            self.restarts += 1
+            next_restart = next(restart_at, None)
+        if clock:
+            self.approx_time = clock[-1][1]  # the latest, for the next batch's first lines
         return out
 
     def _emit(self, event: Event, out: list[Event]) -> None:
@@ -218,7 +246,7 @@ class FaultScanner:
         a line repeated a million times costs one event, not a million (memory stays flat)."""
         key = fold_key(event)
         held = self.held.get(key)
-        if held is not None and held.continues(event):
+        if held is not None and held.restarts == self.restarts and held.continues(event):
             held.add(event)
             return
         if held is not None:
@@ -227,7 +255,7 @@ class FaultScanner:
         elif len(self.held) >= _MAX_HELD:
             oldest = next(iter(self.held))
             out.append(self.held.pop(oldest).event())
-        self.held[key] = _Held(event)
+        self.held[key] = _Held(event, restarts=self.restarts)
 
     def _remember(self, event: Event) -> None:
         """Keep the faults of the last few lines: a crash reported just after them is their consequence."""
@@ -415,6 +443,8 @@ class FaultScanner:
             "last_number": self.last_number,
             "recent": list(self.recent),
             "held": copy.deepcopy(self.held),
+            "restarts": self.restarts,
+            "approx_time": self.approx_time,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -426,6 +456,8 @@ class FaultScanner:
         self.last_number = snapshot["last_number"]
         self.recent = list(snapshot["recent"])
         self.held = copy.deepcopy(snapshot["held"])
+        self.restarts = snapshot["restarts"]
+        self.approx_time = snapshot["approx_time"]
 
 
 @dataclasses.dataclass
@@ -433,6 +465,7 @@ class _Held:
     """A fault seen once or more, not yet output: counts kept cheaply, the event built at the end."""
 
     first: Event
+    restarts: int = 0  # the scanner's restart count when it was first seen
     count: int = 1
     ranks: set[int] = dataclasses.field(default_factory=set)
     nodes: set[str] = dataclasses.field(default_factory=set)
