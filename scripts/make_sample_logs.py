@@ -407,11 +407,11 @@ def persistent_ecc() -> dict[str, list[str]]:
         fault_at = when + timedelta(seconds=12)
         kernel.append(f"{fault_at:%Y-%m-%dT%H:%M:%S}+0000 node12 kernel: NVRM: Xid (PCI:0000:b7:00): 48, pid={21400 + number}, "
                       "name=python3, Ch 00000008, DBE (double bit error) on the GPU memory.")
-        job.append(f"[rank5]: Traceback (most recent call last):")
+        job.append("[rank5]: Traceback (most recent call last):")
         job.append('[rank5]:   File "/opt/megatron/pretrain_gpt.py", line 233, in <module>')
         job.append("[rank5]:     pretrain(train_valid_test_datasets_provider, model_provider)")
         job.append("[rank5]: RuntimeError: CUDA error: uncorrectable ECC error encountered")
-        job.append(f"srun: error: node12: task 5: Exited with exit code 1")
+        job.append("srun: error: node12: task 5: Exited with exit code 1")
         job.append(f"slurmstepd: error: *** JOB 7001 ON node11 CANCELLED AT {fault_at + timedelta(seconds=30):%Y-%m-%dT%H:%M:%S} DUE TO NODE FAILURE ***")
         when = fault_at + timedelta(minutes=6)  # requeued
     return {"persistent_ecc/slurm-7001.out": job, "persistent_ecc/node12-kern.log": kernel}
