@@ -116,6 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll", type=float, default=0.25, metavar="SECONDS", help="how often files are checked (default 0.25)",
     )
     _add_shared(tail_cmd)
+    report_cmd = commands.add_parser(
+        "report",
+        help="write a post-mortem report: verdict, causal timeline, health, goodput, persistent issues",
+        description="Scan logs and write a post-mortem report: how the run ended and what broke first, the "
+        "causal timeline, training-health charts, goodput, persistent issues and a scorecard by domain.",
+    )
+    report_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory or glob")
+    report_cmd.add_argument(
+        "-o", "--output", required=True, metavar="FILE",
+        help="the report: .html (self-contained), .md (Markdown) or .json by the suffix; - for Markdown on stdout",
+    )
+    _add_shared(report_cmd)
     return parser
 
 
@@ -225,6 +237,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             from monitor.tail import run_tail
 
             return run_tail(args, out)
+        if args.command == "report":
+            from monitor.report.command import run_report
+
+            return run_report(args, out)
         return run_scan(args, out)
     except KeyboardInterrupt:
         _warn("interrupted")

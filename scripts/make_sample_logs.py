@@ -396,12 +396,12 @@ def persistent_ecc() -> dict[str, list[str]]:
         when += timedelta(minutes=4)  # start-up: load the checkpoint, build the model
         for step in range(first, last + 1, 10):
             when += timedelta(seconds=10 * 3.0 + rng.random())
-            job.append(megatron_line(when, step, 2000, loss_curve(step, rng), 1.1 + rng.random() * 0.2,
+            job.append(megatron_line(when, step, 991, loss_curve(step, rng), 1.1 + rng.random() * 0.2,
                                      65536.0, ms=3012.4))
-            if step % 300 == 0:
-                job.append(f"saving checkpoint at iteration {step:7d} to /ckpt/gpt-7b")
+            if (step + 9) % 300 == 0:  # the interval ending at a multiple of 300
+                job.append(f"saving checkpoint at iteration {step + 9:7d} to /ckpt/gpt-7b")
                 when += timedelta(seconds=45)
-                job.append(f"  successfully saved checkpoint from iteration {step:7d} to /ckpt/gpt-7b")
+                job.append(f"  successfully saved checkpoint from iteration {step + 9:7d} to /ckpt/gpt-7b")
         if checkpoint is None:
             continue
         fault_at = when + timedelta(seconds=12)

@@ -33,7 +33,6 @@ from monitor import __version__
 from monitor.api import Loaded
 from monitor.catalog import load as load_catalog
 from monitor.model import Event, Kind, Role, Severity
-from monitor.sinks.table import causal_order
 
 FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
 FAILURE_KINDS = FAULT_KINDS | {Kind.DIVERGENCE, Kind.NAN}
@@ -43,10 +42,19 @@ _LINK_S = 2 * 3600.0
 
 
 def _epoch(event: Event) -> float | None:
-    if not event.time:
+    return _epoch_text(event.time)
+
+
+def _when(event: Event) -> float | None:
+    """An event's time, or the approximate time of its line (see monitor.correlate)."""
+    return _epoch(event) or _epoch_text((event.details or {}).get("approx_time"))
+
+
+def _epoch_text(text: str | None) -> float | None:
+    if not text:
         return None
     try:
-        stamp = dt.datetime.fromisoformat(event.time)
+        stamp = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
@@ -201,8 +209,11 @@ def _downtime_after(event: Event, restarts: list[dict[str, Any]]) -> float | Non
 def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
     """How the run ended, what broke first, what it means and what to do."""
     train = _training(loaded.steps)
-    codes = {e.code for e in events}
+    restarts = [w for w in (_when(e) for e in events if e.code == "STEP-RESTART") if w is not None]
+    final = [e for e in events if not restarts or (_when(e) or 0.0) >= max(restarts)]  # the last attempt's
+    codes = {e.code for e in final}
     serious = [e for e in events if e.severity >= Severity.ERROR]
+    ending = [e for e in final if e.severity >= Severity.ERROR]
     failures = [e for e in events if _is_failure(e)]
     root = failures[0] if failures else (serious[0] if serious else None)
     totals = train["total_steps"].dropna()
@@ -210,28 +221,27 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
     completed = not totals.empty and last_step is not None and last_step >= float(totals.max())
     if codes & set(SCHEDULER_CODES):
         outcome = "killed by the scheduler"
-    elif any(e.kind is Kind.CRASH and e.severity >= Severity.ERROR for e in events):
+    elif any(e.kind is Kind.CRASH for e in ending):
         outcome = "crashed"
-    elif codes & {"UNFINISHED-RUN", "NO-PROGRESS"} or any(e.kind is Kind.HANG and e.code != "STALL" for e in serious):
+    elif codes & {"UNFINISHED-RUN", "NO-PROGRESS"} or any(e.kind is Kind.HANG and e.code != "STALL" for e in ending):
         outcome = "hung"
     elif train.empty:
         outcome = "no training progress"
     elif completed:
         outcome = "completed"
     else:
-        outcome = "still running or cut off" if serious else "completed"
+        outcome = "still running or cut off" if ending or not totals.empty else "completed"
     if root is None:
-        last = f" up to step {int(last_step):,}" if last_step is not None else ""
-        summary = f"The run {outcome}{last} with no findings that need action."
-        if not events:
-            summary = f"The run {outcome}{last} with no findings."
+        last = f" (last step {int(last_step):,})" if last_step is not None else ""
+        findings = "no findings" if not events else "no findings that need action"
+        summary = f"{_OUTCOME_SENTENCE[outcome][:-1]}{last}, with {findings}."
         return {"outcome": outcome, "summary": summary, "root_cause": None, "meaning": None, "action": None}
     definition = load_catalog().by_code.get(root.code or "")
     where = ", ".join(part for part in (
         f"node {root.node}" if root.node else "", f"rank {root.rank}" if root.rank is not None else "",
         f"device {root.device}" if root.device else "", f"step {root.step:,}" if root.step is not None else "",
     ) if part)
-    cascades = [e for e in events if e.cause == root.label()]
+    cascades = _consequences(root, events)
     if root.rank is None:  # a kernel log knows the node, not the rank: a cascade on that node may tell
         ranked = [c for c in cascades if c.rank is not None and (c.node == root.node or root.node is None)]
         if ranked:
@@ -240,8 +250,10 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
                                                   f"device {root.device}" if root.device else "") if part)
     followed = f" It was followed by {len(cascades)} consequence(s): " + ", ".join(
         sorted({c.code or str(c.kind) for c in cascades})) + "." if cascades else ""
+    intro = "The root cause is" if outcome != "completed" else (
+        f"It recovered from {len(restarts)} restart(s); the first failure was" if restarts else "It reported")
     summary = (
-        f"The run {outcome}. The root cause is {root.code} ({root.kind}"
+        f"{_OUTCOME_SENTENCE[outcome]} {intro} {root.code} ({root.kind}"
         f"{', ' + where if where else ''}) at {root.time or f'{root.file}:{root.line}'}: {root.message.rstrip('.')}."
         f"{followed}"
     )
@@ -251,14 +263,36 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
     }
 
 
+_OUTCOME_SENTENCE = {
+    "completed": "The run completed.",
+    "crashed": "The run crashed.",
+    "hung": "The run hung.",
+    "killed by the scheduler": "The run was killed by the scheduler.",
+    "still running or cut off": "The run was still running when the logs end (or they were cut off).",
+    "no training progress": "The run made no training progress.",
+}
+
+
+def _consequences(root: Event, events: list[Event]) -> list[Event]:
+    """Every event whose chain of causes leads back to `root`."""
+    labels = {root.label()}
+    found: list[Event] = []
+    for event in events:  # causes come before their consequences
+        if event.cause in labels:
+            found.append(event)
+            labels.add(event.label())
+    return found
+
+
 def timeline(events: list[Event]) -> list[dict[str, Any]]:
-    """Roots in time order with the cascades they explain folded under them."""
+    """Roots in time order, each with every event whose chain of causes leads back to it."""
+    shown = [e for e in events if e.severity > Severity.INFO]
+    labels = {e.label() for e in shown}
     rows: list[dict[str, Any]] = []
-    for event, depth in causal_order([e for e in events if e.severity > Severity.INFO]):
-        if depth and rows:
-            rows[-1]["cascades"].append(event.to_dict())
-        else:
-            rows.append({"event": event.to_dict(), "cascades": []})
+    for event in shown:
+        if event.cause and event.cause in labels:
+            continue  # folded under its root below
+        rows.append({"event": event.to_dict(), "cascades": [c.to_dict() for c in _consequences(event, shown)]})
     return rows
 
 
@@ -266,7 +300,7 @@ def persistent(events: list[Event], restarts: list[dict[str, Any]]) -> list[dict
     """Faults that keep coming back, ranked by the time they cost."""
     groups: dict[tuple[Any, ...], list[Event]] = {}
     for event in events:
-        if event.persistent:
+        if event.persistent and event.role is not Role.CASCADE:
             groups.setdefault((event.code, event.node, event.device), []).append(event)
     catalog = load_catalog().by_code
     found = []
