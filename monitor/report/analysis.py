@@ -436,7 +436,7 @@ def build_report(loaded: Loaded) -> dict[str, Any]:
         "inputs": [summary.to_dict() for summary in loaded.files],
         "errors": loaded.errors,
         "verdict": verdict(loaded, events),
-        "timestamps_missing": any(e.time is None for e in events if e.severity > Severity.INFO),
+        "timestamps_missing": any(_when(e) is None for e in events if e.severity > Severity.INFO),
         "timeline": timeline(events),
         "health": health(loaded, events),
         "goodput": cost,
