@@ -14,19 +14,28 @@ fields of the design contract (`time` parsed to UTC, NaT when unknown).
 line, step, epoch_s, name, ms); `Loaded.pauses` one per announced checkpoint
 save (file, line, step); `Loaded.clock` the first and last timestamp seen
 per file, progress or not.
+
+Event files (`monitor scan --format parquet -o DIR`, one pair per node) are
+read instead of scanned: a PATH that is a `.parquet` file, or a directory
+holding `events-*.parquet` files, gives its events (and the `files-*.parquet`
+beside them the per-file summaries); see `load_events`. They carry no progress
+records, so `steps`, `timers` and `pauses` have no rows for them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
+from monitor.catalog import load as load_catalog
 from monitor.correlate import correlate
-from monitor.model import Event, Heartbeat, Kind, Pause, Severity, SourceSummary, StepRecord, TimerRecord
+from monitor.model import Event, Heartbeat, Kind, Pause, Role, Severity, SourceSummary, StepRecord, TimerRecord
 from monitor.pipeline import scan_source
 from monitor.settings import Settings, load_settings
 from monitor.sources.files import expand_paths
@@ -35,7 +44,8 @@ STEP_COLUMNS = (
     "step", "epoch", "loss", "eval_loss", "grad_norm", "lr", "loss_scale", "step_time_s", "tokens_per_s",
     "samples_per_s", "tflops", "mfu", "skipped", "nan_count", "total_steps", "epoch_s",
 )
-
+TIMER_COLUMNS = ["file", "line", "step", "epoch_s", "name", "ms"]
+PAUSE_COLUMNS = ["file", "line", "step"]
 
 EVENT_COLUMNS = list(Event(kind=Kind.NAN, severity=Severity.INFO, message="").to_dict())
 
@@ -92,10 +102,14 @@ class _Collector:
                 self._seen(record.epoch_s)
 
 
+def _empty_steps() -> pd.DataFrame:
+    return pd.DataFrame(columns=["file", "line", "rank", "node", *STEP_COLUMNS])
+
+
 def _steps_frame(collectors: Sequence[_Collector]) -> pd.DataFrame:
     frames = [pd.DataFrame(c.columns) for c in collectors if c.columns["line"]]
     if not frames:
-        return pd.DataFrame(columns=["file", "line", "rank", "node", *STEP_COLUMNS])
+        return _empty_steps()
     steps = pd.concat(frames, ignore_index=True)
     for key in STEP_COLUMNS:
         steps[key] = pd.to_numeric(steps[key], errors="coerce")
@@ -111,6 +125,205 @@ def events_frame(events: Sequence[Event]) -> pd.DataFrame:
     return frame
 
 
+PARQUET_SUFFIX = ".parquet"
+
+
+@dataclasses.dataclass
+class _EventFiles:
+    """The Parquet files among the paths: events files and file-summary files."""
+
+    events: list[str] = dataclasses.field(default_factory=list)
+    summaries: list[str] = dataclasses.field(default_factory=list)
+
+    def add(self, path: str) -> None:
+        name = os.path.basename(path)
+        target = self.summaries if name.startswith("files-") else self.events
+        if path not in target:
+            target.append(path)
+        if name.startswith("events-"):  # its scan's file summaries, when they lie beside it
+            beside = os.path.join(os.path.dirname(path), "files-" + name[len("events-"):])
+            if os.path.isfile(beside) and beside not in self.summaries:
+                self.summaries.append(beside)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.summaries)
+
+
+def _is_parquet(path: str) -> bool:
+    return path.lower().endswith(PARQUET_SUFFIX)
+
+
+def _events_directory(path: str) -> list[str]:
+    """The Parquet files of a directory that holds events files (none when it holds none)."""
+    try:
+        names = sorted(os.listdir(path))
+    except OSError:
+        return []
+    if not any(n.startswith("events-") and _is_parquet(n) for n in names):
+        return []
+    return [os.path.join(path, n) for n in names if n.startswith(("events-", "files-")) and _is_parquet(n)]
+
+
+def split_paths(paths: Sequence[str]) -> tuple[list[str], _EventFiles]:
+    """Tell the logs to scan from the event files to read: a `.parquet` file, or a directory holding
+    `events-*.parquet` files, is read; a glob's matches are told apart one by one."""
+    logs: list[str] = []
+    found = _EventFiles()
+    for path in paths:
+        if _is_parquet(path) and (os.path.isfile(path) or not glob.has_magic(path)):
+            found.add(path)  # a missing one is reported when it is read
+        elif os.path.isdir(path):
+            files = _events_directory(path)
+            if files:
+                for file in files:
+                    found.add(file)
+            else:
+                logs.append(path)
+        elif glob.has_magic(path) and not os.path.exists(path):
+            matches = sorted(glob.glob(path, recursive=True))
+            event_matches = [m for m in matches if (os.path.isfile(m) and _is_parquet(m)) or _events_directory(m)]
+            if not event_matches:
+                logs.append(path)  # expand_paths reports a glob that matches nothing
+                continue
+            for match in matches:
+                if match in event_matches:
+                    for file in (_events_directory(match) or [match]):
+                        found.add(file)
+                else:
+                    logs.append(match)
+        else:
+            logs.append(path)
+    return logs, found
+
+
+def _restore_role(event: Event, catalog: Any) -> Event:
+    """The role an event had before the correlation of its own scan, so that the merged correlation
+    decides afresh: a root fault that scan made the cascade of a hardware fault is a root again. (A
+    cascade the parsers found, a traceback's exception after a fault in it, says so in its message:
+    "(after CODE)"; it stays one.)"""
+    if event.role is not Role.CASCADE or "(after " in event.message:
+        return event
+    definition = catalog.by_code.get(event.code or "")
+    if definition is None or definition.role is not Role.ROOT:
+        return event
+    return dataclasses.replace(event, role=Role.ROOT, cause=None)
+
+
+def _relabel(file: str | None, host: str, qualified: set[str]) -> str | None:
+    return f"{host}:{file}" if file in qualified else file
+
+
+def _read_event_files(
+    found: _EventFiles, catalog: Sequence[str], errors: list[str], scanned: set[str]
+) -> tuple[list[Event], list[SourceSummary]]:
+    """The events and summaries of event files, the same file scanned on several nodes told apart.
+
+    A log that two nodes scanned with the same summary (a shared file system) counts once: its
+    events are taken from the first node that holds it. Node-local logs of the same name
+    (/var/log/kern.log on every node) are named `HOST:PATH`. A log whose real path is among
+    `scanned` (the logs this call scans itself) is left to that scan.
+    """
+    from monitor.sinks.parquet import read_events, read_files, summary_from_dict
+
+    seen: set[str] = set()
+    summary_rows: list[dict[str, Any]] = []
+    for path in found.summaries:
+        if os.path.realpath(path) in seen:
+            continue
+        seen.add(os.path.realpath(path))
+        try:
+            summary_rows.extend(read_files(path))
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            errors.append(f"{path}: not a readable file-summary Parquet file ({err})")
+    by_file: dict[str, dict[str, dict[str, Any]]] = {}  # file -> host -> summary
+    real: dict[Any, bool] = {}
+
+    def also_scanned(file: Any) -> bool:
+        if file not in real:
+            real[file] = isinstance(file, str) and os.path.realpath(file) in scanned
+        return real[file]
+
+    for row in summary_rows:
+        if also_scanned(row.get("file")):
+            continue
+        host = str(row.get("source_host") or "")
+        summary = {k: v for k, v in row.items() if k != "source_host"}
+        by_file.setdefault(str(row.get("file")), {}).setdefault(host, summary)
+    qualified = {file for file, hosts in by_file.items() if len({repr(v) for v in hosts.values()}) > 1}
+    owner = {file: next(iter(hosts)) for file, hosts in by_file.items() if file not in qualified}
+    summaries = []
+    for file, hosts in by_file.items():
+        for host, row in hosts.items():
+            if file in qualified or owner[file] == host:
+                try:
+                    summaries.append(summary_from_dict({**row, "file": _relabel(file, host, qualified)}))
+                except (TypeError, ValueError, KeyError) as err:
+                    errors.append(f"{file}: a file summary that cannot be read ({err})")
+    definitions = load_catalog(tuple(catalog))
+    events: list[Event] = []
+    for path in found.events:
+        if os.path.realpath(path) in seen:
+            continue
+        seen.add(os.path.realpath(path))
+        if not os.path.isfile(path):
+            errors.append(f"{path}: no such file")
+            continue
+        try:
+            rows = read_events(path)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            errors.append(f"{path}: not a readable events Parquet file ({err})")
+            continue
+        bad = 0
+        for row in rows:
+            host = str(row.get("source_host") or "")
+            file = row.get("file")
+            if also_scanned(file) or (file in owner and owner[file] != host):
+                continue  # scanned here, or a shared log whose events another node's file holds
+            if file in qualified:
+                row = {**row, "file": _relabel(file, host, qualified)}
+                if isinstance(row.get("cause"), str):
+                    for name in qualified:
+                        row["cause"] = row["cause"].replace(f"({name}:", f"({host}:{name}:")
+            try:
+                if not isinstance(row.get("message"), str):
+                    raise ValueError("an event without a message")
+                events.append(_restore_role(Event.from_dict(row), definitions))
+            except (TypeError, ValueError, KeyError, AttributeError):
+                bad += 1
+        if bad:
+            errors.append(f"{path}: {bad} row(s) that are not events were left out")
+    return events, summaries
+
+
+def load_events(
+    paths: Sequence[str] | str, *, catalog: Sequence[str] = ()
+) -> Loaded:
+    """Read event files (`monitor scan --format parquet -o DIR`, from one node or many) instead of
+    scanning logs.
+
+    `paths` are `.parquet` files and directories holding `events-*.parquet` files (with the
+    `files-*.parquet` summaries beside them). The events of every file are correlated again, all
+    together, so a cascade on one node is folded under its root cause on another (an Xid in one
+    node's kernel log, the NCCL timeouts in the job log scanned elsewhere). `steps`, `timers` and
+    `pauses` are empty: the files hold no progress records. `catalog` adds fault-catalog files (the
+    ones the scans used).
+
+    Raises:
+        monitor.sinks.parquet.ParquetUnavailable: pyarrow is not installed.
+    """
+    if isinstance(paths, str):
+        paths = [paths]
+    found = _EventFiles()
+    errors: list[str] = []
+    for path in paths:
+        files = _events_directory(path) if os.path.isdir(path) else [path]
+        if not files:
+            errors.append(f"{path}: directory holds no events-*.parquet files")
+        for file in files:
+            found.add(file)
+    return _loaded([], found, catalog, load_settings(None, ()), errors)
+
+
 def load(
     paths: Sequence[str] | str,
     *,
@@ -122,13 +335,23 @@ def load(
     """Scan `paths` (files, directories, globs) and return their records and events.
 
     `settings` (or a `config` file and `overrides`, as on the command line)
-    tune the detectors; `catalog` adds fault-catalog files.
+    tune the detectors; `catalog` adds fault-catalog files. Event files among
+    the paths (a `.parquet` file, a directory of `events-*.parquet` files) are
+    read as `load_events` reads them, and their events correlated together
+    with those of the logs.
     """
     if isinstance(paths, str):
         paths = [paths]
     settings = settings or load_settings(config, overrides)
-    sources, unreadable = expand_paths(list(paths))
-    errors = [f"{e.name}: {e.reason}" for e in unreadable]
+    logs, found = split_paths(list(paths))
+    return _loaded(logs, found, catalog, settings, [])
+
+
+def _loaded(
+    logs: Sequence[str], found: _EventFiles, catalog: Sequence[str], settings: Settings, errors: list[str]
+) -> Loaded:
+    sources, unreadable = expand_paths(list(logs)) if logs else ([], [])
+    errors += [f"{e.name}: {e.reason}" for e in unreadable]
     collectors: list[_Collector] = []
     raw: list[Event] = []
     files: list[SourceSummary] = []
@@ -140,10 +363,13 @@ def load(
         files.append(result.summary)
         if result.error is not None:
             errors.append(f"{result.error.name}: {result.error.reason}")
+    if found:
+        scanned = {os.path.realpath(s.path) for s in sources if s.path is not None}
+        stored, summaries = _read_event_files(found, catalog, errors, scanned)
+        raw.extend(stored)
+        files.extend(summaries)
     events = correlate(raw)
-    timers = pd.DataFrame(
-        [row for c in collectors for row in c.timers], columns=["file", "line", "step", "epoch_s", "name", "ms"]
-    )
-    pauses = pd.DataFrame([row for c in collectors for row in c.pauses], columns=["file", "line", "step"])
+    timers = pd.DataFrame([row for c in collectors for row in c.timers], columns=TIMER_COLUMNS)
+    pauses = pd.DataFrame([row for c in collectors for row in c.pauses], columns=PAUSE_COLUMNS)
     clock = {c.name: (c.first, c.last) for c in collectors if c.first is not None and c.last is not None}
     return Loaded(_steps_frame(collectors), events_frame(events), events, files, timers, pauses, clock, errors)

@@ -24,7 +24,7 @@ from monitor.settings import Settings, SettingsError, load_settings
 from monitor.sources.files import expand_paths
 
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
-FORMATS = ("table", "jsonl", "json")
+FORMATS = ("table", "jsonl", "json", "parquet")
 
 
 def _severity(text: str) -> Severity:
@@ -60,8 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
     scan_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory, glob, or - for stdin")
     scan_cmd.add_argument(
         "--format", choices=FORMATS, default="table",
-        help="table (for people, the default), jsonl (one event per line) or json (one document with "
-        "events and a summary per file)",
+        help="table (for people, the default), jsonl (one event per line), json (one document with "
+        "events and a summary per file) or parquet (events and file summaries as Parquet files in the -o "
+        "directory, for merging per-node scans in one `monitor report`)",
+    )
+    scan_cmd.add_argument(
+        "-o", "--output", metavar="DIR",
+        help="with --format parquet (required there): the directory that receives "
+        "events-HOST-PID.parquet and files-HOST-PID.parquet (created if missing); the other formats "
+        "print to stdout",
     )
     scan_cmd.add_argument(
         "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
@@ -120,9 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
         "report",
         help="write a post-mortem report: verdict, causal timeline, health, goodput, persistent issues",
         description="Scan logs and write a post-mortem report: how the run ended and what broke first, the "
-        "causal timeline, training-health charts, goodput, persistent issues and a scorecard by domain.",
+        "causal timeline, training-health charts, goodput, persistent issues and a scorecard by domain. "
+        "Event files of `monitor scan --format parquet` (a .parquet file, or a directory of events-*.parquet "
+        "files, from one node or many) are read instead of scanned.",
     )
-    report_cmd.add_argument("paths", nargs="+", metavar="PATH", help="log file, directory or glob")
+    report_cmd.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="log file, directory or glob; or a .parquet event file or a directory of them",
+    )
     report_cmd.add_argument(
         "-o", "--output", required=True, metavar="FILE",
         help="the report: .html (self-contained), .md (Markdown) or .json by the suffix; - for Markdown on stdout",
@@ -184,7 +196,26 @@ def _report_reading(result: SourceResult) -> None:
               "were replaced")
 
 
+def _check_output(args: argparse.Namespace) -> bool:
+    """`-o DIR` goes with `--format parquet` and only with it; pyarrow must be there for it."""
+    if args.format == "parquet":
+        if not args.output:
+            _warn("--format parquet writes files: name their directory with -o DIR")
+            return False
+        from monitor.sinks.parquet import INSTALL_HINT, available
+
+        if not available():
+            _warn(f"--format parquet needs pyarrow: {INSTALL_HINT}")
+            return False
+    elif args.output is not None:
+        _warn(f"-o/--output is for --format parquet; --format {args.format} prints to stdout")
+        return False
+    return True
+
+
 def run_scan(args: argparse.Namespace, out: TextIO) -> int:
+    if not _check_output(args):
+        return EXIT_ERROR
     configuration = load_configuration(args)
     if configuration is None:
         return EXIT_ERROR
@@ -202,7 +233,16 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         summaries.append(result.summary)
         events.extend(result.events)
     events = correlate(events)
-    if args.format == "jsonl":
+    if args.format == "parquet":
+        from monitor.sinks.parquet import write_scan
+
+        try:
+            events_path, _files_path = write_scan(args.output, events, summaries)
+        except (OSError, ValueError) as err:  # pyarrow's errors derive from these
+            _warn(f"cannot write to {args.output}: {getattr(err, 'strerror', None) or err}")
+            return EXIT_ERROR
+        _warn(f"{len(events)} event(s) from {len(summaries)} file(s) written to {events_path}")
+    elif args.format == "jsonl":
         from monitor.sinks.jsonl import write_jsonl
 
         write_jsonl(events, out)

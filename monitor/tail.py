@@ -6,6 +6,11 @@ no-progress deadline so a hang is announced on time. Each event is counted
 on `/metrics`; the ones worth announcing (a repeat within an episode is
 not) go to the dashboard or the JSON-lines stream and to the webhook.
 `--state` saves offsets and detector state every few seconds and at exit.
+The monitor's own health goes on `/metrics` too, refreshed every poll: the
+follower's counters per file (lines, bytes, rotations, truncations, read
+errors, bytes not read yet), the internal errors caught while scanning a
+followed batch (told once per file; the lines are skipped and following goes
+on) and the webhook's dropped and failed events.
 
 Replay mode (`--replay SPEED`) plays finished files through the same path
 and exits like `monitor scan` (1 when an event reaches `--fail-on`).
@@ -16,6 +21,8 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import glob
+import os
 import pickle
 import signal
 import time
@@ -34,6 +41,40 @@ from monitor.sources.files import expand_paths
 
 STATE_EVERY_S = 5.0
 _STATE_VERSION = 1
+
+
+def file_labels(patterns: list[str]) -> Callable[[str], str]:
+    """The `file` label of a followed file's absolute path: the path relative to the followed
+    directory (a glob's directory before its first wildcard; with several, relative to the
+    directory they share), the path as given for a file named on its own, else the path."""
+    named: dict[str, str] = {}
+    roots: list[str] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern) and not os.path.exists(pattern):
+            parts = pattern.split(os.sep)
+            static = os.sep.join(p for p in parts[: next(i for i, p in enumerate(parts) if glob.has_magic(p))])
+            roots.append(os.path.abspath(static or ("/" if pattern.startswith(os.sep) else ".")))
+        elif os.path.isdir(pattern):
+            roots.append(os.path.abspath(pattern))
+        else:
+            named[os.path.abspath(pattern)] = pattern
+    base = os.path.commonpath(roots) if roots else None
+    cache: dict[str, str] = {}
+
+    def label(path: str) -> str:
+        found = cache.get(path)
+        if found is None:
+            if path in named:
+                found = named[path]
+            elif base is not None and path.startswith(base.rstrip(os.sep) + os.sep):
+                found = os.path.relpath(path, base)
+            else:
+                found = path
+            if len(cache) < 100_000:
+                cache[path] = found
+        return found
+
+    return label
 
 
 class _Outputs:
@@ -58,6 +99,35 @@ class _Outputs:
             from monitor.sinks.webhook import Webhook
 
             self.webhook = Webhook(args.webhook, min_severity=args.webhook_severity, style=args.webhook_style)
+        self.label = file_labels(list(args.paths))
+        self.parse_errors = 0
+        self.broken: set[str] = set()  # files whose internal error was told
+
+    def parse_error(self, name: str, err: Exception) -> None:
+        """An internal error while scanning a batch of `name`: counted, told once per file."""
+        self.parse_errors += 1
+        if name not in self.broken:
+            self.broken.add(name)
+            _warn(f"{name}: internal error while scanning ({type(err).__name__}: {err}); those lines were "
+                  "skipped, still following (further errors in this file are only counted)")
+
+    def reading(self, follower: Any) -> None:
+        """The monitor's own counters onto /metrics: the follower's per file, parse errors, webhook."""
+        if self.metrics is None:
+            return
+        from monitor.sinks.prometheus import FileReading
+
+        offsets, sizes = follower.offsets(), follower.sizes()
+        self.metrics.reading(
+            (self.label(path), FileReading(
+                c.lines, c.bytes_read, c.rotations, c.truncations, c.read_errors,
+                max(0, sizes[path] - offsets[path]) if path in offsets else None,
+            ))
+            for path, c in follower.counters.items()
+        )
+        self.metrics.parse_errors(self.parse_errors)
+        if self.webhook is not None:
+            self.metrics.webhook(self.webhook.dropped, self.webhook.failed)
 
     def record(self, name: str, record: StepRecord, now: float) -> None:
         if self.metrics is not None:
@@ -187,7 +257,13 @@ def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
         with _live_view(outputs, time.monotonic) as view:
             while True:
                 for followed in follower.poll():
-                    outputs.events(live, live.feed(followed.name, followed.path, followed.batch))
+                    try:
+                        found = live.feed(followed.name, followed.path, followed.batch)
+                    except Exception as err:  # a bug of ours on some line must not stop the following
+                        outputs.parse_error(followed.name, err)
+                        continue
+                    outputs.events(live, found)
+                outputs.reading(follower)
                 for notice in follower.notices():
                     _warn(notice)
                 outputs.events(live, live.check())

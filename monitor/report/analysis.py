@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from monitor import __version__
-from monitor.api import Loaded
+from monitor.api import PAUSE_COLUMNS, STEP_COLUMNS, TIMER_COLUMNS, Loaded
 from monitor.catalog import load as load_catalog
 from monitor.model import Event, Kind, Role, Severity
 
@@ -72,9 +72,9 @@ def _finite(value: Any) -> float | None:
 
 
 def _training(steps: pd.DataFrame) -> pd.DataFrame:
-    """Training records (not evaluations), in file and line order."""
+    """Training records (not evaluations), in file and line order (none from event files)."""
     if steps.empty:
-        return steps
+        return pd.DataFrame(columns=["file", "line", "rank", "node", *STEP_COLUMNS])
     train = steps[steps["loss"].notna() | steps["eval_loss"].isna()]
     return train.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
 
@@ -117,12 +117,13 @@ def _restarts(train: pd.DataFrame, events: list[Event]) -> list[dict[str, Any]]:
 def _checkpoint_cost(loaded: Loaded, train: pd.DataFrame, per_step: float | None) -> float | None:
     """The usual time a checkpoint save takes: Megatron's save-checkpoint timer, else the extra
     time in the progress gap around an announced save."""
-    timers = loaded.timers
+    timers = loaded.timers if not loaded.timers.empty else pd.DataFrame(columns=TIMER_COLUMNS)
     saves = timers[timers["name"].astype(str).str.contains("save-checkpoint|save_checkpoint", regex=True)]
     if not saves.empty:
         return float(saves["ms"].median()) / 1000.0
     costs = []
-    for pause in loaded.pauses.itertuples():
+    pauses = loaded.pauses if not loaded.pauses.empty else pd.DataFrame(columns=PAUSE_COLUMNS)
+    for pause in pauses.itertuples():
         rows = train[train["file"] == pause.file]
         before = rows[rows["line"] < pause.line].tail(1)
         after = rows[rows["line"] > pause.line].head(1)
@@ -218,6 +219,10 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
     root = failures[0] if failures else (serious[0] if serious else None)
     totals = train["total_steps"].dropna()
     last_step = _finite(train["step"].max()) if not train.empty else None
+    progressed = not train.empty
+    if not progressed:  # event files carry no progress records; their file summaries tell how far it got
+        progressed = any(f.steps for f in loaded.files)
+        last_step = max((f.last_step for f in loaded.files if f.last_step is not None), default=None)
     completed = not totals.empty and last_step is not None and last_step >= float(totals.max())
     if codes & set(SCHEDULER_CODES):
         outcome = "killed by the scheduler"
@@ -225,7 +230,7 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
         outcome = "crashed"
     elif codes & {"UNFINISHED-RUN", "NO-PROGRESS"} or any(e.kind is Kind.HANG and e.code != "STALL" for e in ending):
         outcome = "hung"
-    elif train.empty:
+    elif not progressed:
         outcome = "no training progress"
     elif completed:
         outcome = "completed"

@@ -1,4 +1,5 @@
-"""`monitor report PATH... -o FILE`: scan, analyse, write HTML, Markdown or JSON by the suffix."""
+"""`monitor report PATH... -o FILE`: scan (or read event files), analyse, write HTML, Markdown or JSON by the
+suffix."""
 
 from __future__ import annotations
 
@@ -50,11 +51,16 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     catalog_files, settings = configuration
     from monitor.api import load
     from monitor.report.analysis import build_report
+    from monitor.sinks.parquet import ParquetUnavailable
 
-    loaded = load(args.paths, catalog=catalog_files, settings=settings)
+    try:
+        loaded = load(args.paths, catalog=catalog_files, settings=settings)
+    except ParquetUnavailable as err:
+        _warn(str(err))
+        return EXIT_ERROR
     for error in loaded.errors:
         _warn(f"cannot read {error}")
-    if not loaded.files:
+    if not loaded.files and not loaded.event_list:
         return EXIT_ERROR
     text = render(build_report(loaded), kind)
     if args.output == "-":

@@ -6,16 +6,23 @@ event counters, and an HTTP endpoint that serves them.
 (prometheus_client's custom-collector pattern); `serve` exposes it on its own
 `CollectorRegistry`, never the process-global one.
 
-Labels come only from bounded sets: run (named by the caller), rank, node, and an
-event's kind, severity and catalog code. Messages, evidence, steps and file paths
-are never labels.
+Labels come only from bounded sets: run (named by the caller), rank, node, an
+event's kind, severity and catalog code, and a followed file (capped, below).
+Messages, evidence and steps are never labels.
+
+Self-observability: how the monitor itself reads (`reading`): per followed file
+(labelled by its path relative to the followed directory, at most `max_files`
+of them, the rest aggregated under file="other") the lines and bytes read, the
+rotations, truncations and read errors seen, and the bytes not read yet; the
+internal errors caught while scanning a followed file; and the events the
+webhook dropped or failed to deliver.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 from wsgiref.simple_server import WSGIServer
 
@@ -43,6 +50,28 @@ GAUGES: dict[str, tuple[str, str]] = {
     "samples_per_s": ("monitor_samples_per_second", "Latest training throughput in samples per second."),
 }
 FIELDS = tuple(GAUGES)
+
+
+# FileReading field -> (counter name without _total, help text); one counter per followed file
+FILE_COUNTERS: dict[str, tuple[str, str]] = {
+    "lines": ("monitor_lines_read", "Lines read from the followed file."),
+    "bytes": ("monitor_bytes_read", "Bytes read from the followed file."),
+    "rotations": ("monitor_file_rotations", "Times the followed file was rotated (renamed, replaced or re-pointed)."),
+    "truncations": ("monitor_file_truncations", "Times the followed file was truncated (read again from its start)."),
+    "read_errors": ("monitor_read_errors", "Failed attempts to open or read the followed file."),
+}
+
+
+class FileReading(NamedTuple):
+    """How the follower has read one file so far: counters since the monitor started, and the bytes
+    not read yet (None when the file is not open now)."""
+
+    lines: int = 0
+    bytes: int = 0
+    rotations: int = 0
+    truncations: int = 0
+    read_errors: int = 0
+    behind: int | None = None
 
 
 def rank_label(rank: int | str | None) -> str:
@@ -83,15 +112,21 @@ class LiveMetrics:
     event series plus one code="other" series per run, kind and severity.
     """
 
-    def __init__(self, max_series: int = 1000) -> None:
-        if max_series < 1:
-            raise ValueError(f"max_series must be at least 1, not {max_series}")
+    def __init__(self, max_series: int = 1000, max_files: int = 1000) -> None:
+        if max_series < 1 or max_files < 1:
+            raise ValueError(f"max_series and max_files must be at least 1, not {max_series} and {max_files}")
         self.max_series = max_series
+        self.max_files = max_files
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str], _Series] = {}
         self._other: dict[str, _Series] = {}
         self._events: dict[tuple[str, str, str, str], float] = {}
         self._dropped = 0
+        self._files: dict[str, FileReading] = {}  # file label -> its reading (summed over the paths it names)
+        self._file_slots: dict[str, str] = {}  # file label as given -> the label served (itself or "other")
+        self._own_files = 0  # labels served as themselves
+        self._parse_errors = 0
+        self._webhook = (0, 0)  # (dropped, failed)
 
     def _slot(self, run: str, rank: str) -> tuple[_Series, bool]:
         """The series for (run, rank), created if the cap allows, else the run's "other"
@@ -153,6 +188,35 @@ class LiveMetrics:
                 self._dropped += amount
             self._events[key] = self._events.get(key, 0) + amount
 
+    def reading(self, files: Iterable[tuple[str, FileReading]]) -> None:
+        """The follower's counters now, as (file label, reading) pairs for every file it has seen
+        (the counters are totals since it started: they replace the previous ones, and files that
+        share a label are added up). The first `max_files` labels keep their own series for good;
+        any later one is added into file="other"."""
+        with self._lock:
+            served: dict[str, FileReading] = {}
+            for label, reading in files:
+                slot = self._file_slots.get(label)
+                if slot is None:
+                    slot = label if self._own_files < self.max_files and label != OTHER else OTHER
+                    self._file_slots[label] = slot
+                    self._own_files += slot != OTHER
+                served[slot] = _add(served[slot], reading) if slot in served else reading
+            for label, reading in self._files.items():  # a file forgotten by the caller keeps its counts
+                if label not in served:
+                    served[label] = reading._replace(behind=None)
+            self._files = served
+
+    def parse_errors(self, total: int) -> None:
+        """The internal errors caught while scanning followed files so far."""
+        with self._lock:
+            self._parse_errors = max(self._parse_errors, total)
+
+    def webhook(self, dropped: int, failed: int) -> None:
+        """The webhook's counts so far of events dropped (queue full) and failed (not delivered)."""
+        with self._lock:
+            self._webhook = (max(self._webhook[0], dropped), max(self._webhook[1], failed))
+
     def snapshot(self) -> Snapshot:
         """A consistent copy of the state, taken under the lock."""
         with self._lock:
@@ -160,7 +224,13 @@ class LiveMetrics:
                 Row(run, rank, s.node, dict(s.values), s.progress, s.hang) for (run, rank), s in self._series.items()
             ]
             rows += [Row(run, OTHER, "", dict(s.values), s.progress, s.hang) for run, s in self._other.items()]
-            return Snapshot(rows, dict(self._events), self._dropped)
+            return Snapshot(rows, dict(self._events), self._dropped, dict(self._files), self._parse_errors,
+                            *self._webhook)
+
+
+def _add(a: FileReading, b: FileReading) -> FileReading:
+    behind = None if a.behind is None and b.behind is None else (a.behind or 0) + (b.behind or 0)
+    return FileReading(*(x + y for x, y in zip(a[:5], b[:5])), behind)
 
 
 class Row(NamedTuple):
@@ -175,11 +245,16 @@ class Row(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """The state at one instant: one row per series, the event counts and the drop count."""
+    """The state at one instant: one row per series, the event counts and the drop count; the
+    reading per file label, the parse errors and the webhook's dropped and failed counts."""
 
     rows: list[Row]
     events: dict[tuple[str, str, str, str], float]
     dropped: int
+    files: dict[str, FileReading]
+    parse_errors: int
+    webhook_dropped: int
+    webhook_failed: int
 
 
 class MonitorCollector:
@@ -194,11 +269,31 @@ class MonitorCollector:
     def describe(self) -> Iterator[Metric]:
         """The families' names, so that a registry can reject a duplicate."""
         gauges, *others = _families()
-        return iter([*gauges.values(), *others])
+        counters, behind, *own = _self_families()
+        return iter([*gauges.values(), *others, *counters.values(), behind, *own])
 
     def collect(self) -> Iterator[Metric]:
         snap = self.metrics.snapshot()
         now = self.clock()
+        yield from self._training(snap, now)
+        yield from self._self(snap)
+
+    def _self(self, snap: Snapshot) -> Iterator[Metric]:
+        counters, behind, parse_errors, webhook_dropped, webhook_failed = _self_families()
+        for label, reading in snap.files.items():
+            for field, family in counters.items():
+                family.add_metric([label], getattr(reading, field))
+            if reading.behind is not None:
+                behind.add_metric([label], reading.behind)
+        for family in (*counters.values(), behind):
+            if family.samples:
+                yield family
+        parse_errors.add_metric([], snap.parse_errors)
+        webhook_dropped.add_metric([], snap.webhook_dropped)
+        webhook_failed.add_metric([], snap.webhook_failed)
+        yield from (parse_errors, webhook_dropped, webhook_failed)
+
+    def _training(self, snap: Snapshot, now: float) -> Iterator[Metric]:
         gauges, since, hang, events, dropped, build = _families()
         for row in snap.rows:
             labels = [row.run, row.rank, row.node]
@@ -245,6 +340,29 @@ def _families() -> tuple[
     )
     build = GaugeMetricFamily("monitor_build_info", "The monitor's version; always 1.", labels=["version"])
     return gauges, since, hang, events, dropped, build
+
+
+def _self_families() -> tuple[
+    dict[str, CounterMetricFamily], GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
+]:
+    """Empty families of the monitor's own metrics."""
+    counters = {
+        field: CounterMetricFamily(name, text, labels=["file"]) for field, (name, text) in FILE_COUNTERS.items()
+    }
+    behind = GaugeMetricFamily(
+        "monitor_bytes_behind", "Bytes of the followed file not read yet (its size minus the bytes read).",
+        labels=["file"],
+    )
+    parse_errors = CounterMetricFamily(
+        "monitor_parse_errors", "Internal errors caught while scanning followed files (those lines were skipped).",
+    )
+    webhook_dropped = CounterMetricFamily(
+        "monitor_webhook_events_dropped", "Events not sent to the webhook: its queue was full or it was closing.",
+    )
+    webhook_failed = CounterMetricFamily(
+        "monitor_webhook_events_failed", "Events the webhook receiver never accepted (every retry failed, or a 4xx).",
+    )
+    return counters, behind, parse_errors, webhook_dropped, webhook_failed
 
 
 def serve(metrics: LiveMetrics, addr: str = "127.0.0.1", port: int = 9108) -> tuple[WSGIServer, threading.Thread]:

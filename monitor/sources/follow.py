@@ -165,6 +165,7 @@ class _Stream:
     mid_line: bool = False  # pieces of this line ended by `\r` were delivered already
     skipping: bool = False  # this line was cut at max_line_chars; its rest is dropped
     fingerprint: tuple[int, str] | None = None  # (bytes hashed, digest), cached
+    size: int = 0  # the file's size when it was last looked at
 
 
 def _fingerprint(file: BinaryIO, length: int) -> str:
@@ -306,6 +307,14 @@ class Follower:
         """Counters per absolute path, kept after a file is dropped."""
         return dict(self._counters)
 
+    def offsets(self) -> dict[str, int]:
+        """Bytes read so far from each file open now, by absolute path."""
+        return {path: s.pos for path, s in self._streams.items()}
+
+    def sizes(self) -> dict[str, int]:
+        """The size of each file open now, by absolute path, as the last poll saw it (no system call)."""
+        return {path: s.size for path, s in self._streams.items()}
+
     @property
     def followed(self) -> list[str]:
         """Names of the files open now."""
@@ -395,7 +404,7 @@ class Follower:
             self._notice(f"{name}: readable now; following it")
         counters = self._counters.setdefault(path, FileCounters())
         stats = self._stats.setdefault(path, ReadStats())
-        s = _Stream(name, path, file, (fst.st_dev, fst.st_ino), counters, stats)
+        s = _Stream(name, path, file, (fst.st_dev, fst.st_ino), counters, stats, size=fst.st_size)
         try:
             self._place(s, fst.st_size)
         except OSError as err:  # reading the existing lines to count them failed
@@ -446,6 +455,7 @@ class Follower:
         except OSError as err:
             self._read_failed(s, err)
             return 0
+        s.size = size
         if size < s.pos:
             self._truncated(s, out, size)
         used = 0

@@ -90,3 +90,19 @@ def test_the_report_command_writes_each_format(run_cli, tmp_path) -> None:
     assert run_cli("report", str(SAMPLES / "hf_trainer_healthy.log"), "-o", "-").code == 0
     bad = run_cli("report", str(SAMPLES / "hf_trainer_healthy.log"), "-o", str(tmp_path / "r.pdf"))
     assert bad.code == 2 and "use .html, .md or .json" in bad.err
+
+
+def test_the_analysis_does_not_need_progress_records() -> None:
+    """Event files (monitor.load_events) carry no progress records: empty frames, even without columns."""
+    from monitor.report.command import render
+
+    kernel_log = str(SAMPLES / "gpu_fell_off_bus" / "node07-kern.log")
+    for steps in (pd.DataFrame(), monitor.load(kernel_log).steps):
+        loaded = monitor.load(kernel_log)
+        loaded.steps, loaded.timers, loaded.pauses, loaded.clock = steps, pd.DataFrame(), pd.DataFrame(), {}
+        report = build_report(loaded)
+        assert report["verdict"]["root_cause"]["code"] == "XID-79"
+        assert report["verdict"]["outcome"] == "no training progress"
+        assert report["health"]["series"] == {} and report["goodput"]["seconds_per_step"] is None
+        assert report["goodput"]["span_s"] is None  # one timed event: no span
+        assert "XID-79" in render(report, "html") and "XID-79" in render(report, "markdown")
