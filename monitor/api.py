@@ -24,11 +24,13 @@ records, so `steps`, `timers` and `pauses` have no rows for them.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import glob
 import math
+import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pandas as pd
@@ -38,7 +40,7 @@ from monitor.correlate import correlate
 from monitor.model import Event, Heartbeat, Kind, Pause, Role, Severity, SourceSummary, StepRecord, TimerRecord
 from monitor.pipeline import scan_source
 from monitor.settings import Settings, load_settings
-from monitor.sources.files import expand_paths
+from monitor.sources.files import Source, expand_paths
 
 STEP_COLUMNS = (
     "step", "epoch", "loss", "eval_loss", "grad_norm", "lr", "loss_scale", "step_time_s", "tokens_per_s",
@@ -67,9 +69,12 @@ class Loaded:
 class _Collector:
     """Keeps the records of one file in columns (lists), cheaper than a list of records."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_rows: int | None = None) -> None:
         self.name = name
+        self.max_rows = max_rows  # keep at most about this many rows (None: every record)
         self.columns: dict[str, list[Any]] = {key: [] for key in ("file", "line", "rank", "node", *STEP_COLUMNS)}
+        self.keep: list[bool] = []  # rows a thinning must keep: around restarts, non-finite losses
+        self.previous_step: float | None = None
         self.timers: list[tuple[Any, ...]] = []
         self.pauses: list[tuple[Any, ...]] = []
         self.first: float | None = None
@@ -93,6 +98,15 @@ class _Collector:
                 for key in STEP_COLUMNS:
                     columns[key].append(getattr(record, key))
                 self._seen(record.epoch_s)
+                step, loss = record.step, record.loss
+                restart = step is not None and self.previous_step is not None and step < self.previous_step
+                if restart and self.keep:
+                    self.keep[-1] = True  # the last progress before the restart
+                self.keep.append(restart or (loss is not None and not math.isfinite(loss)))
+                if step is not None:
+                    self.previous_step = step
+                if self.max_rows is not None and len(self.keep) >= 2 * self.max_rows:
+                    self._thin()
             elif kind is TimerRecord:
                 for timer, ms in record.timers.items():
                     self.timers.append((self.name, record.line, record.step, record.epoch_s, timer, ms))
@@ -100,6 +114,22 @@ class _Collector:
                 self.pauses.append((self.name, record.line, record.step))
             elif kind is Heartbeat:
                 self._seen(record.epoch_s)
+
+
+    def _thin(self) -> None:
+        """Halve the rows held, keeping every other one and every marked one: memory stays
+        bounded on any log, and curves, rates and restarts stay right."""
+        last = len(self.keep) - 1
+        chosen = [i for i, marked in enumerate(self.keep) if marked or i % 2 == 0 or i == last]
+        for key, values in self.columns.items():
+            self.columns[key] = [values[i] for i in chosen]
+        self.keep = [self.keep[i] for i in chosen]
+
+
+def _scan_one(source: Source, catalog: tuple[str, ...], settings: Settings, max_rows: int | None) -> Any:
+    """One source, scanned with its records kept (run in a worker process by `load(jobs=...)`)."""
+    collector = _Collector(source.name, max_rows)
+    return collector, scan_source(source, catalog, settings, on_records=collector)
 
 
 def _empty_steps() -> pd.DataFrame:
@@ -331,8 +361,15 @@ def load(
     settings: Settings | None = None,
     config: str | None = None,
     overrides: Sequence[str] = (),
+    jobs: int = 1,
+    max_rows_per_file: int | None = None,
 ) -> Loaded:
     """Scan `paths` (files, directories, globs) and return their records and events.
+
+    `jobs` > 1 scans files in that many processes (the result is the same);
+    `max_rows_per_file` thins each file's records to about that many while
+    reading (every other row dropped when it doubles; rows around restarts
+    and non-finite losses are kept), so memory stays bounded on huge logs.
 
     `settings` (or a `config` file and `overrides`, as on the command line)
     tune the detectors; `catalog` adds fault-catalog files. Event files among
@@ -344,20 +381,40 @@ def load(
         paths = [paths]
     settings = settings or load_settings(config, overrides)
     logs, found = split_paths(list(paths))
-    return _loaded(logs, found, catalog, settings, [])
+    return _loaded(logs, found, catalog, settings, [], jobs, max_rows_per_file)
+
+
+def _scanned(
+    sources: Sequence[Source], catalog: tuple[str, ...], settings: Settings, jobs: int, max_rows: int | None
+) -> Iterator[tuple[_Collector, Any]]:
+    """(collector, scan result) per source, in source order; with `jobs` > 1 across processes."""
+    if jobs <= 1 or len(sources) < 2:
+        for source in sources:
+            yield _scan_one(source, catalog, settings, max_rows)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_scan_one, source, catalog, settings, max_rows) for source in sources]
+        for future in futures:
+            yield future.result()
 
 
 def _loaded(
-    logs: Sequence[str], found: _EventFiles, catalog: Sequence[str], settings: Settings, errors: list[str]
+    logs: Sequence[str],
+    found: _EventFiles,
+    catalog: Sequence[str],
+    settings: Settings,
+    errors: list[str],
+    jobs: int = 1,
+    max_rows: int | None = None,
 ) -> Loaded:
     sources, unreadable = expand_paths(list(logs)) if logs else ([], [])
     errors += [f"{e.name}: {e.reason}" for e in unreadable]
     collectors: list[_Collector] = []
     raw: list[Event] = []
     files: list[SourceSummary] = []
-    for source in sources:
-        collector = _Collector(source.name)
-        result = scan_source(source, tuple(catalog), settings, on_records=collector)
+    for collector, result in _scanned(sources, tuple(catalog), settings, jobs, max_rows):
         collectors.append(collector)
         raw.extend(result.events)
         files.append(result.summary)

@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="log file, directory or glob; or a .parquet event file or a directory of them",
     )
     report_cmd.add_argument(
+        "--jobs", type=_jobs, default=os.cpu_count() or 1, metavar="N",
+        help="processes used to scan the files (default: the number of CPUs); the report does not depend on it",
+    )
+    report_cmd.add_argument(
         "-o", "--output", required=True, metavar="FILE",
         help="the report: .html (self-contained), .md (Markdown) or .json by the suffix; - for Markdown on stdout",
     )

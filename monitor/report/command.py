@@ -13,6 +13,10 @@ from typing import TextIO
 
 from monitor.cli import EXIT_ERROR, EXIT_FOUND, EXIT_OK, _warn, load_configuration
 
+REPORT_ROWS_PER_FILE = 20_000
+"""Records kept per file for the report's curves and goodput (thinned while reading, so memory stays
+bounded however long the logs; restarts and non-finite losses are always kept)."""
+
 FORMATS = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".json": "json"}
 
 
@@ -54,7 +58,8 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     from monitor.sinks.parquet import ParquetUnavailable
 
     try:
-        loaded = load(args.paths, catalog=catalog_files, settings=settings)
+        loaded = load(args.paths, catalog=catalog_files, settings=settings, jobs=args.jobs,
+                  max_rows_per_file=REPORT_ROWS_PER_FILE)
     except ParquetUnavailable as err:
         _warn(str(err))
         return EXIT_ERROR

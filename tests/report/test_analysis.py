@@ -106,3 +106,23 @@ def test_the_analysis_does_not_need_progress_records() -> None:
         assert report["health"]["series"] == {} and report["goodput"]["seconds_per_step"] is None
         assert report["goodput"]["span_s"] is None  # one timed event: no span
         assert "XID-79" in render(report, "html") and "XID-79" in render(report, "markdown")
+
+
+def test_loading_in_parallel_gives_the_same_records_and_events() -> None:
+    serial = monitor.load(str(SAMPLES), jobs=1)
+    parallel = monitor.load(str(SAMPLES), jobs=2)
+    assert [e.to_dict() for e in serial.event_list] == [e.to_dict() for e in parallel.event_list]
+    pd.testing.assert_frame_equal(serial.steps, parallel.steps)
+
+
+def test_thinning_keeps_memory_bounded_and_the_goodput_right(tmp_path) -> None:
+    lines = [iteration(START + dt.timedelta(seconds=3 * s), s) for s in range(10, 1001, 10)]
+    resume = START + dt.timedelta(seconds=3 * 1000 + 1200)
+    lines += [iteration(resume + dt.timedelta(seconds=3 * (s - 801)), s) for s in range(801, 1501, 10)]
+    (tmp_path / "train.log").write_text("\n".join(lines) + "\n")
+    full = monitor.load(str(tmp_path / "train.log"))
+    thin = monitor.load(str(tmp_path / "train.log"), max_rows_per_file=20)
+    assert len(thin.steps) < 40 < len(full.steps)
+    assert {1000, 801} <= set(thin.steps["step"])  # the rows around the restart survive
+    for key in ("span_s", "recomputed_steps", "seconds_per_step", "productive_s"):
+        assert build_report(thin)["goodput"][key] == pytest.approx(build_report(full)["goodput"][key])
