@@ -17,6 +17,9 @@ kept by hand. A line raises at most one event per kind: the first matcher
 of that kind wins.
 
 Users add or override entries (by `id`) with their own files (`--catalog`).
+Their patterns are checked like the shipped ones: at most 2000 characters, and
+no repeat nested in an unbounded repeat (`(a+)+`, `(\\w+\\s*)+`), the shape that
+backtracks catastrophically on a long line that almost matches.
 """
 
 from __future__ import annotations
@@ -33,9 +36,20 @@ from typing import Any, NamedTuple
 from monitor.model import Domain, Kind, Role, Severity
 from monitor.substrings import cover
 
+try:  # Python 3.11+
+    from re import _constants as _sre
+    from re import _parser as _sre_parse
+except ImportError:  # Python 3.10
+    import sre_constants as _sre  # type: ignore[no-redef]
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
+
 _REQUIRED = ("code", "kind", "severity", "domain", "role", "meaning", "action", "reference")
 _OPTIONAL = ("id", "message", "resolution", "notes", "literals", "patterns", "samples", "near_misses")
 _TEMPLATE = re.compile(r"\{(\w+)\}")
+MAX_PATTERN_CHARS = 2000
+
+_BACKTRACKING_REPEATS = (_sre.MAX_REPEAT, _sre.MIN_REPEAT)
+_ATOMIC = tuple(op for op in (getattr(_sre, "POSSESSIVE_REPEAT", None), getattr(_sre, "ATOMIC_GROUP", None)) if op)
 
 
 class CatalogError(ValueError):
@@ -94,6 +108,50 @@ class Match(NamedTuple):
     found: re.Match[str]
 
 
+def _parts(op: Any, value: Any) -> list[Any]:
+    """The subpatterns inside one parsed regex item."""
+    if op in _BACKTRACKING_REPEATS or op is getattr(_sre, "POSSESSIVE_REPEAT", None):
+        return [value[2]]
+    if op is _sre.SUBPATTERN:
+        return [value[-1]]
+    if op is _sre.BRANCH:
+        return list(value[1])
+    if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+        return [value[1]]
+    if op is getattr(_sre, "ATOMIC_GROUP", None):
+        return [value]
+    if op is _sre.GROUPREF_EXISTS:
+        return [part for part in value[1:] if part is not None]
+    return []
+
+
+def _has_unbounded_repeat(items: Any) -> bool:
+    """Whether a repeat without an upper bound (`*`, `+`, `{n,}`) that can backtrack is in `items`
+    (possessive repeats and atomic groups never give characters back)."""
+    for op, value in items:
+        if op in _BACKTRACKING_REPEATS and value[1] == _sre.MAXREPEAT:
+            return True
+        if op not in _ATOMIC and any(_has_unbounded_repeat(part) for part in _parts(op, value)):
+            return True
+    return False
+
+
+def nested_repetition(pattern: str) -> bool:
+    """Whether `pattern` has an unbounded repeat whose subpattern holds another unbounded repeat
+    (`(a+)+`, `(.*)*`, `(\\w+\\s*)+`): on a long line that almost matches, the ways to split it
+    between the two repeats grow exponentially, and a search can run for hours."""
+
+    def walk(items: Any) -> bool:
+        for op, value in items:
+            if op in _BACKTRACKING_REPEATS and value[1] == _sre.MAXREPEAT and _has_unbounded_repeat(value[2]):
+                return True
+            if any(walk(part) for part in _parts(op, value)):
+                return True
+        return False
+
+    return walk(_sre_parse.parse(pattern))
+
+
 def _strings(where: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -116,10 +174,19 @@ def _definition(file: str, entry: Any) -> Definition:
             raise CatalogError(f"{where}: field {key!r} must be a non-empty string")
     patterns = []
     for text in _strings(where, entry, "patterns"):
+        if len(text) > MAX_PATTERN_CHARS:
+            raise CatalogError(
+                f"{where}: pattern is {len(text)} characters long, more than {MAX_PATTERN_CHARS}: {text[:60]!r}..."
+            )
         try:
             patterns.append(re.compile(text))
         except re.error as err:
             raise CatalogError(f"{where}: pattern {text!r} does not compile: {err}") from None
+        if nested_repetition(text):
+            raise CatalogError(
+                f"{where}: pattern may backtrack catastrophically: nested repetition in {text!r} "
+                "(a repeat inside an unbounded repeat; bound one of them, e.g. {0,200}, or anchor the alternatives)"
+            )
     literals = _strings(where, entry, "literals")
     if patterns and not literals:
         raise CatalogError(f"{where}: an entry with patterns needs 'literals' (substrings that prefilter lines)")

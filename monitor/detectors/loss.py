@@ -316,12 +316,12 @@ class LossDetector(Detector):
     def _grad(self, state: _Rank, record: StepRecord, events: list[Event]) -> None:
         grad = record.grad_norm
         assert grad is not None
+        if not math.isfinite(grad) or grad <= 0:
+            return
         baseline = state.grad
         if grad <= baseline.gate:
             state.grad_open = False
             baseline.add(grad, record.line)
-            return
-        if not math.isfinite(grad) or grad <= 0:
             return
         settings = self.settings
         if len(baseline.values) < settings.noise_records or (

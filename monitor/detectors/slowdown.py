@@ -123,7 +123,7 @@ class SlowdownDetector(Detector):
                 continue
             if state is not None and not state.open and not state.slow and not state.clocked:  # usual, inline
                 value = getattr(record, state.metric)
-                if value is not None and value > 0:
+                if value is not None and 0 < value < math.inf:
                     if state.inverse:
                         value = 1.0 / value
                     baseline = state.baseline

@@ -22,12 +22,16 @@ from __future__ import annotations
 import os
 import re
 
+# Leading blanks are bounded and never given back (every prefix starts with a non-blank); a host
+# name starts where no name character precedes it, and its first digit is found by a run without
+# digits: a long run of blanks or name characters (a prefix can be most of a line) costs linear
+# time, not quadratic.
 _LAUNCHER_PREFIX = re.compile(
-    r"\s*(?:"
+    r"\s{0,32}(?!\s)(?:"
     r"\[(?P<role>[A-Za-z_]*?)(?P<torchrun>\d{1,6})\]:"
-    r"|(?P<nccl_node>[A-Za-z][\w.-]*):\d+:\d+ \[\d+\]"
+    r"|(?<![\w.-])(?P<nccl_node>[A-Za-z][\w.-]*):\d+:\d+ \[\d+\]"
     r"|(?P<label>\d{1,6}): "
-    r"|(?P<host>[A-Za-z][\w.-]*\d[\w.-]*): "
+    r"|(?<![\w.-])(?P<host>[A-Za-z](?:(?!\d)[\w.-])*\d[\w.-]*): "
     r")"
 )
 _RANK_TAG = re.compile(r"\[Rank (\d{1,6})\]")

@@ -50,7 +50,7 @@ from monitor.parsers.base import ParseContext, Parser, to_float
 
 _MARK = "%|"
 # the right side, matched at the `%|`: bar characters, `| n/total`, then the bracket
-_RIGHT = re.compile(r"%\|[^|]*\| ?(\d+)/(\d+)(?: \[([^\]]*))?")
+_RIGHT = re.compile(r"%\|[^|]*\| ?(\d{1,18})/(\d{1,18})(?!\d)(?: \[([^\]]*))?")
 # launcher prefixes that may precede a bar without a description: `[rank0]:`,
 # `[default3]:`, mpirun's `[1,0]<stdout>:`, srun's `3: `, pdsh's `node12: `
 _LAUNCHER = r"(?:\[[^\]\s]{1,40}\](?:<\w{1,10}>)?:|(?:\d{1,6}|[A-Za-z][\w.-]{0,62}(?<=\d)):(?= |$))"

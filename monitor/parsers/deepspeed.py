@@ -57,15 +57,15 @@ from typing import Any
 from monitor.model import LossScaleOverflow, StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
 
-_PROGRESS = re.compile(r"\bstep=(\d+), skipped=(\d+)(?:, lr=\[([^\],\s]*))?")
+_PROGRESS = re.compile(r"\bstep=(\d{1,18}), skipped=(\d{1,18})(?!\d)(?:, lr=\[([^\],\s]*))?")
 _TIMER = re.compile(
-    r"(?:epoch=\d+/micro_step=\d+/global_step=(\d+)|\b\d+/\d+), "
+    r"(?:epoch=\d+/micro_step=\d+/global_step=(\d{1,18})|\b\d+/\d+), "
     r"(?:RunningAvgSamplesPerSec=[^,\s]+, CurrSamplesPerSec=([^,\s]+)"
     r"|SamplesPerSec=([^,\s]+)(?=, MemAllocated|\s*$))"
 )
 _OVERFLOW = re.compile(
     r"\[(?:deepspeed|deepscale)\] (?:fp16 dynamic loss scale overflow|OVERFLOW)! "
-    r"(?:Rank (\d+) )?Skipping step\."
+    r"(?:Rank (\d{1,18}) )?Skipping step\."
     r"(?: Attempted loss scale: ([^,\s]+)(?:, reducing to ([^,\s]+)|, but (hysteresis) is \d+))?"
     r"|Overflow detected\. Skipping step\. Attempted loss scale: ([^,\s]+), reducing to ([^,\s]+)"
 )

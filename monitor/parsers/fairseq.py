@@ -54,9 +54,9 @@ from monitor.model import LossScaleOverflow, StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
 
 # `epoch NNN` then either an interval (`:  i / n ` or the 2018 `  i / n `) or ` | `.
-_ANCHOR = re.compile(r"\bepoch (?P<epoch>\d{3,})(?::? +(?P<i>\d+) / (?P<n>\d+) | \| )")
+_ANCHOR = re.compile(r"\bepoch (?P<epoch>\d{3,18})(?::? +(?P<i>\d{1,18}) / (?P<n>\d{1,18}) | \| )")
 # What follows `epoch NNN | ` on validation lines: a summary or a progress line.
-_VALID = re.compile(r"valid on '[^']*' subset(?::? +(?P<i>\d+) / (?P<n>\d+) | \| )")
+_VALID = re.compile(r"valid on '[^']*' subset(?::? +(?P<i>\d{1,18}) / (?P<n>\d{1,18}) | \| )")
 _OVERFLOW = re.compile(
     r"(?:NOTE: |\| WARNING: )(?:gradient )?overflow detected, (?:ignoring gradient, )?"
     r"setting loss scale to: (?P<scale>[^\s,]+)"

@@ -45,12 +45,13 @@ FIELD_KEYS: dict[str, str] = {
 
 # A key (optionally after a split word: `train loss`, `val loss`), an optional closing quote,
 # `=` or `:`, then a number with an optional `/total` and unit. No nested quantifiers: every
-# repeat is bounded or over a class the next token cannot start with.
+# repeat is bounded or over a class the next token cannot start with. An integer part has at
+# most 18 digits (a step must stay an int that floats can hold).
 _PAIR = re.compile(
     r"(?<![\w./-])((?:(?:train|eval|val|valid|validation|test) )?[A-Za-z_][\w./-]{0,63})"
     r"['\"]?[ \t]{0,3}[=:][ \t]{0,3}"
-    r"([-+]?(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?"
-    r"|nan(?![a-z])|inf(?:inity)?(?![a-z]))(?:/(\d+))?)",
+    r"([-+]?(?:\d{1,3}(?:,\d{3}){1,5}(?![\d])|\d{1,18}(?![\d])(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?"
+    r"|nan(?![a-z])|inf(?:inity)?(?![a-z]))(?:/(\d{1,18})(?![\d]))?)",
     re.IGNORECASE,
 )
 _CONFIG_REPR = re.compile(r"\w\(\w+=")

@@ -42,11 +42,12 @@ from typing import Any
 from monitor.model import StepRecord
 from monitor.parsers.base import PENDING, ParseContext, Parser, Where, _Pending
 
-_HEADER = re.compile(r"iteration\s+(\d+)\s*/\s*(\d+|infinity)\s*\|")
-_VALIDATION = re.compile(r"\bvalid(?:ation)? loss at iteration\s+(\d+)\s*\|(.*)")
+_HEADER = re.compile(r"iteration\s+(\d{1,18})\s*/\s*(\d{1,18}|infinity)\s*\|")
+_VALIDATION = re.compile(r"\bvalid(?:ation)? loss at iteration\s+(\d{1,18})\s*\|(.*)")
 _NEOX_RATE = re.compile(r"samples/sec:\s*([^\s|]+)")
 
 _MAX_WRAPPED_PIECES = 4
+_MAX_TEMPLATE_LABELS = 64  # a real line has a few dozen fields; a regex of thousands takes seconds to compile
 _FIRST_VALUE = 2  # values[0] and values[1] are the step and the planned total
 _new = tuple.__new__
 
@@ -66,6 +67,14 @@ def _number(text: str) -> float | None:
 def _integer(text: str) -> int | None:
     value = _number(text)
     return int(value) if value is not None and math.isfinite(value) else None
+
+
+def _count(text: str) -> int:
+    """A printed count, for the compiled builder: ValueError (so `build_safely` takes over) when it is
+    not digits or too long to be a count (`10**400` would overflow every float computed from it)."""
+    if len(text) > 18:
+        raise ValueError(f"not a count: {text[:24]}...")
+    return int(text)
 
 
 # label → (StepRecord field, converter, divisor into the field's unit)
@@ -118,14 +127,14 @@ class _Layout:
         self.loss_keys = frozenset(label for label, _ in loss_positions)
         main = [p for label, p in loss_positions if label in _MAIN_LOSS_KEYS]
         self.main_loss = main[0] if main else (loss_positions[0][1] if loss_positions else None)
-        self.template = self._compile_template() if colons else None
+        self.template = self._compile_template() if colons and len(labels) <= _MAX_TEMPLATE_LABELS else None
         self.build: Callable[..., StepRecord] = self._compile_builder()
 
     def _compile_template(self) -> re.Pattern[str]:
         # Possessive quantifiers (Python 3.11+) skip backtracking bookkeeping
         # the template never needs; older Pythons get the plain ones.
         q = "*+" if sys.version_info >= (3, 11) else "*"
-        parts = [r"iteration\s+(\d+)\s" + q + r"/\s" + q + r"(\d+)\s" + q + r"\|"]
+        parts = [r"iteration\s+(\d{1,18})\s" + q + r"/\s" + q + r"(\d{1,18})\s" + q + r"\|"]
         for label in self.labels:
             parts.append(r"\s" + q + re.escape(label) + r":\s" + q + r"([^|\s]" + q + r")\s" + q + r"\|")
         parts.append(r"\s*$")
@@ -135,13 +144,13 @@ class _Layout:
         items = ["None"] * len(StepRecord._fields)
         items[_STEP], items[_TOTAL] = "int(v[0])", "int(v[1])"
         for position, index, convert, divisor in self.slots:
-            expression = f"{'int' if convert is _integer else 'float'}(v[{position}])"
+            expression = f"{'_count' if convert is _integer else 'float'}(v[{position}])"
             items[index] = expression if divisor == 1 else f"{expression} / {divisor!r}"
         if self.main_loss is not None:
             items[_LOSS] = f"float(v[{self.main_loss}])"
         items[_WHERE] = ["w[0]", "w[1]", "w[2]", "w[3]", "file", "number", "line"]
         source = f"lambda v, w, file, number, line: new(StepRecord, ({', '.join(items)}))"
-        namespace = {"float": float, "int": int, "new": tuple.__new__, "StepRecord": StepRecord}
+        namespace = {"float": float, "int": int, "_count": _count, "new": tuple.__new__, "StepRecord": StepRecord}
         return eval(source, namespace)  # noqa: S307 - built from the constants above, never from log text
 
     def build_safely(self, v: Sequence[str], w: Where, file: str, number: int, line: str) -> StepRecord:

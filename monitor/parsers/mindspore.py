@@ -84,7 +84,7 @@ def _flag(text: str) -> int | None:
 
 # ---------------------------------------------------------------- MindFormers
 
-_MF_HEADER = re.compile(r"Epoch:\[\s*(\d+)\s*/\s*(\d+)\s*\],\s*step:\[\s*(\d+)\s*/\s*(\d+)\s*\]")
+_MF_HEADER = re.compile(r"Epoch:\[\s*(\d{1,18})\s*/\s*(\d{1,18})\s*\],\s*step:\[\s*(\d{1,18})\s*/\s*(\d{1,18})\s*\]")
 # label → (StepRecord field, converter); labels as MFLossMonitor prints them
 _MF_FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "loss": ("loss", _value),  # `loss:[cur/mean]` reads the current value
@@ -166,7 +166,7 @@ class MindFormersParser(Parser):
 
 # ---------------------------------------------------------------- plain MindSpore
 
-_MS_LINE = re.compile(r"epoch: (\d+) step: (\d+)(?:, loss is |(\. Invalid loss))")
+_MS_LINE = re.compile(r"epoch: (\d{1,18}) step: (\d{1,18})(?:, loss is |(\. Invalid loss))")
 _TENSOR_VALUE = "value="
 
 
@@ -204,8 +204,8 @@ class MindSporeParser(Parser):
 
 # ---------------------------------------------------------------- MindYOLO
 
-_YOLO_HEADER = re.compile(r"Epoch (\d+)/(\d+), Step (\d+)/(\d+), ")
-_YOLO_STEP_TIME = re.compile(r"Epoch (\d+)/(\d+), Step (\d+)/(\d+), step time: ([\d.]+) ms")
+_YOLO_HEADER = re.compile(r"Epoch (\d{1,18})/(\d{1,18}), Step (\d{1,18})/(\d{1,18}), ")
+_YOLO_STEP_TIME = re.compile(r"Epoch (\d{1,18})/(\d{1,18}), Step (\d{1,18})/(\d{1,18}), step time: ([\d.]+) ms")
 _YOLO_OVERFLOW = re.compile(
     r"overflow, (?:still update|drop step)(?:, loss scale adjust to ([^\s,]+)|\.)"
     r"|grad overflow, drop\. Loss scale adjust to ([^\s,]+)"

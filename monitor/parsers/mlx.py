@@ -26,7 +26,7 @@ import re
 from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
 
-_HEAD = re.compile(r"\bIter (?P<step>\d+): (?P<kind>Train|Val) loss (?P<loss>[^\s,]+)")
+_HEAD = re.compile(r"\bIter (?P<step>\d{1,18}): (?P<kind>Train|Val) loss (?P<loss>[^\s,]+)")
 _FIELD = re.compile(r", (?P<key>Learning Rate|Tokens/sec) (?P<value>[^\s,]+)")
 
 

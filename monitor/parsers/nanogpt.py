@@ -46,33 +46,35 @@ from monitor.parsers.base import ParseContext, Parser, to_float
 
 # nanoGPT iteration line; optional groups in printed order (lr only in forks).
 _NANOGPT_ITER = re.compile(
-    r"\biter (?P<step>\d+): loss (?P<loss>[^\s,]+)"
+    r"\biter (?P<step>\d{1,18}): loss (?P<loss>[^\s,]+)"
     r"(?:, time (?P<ms>[^\s,]+?)ms)?"
     r"(?:, lr (?P<lr>[^\s,]+))?"
     r"(?:, mfu (?P<mfu>[^\s,%]+)%)?"
 )
 # llama2.c iteration line: the number is the whole first field.
 _LLAMA2C_ITER = re.compile(
-    r"(?<![\w.])(?P<step>\d+) \| loss (?P<loss>[^\s|]+) \| lr (?P<lr>[^\s|]+) \| "
+    r"(?<![\w.])(?P<step>\d{1,18}) \| loss (?P<loss>[^\s|]+) \| lr (?P<lr>[^\s|]+) \| "
     r"(?P<ms>[^\s|]+?)ms \| mfu (?P<mfu>[^\s|%]+)%"
 )
 # The evaluation line shared by nanoGPT and llama2.c.
-_EVAL = re.compile(r"\bstep (?P<step>\d+): train loss [^\s,]+, val loss (?P<val>[^\s,]+)")
+_EVAL = re.compile(r"\bstep (?P<step>\d{1,18}): train loss [^\s,]+, val loss (?P<val>[^\s,]+)")
 
 # llm.c: the step header and loss, in either generation of the layout.
 _LLMC_HEAD = re.compile(
-    r"\bstep +(?P<step>\d+)(?:"
-    r"/(?P<total>\d+) \| (?:train )?loss (?P<loss>[^\s|(,]+)"
-    r"|(?:/(?P<early_total>\d+))?: train loss (?P<early_loss>[^\s|(,]+) \("
+    r"\bstep +(?P<step>\d{1,18})(?:"
+    r"/(?P<total>\d{1,18}) \| (?:train )?loss (?P<loss>[^\s|(,]+)"
+    r"|(?:/(?P<early_total>\d{1,18}))?: train loss (?P<early_loss>[^\s|(,]+) \("
     r")"
 )
-# llm.c fields after the loss, whichever of them a build prints.
+# llm.c fields after the loss, whichever of them a build prints. A number is read only from its
+# first character (the lookbehinds), so a long run of digits and dots is scanned once, not once
+# per character.
 _LLMC_FIELD = re.compile(
     r"\bnorm (?P<norm>[^\s|(,]+)"
     r"|\blr (?P<lr>[^\s|(,]+)"
-    r"|(?P<ms>[\d.]+) ms\b"
-    r"|(?P<mfu>-?[\d.]+)% \w+ MFU"
-    r"|(?P<tps>[\d.]+) tok/s"
+    r"|(?<![\d.])(?P<ms>[\d.]+) ms\b"
+    r"|(?P<mfu>-?(?<![\d.])[\d.]+)% \w+ MFU"
+    r"|(?<![\d.])(?P<tps>[\d.]+) tok/s"
 )
 
 

@@ -81,8 +81,9 @@ class _BlockParser(Parser):
 
 # ---------------------------------------------------------------- OLMo
 
-_OLMO_HEADER = re.compile(r"\[step=(\d+)(?:/(\d+))?([^\]\n]{0,80})\]\s*$")
-_OLMO_EPOCH = re.compile(r",epoch=(\d+)")
+# `(?!\d)`: a step number is never split, so a long run of digits is not backtracked through
+_OLMO_HEADER = re.compile(r"\[step=(\d{1,18})(?!\d)(?:/(\d{1,18})(?!\d))?([^\]\n]{0,80})\]\s*$")
+_OLMO_EPOCH = re.compile(r",epoch=(\d{1,18})(?!\d)")
 _OLMO_METRIC = re.compile(_LAUNCHER + r" {4}([^=\s][^=]*)=([^=\s]*)\s*$")
 # metric name → StepRecord field
 OLMO_FIELDS: dict[str, str] = {
@@ -153,7 +154,7 @@ class OlmoParser(_BlockParser):
 # ---------------------------------------------------------------- Composer
 
 _COMPOSER_HEADER = re.compile(
-    r"\[(?:epoch=(\d+)\]\[)?(batch|sample|token|iteration|epoch)=(\d+)(?:/(\d+))?\]:\s*$"
+    r"\[(?:epoch=(\d{1,18})\]\[)?(batch|sample|token|iteration|epoch)=(\d{1,18})(?:/(\d{1,18}))?\]:\s*$"
 )
 _COMPOSER_EVAL_HEADER = re.compile(r"\[Eval batch=\d+/\d+\] Eval on .{0,200} data:\s*$")
 _COMPOSER_METRIC = re.compile(_LAUNCHER + r"\t (Train|Eval) ")

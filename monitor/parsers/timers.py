@@ -78,7 +78,7 @@ from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending, to_flo
 _HEADER = re.compile(r"(?:\(min, max\) |max )?time across ranks \(ms\):\s*$|times across ranks \(ms\):\s*$")
 # `    forward-backward ......: (4123.45, 4125.02)` or `...: 4125.02`
 _ITEM = re.compile(
-    r"\s(?P<name>[^\s.:](?:[^\s:]| (?=[^\s.:]))*?) \.*: "
+    r"\s(?P<name>[^\s.:](?:[^\s:]| (?=[^\s.:])){0,127}?) \.*: "
     r"(?:\((?P<min>[^\s,()]+), (?P<max>[^\s()]+)\)|(?P<value>[^\s()]+))\s*$"
 )
 # `times across ranks (ms):` layout: `  forward-backward:` then `     rank  0: 123.45` lines

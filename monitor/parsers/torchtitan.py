@@ -37,7 +37,7 @@ from monitor.parsers.base import ParseContext, Parser, to_float
 # One pass over the fields in their printed order; every field after the
 # loss is optional so all the builds above fit. No nested quantifiers.
 _LINE = re.compile(
-    r"(?<![\w/])(?P<val>validate |context: ?val\w* +)?step: *(?P<step>\d+)  +loss: *(?P<loss>[^\s]+)"
+    r"(?<![\w/])(?P<val>validate |context: ?val\w* +)?step: *(?P<step>\d{1,18})  +loss: *(?P<loss>[^\s]+)"
     r"(?:  +grad_norm: *(?P<grad>[^\s]+))?"
     r"(?:  +memory: *[\d.]+GiB\([\d.]+%\))?"
     r"(?:  +(?:tps|wps): *(?P<tps>[\d,.]+))?"
