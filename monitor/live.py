@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from monitor.catalog import Catalog, load
-from monitor.model import EPISODE_GAP_S, Event, Heartbeat, Pause, StepRecord, fold_key, trim_evidence
+from monitor.detectors.base import format_duration, make_event
+from monitor.model import EPISODE_GAP_S, Event, Heartbeat, Pause, StepRecord, fold_key
 from monitor.parsers.timestamps import find_timestamp
 from monitor.pipeline import SourceScan
 from monitor.settings import Settings
@@ -85,10 +86,10 @@ class HangWatch:
             watch.step_time = record.step_time_s
         resumed = None
         if watch.hanging:
-            resumed = _event(
-                "PROGRESS-RESUMED", name, record,
-                f"progress resumed at step {record.step} after {_duration(now - watch.last_arrival)} without it",
-                value=now - watch.last_arrival,
+            silent = format_duration(now - watch.last_arrival)
+            resumed = make_event(
+                "PROGRESS-RESUMED", record, f"progress resumed at step {record.step} after {silent} without it",
+                file=name, value=now - watch.last_arrival,
             )
         watch.last_arrival, watch.last_step, watch.last_record = now, record.step, record
         watch.node = record.node or watch.node
@@ -134,33 +135,16 @@ class HangWatch:
             usual = self.usual(watch)
             record = watch.last_record
             assert record is not None
-            usual_text = f"usually {_duration(usual)} between progress lines" if usual else "no usual interval yet"
-            events.append(_event(
-                "NO-PROGRESS", name, record,
-                f"no progress for {_duration(now - watch.last_arrival)} after step {watch.last_step} ({usual_text})",
-                value=now - watch.last_arrival, baseline=usual,
+            usual_text = f"usually {format_duration(usual)} between progress lines" if usual else "no usual interval"
+            silent = format_duration(now - watch.last_arrival)
+            events.append(make_event(
+                "NO-PROGRESS", record, f"no progress for {silent} after step {watch.last_step} ({usual_text})",
+                file=name, value=now - watch.last_arrival, baseline=usual,
             ))
         return events
 
     def hanging(self) -> list[RankKey]:
         return [key for key, watch in self.ranks.items() if watch.hanging]
-
-
-def _duration(seconds: float | None) -> str:
-    seconds = int(seconds or 0)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def _event(code: str, name: str, record: StepRecord, message: str, **fields: Any) -> Event:
-    definition = load().definition(code)
-    return Event(
-        kind=definition.kind, severity=definition.severity, message=message, code=code, file=name,
-        line=record.line, time=record.time, step=record.step, rank=record.rank, node=record.node,
-        evidence=trim_evidence(record.text) if record.text else None, action=definition.action,
-        domain=definition.domain, role=definition.role, **fields,
-    )
 
 
 class Deduper:

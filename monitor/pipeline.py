@@ -65,8 +65,7 @@ class SourceScan:
         """Parse and check lines; return the events they raise."""
         others: list[tuple[int, str, int | None]] = []
         records = self.parsers.parse_lines(numbered, others)
-        restarts = self._restart_lines(records) if records else []
-        clock = [(r.line or 0, r.time) for r in records if r.time is not None and type(r) is StepRecord]
+        restarts, clock = self._landmarks(records) if records else ([], [])
         events = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
         if others:
             records = self._with_heartbeats(records, others)
@@ -81,16 +80,27 @@ class SourceScan:
             events.extend(self._detect(records))
         return events
 
-    def _restart_lines(self, records: list[Any]) -> list[int]:
-        """The lines where the training step went back (a restart), for the fault scanner."""
-        found = []
+    def _landmarks(self, records: list[Any]) -> tuple[list[int], list[tuple[int, str]]]:
+        """For the fault scanner, in one pass: the lines where the training step went back (a
+        restart), and (line, time) of the timestamped progress lines."""
+        restarts: list[int] = []
+        clock: list[tuple[int, str]] = []
+        position = self.position
         for record in records:
-            if type(record) is not StepRecord or record.step is None or record.is_eval:
+            if type(record) is not StepRecord:
                 continue
-            if went_back(self.position, record.epoch, record.step):
-                found.append(record.line or 0)
-            self.position = (record.epoch, record.step)
-        return found
+            if record.time is not None:
+                clock.append((record.line or 0, record.time))
+            step = record.step
+            if step is None or (record.loss is None and record.eval_loss is not None):
+                continue  # no step, or an evaluation
+            if position is not None and (step < position[1] or record.epoch != position[0]) and went_back(
+                position, record.epoch, step
+            ):
+                restarts.append(record.line or 0)
+            position = (record.epoch, step)
+        self.position = position
+        return restarts, clock
 
     def _with_heartbeats(self, records: list[Any], others: list[tuple[int, str, int | None]]) -> list[Any]:
         """`records` plus up to two `Heartbeat`s: the first and the last timestamped non-progress

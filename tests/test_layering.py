@@ -14,12 +14,13 @@ STAGES = {"sources", "parsers", "detectors", "sinks"}
 ALLOWED = {
     "model": set(),
     "substrings": set(),
+    "atomic": set(),
     "catalog": {"model", "substrings", "catalog"},
-    "sources": {"sources"},
+    "sources": {"atomic", "sources"},
     "parsers": {"model", "substrings", "catalog", "parsers"},
     "settings": set(),
     "detectors": {"model", "catalog", "settings", "detectors"},
-    "sinks": {"model", "sinks"},
+    "sinks": {"model", "atomic", "sinks"},
 }
 
 

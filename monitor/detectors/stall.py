@@ -19,19 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from monitor.detectors.base import Detector, make_event
+from monitor.detectors.base import Detector, format_duration, make_event
 from monitor.detectors.robust import Baseline
 from monitor.model import Event, Heartbeat, Pause, Record, StepRecord
 from monitor.settings import Settings
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 class StallDetector(Detector):
@@ -103,8 +94,8 @@ class StallDetector(Detector):
                 previous = self.last
                 events.append(make_event(
                     "STALL", record,
-                    f"no progress for {_duration(gap)} after step {previous.step if previous else '?'} "
-                    f"(usually {_duration(usual or 0)} between progress lines); it resumed at step {record.step}",
+                    f"no progress for {format_duration(gap)} after step {previous.step if previous else '?'} "
+                    f"(usually {format_duration(usual or 0)} between progress lines); it resumed at step {record.step}",
                     value=gap, baseline=usual, step=previous.step if previous else record.step,
                     details={"resumed_step": record.step},
                 ))
@@ -138,7 +129,7 @@ class StallDetector(Detector):
         return [make_event(
             "UNFINISHED-RUN", beat,  # type: ignore[arg-type]
             f"the run stopped making progress at step {last.step} of {self.total}: "
-            f"{'at least ' if self.last_epoch is None else ''}{_duration(quiet)} of log without a training step "
+            f"{'at least ' if self.last_epoch is None else ''}{format_duration(quiet)} of log without a training step "
             "follows, up to its end",
             **fields,
         )]

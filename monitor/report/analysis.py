@@ -32,7 +32,7 @@ import pandas as pd
 from monitor import __version__
 from monitor.api import PAUSE_COLUMNS, STEP_COLUMNS, TIMER_COLUMNS, Loaded
 from monitor.catalog import load as load_catalog
-from monitor.model import Event, Kind, Role, Severity
+from monitor.model import Event, Kind, Role, Severity, epoch_of
 
 FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
 FAILURE_KINDS = FAULT_KINDS | {Kind.DIVERGENCE, Kind.NAN}
@@ -42,22 +42,12 @@ _LINK_S = 2 * 3600.0
 
 
 def _epoch(event: Event) -> float | None:
-    return _epoch_text(event.time)
+    return epoch_of(event.time)
 
 
 def _when(event: Event) -> float | None:
     """An event's time, or the approximate time of its line (see monitor.correlate)."""
-    return _epoch(event) or _epoch_text((event.details or {}).get("approx_time"))
-
-
-def _epoch_text(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        stamp = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return _epoch(event) or epoch_of((event.details or {}).get("approx_time"))
 
 
 def _finite(value: Any) -> float | None:

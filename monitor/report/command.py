@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from monitor.atomic import replacing
 from monitor.cli import EXIT_ERROR, EXIT_FOUND, EXIT_OK, _warn, load_configuration
 
 REPORT_ROWS_PER_FILE = 20_000
@@ -34,14 +33,8 @@ def render(report: dict, kind: str) -> str:
 
 def _write(path: Path, text: str) -> None:
     """Write atomically: a reader never sees half a report."""
-    fd, temp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replacing(path) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
 
 
 def run_report(args: argparse.Namespace, out: TextIO) -> int:

@@ -21,16 +21,15 @@ function here raises `ParquetUnavailable`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import socket
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 from monitor import __version__
+from monitor.atomic import replacing
 from monitor.model import Event, SourceSummary, json_number
 
 EVENTS_PREFIX = "events-"
@@ -129,18 +128,10 @@ def _table(rows: list[dict[str, Any]], types: dict[str, str], host: str) -> Any:
 
 
 def _write(table: Any, path: str) -> None:
-    """Write atomically: to a temporary file in the same directory, then rename."""
+    """Write atomically (a report reading the directory never sees half a file)."""
     _, pq = _pyarrow()
-    directory = os.path.dirname(path) or "."
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    try:
+    with replacing(path) as temporary:
         pq.write_table(table, temporary, compression="zstd")
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
 
 
 def write_scan(

@@ -77,11 +77,11 @@ import io
 import json
 import os
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
+from monitor.atomic import replacing
 from monitor.sources.files import GZIP_MAGIC, STDIN, ZSTD_MAGIC, expand_paths, looks_binary
 from monitor.sources.lines import CHUNK_BYTES, MAX_LINE_CHARS, Batch, ReadStats, read_batches
 
@@ -683,18 +683,10 @@ def save_state(path: str, snapshot: dict[str, Any], extra: dict[str, Any] | None
         OSError: it could not be written (the previous file is left as it was).
         TypeError: `extra` holds something JSON cannot encode.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
+        json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream)
+        stream.flush()
+        os.fsync(stream.fileno())
 
 
 def load_state(path: str, notices: list[str] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
