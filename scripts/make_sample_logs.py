@@ -434,7 +434,9 @@ COMPRESSED = {"generic_loop_healthy.log.gz": generic_healthy}
 # file → the (kind, code) of each event a scan should report, in order.
 EXPECTED: dict[str, list[tuple[str, str]]] = {
     "megatron_gpt_bf16_nan.log": [("nan", "LOSS-NAN"), ("divergence", "NAN-DIVERGENCE")],
-    "bloom_megatron_deepspeed_restart.log": [("crash", "SRUN-TASK-FAILED"), ("restart", "STEP-RESTART")],
+    "bloom_megatron_deepspeed_restart.log": [
+        ("crash", "SRUN-TASK-FAILED"), ("restart", "RESUME-FROM-CHECKPOINT"), ("restart", "STEP-RESTART"),
+    ],
     "hf_deepspeed_fp16_overflow_storm.log": [("overflow", "LOSS-SCALE-SEARCH"), ("overflow", "LOSS-SCALE-STORM")],
     "hf_trainer_healthy.log": [],
     "lightning_nan.log": [("nan", "LOSS-NAN"), ("divergence", "NAN-DIVERGENCE")],

@@ -46,7 +46,7 @@ def test_every_sample_is_parsed_into_steps(run_cli) -> None:
     assert {Path(f).name for f in no_steps} == {"node07-kern.log", "node12-kern.log"}  # kernel logs
     formats = {f["format"] for f in document["files"]}
     assert {"megatron", "hf_trainer", "tqdm", "torchtitan", "nanogpt", "fairseq", "mindformers", "jsonl",
-            "olmo", "generic"} <= formats
+            "olmo", "learned"} <= formats
 
 
 def test_main_command_on_all_samples_exits_1_and_a_healthy_sample_alone_exits_0(run_cli) -> None:

@@ -84,6 +84,7 @@ class _Rank:
     nans: _Run | None = None
     grad_open: bool = False
     grad_spike_step: int | None = None
+    previous: StepRecord | None = None  # the rank's last training record
 
 
 class LossDetector(Detector):
@@ -136,8 +137,10 @@ class LossDetector(Detector):
                 if lr is not None:
                     state.last_lr = lr
                 self._normal(state, record, loss, events)
+                state.previous = record
                 continue
             self._loss(state, record, events)
+            state.previous = record
         return events
 
     def finish(self) -> list[Event]:
@@ -145,8 +148,20 @@ class LossDetector(Detector):
         for state in self.ranks.values():
             spike = state.spike
             if spike is not None and not state.diverged:
-                stays = spike.records >= 3 and spike.last - spike.level >= math.log(2.0)
-                events.append(self._divergence(spike) if stays else self._spike_event(state, spike, None))
+                # The log ends inside a spike: the spike itself is a fact; still at twice its
+                # baseline, it is also a divergence as far as the log shows.
+                events.append(self._spike_event(state, spike, None))
+                if spike.last - spike.level >= math.log(2.0):
+                    events.append(self._divergence(spike))
+            nans = state.nans
+            loss = nans.start.loss if nans is not None else None
+            # an infinite loss up to the end of the log: it exploded (NaN is left to LOSS-NAN)
+            if nans is not None and not nans.reported and loss is not None and math.isinf(loss):
+                nans.reported = True
+                events.append(make_event(
+                    "NAN-DIVERGENCE", nans.start,
+                    f"the loss has been non-finite since step {nans.start.step} up to the end of the log",
+                ))
             if not state.climb_reported and state.climb_crossed is not None and state.climb_rises >= 2:
                 events.append(self._climb_event(state))
         return events
@@ -157,6 +172,13 @@ class LossDetector(Detector):
         lr, last = record.lr, state.last_lr
         if lr is not None:
             state.last_lr = lr
+        previous = state.previous
+        if (
+            previous is not None and record.epoch is not None and previous.epoch is not None
+            and record.epoch > previous.epoch and record.step is not None and previous.step is not None
+            and record.step < previous.step
+        ):
+            return True  # a new epoch restarted its counter, and with it the running mean many frameworks print
         if record.step is not None and record.step < self.settings.warmup_steps:
             return True
         return lr is not None and last is not None and lr > last * _LR_RISE

@@ -12,9 +12,9 @@ from monitor.parsers.base import ParseContext, Parser
 from monitor.parsers.deepspeed import DeepSpeedParser
 from monitor.parsers.detect import ParserSet
 from monitor.parsers.fairseq import FairseqParser
-from monitor.parsers.generic import GenericParser
 from monitor.parsers.hf_trainer import HFTrainerParser
 from monitor.parsers.jsonlines import JsonLinesParser
+from monitor.parsers.layouts import LearnedParser
 from monitor.parsers.loss_scale import ApexLossScaleParser
 from monitor.parsers.megatron import MegatronParser
 from monitor.parsers.mindspore import MindFormersParser, MindSporeParser, MindYoloParser
@@ -44,7 +44,7 @@ def new_parsers() -> list[Parser]:
         FairseqParser(),
         MlxParser(),
         TimersParser(),
-        GenericParser(),  # generic: must stay last
+        LearnedParser(),  # generic: must stay last
     ]
 
 

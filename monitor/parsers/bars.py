@@ -30,8 +30,11 @@ Rules:
   Lightning's validation and sanity-check bars) leave the context alone.
 - a plain bar returns None: it only moves the context, and the rest of the
   line still goes to the other parsers.
+- bars described `Steps`, `Training`, `Train` or `Iteration` (accelerate and
+  diffusers example scripts, hand-written loops) are training bars too;
 - a training bar whose postfix holds a training loss (`loss`, `train_loss`,
-  `train_loss_step`, NeMo's `reduced_train_loss`) or NeMo's `global_step` is a
+  `train_loss_step`, NeMo's `reduced_train_loss`, or any other name the slot
+  vocabulary calls a loss, such as `step_loss`) or NeMo's `global_step` is a
   record: step = `global_step` when present, else `n`; `epoch` = N for
   `Epoch N` bars, because Lightning's `n` restarts every epoch.
 
@@ -47,6 +50,7 @@ import re
 
 from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
+from monitor.parsers.vocabulary import vocabulary
 
 _MARK = "%|"
 # the right side, matched at the `%|`: bar characters, `| n/total`, then the bracket
@@ -56,6 +60,11 @@ _RIGHT = re.compile(r"%\|[^|]*\| ?(\d{1,18})/(\d{1,18})(?!\d)(?: \[([^\]]*))?")
 _LAUNCHER = r"(?:\[[^\]\s]{1,40}\](?:<\w{1,10}>)?:|(?:\d{1,6}|[A-Za-z][\w.-]{0,62}(?<=\d)):(?= |$))"
 _PREFIX = re.compile(rf"(?:\s{{0,8}}{_LAUNCHER}){{0,3}}\s*")
 _EPOCH = re.compile(r"Epoch (\d{1,9})")
+# Descriptions of other training bars: Hugging Face accelerate/diffusers example scripts use
+# `tqdm(..., desc="Steps")`; hand-written loops `Training`, `Train`, `Iteration`.
+_TRAINING_DESCRIPTIONS = frozenset(
+    {"Steps", "Step", "Training", "Train", "train", "training", "Iteration", "Iterations"}
+)
 _PCT_DIGITS = 3
 
 _LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
@@ -101,6 +110,18 @@ def _description(head: str) -> tuple[str, int] | None:
     return body[start:], start
 
 
+def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
+    """A training loss under another name the slot vocabulary knows (`step_loss`, `train/loss`)."""
+    vocab = vocabulary()
+    for key, value in postfix.items():
+        name, _ = vocab.normalise(key)
+        split, base = vocab.split(name)
+        meaning = vocab.classify(base) if base else None
+        if split != "eval" and meaning is not None and meaning.field == "loss" and meaning.tier < 3:
+            return value
+    return None
+
+
 class BarParser(Parser):
     """The training progress bar (Hugging Face Trainer, Lightning, NeMo)."""
 
@@ -114,7 +135,14 @@ class BarParser(Parser):
         " 30%|███       | 300/1000 [02:41<06:16,  1.86it/s, loss=1.93]",
     )
 
+    def __init__(self) -> None:
+        self.rest: int | None = None  # where a message glued after the last bar read starts
+
+    def snapshot(self) -> dict[str, object]:
+        return {}  # `rest` only matters for the line just read
+
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+        self.rest = None
         idx = line.rfind(_MARK)
         if idx < 0:
             return None
@@ -130,13 +158,12 @@ class BarParser(Parser):
         if described is None:
             return None
         description, start = described
-        if description:
+        epoch: int | None = None
+        if description and description not in _TRAINING_DESCRIPTIONS:
             epoch_match = _EPOCH.fullmatch(description)
             if epoch_match is None:
                 return None  # another bar: data loading, validation, sanity check
-            epoch: int | None = int(epoch_match.group(1))
-        else:
-            epoch = None
+            epoch = int(epoch_match.group(1))
         n, total = int(right.group(1)), int(right.group(2))
         postfix = self._postfix(right.group(3))
         if postfix is None:
@@ -145,7 +172,11 @@ class BarParser(Parser):
             return None  # a smaller bar: evaluation
         ctx.bar_total = total
         ctx.step = n
+        end = right.end()
+        self.rest = end + 1 if line.startswith("]", end) and line[end + 1 :].strip() else None
         loss = next((postfix[k] for k in _LOSS_KEYS if k in postfix), None)
+        if loss is None:
+            loss = _vocabulary_loss(postfix)
         global_step = postfix.get("global_step")
         if loss is None and global_step is None:
             return None

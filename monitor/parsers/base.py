@@ -2,7 +2,8 @@
 
 A parser turns the lines of one framework's output into records. It is
 offered only lines that contain one of its `keywords` (plain substrings,
-checked before any regex runs), and returns a record, None, or `PENDING`
+checked before any regex runs), and returns a record, None, `NOT_PROGRESS`
+(its own line, but no progress: no fallback may take it) or `PENDING`
 when a record spans several lines (a hard-wrapped Megatron line, an OLMo
 metrics block): it is then offered the following lines first, through
 `resume`, until the record is complete.
@@ -43,24 +44,39 @@ def to_float(text: str | None) -> float | None:
             return None
 
 
-class _Pending:
-    """Marker: the parser holds a partial record and wants the next lines first."""
+class _Marker:
+    """A singleton answer of `parse` that is not a record; it pickles as the module constant it is."""
 
-    _instance: ClassVar[_Pending | None] = None
+    _instance: ClassVar[_Marker | None] = None
+    _name: ClassVar[str]
 
-    def __new__(cls) -> _Pending:
-        if cls._instance is None:
+    def __new__(cls) -> _Marker:
+        if cls.__dict__.get("_instance") is None:
             cls._instance = super().__new__(cls)
-        return cls._instance
+        return cls._instance  # type: ignore[return-value]
 
     def __repr__(self) -> str:
-        return "PENDING"
+        return self._name
 
     def __reduce__(self) -> str:
-        return "PENDING"
+        return self._name
+
+
+class _Pending(_Marker):
+    """Marker: the parser holds a partial record and wants the next lines first."""
+
+    _name = "PENDING"
+
+
+class _NotProgress(_Marker):
+    """Marker: the line is this parser's own but holds no progress (a run summary, a metrics object
+    without a step), so no fallback may read it as a step."""
+
+    _name = "NOT_PROGRESS"
 
 
 PENDING: Final = _Pending()
+NOT_PROGRESS: Final = _NotProgress()
 
 Where = tuple[str | None, float | None, int | None, str | None]
 """(ISO time, epoch seconds, rank, node) of a line."""
@@ -133,6 +149,7 @@ class Parser(abc.ABC):
     samples: ClassVar[tuple[str, ...]] = ()
     generic: ClassVar[bool] = False  # a catch-all tried after every framework parser
     companion: ClassVar[bool] = False  # prints beside a framework's progress (timers): never the format
+    learned: ClassVar[bool] = False  # a catch-all that learns layouts: it may become the format
 
     @abc.abstractmethod
     def parse(self, line: str, number: int, ctx: ParseContext) -> Record | None | _Pending:

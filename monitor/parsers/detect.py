@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from monitor.model import Record
-from monitor.parsers.base import PENDING, ParseContext, Parser
+from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
 from monitor.substrings import cover
 
 
@@ -33,6 +33,14 @@ def umbrella_keywords(parsers: Sequence[Parser], shortest: int = 4) -> tuple[str
 
 def _discard(_: tuple[int, str, int | None]) -> None:
     pass
+
+
+def _primary_parse(primary: Parser | None) -> Callable[[str, int, ParseContext], Any] | None:
+    """How the source's format reads a line first: a learned layout only through the layouts it
+    already knows (`parse_known`), so a line it has not seen still meets the framework parsers first."""
+    if primary is None:
+        return None
+    return primary.parse_known if primary.learned else primary.parse  # type: ignore[attr-defined]
 
 
 class ParserSet:
@@ -55,6 +63,7 @@ class ParserSet:
         self.primary: Parser | None = None
         self.pending: Parser | None = None
         self._umbrella = umbrella_keywords(self.parsers)
+        self._learned: Any = next((p for p in self.parsers if p.learned), None)
         self._by_name = {p.name: p for p in self.parsers}
         if bar is not None:
             self._by_name[bar.name] = bar
@@ -78,7 +87,8 @@ class ParserSet:
         primary = self.primary
         primary_keywords = primary.keywords if primary is not None else ()
         keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
-        primary_parse = primary.parse if primary is not None else None
+        primary_parse = _primary_parse(primary)
+        table = self._learned
         taken = 0  # records from the primary parser in this call, counted at the end
         for number, line in numbered:
             if self.pending is not None and self._resume(line, number, append):
@@ -88,6 +98,9 @@ class ParserSet:
                 if record is not None:
                     self._take(bar, record, append)
                     keep((number, line, ctx.step))
+                    rest = getattr(bar, "rest", None)
+                    if rest is not None:  # a message glued after the bar: `...]` + `[2024-...] OVERFLOW!`
+                        self._glued(line[rest:], number, append)
                     continue
             if primary is not None:
                 record = None
@@ -102,6 +115,8 @@ class ParserSet:
                 if record is not None:
                     if record is PENDING:
                         self.pending = primary
+                    elif record is NOT_PROGRESS:
+                        keep((number, line, ctx.step))
                     else:
                         append(record)
                         taken += 1
@@ -119,9 +134,14 @@ class ParserSet:
                         primary = self.primary
                         primary_keywords = primary.keywords if primary is not None else ()
                         keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
-                        primary_parse = primary.parse if primary is not None else None
+                        primary_parse = _primary_parse(primary)
                     break
             else:
+                if table is not None and table.header is not None:  # rows of a table hold no keyword
+                    record = table.parse(line, number, ctx)
+                    if record is not None:
+                        self._take(table, record, append)
+                        continue
                 keep((number, line, ctx.step))
         if primary is not None and taken:
             self.records_by_format[primary.name] += taken
@@ -138,7 +158,7 @@ class ParserSet:
     def _fallback(self, line: str, number: int, append: Callable[[Record], None]) -> bool | None:
         """Try the non-primary parsers: None when none took the line, else whether the primary changed."""
         for parser in self.parsers:
-            if parser is self.primary:
+            if parser is self.primary and not parser.learned:
                 continue
             for keyword in parser.keywords:
                 if keyword in line:
@@ -148,9 +168,11 @@ class ParserSet:
             record = parser.parse(line, number, self.ctx)
             if record is None:
                 continue
+            if record is NOT_PROGRESS:
+                return None
             self._take(parser, record, append)
             primary = self.primary
-            if parser.generic or parser.companion:
+            if parser.companion or (parser.generic and not parser.learned):
                 return False  # a catch-all or a companion never becomes the format
             if primary is None or (
                 parser.name != primary.name
@@ -160,6 +182,17 @@ class ParserSet:
                 return True
             return False
         return None
+
+    def _glued(self, text: str, number: int, append: Callable[[Record], None]) -> None:
+        """Offer a message printed on the same line as a bar to every parser, in order."""
+        for parser in self.parsers:
+            if any(keyword in text for keyword in parser.keywords):
+                record = parser.parse(text, number, self.ctx)
+                if record is NOT_PROGRESS:
+                    return
+                if record is not None and record is not PENDING:
+                    self._take(parser, record, append)
+                    return
 
     def _resume(self, line: str, number: int, append: Callable[[Record], None]) -> bool:
         """Offer a line to the parser holding a partial record; True if it took it."""

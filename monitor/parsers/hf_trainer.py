@@ -15,6 +15,11 @@ string of 4 significant digits (`'loss': '2.101'`); both are read.
 The dict names no step. `ProgressCallback.on_step_end` moves the bar to
 `state.global_step` before `on_log` runs, so the step is the training bar's
 (`ctx.step`, set by the bar parser from the redraw just before the dict).
+Without a bar (output sent to a file), the step is the count of logging
+steps so far, so records still follow each other; a dict that names its own
+step (`'step'`, `'global_step'`, added by some callbacks) gives that one.
+A dict that is the Trainer's but holds no loss (the end-of-training summary)
+is `NOT_PROGRESS`: no fallback may read it as a step.
 
 Deliberately not done: evaluating the text (no `eval`, no `ast`); the pairs
 are read with one regex, so a dict cut short still gives its first pairs.
@@ -27,11 +32,12 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser, to_float
+from monitor.parsers.base import NOT_PROGRESS, ParseContext, Parser, _NotProgress, to_float
 
 # `'key': value` or `'key': 'value'`; bounded, so a megabyte of junk costs one scan.
 _PAIR = re.compile(r"'([A-Za-z_][\w/().-]{0,63})': (?:'([^'\n]{0,64})'|([^,'}\s]{1,64}))")
 _OPEN = "{'"
+_STEP_KEYS = ("global_step", "step", "current_steps", "train/global_step")
 
 
 class HFTrainerParser(Parser):
@@ -47,7 +53,10 @@ class HFTrainerParser(Parser):
         "{'loss': '1.763', 'grad_norm': '0.8817', 'learning_rate': '3.2e-05', 'epoch': '0.41'}",
     )
 
-    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+    def __init__(self) -> None:
+        self.logged = 0  # training dicts seen: their step when no bar gives one
+
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | _NotProgress | None:
         start = line.find(_OPEN)
         if start < 0:
             return None
@@ -58,18 +67,26 @@ class HFTrainerParser(Parser):
             values.setdefault(m.group(1), value)
         if "loss" in values:
             loss, eval_loss = to_float(values["loss"]), None
+            self.logged += 1
         elif "eval_loss" in values:
             loss, eval_loss = None, to_float(values["eval_loss"])
             if eval_loss is None:
                 return None
+        elif values:
+            return NOT_PROGRESS  # the end-of-training summary (train_loss, train_runtime) or another metric dict
         else:
-            return None  # the end-of-training summary (train_loss, train_runtime) or another metric dict
+            return None
+        step = next((int(v) for k in _STEP_KEYS if (v := to_float(values.get(k))) is not None and v.is_integer()),
+                    None)
+        if step is None:
+            # the bar's position; with no bar (logging to a file), the count of logging steps so far
+            step = ctx.step if ctx.step is not None else (self.logged or None)
         time, epoch_s, rank, node = ctx.where(line, start)
         return StepRecord(
-            ctx.step,
+            step,
             loss=loss,
             grad_norm=to_float(values.get("grad_norm")),
-            lr=to_float(values.get("learning_rate")),
+            lr=to_float(values.get("learning_rate") or values.get("lr")),
             total_steps=ctx.bar_total,
             epoch=to_float(values.get("epoch")),
             eval_loss=eval_loss,

@@ -28,12 +28,15 @@ decoded (lossy, but a 1 MiB line costs nothing).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from typing import Any
 
 from monitor.model import StepRecord
-from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.base import NOT_PROGRESS, ParseContext, Parser, _NotProgress
+from monitor.parsers.timestamps import find_timestamp
+from monitor.parsers.vocabulary import vocabulary
 
 MAX_JSON_CHARS = 64 * 1024
 
@@ -71,6 +74,11 @@ FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "total_steps": ("total_steps", "max_steps"),
 }
 _INTEGER_FIELDS = frozenset({"total_steps"})
+# Keys holding the record's wall-clock time: an ISO 8601 string or seconds since the epoch.
+TIME_KEYS: tuple[str, ...] = ("time", "timestamp", "_timestamp", "ts", "datetime", "wall_time", "walltime")
+# Other metrics are named through the slot vocabulary (`train/step_time_s`, `tokens_per_sec`).
+_VOCABULARY_FIELDS = {"step_time": ("step_time_s", 1.0), "tokens_per_s": ("tokens_per_s", 1.0),
+                      "samples_per_s": ("samples_per_s", 1.0), "tflops": ("tflops", 1.0), "mfu": ("mfu", 1.0)}
 _LOSS_MARK = 'oss"'  # every loss alias ends a key with `loss` or `Loss`: a cheap test before decoding
 _decoder = json.JSONDecoder()
 
@@ -138,7 +146,7 @@ class JsonLinesParser(Parser):
         '"valid_num_updates": "1500"}',
     )
 
-    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | _NotProgress | None:
         start = line.find('{"')
         if start < 0 or len(line) - start > MAX_JSON_CHARS or _LOSS_MARK not in line:
             return None
@@ -159,20 +167,58 @@ class JsonLinesParser(Parser):
         if step is None:
             step = _first(evals, STEP_KEYS, to_integer)
         if step is None:
-            return None
+            return NOT_PROGRESS  # a metrics object without a step (an epoch summary): nobody's step
         loss = _first(train, LOSS_KEYS, to_number)
         eval_loss = _first(evals, LOSS_KEYS, to_number)
         if loss is None and eval_loss is None:
-            return None
+            return NOT_PROGRESS
         fields: dict[str, Any] = {}
         for field, keys in FIELD_KEYS.items():
             value = _first(train, keys, to_integer if field in _INTEGER_FIELDS else to_number)
             if value is not None:
                 fields[field] = value
+        self._vocabulary_fields(train, fields)
         if loss is not None:
             ctx.step = step
         time, epoch_s, rank, node = ctx.where(line, start)
+        if time is None:
+            time, epoch_s = _time_of(train, ctx.year)
         return StepRecord(
             step, loss=loss, eval_loss=eval_loss, time=time, epoch_s=epoch_s, rank=rank, node=node,
             file=ctx.file, line=number, text=line, **fields,
         )
+
+    @staticmethod
+    def _vocabulary_fields(values: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Step time and throughput under any name the slot vocabulary knows (`step_time_s`,
+        `iter_time_ms`, `tokens_per_sec`), converted to the record's units."""
+        vocab = vocabulary()
+        for key, value in values.items():
+            name, unit = vocab.normalise(key)
+            meaning = vocab.classify(name)
+            if meaning is None or meaning.field not in _VOCABULARY_FIELDS:
+                continue
+            field, _ = _VOCABULARY_FIELDS[meaning.field]
+            number = to_number(value)
+            if field in fields or number is None:
+                continue
+            if field == "step_time_s" and unit == "ms":
+                number /= 1000.0
+            fields[field] = number
+
+
+def _time_of(values: dict[str, Any], year: int) -> tuple[str | None, float | None]:
+    """The wall-clock time a JSON record carries in a `time`-like key: ISO text, or epoch seconds
+    (milliseconds when the number is too large to be seconds)."""
+    for key in TIME_KEYS:
+        value = values.get(key)
+        if isinstance(value, str):
+            stamp = find_timestamp(value[:64], year)
+            if stamp is not None:
+                return stamp.iso, stamp.seconds
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            seconds = value / 1000.0 if value > 1e11 else float(value)
+            if 1e8 < seconds < 1e10:
+                stamp_time = dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+                return stamp_time.isoformat(), seconds
+    return None, None

@@ -93,6 +93,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], Any], float]] = {
     "approx flops per GPU": ("tflops", _number, 1.0),
 }
 _MAIN_LOSS_KEYS = ("lm loss", "lm_loss")
+# Labels every Megatron-family iteration line prints (one is enough: reposted lines may be cut short).
+_OWN_LABELS = ("elapsed time per iteration", "consumed samples", "learning rate", "lm loss", "lm_loss", "samples/sec")
 _FIELD_INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
 _STEP, _LOSS, _TOTAL = (_FIELD_INDEX[f] for f in ("step", "loss", "total_steps"))
 _WHERE = slice(_FIELD_INDEX["time"], _FIELD_INDEX["text"] + 1)
@@ -127,7 +129,10 @@ class _Layout:
         self.loss_keys = frozenset(label for label, _ in loss_positions)
         main = [p for label, p in loss_positions if label in _MAIN_LOSS_KEYS]
         self.main_loss = main[0] if main else (loss_positions[0][1] if loss_positions else None)
-        self.template = self._compile_template() if colons and len(labels) <= _MAX_TEMPLATE_LABELS else None
+        # A layout without a loss is a NaN or an all-skipped interval: read by `_record`'s traps, never the hot path.
+        self.template = (
+            self._compile_template() if colons and self.loss_keys and len(labels) <= _MAX_TEMPLATE_LABELS else None
+        )
         self.build: Callable[..., StepRecord] = self._compile_builder()
 
     def _compile_template(self) -> re.Pattern[str]:
@@ -222,7 +227,7 @@ class MegatronParser(Parser):
                 return self._record(line, start, number, ctx, values, layout)
         if line.rstrip().endswith("|") or "|" not in line:
             return self._parse_full(line, number, ctx)
-        if _HEADER.search(line) is None:
+        if _HEADER.search(line) is None or not any(label in line for label in _OWN_LABELS):
             return self._parse_full(line, number, ctx)
         self.pending = [line]
         self.pending_number = number
@@ -256,6 +261,8 @@ class MegatronParser(Parser):
         header = _HEADER.search(line)
         if header is None:
             return self._parse_validation(line, number, ctx)
+        if not any(label in line for label in _OWN_LABELS):
+            return None  # another framework's `iteration i/n |` (NeMo's `Training epoch 0, iteration 49/99 |`)
         labels: list[str] = []
         values: list[str] = []
         colons = True
@@ -317,7 +324,10 @@ class MegatronParser(Parser):
         step = ctx.step = record.step
         previous, self.previous_step = self.previous_step, step
         known = self.known_loss_keys
-        if record.skipped or not known >= layout.loss_keys or (known and not layout.loss_keys >= known):
+        if (
+            record.skipped or not known >= layout.loss_keys or (known and not layout.loss_keys >= known)
+            or not layout.loss_keys
+        ):
             return self._reread_loss(record, layout, previous, complete)
         return record
 
@@ -332,6 +342,8 @@ class MegatronParser(Parser):
         known = self.known_loss_keys
         if known and complete and not all_skipped and not layout.loss_keys >= known:
             loss = math.nan  # a loss key vanished: its interval mean was NaN
+        elif not layout.loss_keys and complete and skipped == 0 and record.nan_count is not None:
+            loss = math.nan  # no loss at all though no iteration was skipped: only a NaN mean is not printed
         merged = known | layout.loss_keys
         # the layout's own set when they are equal: `parse` checks it by identity
         self.known_loss_keys = layout.loss_keys if merged == layout.loss_keys else merged

@@ -45,8 +45,11 @@ def test_noise_bumps_are_not_spikes() -> None:
 
 
 def test_a_spike_that_never_comes_back_is_a_divergence() -> None:
+    """The log ends inside the jump: the spike is reported where it began, and, still above twice
+    its baseline, the divergence with it."""
     records = curve(30) + [step(1300 + 10 * i, loss=8.0 + i * 0.1) for i in range(15)]
-    [event] = run(records)
+    spike, event = run(records)
+    assert (spike.code, spike.step, spike.details["recovered_after_steps"]) == ("LOSS-SPIKE", 1300, None)
     assert (event.kind, event.code, event.severity) == (Kind.DIVERGENCE, "DIVERGENCE", Severity.ERROR)
     assert event.step == 1300 and event.details["reason"] == "jump"
 
@@ -59,8 +62,26 @@ def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
 
 
 def test_a_spike_cut_off_by_the_end_of_the_log_is_still_reported() -> None:
-    [event] = run(curve(20) + [step(1200, loss=9.0)])
+    [event] = run(curve(20) + [step(1200, loss=4.0)])
     assert event.code == "LOSS-SPIKE" and event.details["recovered_after_steps"] is None
+
+
+def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_divergence() -> None:
+    spike, divergence = run(curve(20) + [step(1200, loss=9.0)])
+    assert (spike.code, divergence.code, divergence.step) == ("LOSS-SPIKE", "DIVERGENCE", 1200)
+
+
+def test_a_loss_non_finite_to_the_end_of_the_log_is_a_nan_divergence() -> None:
+    [event] = run(curve(5) + [step(1050, loss=math.inf)])
+    assert (event.code, event.step) == ("NAN-DIVERGENCE", 1050)
+
+
+def test_a_running_mean_that_restarts_with_a_new_epoch_is_no_spike() -> None:
+    """Per-epoch counters restart with a per-epoch running mean (OpenNMT-py's 2017 layout, Keras): its
+    first value is not compared with the end of the last epoch."""
+    records = [step(50 * i, loss=1.8 - 0.02 * i, epoch=20.0) for i in range(1, 15)]
+    records += [step(50, loss=2.0, epoch=21.0), step(100, loss=1.95, epoch=21.0)]
+    assert run(records) == []
 
 
 def test_a_loss_stuck_at_zero_is_a_collapse() -> None:

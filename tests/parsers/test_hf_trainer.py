@@ -13,7 +13,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.parsers.base import ParseContext
+from monitor.parsers.base import NOT_PROGRESS, ParseContext
 from monitor.parsers.hf_trainer import HFTrainerParser
 from tests.conftest import steps
 
@@ -100,9 +100,17 @@ def test_final_summary_is_not_a_step() -> None:
     assert steps(text) == []
 
 
-def test_dict_before_any_bar_has_no_step() -> None:
-    [r] = steps("{'loss': 3.1, 'learning_rate': 5e-05, 'epoch': 0.01}")
-    assert (r.step, r.loss, r.total_steps) == (None, 3.1, None)
+def test_dicts_without_a_bar_count_logging_steps() -> None:
+    """Logging to a file (no bar): the step is the count of logging steps, so records still follow
+    each other; evaluation dicts stand at the last one."""
+    records = steps("{'loss': 3.1, 'learning_rate': 5e-05, 'epoch': 0.01}\n{'loss': 3.0, 'learning_rate': 5e-05, "
+                    "'epoch': 0.02}\n{'eval_loss': 2.9, 'epoch': 0.02}")
+    assert [(r.step, r.loss, r.eval_loss) for r in records] == [(1, 3.1, None), (2, 3.0, None), (2, None, 2.9)]
+
+
+def test_a_dict_that_names_its_step_stands_there() -> None:
+    [r] = steps("{'step': 42, 'loss': 1.75, 'lr': 0.001}")
+    assert (r.step, r.loss, r.lr) == (42, 1.75, 0.001)
 
 
 def test_unreadable_value_becomes_none() -> None:
@@ -121,11 +129,21 @@ def test_garbage_and_other_dicts_give_nothing() -> None:
     for line in [
         "loss': ",
         "{\"loss\": 2.0, \"lr\": 1e-4}",
-        "{'accuracy': 0.5, 'eval_accuracy': 0.9}",
         "{'eval_loss': 'n/a'}",
         "{'loss'",
     ]:
         assert parser.parse(line, 1, ctx) is None
+
+
+def test_the_trainers_own_dicts_without_a_loss_are_nobodys_step() -> None:
+    """The end-of-training summary (`train_loss`, `train_runtime`) and other metric dicts are the
+    Trainer's lines but no step: no fallback may read `epoch` or `train_loss` from them."""
+    parser, ctx = HFTrainerParser(), ParseContext("x.log", None, 2024)
+    assert parser.parse("{'accuracy': 0.5, 'eval_accuracy': 0.9}", 1, ctx) is NOT_PROGRESS
+    summary = ("{'train_runtime': 812.4, 'train_samples_per_second': 15.76, 'train_steps_per_second': 0.123, "
+               "'train_loss': 1.7420918, 'epoch': 3.0}")
+    assert parser.parse(summary, 1, ctx) is NOT_PROGRESS
+    assert steps(summary) == []
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,147 @@
+"""The slot vocabulary: what a number on a progress line means, from its name and unit.
+
+The words live in `vocabulary.json` (data, not code): each field lists the
+names frameworks print for it, best first, and each unit what it converts
+to. This module reads that file once and answers two questions for the
+layout learner: which field a label names (`classify`) and which field and
+factor a unit implies (`unit_of`).
+
+Names are compared normalised (`normalise`): lower case, `_` and `-` read as
+spaces, a split (`train/`, `val_`, `eval `) and a unit suffix (`_ms`,
+`(s)`) taken off first. A name that is not in the vocabulary is matched by
+its last words (`Training iter` is an `iter`), but only for the counters and
+the main metrics, and with at most one extra word that is not a qualifier
+(`global`, `total`, a split word), so prose such as `Resuming from step`
+never names a step.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from typing import Any, NamedTuple
+
+SUFFIX_FIELDS = frozenset({"step", "epoch", "loss", "perplexity", "grad_norm", "lr"})
+"""Fields whose names may carry extra words in front (`Training iter`, `lm loss`)."""
+QUALIFIERS = frozenset({
+    "global", "total", "avg", "average", "mean", "running", "lm", "current", "cur", "overall", "smoothed", "ema",
+    "step", "batch", "epoch", "model", "final", "moving", "reduced", "train", "training", "the", "scaled", "unscaled",
+})
+_UNIT_SUFFIXES = {"s": "s", "sec": "s", "secs": "s", "seconds": "s", "ms": "ms", "msec": "ms"}
+
+
+class Meaning(NamedTuple):
+    """What a slot name stands for: a field, and its rank among that field's names (0 is best)."""
+
+    field: str
+    tier: int
+    extras: int = 0  # words in front of the vocabulary name
+
+
+class Unit(NamedTuple):
+    """What a unit says: the field it implies (or None) and the factor into that field's unit."""
+
+    field: str | None
+    factor: float
+    inverse: bool = False  # a rate (`it/s`): the step time is its inverse
+
+
+class Vocabulary:
+    """The parsed vocabulary file."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.triggers: tuple[str, ...] = tuple(data["triggers"])
+        self.eval_splits = frozenset(data["splits"]["eval"])
+        self.train_splits = frozenset(data["splits"]["train"])
+        self.names: dict[str, Meaning] = {}
+        for field, tiers in data["fields"].items():
+            for tier, names in enumerate(tiers):
+                for name in names:
+                    self.names.setdefault(name, Meaning(field, tier))
+        self.units: dict[str, Unit] = {}
+        for unit, factor in data["units"]["seconds"].items():
+            self.units[unit] = Unit(None, float(factor))
+        for unit in data["units"]["per_step"]:
+            self.units[unit] = Unit("step_time", 0.001 if unit.startswith("ms") else 1.0)
+        for unit in data["units"]["rate"]:
+            self.units[unit] = Unit("step_time", 1.0, inverse=True)
+        for field in ("tokens_per_s", "samples_per_s", "tflops", "mfu", "elapsed"):
+            for unit in data["units"][field]:
+                self.units[unit] = Unit(field, 0.01 if field == "mfu" else 1.0)
+        self.spaced_units = tuple(sorted((u for u in self.units if not u[0].isalpha() or len(u) > 1), key=len,
+                                         reverse=True))
+        for unit, field in data["units"]["counters"].items():
+            self.units[unit] = Unit(field, 1.0)  # glued only: `3epoch`, `500batch` (ESPnet)
+        self.eval_markers: tuple[str, ...] = tuple(data["eval_markers"])
+        self.nonfinite = frozenset(data["nonfinite"])
+
+    def split(self, name: str) -> tuple[str | None, str]:
+        """(`eval`, `train` or None, the name without its split prefix)."""
+        split: str | None = None
+        if name in self.eval_splits or name in self.train_splits:
+            return ("eval" if name in self.eval_splits else "train"), ""  # `Train: 3`, `Valid: 3`
+        for _ in range(3):
+            head, sep, tail = name.partition("/")
+            if not sep or not tail:
+                head, sep, tail = name.partition(" ")
+            if not sep or not tail:
+                break
+            if head in self.eval_splits:
+                split, name = "eval", tail
+            elif head in self.train_splits:
+                split, name = split or "train", tail
+            else:
+                break
+        return split, name
+
+    def classify(self, name: str, identifier: bool = True) -> Meaning | None:
+        """The field a normalised name (split removed) stands for, or None. `identifier` says the
+        label was one token (`loss_joint_img`), not words (`loss improved from`)."""
+        meaning = self.names.get(name)
+        if meaning is not None:
+            return meaning
+        words = name.split(" ")
+        for cut in range(1, min(len(words), 4)):
+            tail = " ".join(words[cut:])
+            meaning = self.names.get(tail)
+            if meaning is not None and meaning.field in SUFFIX_FIELDS:
+                extras = words[:cut]
+                plain = [w for w in extras if w not in QUALIFIERS and w not in self.eval_splits]
+                # more than one plain word in front is prose (`resuming from step`): the caller decides
+                return Meaning(meaning.field, meaning.tier, len(plain))
+        if len(words) <= 3 and (words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))):
+            return Meaning("loss", 3, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
+        return None
+
+    def unit_of(self, text: str) -> Unit | None:
+        return self.units.get(text)
+
+    def normalise(self, label: str) -> tuple[str, str | None]:
+        """A label as a vocabulary name, and the unit it holds: `elapsed time per iteration (ms)`
+        gives (`elapsed time per iteration`, `ms`), `step_time_s` (`step time`, `s`), and
+        `Epoch(val)` (`val epoch`, None), so that the split is seen."""
+        name = label.strip().strip("'\"").lower().replace("_", " ").replace("-", " ")
+        name = " ".join(name.split())
+        unit: str | None = None
+        if name.endswith(")") and "(" in name:
+            head, _, inner = name[:-1].rpartition("(")
+            head = head.rstrip()
+            if inner in _UNIT_SUFFIXES and head:
+                name, unit = head, _UNIT_SUFFIXES[inner]
+            elif (inner in self.eval_splits or inner in self.train_splits) and head:
+                name = f"{inner} {head}"
+        elif " " in name:
+            head, _, last = name.rpartition(" ")
+            if last in _UNIT_SUFFIXES and head:
+                name, unit = head.removesuffix(" in").removesuffix(" per"), _UNIT_SUFFIXES[last]  # `timing in s`
+        return name, unit
+
+
+
+
+@functools.lru_cache(maxsize=1)
+def vocabulary() -> Vocabulary:
+    """The shipped vocabulary (read once)."""
+    text = resources.files("monitor.parsers").joinpath("vocabulary.json").read_text(encoding="utf-8")
+    return Vocabulary(json.loads(text))

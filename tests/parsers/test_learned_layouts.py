@@ -1,0 +1,867 @@
+"""Progress lines of frameworks the project has no dedicated parser for: the "learned layout" parser.
+
+Each test feeds a few lines in the exact layout one framework prints (labels, separators,
+padding and number formats taken from the print/log statement in that framework's source,
+cited in the test's docstring as repo path:line @ commit) and checks the StepRecords the
+full parser set makes of them. The values in the lines are made up; no line is copied
+from a real log. Several layouts sit behind a launcher or rank prefix (`[default0]:`,
+`[rank1]:`, `worker-3: `, `[1744] `), and many include the non-finite loss or gradient
+norm the framework prints (`nan`, `-nan`, `inf`).
+
+Conventions asserted: `step` is the printed step/iteration/update counter (the in-epoch
+index for per-epoch batch counters, with `epoch` and `total_steps` from the same
+counter); `loss` is the main training loss (a key exactly `loss` wins over components;
+else total_loss / xent / cost / cross-entropy names; log(ppl) when only perplexity is
+printed); evaluation lines carry `eval_loss` and no `loss`; times are seconds per step.
+
+The near-miss tests at the end are lines that mention a step and a loss in prose or in a
+configuration dump and must give no record.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pytest import approx
+
+from tests.conftest import steps
+
+
+def lines(*rows: str) -> str:
+    return "\n".join(rows)
+
+
+# --- OpenNMT-py -------------------------------------------------------------------------------
+
+
+def test_opennmt_py_step_layout() -> None:
+    """OpenNMT-py, OpenNMT/OpenNMT-py onmt/utils/statistics.py:125 @ 97111d97 (logger format
+    onmt/utils/logging.py:16). `Step i/N; acc; ppl; xent; lr; ...` with `;` separators and a
+    padded total; the loss is xent."""
+    records = steps(
+        lines(
+            "[2024-06-27 10:11:12,345 INFO] Step 100/10000; acc: 45.1; ppl: 120.5; xent: 4.8; lr: 0.00070; "
+            "sents:    2048; bsz: 1500/1600/64; 12345/13456 tok/s;     30 sec;",
+            "[2024-06-27 10:11:42,101 INFO] Step 200/10000; acc: 52.3; ppl:  60.2; xent: 4.1; lr: 0.00099; "
+            "sents:    2112; bsz: 1480/1590/66; 12410/13502 tok/s;     61 sec;",
+            "[2024-06-27 10:12:12,877 INFO] Step 300/10000; acc:  0.0; ppl:   nan; xent: nan; lr: 0.00121; "
+            "sents:    2080; bsz: 1490/1601/65; 12388/13470 tok/s;     91 sec;",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.total_steps for r in records} == {10000}
+    assert records[0].loss == approx(4.8)
+    assert records[1].loss == approx(4.1)
+    assert records[0].lr == approx(0.0007)
+    assert math.isnan(records[2].loss)
+
+
+def test_opennmt_py_old_epoch_layout() -> None:
+    """OpenNMT-py (2018), OpenNMT/OpenNMT-py onmt/Trainer.py:69 @ 847a0986. `Epoch %2d, %5d/%5d;`
+    per-epoch batch counter with acc/ppl/xent and src/tgt tok/s."""
+    records = steps(
+        lines(
+            "Epoch  1,    50/ 1000; acc:  12.35; ppl: 1234.57; xent:   7.12;  3456 src tok/s; "
+            "3210 tgt tok/s;     12 s elapsed",
+            "Epoch  1,   100/ 1000; acc:  18.02; ppl: 456.78; xent:   6.12;  3501 src tok/s; "
+            "3288 tgt tok/s;     25 s elapsed",
+            "Epoch  1,   150/ 1000; acc:   0.00; ppl:    nan; xent:    nan;  3490 src tok/s; "
+            "3276 tgt tok/s;     37 s elapsed",
+        )
+    )
+    assert [r.step for r in records] == [50, 100, 150]
+    assert {r.epoch for r in records} == {1.0}
+    assert {r.total_steps for r in records} == {1000}
+    assert [r.loss for r in records[:2]] == [approx(7.12), approx(6.12)]
+    assert math.isnan(records[2].loss)
+
+
+# --- OpenMMLab ----------------------------------------------------------------------------------
+
+
+def test_mmengine_epoch_based_train_lines() -> None:
+    """mmengine, open-mmlab/mmengine mmengine/runner/log_processor.py:193 (and :215-246) @ 25434293;
+    logger format mmengine/logging/logger.py:79. `Epoch(train)  [e][ i/n]` then two-space
+    separated `key: value` items; `loss` wins over `loss_cls`/`loss_bbox`."""
+    records = steps(
+        lines(
+            "2025/10/27 10:11:12 - mmengine - INFO - Epoch(train)  [1][ 50/500]  lr: 2.0000e-02  eta: 1:23:45  "
+            "time: 0.8167  data_time: 0.0123  memory: 4521  grad_norm: 5.1234  loss: 1.2345  loss_cls: 0.8765  "
+            "loss_bbox: 0.3580",
+            "2025/10/27 10:11:53 - mmengine - INFO - Epoch(train)  [1][100/500]  lr: 2.0000e-02  eta: 1:22:58  "
+            "time: 0.8101  data_time: 0.0119  memory: 4521  grad_norm: 4.8765  loss: 1.1021  loss_cls: 0.7788  "
+            "loss_bbox: 0.3233",
+            "2025/10/27 10:12:34 - mmengine - INFO - Epoch(train)  [1][150/500]  lr: 2.0000e-02  eta: 1:22:11  "
+            "time: 0.8122  data_time: 0.0120  memory: 4521  grad_norm: nan  loss: nan  loss_cls: nan  "
+            "loss_bbox: nan",
+        )
+    )
+    assert [r.step for r in records] == [50, 100, 150]
+    assert {r.epoch for r in records} == {1.0}
+    assert {r.total_steps for r in records} == {500}
+    first = records[0]
+    assert (first.loss, first.grad_norm, first.lr) == (approx(1.2345), approx(5.1234), approx(0.02))
+    assert first.step_time_s == approx(0.8167)
+    assert math.isnan(records[2].loss) and math.isnan(records[2].grad_norm)
+
+
+def test_mmengine_iter_based_train_lines_behind_rank_prefix() -> None:
+    """mmengine, open-mmlab/mmengine mmengine/runner/log_processor.py:202 @ 25434293. `Iter(train)
+    [  i/N]` with a global iteration right-aligned to the width of max_iters; here behind a
+    torchrun `[rank1]:` prefix."""
+    records = steps(
+        lines(
+            "[rank1]:2025/10/27 10:11:12 - mmengine - INFO - Iter(train) [  100/80000]  lr: 1.0000e-02  "
+            "eta: 8:01:02  time: 0.3612  data_time: 0.0081  memory: 6120  loss: 2.3456  decode.loss_ce: 2.3456  "
+            "decode.acc_seg: 12.3456",
+            "[rank1]:2025/10/27 10:11:48 - mmengine - INFO - Iter(train) [  200/80000]  lr: 9.9800e-03  "
+            "eta: 8:00:21  time: 0.3598  data_time: 0.0079  memory: 6120  loss: 2.0123  decode.loss_ce: 2.0123  "
+            "decode.acc_seg: 25.0101",
+            "[rank1]:2025/10/27 10:12:24 - mmengine - INFO - Iter(train) [  300/80000]  lr: 9.9700e-03  "
+            "eta: 7:59:40  time: 0.3605  data_time: 0.0080  memory: 6120  loss: nan  decode.loss_ce: nan  "
+            "decode.acc_seg: 0.0000",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.total_steps for r in records} == {80000}
+    assert {r.rank for r in records} == {1}
+    assert records[1].loss == approx(2.0123)
+    assert records[1].lr == approx(9.98e-3)
+    assert records[0].step_time_s == approx(0.3612)
+    assert math.isnan(records[2].loss)
+
+
+def test_mmcv_runner_text_logger() -> None:
+    """mmcv runner (1.x), open-mmlab/mmcv mmcv/runner/hooks/logger/text.py:140-181 @ 0fe1c647.
+    `Epoch [e][i/n]` then a tab and `, `-separated items; the eta may itself contain a comma
+    (`1 day, 2:03:04`); `loss` comes after the component losses."""
+    records = steps(
+        lines(
+            "2022-08-22 10:11:12,345 - mmdet - INFO - Epoch [1][50/7330]\tlr: 1.996e-03, eta: 1 day, 2:03:04, "
+            "time: 0.512, data_time: 0.051, memory: 4520, loss_rpn_cls: 0.5432, loss_rpn_bbox: 0.0987, "
+            "loss_cls: 1.2345, acc: 85.1234, loss_bbox: 0.3456, loss: 2.2220, grad_norm: 9.8765",
+            "2022-08-22 10:11:38,001 - mmdet - INFO - Epoch [1][100/7330]\tlr: 3.996e-03, eta: 1 day, 2:01:10, "
+            "time: 0.509, data_time: 0.047, memory: 4520, loss_rpn_cls: 0.4012, loss_rpn_bbox: 0.0901, "
+            "loss_cls: 1.0011, acc: 86.0101, loss_bbox: 0.3302, loss: 1.8226, grad_norm: 8.1234",
+            "2022-08-22 10:12:03,771 - mmdet - INFO - Epoch [1][150/7330]\tlr: 5.996e-03, eta: 1 day, 2:00:02, "
+            "time: 0.511, data_time: 0.049, memory: 4520, loss_rpn_cls: nan, loss_rpn_bbox: nan, "
+            "loss_cls: nan, acc: 0.0000, loss_bbox: nan, loss: nan, grad_norm: nan",
+        )
+    )
+    assert [r.step for r in records] == [50, 100, 150]
+    assert {r.epoch for r in records} == {1.0}
+    assert {r.total_steps for r in records} == {7330}
+    first = records[0]
+    assert (first.loss, first.grad_norm, first.lr) == (approx(2.222), approx(9.8765), approx(1.996e-3))
+    assert first.step_time_s == approx(0.512)
+    assert math.isnan(records[2].loss) and math.isnan(records[2].grad_norm)
+
+
+# --- TensorFlow ---------------------------------------------------------------------------------
+
+
+def test_tf_slim_global_step_lines() -> None:
+    """TF-Slim, google-research/tf-slim tf_slim/learning.py:514 @ 1287b1ef (same statement as
+    tensorflow/contrib/slim/python/slim/learning.py). `global step N: loss = X (Y sec/step)`."""
+    records = steps(
+        lines(
+            "INFO:tensorflow:global step 100: loss = 2.3456 (0.512 sec/step)",
+            "INFO:tensorflow:global step 200: loss = 1.9876 (646.632 sec/step)",
+            "INFO:tensorflow:global step 300: loss = nan (0.498 sec/step)",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert [r.loss for r in records[:2]] == [approx(2.3456), approx(1.9876)]
+    assert records[0].step_time_s == approx(0.512)
+    assert records[1].step_time_s == approx(646.632)
+    assert math.isnan(records[2].loss)
+
+
+def test_tf_estimator_logging_tensor_hook() -> None:
+    """TF Estimator, tensorflow/estimator tensorflow_estimator/python/estimator/estimator.py:1417 @ 26a7dc2e
+    (LoggingTensorHook of {'loss', 'step'}); the line is written by LoggingTensorHook._log_tensors
+    in tensorflow/tensorflow tensorflow/python/training/basic_session_run_hooks.py @ 0f4829a1
+    (`"%s (%.3f sec)"` over `tag = value` pairs). `loss = X, step = N`; the first has no time; the
+    `global_step/sec` lines between them are no step records."""
+    records = steps(
+        lines(
+            "INFO:tensorflow:loss = 2.3025851, step = 0",
+            "INFO:tensorflow:global_step/sec: 9.87654",
+            "INFO:tensorflow:loss = 0.6931472, step = 100 (10.125 sec)",
+            "INFO:tensorflow:global_step/sec: 10.1234",
+            "INFO:tensorflow:loss = nan, step = 200 (9.877 sec)",
+        )
+    )
+    assert [r.step for r in records] == [0, 100, 200]
+    assert [r.loss for r in records[:2]] == [approx(2.3025851), approx(0.6931472)]
+    assert math.isnan(records[2].loss)
+
+
+def test_tf_estimator_eval_dict() -> None:
+    """TF Estimator evaluation, tensorflow/estimator tensorflow_estimator/python/estimator/estimator.py:2083
+    (with _dict_to_str at :2070) @ 26a7dc2e. `Saving dict for global step N: k = v, ...` sorted keys;
+    an evaluation record."""
+    [r] = steps(
+        "INFO:tensorflow:Saving dict for global step 1000: accuracy = 0.9123, global_step = 1000, loss = 0.28765"
+    )
+    assert (r.step, r.eval_loss, r.loss) == (1000, approx(0.28765), None)
+
+
+# --- Keras --------------------------------------------------------------------------------------
+
+
+def test_keras_progbar_with_epoch_header() -> None:
+    """Keras 2.x, keras-team/keras keras/utils/generic_utils.py:223-276 (Progbar.update) and
+    keras/callbacks.py:1090 (`Epoch e/E`) @ a78c8d81. Bar lines `i/n [===>...] - ETA: ... - loss: ...`;
+    the epoch's last bar has `- 49s 31ms/step` and the val_ metrics."""
+    records = steps(
+        lines(
+            "Epoch 2/10",
+            " 400/1563 [======>.......................] - ETA: 41s - loss: 1.5234 - accuracy: 0.4456",
+            " 800/1563 [==============>...............] - ETA: 25s - loss: 1.4876 - accuracy: 0.4610",
+            "1563/1563 [==============================] - 49s 31ms/step - loss: 1.4123 - accuracy: 0.4890 "
+            "- val_loss: 1.3456 - val_accuracy: 0.5123",
+            "Epoch 3/10",
+            " 400/1563 [======>.......................] - ETA: 40s - loss: nan - accuracy: 0.1000",
+        )
+    )
+    assert [r.step for r in records] == [400, 800, 1563, 400]
+    assert [r.epoch for r in records] == [2.0, 2.0, 2.0, 3.0]
+    assert {r.total_steps for r in records} == {1563}
+    end = records[2]
+    assert (end.loss, end.eval_loss) == (approx(1.4123), approx(1.3456))
+    assert end.step_time_s == approx(0.031)
+    assert records[0].loss == approx(1.5234)
+    assert math.isnan(records[3].loss)
+
+
+# --- llm.c --------------------------------------------------------------------------------------
+
+
+def test_llm_c_cuda_step_line() -> None:
+    """llm.c, karpathy/llm.c train_gpt2.cu:1872 @ f1e2ace6. `step %4d/%d | loss %7.6f (%+.2fz)| norm
+    %6.4f (%+.2fz)| lr %.2e | %.2f ms | %.1f%% bf16 MFU | %.0f tok/s`; a nan loss prints as
+    `    nan (+nanz)`."""
+    records = steps(
+        lines(
+            "step    1/74 | loss 11.012345 (+0.00z)| norm 15.2345 (+0.00z)| lr 3.00e-04 | 36.58 ms "
+            "| 9.2% bf16 MFU | 112241 tok/s",
+            "step    2/74 | loss 10.456789 (-1.23z)| norm 8.1234 (-0.87z)| lr 3.00e-04 | 35.12 ms "
+            "| 9.6% bf16 MFU | 116789 tok/s",
+            "step    3/74 | loss     nan (+nanz)| norm    nan (+nanz)| lr 3.00e-04 | 36.01 ms "
+            "| 9.3% bf16 MFU | 113890 tok/s",
+        )
+    )
+    assert [r.step for r in records] == [1, 2, 3]
+    assert {r.total_steps for r in records} == {74}
+    first = records[0]
+    assert (first.loss, first.grad_norm, first.lr) == (approx(11.012345), approx(15.2345), approx(3e-4))
+    assert first.step_time_s == approx(0.03658)
+    assert first.tokens_per_s == approx(112241)
+    assert math.isnan(records[2].loss) and math.isnan(records[2].grad_norm)
+
+
+def test_llm_c_cpu_reference_step_line() -> None:
+    """llm.c CPU reference, karpathy/llm.c train_gpt2.c:1171 (`step %d: train loss %f (took %f ms)`)
+    and :1122 (`val loss %f`) @ f1e2ace6. The step line's time is per step, in ms."""
+    records = steps(
+        lines(
+            "val loss 5.325521",
+            "step 0: train loss 5.356086 (took 1234.567890 ms)",
+            "step 1: train loss 4.301234 (took 1201.123456 ms)",
+            "step 2: train loss -nan (took 1199.876543 ms)",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [0, 1, 2]
+    assert train[0].loss == approx(5.356086)
+    assert train[0].step_time_s == approx(1.23456789)
+    assert math.isnan(train[2].loss)
+
+
+# --- Marian -------------------------------------------------------------------------------------
+
+
+def test_marian_training_lines() -> None:
+    """Marian, marian-nmt/marian-dev src/training/scheduler.h:559 (with --lr-report) @ c9f287db; time
+    prefix src/common/logging.cpp. `Ep. e : Up. N : Sen. 128,000 : Cost X : Time Ys : W words/s :
+    gNorm G : L.r. R`, fields separated by ` : `, sentence counts with thousands commas."""
+    records = steps(
+        lines(
+            "[2025-06-23 10:11:12] Ep. 1 : Up. 1000 : Sen. 128,000 : Cost 5.21034031 : Time 61.20s "
+            ": 9021.40 words/s : gNorm 1.2345 : L.r. 3.0000e-04",
+            "[2025-06-23 10:12:13] Ep. 1 : Up. 2000 : Sen. 256,512 : Cost 4.10203347 : Time 60.85s "
+            ": 9102.77 words/s : gNorm 0.9876 : L.r. 3.0000e-04",
+            "[2025-06-23 10:13:13] Ep. 2 : Up. 3000 : Sen. 12,800 : Cost nan : Time 59.99s "
+            ": 9000.12 words/s : gNorm nan : L.r. 3.0000e-04",
+        )
+    )
+    assert [r.step for r in records] == [1000, 2000, 3000]
+    assert [r.epoch for r in records] == [1.0, 1.0, 2.0]
+    first = records[0]
+    assert (first.loss, first.grad_norm, first.lr) == (approx(5.21034031), approx(1.2345), approx(3e-4))
+    assert first.tokens_per_s == approx(9021.40)
+    assert math.isnan(records[2].loss) and math.isnan(records[2].grad_norm)
+
+
+def test_marian_cost_with_label_counts() -> None:
+    """Marian, marian-nmt/marian-dev src/training/scheduler.h:570 (no --lr-report) with formatLoss
+    at :104-114 (ce-sum with --disp-label-counts) @ c9f287db. `Cost X * labels @ batch after total`:
+    the loss is the per-label cost X."""
+    records = steps(
+        lines(
+            "[2025-06-23 10:11:12] Ep. 1 : Up. 500 : Sen. 64,000 : Cost 2.45678901 * 1,234,567 @ 4,321 "
+            "after 98,765,432 : Time 30.12s : 40987.65 words/s : gNorm 0.8765",
+            "[2025-06-23 10:11:42] Ep. 1 : Up. 1000 : Sen. 128,000 : Cost 2.30123456 * 1,229,876 @ 4,188 "
+            "after 197,530,864 : Time 30.05s : 40931.10 words/s : gNorm 0.8123",
+        )
+    )
+    assert [r.step for r in records] == [500, 1000]
+    assert [r.loss for r in records] == [approx(2.45678901), approx(2.30123456)]
+    assert records[1].grad_norm == approx(0.8123)
+
+
+def test_marian_validation_lines() -> None:
+    """Marian validation, marian-nmt/marian-dev src/training/scheduler.h:370 (`new best`) and :362
+    (`stalled n times`) @ c9f287db, `[valid]` prefix from src/common/logging.cpp:98. Evaluation
+    records: the cross-entropy is the eval loss."""
+    records = steps(
+        lines(
+            "[2025-06-23 10:20:00] [valid] Ep. 2 : Up. 80000 : cross-entropy : 53.9012 : new best",
+            "[2025-06-23 11:20:00] [valid] Ep. 3 : Up. 90000 : cross-entropy : 54.1234 : stalled 1 times "
+            "(last best: 53.9012)",
+        )
+    )
+    assert [(r.step, r.eval_loss, r.loss) for r in records] == [
+        (80000, approx(53.9012), None),
+        (90000, approx(54.1234), None),
+    ]
+
+
+# --- detection / vision -------------------------------------------------------------------------
+
+
+def test_detectron2_common_metric_printer() -> None:
+    """detectron2, facebookresearch/detectron2 detectron2/utils/events.py:275 (CommonMetricPrinter)
+    @ 02b5c4e2; file format detectron2/utils/logger.py:79. `eta: ...  iter: N  total_loss: X  loss_*:
+    ...  time: T  ...  lr: R  max_mem: 9390M`; the loss is total_loss."""
+    records = steps(
+        lines(
+            "[06/06 10:11:12] d2.utils.events INFO:  eta: 1:02:03  iter: 19  total_loss: 2.345  loss_cls: 1.234  "
+            "loss_box_reg: 0.5678  loss_rpn_cls: 0.4321  loss_rpn_loc: 0.1101  time: 0.4523  last_time: 0.4410  "
+            "data_time: 0.0123  last_data_time: 0.0101   lr: 0.00039962  max_mem: 9390M",
+            "[06/06 10:11:21] d2.utils.events INFO:  eta: 1:01:55  iter: 39  total_loss: 1.987  loss_cls: 0.9876  "
+            "loss_box_reg: 0.5012  loss_rpn_cls: 0.3456  loss_rpn_loc: 0.1523  time: 0.4511  last_time: 0.4489  "
+            "data_time: 0.0119  last_data_time: 0.0098   lr: 0.00079922  max_mem: 9390M",
+            "[06/06 10:11:30] d2.utils.events INFO:  eta: 1:01:46  iter: 59  total_loss: nan  loss_cls: nan  "
+            "loss_box_reg: nan  loss_rpn_cls: nan  loss_rpn_loc: nan  time: 0.4507  last_time: 0.4501  "
+            "data_time: 0.0118  last_data_time: 0.0110   lr: 0.0011988  max_mem: 9390M",
+        )
+    )
+    assert [r.step for r in records] == [19, 39, 59]
+    first = records[0]
+    assert (first.loss, first.lr) == (approx(2.345), approx(0.00039962))
+    assert first.step_time_s == approx(0.4523)
+    assert math.isnan(records[2].loss)
+
+
+def test_timm_train_lines_behind_torchrun_prefix() -> None:
+    """timm, huggingface/pytorch-image-models train.py:1416 @ aa4b5850. `Train: e [ i/n (p%)]  Loss:
+    now (avg)  Time: Ts, R/s  (...)  LR: ...  Data: ...`; the loss is the current value; behind a
+    torchrun `[default0]:` prefix."""
+    records = steps(
+        lines(
+            "[default0]:Train: 3 [   0/1251 (  0%)]  Loss: 3.45 (3.45)  Time: 2.512s,  407.64/s  "
+            "(2.512s,  407.64/s)  LR: 1.000e-03  Data: 2.101 (2.101)",
+            "[default0]:Train: 3 [ 200/1251 ( 16%)]  Loss: 3.21 (3.32)  Time: 0.312s, 3282.05/s  "
+            "(0.318s, 3220.13/s)  LR: 1.000e-03  Data: 0.012 (0.015)",
+            "[default0]:Train: 3 [ 400/1251 ( 32%)]  Loss: nan (nan)  Time: 0.309s, 3313.92/s  "
+            "(0.316s, 3240.51/s)  LR: 1.000e-03  Data: 0.011 (0.014)",
+        )
+    )
+    assert [r.step for r in records] == [0, 200, 400]
+    assert {r.epoch for r in records} == {3.0}
+    assert {r.total_steps for r in records} == {1251}
+    assert {r.rank for r in records} == {0}
+    assert [r.loss for r in records[:2]] == [approx(3.45), approx(3.21)]
+    assert records[1].lr == approx(1e-3)
+    assert records[1].step_time_s == approx(0.312)
+    assert math.isnan(records[2].loss)
+
+
+def test_paddledetection_log_printer() -> None:
+    """PaddleDetection, PaddlePaddle/PaddleDetection ppdet/engine/callbacks.py:137-161 @ 666f597f
+    (meters from ppdet/utils/stats.py:89, logger format ppdet/utils/logger.py:46). `Epoch: [e]
+    [ i/n] learning_rate: ... loss_*: ... loss: ... eta: ... batch_cost: ... ips: X images/s`."""
+    records = steps(
+        lines(
+            "[10/18 10:11:12] ppdet.engine.callbacks INFO: Epoch: [0] [  20/7329] learning_rate: 0.000100 "
+            "loss_class: 1.234567 loss_bbox: 0.234567 loss_giou: 0.345678 loss: 1.814812 eta: 1 day, 2:30:45 "
+            "batch_cost: 0.5120 data_cost: 0.0123 ips: 15.6250 images/s, max_mem_reserved: 10240 MB, "
+            "max_mem_allocated: 9876 MB",
+            "[10/18 10:11:22] ppdet.engine.callbacks INFO: Epoch: [0] [  40/7329] learning_rate: 0.000100 "
+            "loss_class: 1.101234 loss_bbox: 0.220011 loss_giou: 0.331234 loss: 1.652479 eta: 1 day, 2:29:01 "
+            "batch_cost: 0.5080 data_cost: 0.0119 ips: 15.7480 images/s, max_mem_reserved: 10240 MB, "
+            "max_mem_allocated: 9876 MB",
+            "[10/18 10:11:32] ppdet.engine.callbacks INFO: Epoch: [0] [  60/7329] learning_rate: 0.000100 "
+            "loss_class: nan loss_bbox: nan loss_giou: nan loss: nan eta: 1 day, 2:28:40 "
+            "batch_cost: 0.5101 data_cost: 0.0121 ips: 15.6832 images/s, max_mem_reserved: 10240 MB, "
+            "max_mem_allocated: 9876 MB",
+        )
+    )
+    assert [r.step for r in records] == [20, 40, 60]
+    assert {r.epoch for r in records} == {0.0}
+    assert {r.total_steps for r in records} == {7329}
+    first = records[0]
+    assert (first.loss, first.lr) == (approx(1.814812), approx(1e-4))
+    assert first.step_time_s == approx(0.512)
+    assert first.samples_per_s == approx(15.625)
+    assert math.isnan(records[2].loss)
+
+
+def test_hand4whole_style_screen_line() -> None:
+    """Hand4Whole, mks0601/Hand4Whole_RELEASE main/train.py:59-67 @ c9490865 (colour log format
+    common/logger.py:28). `Epoch e/E itr i/n: lr: ... speed: T(Gs rR)s/itr H h/epoch loss_*: ...`,
+    written with ANSI colour codes around the timestamp."""
+    records = steps(
+        lines(
+            "\x1b[92m07-01 10:11:12\x1b[0m Epoch 0/13 itr 100/2500: lr: 0.0001 speed: 0.52(0.40s r0.12)s/itr "
+            "0.36h/epoch loss_joint_img: 1.2345 loss_smplx_joint_proj: 0.0123 loss_smplx_pose: 0.4567",
+            "\x1b[92m07-01 10:12:04\x1b[0m Epoch 0/13 itr 200/2500: lr: 0.0001 speed: 0.51(0.39s r0.12)s/itr "
+            "0.35h/epoch loss_joint_img: 1.1012 loss_smplx_joint_proj: 0.0119 loss_smplx_pose: 0.4321",
+            "\x1b[92m07-01 10:12:55\x1b[0m Epoch 0/13 itr 300/2500: lr: 0.0001 speed: 0.51(0.39s r0.12)s/itr "
+            "0.35h/epoch loss_joint_img: nan loss_smplx_joint_proj: nan loss_smplx_pose: nan",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.epoch for r in records} == {0.0}
+    assert {r.total_steps for r in records} == {2500}
+    assert records[0].lr == approx(1e-4)
+    assert records[0].step_time_s == approx(0.52)
+
+
+# --- LLM trainers -------------------------------------------------------------------------------
+
+
+def test_maxtext_completed_step_behind_worker_prefix() -> None:
+    """MaxText, google/maxtext MaxText/train.py:169 @ e64f6813. `completed step: N, seconds: T,
+    TFLOP/s/device: ..., Tokens/s/device: ..., total_weights: W, loss: X`; behind a multi-host
+    `worker-3: ` prefix."""
+    records = steps(
+        lines(
+            "worker-3: completed step: 120, seconds: 1.234, TFLOP/s/device: 190.123, Tokens/s/device: 6643.210, "
+            "total_weights: 524288, loss: 7.123",
+            "worker-3: completed step: 121, seconds: 1.229, TFLOP/s/device: 190.877, Tokens/s/device: 6669.811, "
+            "total_weights: 524288, loss: 7.101",
+            "worker-3: completed step: 122, seconds: 1.231, TFLOP/s/device: 190.567, Tokens/s/device: 6658.975, "
+            "total_weights: 524288, loss: nan",
+        )
+    )
+    assert [r.step for r in records] == [120, 121, 122]
+    assert [r.loss for r in records[:2]] == [approx(7.123), approx(7.101)]
+    assert records[0].step_time_s == approx(1.234)
+    assert math.isnan(records[2].loss)
+
+
+def test_nemo_progress_printer() -> None:
+    """NeMo 2, NVIDIA/NeMo nemo/lightning/pytorch/callbacks/progress_printer.py:140 (format_string at
+    :55) @ 8cfedd72. `Training epoch e, iteration i/N | key: value | ...` with 4-significant-digit
+    values; the loss is reduced_train_loss; behind a torchrun `[default0]:` prefix."""
+    records = steps(
+        lines(
+            "[default0]:Training epoch 0, iteration 49/99 | lr: 1.5e-05 | global_batch_size: 32 | global_step: 49 "
+            "| reduced_train_loss: 3.678 | train_step_timing in s: 0.4512 | consumed_samples: 1600",
+            "[default0]:Training epoch 0, iteration 50/99 | lr: 1.53e-05 | global_batch_size: 32 | global_step: 50 "
+            "| reduced_train_loss: 3.651 | train_step_timing in s: 0.4498 | consumed_samples: 1632",
+            "[default0]:Training epoch 0, iteration 51/99 | lr: 1.56e-05 | global_batch_size: 32 | global_step: 51 "
+            "| reduced_train_loss: nan | train_step_timing in s: 0.4503 | consumed_samples: 1664",
+        )
+    )
+    assert [r.step for r in records] == [49, 50, 51]
+    assert {r.total_steps for r in records} == {99}
+    assert {r.epoch for r in records} == {0.0}
+    assert {r.rank for r in records} == {0}
+    first = records[0]
+    assert (first.loss, first.lr, first.step_time_s) == (approx(3.678), approx(1.5e-5), approx(0.4512))
+    assert math.isnan(records[2].loss)
+
+
+def test_minimind_old_pretrain_layout() -> None:
+    """MiniMind (home-grown loop), jingyaogong/minimind trainer/train_pretrain.py:69 @ a82526da.
+    `Epoch:[e/E](i/n) loss:X lr:Y epoch_Time:Tmin:` with no spaces after the colons."""
+    records = steps(
+        lines(
+            "Epoch:[1/2](7000/293491) loss:2.345678 lr:0.000549876543 epoch_Time:1234.0min:",
+            "Epoch:[1/2](7100/293491) loss:2.301234 lr:0.000549873210 epoch_Time:1233.0min:",
+            "Epoch:[1/2](7200/293491) loss:nan lr:0.000549869876 epoch_Time:1233.0min:",
+        )
+    )
+    assert [r.step for r in records] == [7000, 7100, 7200]
+    assert {r.epoch for r in records} == {1.0}
+    assert {r.total_steps for r in records} == {293491}
+    assert records[0].loss == approx(2.345678)
+    assert records[0].lr == approx(0.000549876543)
+    assert math.isnan(records[2].loss)
+
+
+def test_minimind_current_pretrain_layout() -> None:
+    """MiniMind, jingyaogong/minimind trainer/train_pretrain.py:58 @ d65ef2c0.
+    `Epoch:[e/E](i/n), loss: X, logits_loss: ..., aux_loss: ..., lr: ..., epoch_time: Tmin`;
+    the plain `loss` wins over logits_loss and aux_loss."""
+    records = steps(
+        lines(
+            "Epoch:[1/2](100/44160), loss: 7.1234, logits_loss: 7.1201, aux_loss: 0.0033, lr: 0.00054999, "
+            "epoch_time: 120.5min",
+            "Epoch:[1/2](200/44160), loss: 6.5432, logits_loss: 6.5400, aux_loss: 0.0032, lr: 0.00054997, "
+            "epoch_time: 119.8min",
+            "Epoch:[1/2](300/44160), loss: nan, logits_loss: nan, aux_loss: 0.0031, lr: 0.00054993, "
+            "epoch_time: 119.9min",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.total_steps for r in records} == {44160}
+    assert {r.epoch for r in records} == {1.0}
+    assert [r.loss for r in records[:2]] == [approx(7.1234), approx(6.5432)]
+    assert records[0].lr == approx(0.00054999)
+    assert math.isnan(records[2].loss)
+
+
+# --- other frameworks ---------------------------------------------------------------------------
+
+
+def test_torch_rnn_lines_behind_pid_prefix() -> None:
+    """torch-rnn, jcjohnson/torch-rnn train.lua:191 @ 6e72b866. `Epoch %.2f / %d, i = %d / %d,
+    loss = %f`: a fractional epoch and a global iteration; Lua prints a NaN as `-nan`; behind a
+    `[1744] ` prefix."""
+    records = steps(
+        lines(
+            "[1744] Epoch 1.01 / 50, i = 100 / 672300, loss = 2.456789",
+            "[1744] Epoch 1.01 / 50, i = 200 / 672300, loss = 2.123456",
+            "[1744] Epoch 1.02 / 50, i = 300 / 672300, loss = -nan",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.total_steps for r in records} == {672300}
+    assert records[0].epoch == approx(1.01)
+    assert records[2].epoch == approx(1.02)
+    assert records[1].loss == approx(2.123456)
+    assert math.isnan(records[2].loss)
+
+
+def test_niftynet_iteration_lines() -> None:
+    """NiftyNet, NifTK/NiftyNet niftynet/engine/application_iteration.py:12 (CONSOLE_FORMAT) and
+    :184 @ 935bf433; file log format niftynet/io/misc_io.py:31. `training iter N, k=v, ... (Ts)`;
+    validation lines are indented and are evaluation records."""
+    records = steps(
+        lines(
+            "INFO:niftynet:2020-04-21 10:11:12,345: training iter 10, total_loss=0.812345, loss=0.801234 (1.234567s)",
+            "INFO:niftynet:2020-04-21 10:11:13,580: training iter 11, total_loss=0.798765, loss=0.787654 (1.229876s)",
+            "INFO:niftynet:2020-04-21 10:11:14,811: training iter 12, total_loss=nan, loss=nan (1.231234s)",
+            "INFO:niftynet:2020-04-21 10:11:15,402:     validation iter 12, total_loss=0.891234, loss=0.880123 "
+            "(0.512345s)",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [10, 11, 12]
+    assert train[0].loss == approx(0.801234)
+    assert train[0].step_time_s == approx(1.234567)
+    assert math.isnan(train[2].loss)
+    [val] = [r for r in records if r.is_eval]
+    assert (val.step, val.eval_loss) == (12, approx(0.880123))
+
+
+def test_mxnet_speedometer() -> None:
+    """MXNet Speedometer, apache/mxnet python/mxnet/callback.py:168 @ 6bdd9227 (2018), validation
+    line python/mxnet/module/base_module.py:567. `Epoch[e] Batch [i]\\tSpeed: X samples/sec\\tname=v`;
+    the cross-entropy metric is the loss."""
+    records = steps(
+        lines(
+            "INFO:root:Epoch[1] Batch [100]\tSpeed: 1523.45 samples/sec\taccuracy=0.876543\tcross-entropy=0.412345",
+            "INFO:root:Epoch[1] Batch [200]\tSpeed: 1498.12 samples/sec\taccuracy=0.880000\tcross-entropy=0.398765",
+            "INFO:root:Epoch[1] Batch [300]\tSpeed: 1510.00 samples/sec\taccuracy=0.100000\tcross-entropy=nan",
+            "INFO:root:Epoch[1] Validation-accuracy=0.871234",
+            "INFO:root:Epoch[1] Validation-cross-entropy=0.456789",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [100, 200, 300]
+    assert {r.epoch for r in train} == {1.0}
+    assert train[0].samples_per_s == approx(1523.45)
+    assert train[0].loss == approx(0.412345)
+    assert math.isnan(train[2].loss)
+    [val] = [r for r in records if r.is_eval]
+    assert val.eval_loss == approx(0.456789)
+
+
+def test_wav2letter_status_line() -> None:
+    """wav2letter, flashlight/wav2letter src/runtime/Logger.cpp:42-58 (getStatus) @ e7c4d174, written
+    by Train.cpp:341-345 with ` | ` separators after a glog prefix. `epoch: %8d | nupdates: %12d |
+    lr: ... | runtime: hh:mm:ss | bch(ms): ... | loss: %10.5f | ...`."""
+    records = steps(
+        lines(
+            "I0820 10:11:12.123456  4321 Train.cpp:345] epoch:        8 | nupdates:        12000 | lr: 0.400000 "
+            "| lrcriterion: 0.000000 | runtime: 00:04:26 | bch(ms): 266.61 | smp(ms): 1.23 | fwd(ms): 80.12 "
+            "| crit-fwd(ms): 10.05 | bwd(ms): 150.44 | optim(ms): 20.01 | loss:    0.78993 | train-TER: 12.34 "
+            "| train-WER: 30.12 | dev-clean-loss:    0.65432 | dev-clean-TER:  8.90 | dev-clean-WER: 25.43 "
+            "| avg-isz: 1234 | avg-tsz: 056 | max-tsz: 123 | hrs:  123.45 | thrpt(sec/sec): 456.78",
+            "I0820 10:15:40.654321  4321 Train.cpp:345] epoch:        9 | nupdates:        13500 | lr: 0.400000 "
+            "| lrcriterion: 0.000000 | runtime: 00:04:27 | bch(ms): 267.02 | smp(ms): 1.21 | fwd(ms): 80.33 "
+            "| crit-fwd(ms): 10.01 | bwd(ms): 150.70 | optim(ms): 20.05 | loss:    0.75012 | train-TER: 11.98 "
+            "| train-WER: 29.45 | dev-clean-loss:    0.63321 | dev-clean-TER:  8.71 | dev-clean-WER: 24.99 "
+            "| avg-isz: 1230 | avg-tsz: 056 | max-tsz: 121 | hrs:  123.45 | thrpt(sec/sec): 455.12",
+            "I0820 10:20:09.111111  4321 Train.cpp:345] epoch:       10 | nupdates:        15000 | lr: 0.400000 "
+            "| lrcriterion: 0.000000 | runtime: 00:04:28 | bch(ms): 266.88 | smp(ms): 1.22 | fwd(ms): 80.21 "
+            "| crit-fwd(ms): 10.03 | bwd(ms): 150.52 | optim(ms): 20.03 | loss:        nan | train-TER: 99.99 "
+            "| train-WER: 99.99 | dev-clean-loss:        nan | dev-clean-TER: 99.99 | dev-clean-WER: 99.99 "
+            "| avg-isz: 1232 | avg-tsz: 056 | max-tsz: 122 | hrs:  123.45 | thrpt(sec/sec): 455.80",
+        )
+    )
+    assert [r.step for r in records] == [12000, 13500, 15000]
+    assert [r.epoch for r in records] == [8.0, 9.0, 10.0]
+    first = records[0]
+    assert (first.loss, first.lr) == (approx(0.78993), approx(0.4))
+    assert first.step_time_s == approx(0.26661)
+    assert math.isnan(records[2].loss)
+
+
+def test_chainer_print_report_table() -> None:
+    """Chainer PrintReport, chainer/chainer chainer/training/extensions/print_report.py:36 (header),
+    :42 (`{:<Wg}  ` cells) and :66-85 (each row after `\\033[J`) @ a8e15cbe, with the entries of
+    examples/imagenet/train_imagenet.py:174. Unlabelled columns under a header; empty cells for
+    missing validation values. The `\\033[J` before each row is taken off by the reader (as every
+    terminal escape), so the rows here start with their first cell."""
+    header = (
+        "epoch       iteration   main/loss   validation/main/loss  main/accuracy  validation/main/accuracy  lr        "
+    )
+    records = steps(
+        lines(
+            header,
+            "0           1000        4.51234                           0.101234       "
+            "                          0.01        ",
+            "0           2000        nan                               0.001          "
+            "                          0.01        ",
+            "1           2500        3.9012      3.71234               0.2            "
+            "0.22                      0.01        ",
+        )
+    )
+    assert [r.step for r in records] == [1000, 2000, 2500]
+    assert [r.epoch for r in records] == [0.0, 0.0, 1.0]
+    assert records[0].loss == approx(4.51234)
+    assert records[0].eval_loss is None
+    assert math.isnan(records[1].loss)
+    assert (records[2].loss, records[2].eval_loss) == (approx(3.9012), approx(3.71234))
+    assert records[2].lr == approx(0.01)
+
+
+def test_speechbrain_train_log() -> None:
+    """SpeechBrain, speechbrain/speechbrain speechbrain/utils/train_logger.py:65-103 (FileTrainLogger)
+    @ 9c826ef3. One line per epoch: `epoch: e, lr: ... - train loss: X - valid loss: Y, valid CER:
+    ...`; floats outside (1, 100) are printed in e-notation."""
+    records = steps(
+        lines(
+            "epoch: 1, lr: 1.00e+00 - train loss: 2.34 - valid loss: 1.87, valid CER: 12.34, valid WER: 30.12",
+            "epoch: 2, lr: 8.00e-01 - train loss: 1.56 - valid loss: 1.42, valid CER: 10.11, valid WER: 25.67",
+            "epoch: 3, lr: 6.40e-01 - train loss: nan - valid loss: nan, valid CER: 1.00e+02, valid WER: 1.00e+02",
+        )
+    )
+    assert [r.epoch for r in records] == [1.0, 2.0, 3.0]
+    assert [(r.loss, r.eval_loss) for r in records[:2]] == [
+        (approx(2.34), approx(1.87)),
+        (approx(1.56), approx(1.42)),
+    ]
+    assert records[1].lr == approx(0.8)
+    assert math.isnan(records[2].loss)
+
+
+def test_opennmt_tf_step_and_evaluation() -> None:
+    """OpenNMT-tf, OpenNMT/OpenNMT-tf opennmt/training.py:609 (`Step = N ; steps/s = ..., tokens/s =
+    T (...) ; Learning rate = ... ; Loss = X`) and opennmt/evaluation.py:365 (`Evaluation result for
+    step N: k = v ; ...`) @ 6f3b952e; log format opennmt/bin/main.py:25."""
+    records = steps(
+        lines(
+            "2023-08-04 10:11:12.123000: I training.py:608] Step = 1000 ; steps/s = 2.35, tokens/s = 45210 "
+            "(21000 source, 24210 target) ; Learning rate = 0.000707 ; Loss = 4.123456",
+            "2023-08-04 10:11:54.456000: I training.py:608] Step = 1100 ; steps/s = 2.38, tokens/s = 45876 "
+            "(21302 source, 24574 target) ; Learning rate = 0.000674 ; Loss = 3.998765",
+            "2023-08-04 10:12:36.789000: I training.py:608] Step = 1200 ; steps/s = 2.36, tokens/s = 45512 "
+            "(21144 source, 24368 target) ; Learning rate = 0.000645 ; Loss = nan",
+            "2023-08-04 10:20:00.456000: I evaluation.py:364] Evaluation result for step 1200: loss = 3.456789 "
+            "; perplexity = 31.712345",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [1000, 1100, 1200]
+    assert (train[0].loss, train[0].lr) == (approx(4.123456), approx(0.000707))
+    assert train[0].tokens_per_s == approx(45210)
+    assert math.isnan(train[2].loss)
+    [ev] = [r for r in records if r.is_eval]
+    assert (ev.step, ev.eval_loss) == (1200, approx(3.456789))
+
+
+def test_sockeye_speedometer_perplexity_only() -> None:
+    """Sockeye 3, awslabs/sockeye sockeye/training.py:907 (msg `E=%d B=%d\\ts/sec=... tok/sec=...
+    u/sec=...\\t`) and :936 (`%s=%f ` per metric) @ 871d9863; metric short name `ppl`
+    (sockeye/constants.py:255), log format sockeye/log.py:21. Only perplexity is printed: loss =
+    log(ppl)."""
+    records = steps(
+        lines(
+            "[2024-10-24:10:11:12:INFO:sockeye.training:__call__] E=0 B=100\ts/sec=102.34 tok/sec=3456.78 "
+            "u/sec=1.23\tppl=45.678901 ",
+            "[2024-10-24:10:12:33:INFO:sockeye.training:__call__] E=0 B=200\ts/sec=101.98 tok/sec=3444.12 "
+            "u/sec=1.22\tppl=30.123456 ",
+            "[2024-10-24:10:13:55:INFO:sockeye.training:__call__] E=0 B=300\ts/sec=102.01 tok/sec=3450.55 "
+            "u/sec=1.23\tppl=nan ",
+        )
+    )
+    assert [r.step for r in records] == [100, 200, 300]
+    assert {r.epoch for r in records} == {0.0}
+    first = records[0]
+    assert first.loss == approx(math.log(45.678901))
+    assert (first.samples_per_s, first.tokens_per_s) == (approx(102.34), approx(3456.78))
+    assert records[1].loss == approx(math.log(30.123456))
+    assert math.isnan(records[2].loss)
+
+
+def test_flax_mnist_epoch_lines() -> None:
+    """Flax MNIST example, google/flax examples/mnist/train.py:172 @ 18f8f311 (absl log prefix).
+    `epoch:% 3d, train_loss: X, train_accuracy: ..., test_loss: Y, test_accuracy: ...` one line per
+    epoch, with train and test loss."""
+    records = steps(
+        lines(
+            "I0501 10:11:12.345678 140234567 train.py:172] epoch:  1, train_loss: 0.2345, train_accuracy: 93.12, "
+            "test_loss: 0.1234, test_accuracy: 96.34",
+            "I0501 10:11:20.101010 140234567 train.py:172] epoch:  2, train_loss: 0.0876, train_accuracy: 97.45, "
+            "test_loss: 0.0712, test_accuracy: 97.81",
+            "I0501 10:11:27.987654 140234567 train.py:172] epoch:  3, train_loss: nan, train_accuracy: 9.87, "
+            "test_loss: nan, test_accuracy: 9.80",
+        )
+    )
+    assert [r.epoch for r in records] == [1.0, 2.0, 3.0]
+    assert [(r.loss, r.eval_loss) for r in records[:2]] == [
+        (approx(0.2345), approx(0.1234)),
+        (approx(0.0876), approx(0.0712)),
+    ]
+    assert math.isnan(records[2].loss)
+
+
+def test_flax_imagenet_clu_logging_writer() -> None:
+    """Flax ImageNet example with CLU's LoggingWriter: google/flax examples/imagenet/train.py:398
+    (`train_` scalars) and :412 (`eval epoch: e, loss: X, accuracy: A`) @ 18f8f311; the `[step]
+    k=v, ...` line is google/CommonLoopUtils clu/metric_writers/logging_writer.py:49 @ 04ad2f9e."""
+    records = steps(
+        lines(
+            "I0501 10:11:12.345678 139876 logging_writer.py:48] [1000] steps_per_second=3.41234, "
+            "train_accuracy=0.0923, train_learning_rate=0.0998, train_loss=5.6789",
+            "I0501 10:16:05.123456 139876 logging_writer.py:48] [2000] steps_per_second=3.42001, "
+            "train_accuracy=0.1701, train_learning_rate=0.0996, train_loss=4.8765",
+            "I0501 10:19:01.777777 139876 train.py:412] eval epoch: 0, loss: 4.5678, accuracy: 20.12",
+            "I0501 10:19:01.888888 139876 logging_writer.py:48] [2502] eval_accuracy=0.2012, eval_loss=4.5678",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [1000, 2000]
+    assert [r.loss for r in train] == [approx(5.6789), approx(4.8765)]
+    evals = [r for r in records if r.is_eval]
+    assert [r.eval_loss for r in evals] == [approx(4.5678), approx(4.5678)]
+    assert evals[-1].step == 2502
+
+
+def test_deepspeech_progress_bar() -> None:
+    """Mozilla DeepSpeech, mozilla/DeepSpeech training/deepspeech_training/train.py:588-591 (prefix
+    `Epoch e | {set:>10}` and widgets), set names at :526 @ 6913ae81. `Epoch 0 |   Training |
+    Elapsed Time: h:mm:ss | Steps: N | Loss: X`; CTC loss can be `inf`; Validation lines are
+    evaluation records."""
+    records = steps(
+        lines(
+            "Epoch 0 |   Training | Elapsed Time: 0:05:12 | Steps: 300 | Loss: 98.765432",
+            "Epoch 0 |   Training | Elapsed Time: 0:10:30 | Steps: 600 | Loss: 87.654321",
+            "Epoch 0 | Validation | Elapsed Time: 0:00:43 | Steps: 100 | Loss: 80.123456 | Dataset: data/dev.csv",
+            "Epoch 1 |   Training | Elapsed Time: 0:00:02 | Steps: 3 | Loss: inf",
+        )
+    )
+    train = [r for r in records if not r.is_eval]
+    assert [r.step for r in train] == [300, 600, 3]
+    assert [r.epoch for r in train] == [0.0, 0.0, 1.0]
+    assert train[0].loss == approx(98.765432)
+    assert math.isinf(train[2].loss)
+    [val] = [r for r in records if r.is_eval]
+    assert val.eval_loss == approx(80.123456)
+
+
+def test_espnet2_sub_reporter_line() -> None:
+    """ESPnet2, espnet/espnet espnet2/train/reporter.py SubReporter.log_message @ 01d307c4 (the
+    `f"{epoch}epoch:{key}:{start}-{count}batch: "` header and `key=value` items joined by `, `,
+    `.3f` or `.3e` by magnitude; line number not pinned). `loss` wins over loss_ctc/loss_att; the
+    step is the last batch of the range."""
+    records = steps(
+        lines(
+            "2024-01-01 10:11:12,345 (trainer:762) INFO: 3epoch:train:401-500batch: iter_time=1.234e-04, "
+            "forward_time=0.145, loss_ctc=47.012, loss_att=31.456, acc=0.801, loss=36.123, backward_time=0.199, "
+            "grad_norm=58.123, clip=100.000, loss_scale=1.000, optim_step_time=0.045, optim0_lr0=2.000e-04, "
+            "train_time=1.236",
+            "2024-01-01 10:13:15,678 (trainer:762) INFO: 3epoch:train:501-600batch: iter_time=1.198e-04, "
+            "forward_time=0.144, loss_ctc=45.678, loss_att=30.123, acc=0.812, loss=34.789, backward_time=0.201, "
+            "grad_norm=56.789, clip=100.000, loss_scale=1.000, optim_step_time=0.045, optim0_lr0=2.000e-04, "
+            "train_time=1.234",
+            "2024-01-01 10:15:19,012 (trainer:762) INFO: 3epoch:train:601-700batch: iter_time=1.201e-04, "
+            "forward_time=0.146, loss_ctc=nan, loss_att=nan, acc=0.000e+00, loss=nan, backward_time=0.200, "
+            "grad_norm=nan, clip=100.000, loss_scale=1.000, optim_step_time=0.046, optim0_lr0=2.000e-04, "
+            "train_time=1.235",
+        )
+    )
+    assert [r.step for r in records] == [500, 600, 700]
+    assert {r.epoch for r in records} == {3.0}
+    assert (records[1].loss, records[1].grad_norm) == (approx(34.789), approx(56.789))
+    assert math.isnan(records[2].loss) and math.isnan(records[2].grad_norm)
+
+
+# --- near misses: must give no record -----------------------------------------------------------
+
+
+def test_near_miss_resume_prose() -> None:
+    """Prose about resuming mentions a step and a loss: not a progress line."""
+    assert steps("2024-05-02 10:00:00 INFO Resuming from step 500 with best loss 2.1") == []
+
+
+def test_near_miss_checkpoint_prose() -> None:
+    """A checkpoint message with the step and the loss in prose: not a progress line."""
+    assert steps("2024-05-02 10:00:00 INFO Saving checkpoint at step 1000 (loss 2.31)") == []
+
+
+def test_near_miss_keras_model_checkpoint_message() -> None:
+    """Keras ModelCheckpoint, keras-team/keras keras/callbacks.py:1527 @ a78c8d81: `Epoch e: val_loss
+    improved from A to B, saving model to PATH` is a checkpoint message, not an evaluation."""
+    assert steps("Epoch 3: val_loss improved from 0.50000 to 0.45000, saving model to w.h5") == []
+
+
+def test_near_miss_argparse_namespace_dump() -> None:
+    """An argparse `Namespace(...)` repr of the run's options (lr=, loss_scale=None, max_update=)."""
+    text = (
+        "Namespace(arch='transformer', clip_norm=0.0, criterion='label_smoothed_cross_entropy', "
+        "log_interval=100, loss_scale=None, lr=[0.0005], max_update=100000, save_interval_updates=1000, "
+        "seed=1, warmup_updates=4000)"
+    )
+    assert steps(text) == []
+
+
+def test_near_miss_config_table_rows() -> None:
+    """Rows of a printed configuration table that name a step count and a loss type."""
+    text = lines(
+        "| max_steps            | 10000                          |",
+        "| eval_steps           | 500                            |",
+        "| loss                 | label_smoothed_cross_entropy   |",
+    )
+    assert steps(text) == []
+
+
+def test_near_miss_sockeye_state_and_summary() -> None:
+    """Sockeye, awslabs/sockeye sockeye/training.py:807 (`Training State: epoch=..., updates=...
+    best_metric=...` on resume) and :298 (`Training finished. Best checkpoint: N. Best validation
+    perplexity: X`) @ 871d9863: state and summary lines, not progress."""
+    text = lines(
+        "[2024-10-24:10:11:12:INFO:sockeye.training:_load_training_state] Training State: epoch=3, checkpoint=12 "
+        "batches=48000 updates=12000 best_metric=4.56, best_checkpoint=11 time_elapsed=3600",
+        "[2024-10-24:18:00:00:INFO:sockeye.training:fit] Training finished. Best checkpoint: 8. "
+        "Best validation perplexity: 12.345678",
+    )
+    assert steps(text) == []
