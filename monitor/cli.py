@@ -9,6 +9,7 @@ carries only the requested output.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import os
 import sys
@@ -229,6 +230,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         _warn(f"cannot read {error.name}: {error.reason}")
     events: list[Event] = []
     summaries: list[SourceSummary] = []
+    counts: collections.Counter[str] = collections.Counter()  # raw events per file, before folding
     unreadable = [f"{e.name}: {e.reason}" for e in errors]
     for result in scan(sources, jobs=args.jobs, catalog_files=catalog_files, settings=settings):
         _report_reading(result)
@@ -236,6 +238,10 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
             unreadable.append(f"{result.error.name}: {result.error.reason}")
         summaries.append(result.summary)
         events.extend(result.events)
+        counts[result.summary.file] += len(result.events)
+        notice = result.summary.notice(len(result.events), named=True)
+        if notice:
+            _warn(notice)
     events = correlate(events)
     if args.format == "parquet":
         from monitor.sinks.parquet import write_scan
@@ -253,7 +259,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     elif args.format == "json":
         from monitor.sinks.json_document import write_json
 
-        write_json(events, summaries, unreadable, out)
+        write_json(events, summaries, unreadable, out, counts)
     elif args.format == "table":
         from rich.console import Console
 
@@ -261,7 +267,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         from monitor.sinks.theme import THEME
 
         width = None if out.isatty() else int(os.environ.get("COLUMNS") or 120)
-        Console(file=out, theme=THEME, highlight=False, width=width).print(scan_table(events, summaries))
+        Console(file=out, theme=THEME, highlight=False, width=width).print(scan_table(events, summaries, counts))
     if unreadable:
         return EXIT_ERROR
     worst = max((e.severity for e in events), default=None)

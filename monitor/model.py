@@ -182,7 +182,8 @@ class Heartbeat(NamedTuple):
 
 class Pause(NamedTuple):
     """A line announcing a checkpoint save: the next gap in progress, and the next slow step,
-    are explained (an evaluation record does the same)."""
+    are explained (an evaluation record does the same). With `end`, the line says the run is
+    stopping on purpose (an exit-duration limit, `max_steps` reached): no progress after it is due."""
 
     file: str | None = None
     line: int | None = None
@@ -191,6 +192,7 @@ class Pause(NamedTuple):
     rank: int | None = None
     node: str | None = None
     time: str | None = None
+    end: bool = False
 
 
 Record = StepRecord | LossScaleOverflow | TimerRecord | Heartbeat | Pause
@@ -333,6 +335,12 @@ class SourceSummary:
     def format(self) -> str | None:
         """The format with the most records."""
         return max(self.formats, key=self.formats.__getitem__) if self.formats else None
+
+    def notice(self, events: int, named: bool = False) -> str | None:
+        """Lines read but no progress and no event from them: said, so 'No events' is never silent."""
+        if not self.lines or self.steps or events or self.error is not None:
+            return None
+        return f"no training progress recognised{f' in {self.file}' if named else ''} ({self.lines} lines)"
 
     def add_all(self, records: list[Record]) -> None:
         """Count the training records among `records` (evaluation records are not steps)."""

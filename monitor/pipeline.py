@@ -23,6 +23,7 @@ from monitor.detectors import new_detectors
 from monitor.detectors.base import Position, went_back
 from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
+from monitor.parsers.exits import is_planned_exit
 from monitor.parsers.faults import FaultScanner
 from monitor.parsers.timestamps import find_timestamp
 from monitor.settings import Settings
@@ -70,9 +71,10 @@ class SourceScan:
         if others:
             records = self._with_heartbeats(records, others)
             pauses = [
-                Pause(self.source.name, n, line, step)
+                Pause(self.source.name, n, line, step, end=end)
                 for n, line, step in others
-                if "heckpoint" in line and any(words in line for words in _CHECKPOINT_SAVES)
+                if (end := is_planned_exit(line))
+                or ("heckpoint" in line and any(words in line for words in _CHECKPOINT_SAVES))
             ]
             if pauses:
                 records = sorted([*records, *pauses], key=lambda r: r.line or 0)

@@ -41,6 +41,9 @@ class Settings:
     noise_records: int = 5
     """Records needed before the run's own loss noise is used (fewer give too rough an estimate
     of a noisy loss)."""
+    eval_noise_records: int = 3
+    """The same for evaluation losses: an average over a whole validation set is smooth, and
+    evaluations are few."""
     recover_ratio: float = 1.1
     """A spike has recovered when the loss is back within this ratio of the baseline."""
     divergence_records: int = 60
@@ -56,6 +59,8 @@ class Settings:
     warmup_steps: int = 0
     """Steps at the start of a run never checked for spikes (the learning-rate warm-up, while
     the printed learning rate still rises, is skipped as well)."""
+    warmup_spike_ratio: float = 3.0
+    """...except a loss that jumps to this many times its baseline: no warm-up explains that."""
     grad_spike_z: float = 8.0
     grad_spike_min_ratio: float = 5.0
     """A grad-norm spike needs both: this many robust deviations and this ratio to its baseline."""

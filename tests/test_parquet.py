@@ -72,7 +72,9 @@ def test_events_and_file_summaries_match_the_json_lines_field_for_field(run_cli,
     summaries = pq.read_table(files_file).to_pylist()
     for summary in summaries:
         assert summary.pop("source_host") == host
-    assert [{k: contract(v) for k, v in s.items()} for s in summaries] == document["files"]
+    # the notice of a silent file is the JSON document's (it depends on the whole scan's events)
+    files = [{k: v for k, v in entry.items() if k != "notice"} for entry in document["files"]]
+    assert [{k: contract(v) for k, v in s.items()} for s in summaries] == files
 
 
 def test_a_non_finite_value_is_a_nan_float_and_reads_back_as_the_contract_string(run_cli, tmp_path) -> None:

@@ -85,6 +85,8 @@ class _Rank:
     grad_open: bool = False
     grad_spike_step: int | None = None
     previous: StepRecord | None = None  # the rank's last training record
+    series: str = "loss"  # what is watched: the training loss, or the evaluation loss
+    noise_records: int = 0  # values needed before their own noise is used (0: the setting)
 
 
 class LossDetector(Detector):
@@ -93,6 +95,7 @@ class LossDetector(Detector):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.ranks: dict[int | None, _Rank] = {}
+        self.evals: dict[int | None, _Rank] = {}  # the evaluation loss, per rank
 
     def _rank(self, rank: int | None) -> _Rank:
         state = self.ranks.get(rank)
@@ -106,6 +109,21 @@ class LossDetector(Detector):
             )
         return state
 
+    def _evaluation(self, record: StepRecord, events: list[Event]) -> None:
+        """An evaluation loss: the same rules, on its own series (evaluations are few and smooth,
+        so their noise is estimated from fewer values)."""
+        state = self.evals.get(record.rank)
+        if state is None:
+            settings = self.settings
+            state = self.evals[record.rank] = _Rank(
+                Baseline(settings.spike_window, settings.spike_min_ratio**_QUICK),
+                Baseline(settings.spike_window, settings.grad_spike_min_ratio**_QUICK),
+                collections.deque(maxlen=2 * settings.spike_window),
+                series="evaluation loss", noise_records=settings.eval_noise_records,
+            )
+        self._loss(state, record._replace(loss=record.eval_loss), events)
+        state.previous = record
+
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
         ranks = self.ranks
@@ -115,6 +133,8 @@ class LossDetector(Detector):
                 continue
             loss = record.loss
             if loss is None:
+                if record.eval_loss is not None:
+                    self._evaluation(record, events)
                 continue
             state = ranks.get(record.rank) or self._rank(record.rank)
             grad = record.grad_norm
@@ -145,14 +165,14 @@ class LossDetector(Detector):
 
     def finish(self) -> list[Event]:
         events: list[Event] = []
-        for state in self.ranks.values():
+        for state in [*self.ranks.values(), *self.evals.values()]:
             spike = state.spike
             if spike is not None and not state.diverged:
                 # The log ends inside a spike: the spike itself is a fact; still at twice its
                 # baseline, it is also a divergence as far as the log shows.
                 events.append(self._spike_event(state, spike, None))
-                if spike.last - spike.level >= math.log(2.0):
-                    events.append(self._divergence(spike))
+                if spike.last - spike.level >= math.log(self.settings.spike_min_ratio):
+                    events.append(self._divergence(state, spike))
             nans = state.nans
             loss = nans.start.loss if nans is not None else None
             # an infinite loss up to the end of the log: it exploded (NaN is left to LOSS-NAN)
@@ -160,7 +180,7 @@ class LossDetector(Detector):
                 nans.reported = True
                 events.append(make_event(
                     "NAN-DIVERGENCE", nans.start,
-                    f"the loss has been non-finite since step {nans.start.step} up to the end of the log",
+                    f"the {state.series} has been non-finite since step {nans.start.step} up to the end of the log",
                 ))
             if not state.climb_reported and state.climb_crossed is not None and state.climb_rises >= 2:
                 events.append(self._climb_event(state))
@@ -209,7 +229,10 @@ class LossDetector(Detector):
         state.zeros = None
         if loss < 0:
             return  # objectives that go negative have no ratio to speak of
-        if self._warming_up(state, record) or not state.loss.values:
+        if not state.loss.values or (record.step is not None and record.step < self.settings.warmup_steps) or (
+            self._warming_up(state, record)
+            and math.log(loss) - state.loss.exact_level() < math.log(self.settings.warmup_spike_ratio)
+        ):  # the first `warmup_steps` are never checked; a rising learning rate excuses all but a big jump
             self._accept(state, loss, record.line)
             return
         spike = state.spike
@@ -221,7 +244,8 @@ class LossDetector(Detector):
             x = math.log(loss)
             level = state.loss.exact_level()
             threshold = state.loss.threshold(
-                settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio, settings.noise_records
+                settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio,
+                state.noise_records or settings.noise_records,
             )
             if x - level > threshold:
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
@@ -262,7 +286,7 @@ class LossDetector(Detector):
             return
         if not state.diverged and spike.records >= settings.divergence_records:
             state.diverged = True
-            events.append(self._divergence(spike))
+            events.append(self._divergence(state, spike))
 
     def _climb(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
         """A divergence that creeps up: the loss rose record after record (a dip of under 2%
@@ -304,16 +328,16 @@ class LossDetector(Detector):
         )
         return make_event(
             "LOSS-SPIKE", start,
-            f"loss spiked to {format_number(peak)} ({details['magnitude']:.3g}x its baseline "
+            f"{state.series} spiked to {format_number(peak)} ({details['magnitude']:.3g}x its baseline "
             f"{format_number(base)}) at step {start.step}; {how}",
             value=peak, baseline=base, details=details,
         )
 
-    def _divergence(self, spike: _Spike) -> Event:
+    def _divergence(self, state: _Rank, spike: _Spike) -> Event:
         base, last = math.exp(spike.level), math.exp(spike.last)
         return make_event(
             "DIVERGENCE", spike.start,
-            f"loss jumped from {format_number(base)} to {format_number(spike.peak_loss)} at step "
+            f"{state.series} jumped from {format_number(base)} to {format_number(spike.peak_loss)} at step "
             f"{spike.start.step} and has not come back (now {format_number(last)})",
             value=last, baseline=base,
             details={"magnitude": round(last / base, 3), "peak_step": spike.peak_step, "reason": "jump"},
@@ -325,7 +349,7 @@ class LossDetector(Detector):
         assert start is not None and start.loss is not None and state.climb_start is not None
         return make_event(
             "DIVERGENCE", start,
-            f"loss climbed from {format_number(best)} to {format_number(start.loss)} by step {start.step} "
+            f"{state.series} climbed from {format_number(best)} to {format_number(start.loss)} by step {start.step} "
             f"and kept rising (to {format_number(last)})",
             value=last, baseline=best,
             details={

@@ -37,6 +37,7 @@ class StallDetector(Detector):
         self.step_time: float | None = None
         self.steps_per_line = 1  # training steps between consecutive progress lines
         self.total: int | None = None
+        self.ended = False  # a planned exit came after the last progress line
         self.first_after: Heartbeat | None = None
         self.last_after: Heartbeat | None = None
 
@@ -63,6 +64,7 @@ class StallDetector(Detector):
                 continue
             if kind is Pause:
                 self.eval_since = True  # a checkpoint save explains the next gap
+                self.ended = self.ended or record.end  # type: ignore[union-attr]
                 continue
             if kind is not StepRecord:
                 continue
@@ -106,11 +108,14 @@ class StallDetector(Detector):
         self.last = record
         self.eval_since = False
         self.first_after = self.last_after = None
+        self.ended = False
 
     def finish(self) -> list[Event]:
         last, beat = self.last, self.last_after
         if last is None or beat is None or self.total is None or last.step is None or last.step >= self.total:
             return []
+        if self.ended:
+            return []  # it said it was stopping on purpose
         since = self.last_epoch if self.last_epoch is not None else (
             self.first_after.epoch_s if self.first_after is not None else None
         )

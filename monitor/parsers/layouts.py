@@ -112,13 +112,7 @@ def _value(m: re.Match[str]) -> float | None:
         if "#" in text:
             return -math.inf if text.startswith("-1.#inf") else (math.inf if "inf" in text else math.nan)
         return float(text)
-    days, _, clock = m.group("dur").rpartition(", ")
-    seconds = 0.0
-    for part in clock.split(":"):
-        seconds = seconds * 60 + float(part)
-    if days:
-        seconds += 86400 * int(days.split()[0])
-    return seconds
+    return _duration(m.group("dur"))
 
 
 def _unit_after(line: str, end: int) -> tuple[str | None, int]:
@@ -163,6 +157,23 @@ def read_slots(line: str, start: int) -> list[Slot]:
             _value(m), int(total) if total else None, unit, bracketed, m.start(), end,
         ))
         previous = end
+    return _index_before_colon(line, slots)
+
+
+_STEP_BEFORE_VALUE = Meaning("step", 1, 0)
+
+
+def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
+    """`Validation loss 8416:  0.7117`: a whole number right after a name and before a colon, then an
+    unnamed value, is the step the value belongs to; the name is the value's."""
+    for i in range(len(slots) - 1):
+        here, after = slots[i], slots[i + 1]
+        if (
+            here.name and not after.name and here.total is None and not here.unit and here.value is not None
+            and here.value.is_integer() and line[here.end : after.start].strip() == ":"
+        ):
+            slots[i + 1] = after._replace(name=here.name, split=here.split, meaning=here.meaning)
+            slots[i] = here._replace(name="", split=None, meaning=_STEP_BEFORE_VALUE)
     return slots
 
 
@@ -210,6 +221,9 @@ class Reading(NamedTuple):
     named: bool  # the step came from a named counter (or an epoch), not from context
     counters: tuple[int, ...]  # positions of unnamed integer slots (bare-counter candidates)
     names: frozenset[str]  # every slot name of the line but the loss's
+    chosen: dict[str, tuple[int, str]]  # field -> (slot position, field it was read as), for the fast path
+    step_at: int | None  # the slot position of the step (and its total), of the epoch
+    epoch_at: int | None
 
 
 _TIME_UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "ms", "msec", "min", "mins", "minutes", "us"})
@@ -285,8 +299,8 @@ def _counter(slot: Slot) -> bool:
 
 def read(line: str, slots: list[Slot]) -> Reading:
     """Classify the slots of one line: fields, the step, the epoch."""
-    best: dict[str, tuple[tuple[int, int], float | None]] = {}
-    best_eval: dict[str, tuple[tuple[int, int], float | None]] = {}
+    best: dict[str, tuple[tuple[int, int], float | None, int]] = {}
+    best_eval: dict[str, tuple[tuple[int, int], float | None, int]] = {}
     loss_name = ""
     step_slot: Slot | None = None
     step_rank = (99, 99)
@@ -321,37 +335,46 @@ def read(line: str, slots: list[Slot]) -> Reading:
         target = best_eval if (slot.split == "eval" or eval_line) else best
         held = target.get(field)
         if held is None or rank < held[0]:
-            target[field] = (rank, _convert(slot, field))
+            target[field] = (rank, _convert(slot, field), position)
             if field == "loss" and target is best:
                 loss_name = slot.name
-    fields = {f: v for f, (_, v) in best.items()}
-    eval_fields = {f: v for f, (_, v) in best_eval.items()}
-    for target in (fields, eval_fields):
+    chosen: dict[str, tuple[int, str]] = {}
+    fields = {f: v for f, (_, v, _) in best.items()}
+    eval_fields = {f: v for f, (_, v, _) in best_eval.items()}
+    for target, picks, prefix in ((fields, best, ""), (eval_fields, best_eval, "eval_")):
+        for field, (_, _, position) in picks.items():
+            chosen[prefix + field] = (position, field)
         if "loss" not in target and "perplexity" in target:
             ppl = target["perplexity"]
             target["loss"] = math.log(ppl) if ppl is not None and ppl > 0 else ppl
+            chosen[prefix + "loss"] = (picks["perplexity"][2], "perplexity")
         target.pop("perplexity", None)
         rate = target.pop("step_rate", None)
         if "step_time" not in target and rate:
             target["step_time"] = 1.0 / rate
+            chosen[prefix + "step_time"] = (picks["step_rate"][2], "step_rate")
     total: int | None = None
     named = True
     if epoch_slot is None and in_epoch is not None and leading is not None:
         epoch_slot = leading
         counters.remove(0)
     epoch = epoch_slot.value if epoch_slot is not None else None
-    if step_slot is not None:
-        step, total = int(step_slot.value), step_slot.total  # type: ignore[arg-type]
-    elif in_epoch is not None:
-        step, total = int(in_epoch.value), in_epoch.total  # type: ignore[arg-type]
+    counter = step_slot or in_epoch
+    if counter is not None:
+        step, total = int(counter.value), counter.total  # type: ignore[arg-type]
     elif epoch is not None and math.isfinite(epoch) and epoch >= 0:
-        step = int(epoch)
+        step, counter = int(epoch), epoch_slot
     else:
         step, named = None, False
     elapsed = fields.pop("elapsed", None)
     eval_fields.pop("elapsed", None)
     names = frozenset(s.name for s in slots if s.name and s.name != loss_name)
-    return Reading(fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names)
+    where = {id(slot): i for i, slot in enumerate(slots)}
+    return Reading(
+        fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names, chosen,
+        where.get(id(counter)) if counter is not None else None,
+        where.get(id(epoch_slot)) if epoch_slot is not None else None,
+    )
 
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
@@ -391,7 +414,8 @@ class _Shape:
         self.loss_runs = 0  # consecutive records of this shape family that printed a loss
 
     def state(self) -> tuple[Any, ...]:
-        return (min(self.seen, 2), self.counters, self.counter, self.elapsed, self.step, min(self.loss_runs, 2))
+        counters = self.counters if self.counter is None else ()  # once the counter is known, its history is moot
+        return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step, min(self.loss_runs, 2))
 
 
 _FIELD_NAMES = {
@@ -399,10 +423,164 @@ _FIELD_NAMES = {
     "tokens_per_s": "tokens_per_s", "samples_per_s": "samples_per_s", "tflops": "tflops", "mfu": "mfu",
 }
 _STRONG = frozenset({"loss", "grad_norm"})
+_STEP, _LOSS, _TOTAL, _EPOCH, _STEP_TIME = (
+    StepRecord._fields.index(f) for f in ("step", "loss", "total_steps", "epoch", "step_time_s")
+)
+_TIME, _EPOCH_S, _RANK, _NODE, _FILE, _LINE, _TEXT = (
+    StepRecord._fields.index(f) for f in ("time", "epoch_s", "rank", "node", "file", "line", "text")
+)
 
 
 def _nonfinite(fields: dict[str, float | None]) -> bool:
     return any(fields.get(f) is not None and not math.isfinite(fields[f]) for f in ("loss", "grad_norm"))  # type: ignore[arg-type]
+
+
+_NUM = (
+    r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?"
+    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)|-?1\.#(?:INF|IND|QNAN))"
+)
+_DURATION = r"((?:\d{1,4} days?, )?\d{1,4}:\d\d(?::\d\d)?(?:\.\d{1,6})?)"
+_PIECES = re.compile(r"(\s+|\d+)")
+_INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
+_RECORD_FIELDS = {**{f: _INDEX[n] for f, n in _FIELD_NAMES.items()}, "eval_loss": _INDEX["eval_loss"]}
+_new = tuple.__new__
+
+
+def _literal(text: str, between_numbers: bool) -> str:
+    """A regex for the text between two slots: digits and padding may change from line to line."""
+    if between_numbers and text.isspace():
+        return r"\s+"  # keep two numbers apart
+    out = []
+    for piece in _PIECES.split(text):
+        if piece:
+            out.append(r"\s*" if piece.isspace() else r"\d+" if piece.isdigit() else re.escape(piece))
+    return "".join(out)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        value = to_float(text)
+        if value is not None or "#" not in text:
+            return value
+        lower = text.lower()
+        return -math.inf if lower.startswith("-1.#inf") else math.inf if "inf" in lower else math.nan
+
+
+class _Compiled:
+    """A learned layout compiled for its shape: one anchored regex, and which group is which field."""
+
+    __slots__ = ("regex", "plan", "step", "total", "epoch", "elapsed", "shape", "build")
+
+    def __init__(self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, shape: _Shape) -> None:
+        parts = [f"({_literal(line[:start], False)})"]
+        groups: list[int] = []  # slot position -> group number
+        group = 1
+        previous = start
+        for i, slot in enumerate(slots):
+            parts.append(_literal(line[previous : slot.start], i > 0))
+            group += 1
+            groups.append(group)
+            if ":" in slot.text:
+                parts.append(_DURATION)
+            elif slot.total is not None:
+                parts.append(_NUM + r"\s*/\s*(\d{1,18})")
+                group += 1
+            else:
+                parts.append(_NUM)
+            parts.append(_literal(line[slot.start + len(slot.text) : slot.end], False))
+            previous = slot.end
+        parts.append(_literal(line[previous:].rstrip(), False) + r"\s*")
+        self.regex = re.compile("".join(parts))
+        self.plan: list[tuple[int, int, str, float]] = []
+        for field, (position, source) in reading.chosen.items():
+            index = _RECORD_FIELDS.get(field)
+            if index is None:
+                continue
+            slot = slots[position]
+            if source == "perplexity":
+                kind, factor = "log", 1.0
+            elif source == "step_rate":
+                kind, factor = "inverse", 1.0
+            elif ":" in slot.text:
+                kind, factor = "same", 1.0
+            else:
+                unit = vocabulary().unit_of(slot.unit) if slot.unit else None
+                probe = _convert(slot._replace(value=1.0), source)
+                kind = "inverse" if unit is not None and unit.inverse and source == "step_time" else "scale"
+                factor = 1.0 if kind == "inverse" or probe is None else probe
+            self.plan.append((groups[position], index, kind, factor))
+        self.step = groups[step_at]
+        self.total = groups[step_at] + 1 if slots[step_at].total is not None else None
+        self.epoch = groups[reading.epoch_at] if reading.epoch_at is not None else None
+        elapsed = reading.chosen.get("elapsed")
+        self.elapsed = groups[elapsed[0]] if elapsed is not None else None
+        self.shape = shape
+        self.build = self._compile_builder()
+
+    def _compile_builder(self) -> Any:
+        """One expression that converts each group and makes the record (`v` the groups, `w` the
+        line's time, rank and node, `st` and `ck` the step time and clock from an elapsed slot), so a
+        line costs one call. Built from the plan's integers and this module's constants, never from
+        log text. A value that is not a plain number raises, and `values` reads it the careful way."""
+        items = ["None"] * len(StepRecord._fields)
+        for group, index, kind, factor in self.plan:
+            value = f"float(v[{group - 1}])"
+            if kind == "log":
+                value = f"log({value})"
+            elif kind == "inverse":
+                value = f"1.0 / {value}"
+            elif kind == "same":
+                value = f"duration(v[{group - 1}])"
+            elif factor != 1.0:
+                value = f"{value} * {factor!r}"
+            items[index] = value
+        items[_STEP] = f"int(v[{self.step - 1}])"
+        if self.total is not None:
+            items[_TOTAL] = f"int(v[{self.total - 1}])"
+        items[_EPOCH] = f"float(v[{self.epoch - 1}])" if self.epoch is not None else "epoch"
+        if items[_STEP_TIME] == "None":
+            items[_STEP_TIME] = "st"
+        items[_TIME] = "w[0]"
+        items[_EPOCH_S] = "ck if w[1] is None else w[1]"
+        items[_RANK], items[_NODE] = "w[2]", "w[3]"
+        items[_FILE], items[_LINE], items[_TEXT] = "file", "number", "line"
+        source = f"lambda v, w, file, number, line, epoch, st, ck: new(StepRecord, ({', '.join(items)},))"
+        namespace = {"float": float, "int": int, "log": math.log, "duration": _duration, "new": _new,
+                     "StepRecord": StepRecord}
+        return eval(source, namespace)  # noqa: S307 - built from the plan's integers, never from log text
+
+    def values(self, m: re.Match[str]) -> list[Any] | None:
+        """The record's fields, from a match (None when a value does not read as a number)."""
+        fields: list[Any] = [None] * len(StepRecord._fields)
+        for group, index, kind, factor in self.plan:
+            text = m.group(group)
+            value = _duration(text) if kind == "same" and ":" in text else _number(text)
+            if value is None:
+                return None
+            if kind == "log":
+                value = math.log(value) if value > 0 else value
+            elif kind == "inverse":
+                if value <= 0:
+                    return None
+                value = 1.0 / value
+            elif factor != 1.0:
+                value *= factor
+            fields[index] = value
+        return fields
+
+
+def _duration(text: str) -> float:
+    days, _, clock = text.rpartition(", ")
+    seconds = 0.0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds + (86400 * int(days.split()[0]) if days else 0)
+
+
+_MAX_FAST = 4
+_RANGE = re.compile(r"\d{1,18}-\d{1,18}")
 
 
 class LearnedParser(Parser):
@@ -427,6 +605,10 @@ class LearnedParser(Parser):
         self.family: frozenset[str] | None = None  # the other slot names of the last line that printed a loss
         self.family_runs = 0
         self.header: tuple[tuple[int, str], ...] | None = None  # (column start, name) of a table header
+        # compiled layouts (a cache of the shapes above, never part of the state): by shape, and the
+        # most recently used few, tried first
+        self.compiled: dict[str, _Compiled] = {}
+        self.fast: list[_Compiled] = []
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -457,6 +639,10 @@ class LearnedParser(Parser):
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
         if len(line) > MAX_LINE_CHARS or _CONFIG_REPR.search(line):
             return None  # too long for a progress line, or a configuration dump (`Namespace(lr=...`)
+        if self.header is None:
+            record = self.parse_known(line, number, ctx)
+            if record is not None:
+                return record
         start = message_start(line)
         slots = read_slots(line, start)
         if not slots:
@@ -507,6 +693,9 @@ class LearnedParser(Parser):
             return None
         if named and loss is not None and step is not None:
             ctx.step = step
+            step_at = reading.step_at if reading.step is not None else shape.counter
+            if repeated and step_at is not None and self.header is None and key not in self.compiled:
+                self._compile(line, start, slots, reading, step_at, key, shape)
         time, epoch_s, rank, node = ctx.where(line, start)
         if epoch_s is None and clock is not None:
             epoch_s = clock  # no wall clock: the growing elapsed time is the clock
@@ -516,8 +705,81 @@ class LearnedParser(Parser):
         )
 
     def parse_known(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
-        """Read `line` only if it has a layout already learned (the fast path, as the source's format)."""
+        """Read `line` only if it has a layout already learned (the fast path, as the source's format):
+        the same record the full reading gives, for one regex match."""
+        for layout in self.fast:
+            m = layout.regex.fullmatch(line)
+            if m is None:
+                continue
+            v = m.groups()
+            per_step = clock = None
+            if layout.elapsed is not None:
+                per_step, clock = self._elapsed(layout, v)
+            try:
+                where = ctx.where(line, m.end(1))
+                record = layout.build(v, where, ctx.file, number, line, self.epoch, per_step, clock)
+            except (ValueError, ZeroDivisionError, OverflowError):
+                record = self._careful(layout, m, ctx, number, line, per_step, clock)
+                if record is None:
+                    return None
+            if record.loss is not None:
+                ctx.step = record.step
+            if layout is not self.fast[0]:
+                self.fast.remove(layout)
+                self.fast.insert(0, layout)
+            return record
         return None
+
+    def _elapsed(self, layout: _Compiled, v: tuple[Any, ...]) -> tuple[float | None, float | None]:
+        """(step time, clock) from a layout's elapsed-time slot, as `parse` derives them."""
+        shape = layout.shape
+        elapsed = _number(v[layout.elapsed - 1])  # type: ignore[operator]
+        step = to_float(v[layout.step - 1])
+        if elapsed is None or step is None or not step.is_integer():
+            return None, None
+        per_step = self._from_elapsed(shape, int(step), elapsed)
+        shape.elapsed, shape.step = elapsed, int(step)
+        return per_step, (elapsed if per_step is not None else None)
+
+    def _careful(
+        self, layout: _Compiled, m: re.Match[str], ctx: ParseContext, number: int, line: str,
+        per_step: float | None, clock: float | None,
+    ) -> StepRecord | None:
+        """The fast path's record for values that are not plain numbers (`1,000`, `1.#INF`)."""
+        fields = layout.values(m)
+        step = to_float(m.group(layout.step))
+        if fields is None or step is None or not step.is_integer():
+            return None
+        fields[_STEP] = int(step)
+        if layout.total is not None:
+            fields[_TOTAL] = int(m.group(layout.total))
+        fields[_EPOCH] = _number(m.group(layout.epoch)) if layout.epoch is not None else self.epoch
+        if fields[_STEP_TIME] is None:
+            fields[_STEP_TIME] = per_step
+        time, epoch_s, rank, node = ctx.where(line, m.end(1))
+        fields[_TIME], fields[_EPOCH_S] = time, epoch_s if epoch_s is not None else clock
+        fields[_RANK], fields[_NODE] = rank, node
+        fields[_FILE], fields[_LINE], fields[_TEXT] = ctx.file, number, line
+        return _new(StepRecord, fields)
+
+    def _compile(
+        self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, key: str, shape: _Shape
+    ) -> None:
+        """Keep the layout of a repeated shape compiled, for the fast path (a few, most recent first)."""
+        ranged = any(_RANGE.fullmatch(slot.text) for slot in slots)
+        if ranged or "loss" not in reading.fields:
+            return  # a range (`401-500batch`), or no loss to read: the full reading stays in charge
+        try:
+            layout = _Compiled(line, start, slots, reading, step_at, shape)
+        except (re.error, IndexError):
+            return
+        if layout.regex.fullmatch(line) is None:
+            return
+        self.compiled[key] = layout
+        if len(self.compiled) > MAX_SHAPES:
+            del self.compiled[next(iter(self.compiled))]
+        self.fast.insert(0, layout)
+        del self.fast[_MAX_FAST:]
 
     def _under_header(self, line: str, start: int, slots: list[Slot]) -> list[Slot]:
         """A table row (numbers only) takes its slot names from the columns of the header above it."""

@@ -1,29 +1,33 @@
-"""A scan as one JSON document: the events, a summary per file, and the
-inputs that could not be read."""
+"""A scan as one JSON document: the events, a summary per file (with a `notice`
+when nothing was recognised in it), and the inputs that could not be read."""
 
 from __future__ import annotations
 
+import collections
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from monitor.model import Event, SourceSummary
 
 
 def scan_document(
-    events: Sequence[Event], summaries: Sequence[SourceSummary], errors: Sequence[str]
+    events: Sequence[Event], summaries: Sequence[SourceSummary], errors: Sequence[str],
+    counts: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The document's content."""
+    """The document's content; `counts` are the raw events per file (before folding; else counted here)."""
+    counts = collections.Counter(e.file for e in events) if counts is None else counts
     return {
         "events": [e.to_dict() for e in events],
-        "files": [s.to_dict() for s in summaries],
+        "files": [{**s.to_dict(), "notice": s.notice(counts.get(s.file, 0))} for s in summaries],
         "errors": list(errors),
     }
 
 
 def write_json(
-    events: Sequence[Event], summaries: Sequence[SourceSummary], errors: Sequence[str], out: TextIO
+    events: Sequence[Event], summaries: Sequence[SourceSummary], errors: Sequence[str], out: TextIO,
+    counts: Mapping[str, int] | None = None,
 ) -> None:
     """Write the document, indented for people and diff tools."""
-    json.dump(scan_document(events, summaries, errors), out, indent=2, ensure_ascii=False)
+    json.dump(scan_document(events, summaries, errors, counts), out, indent=2, ensure_ascii=False)
     out.write("\n")

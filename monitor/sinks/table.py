@@ -9,7 +9,7 @@ none when stdout is not a terminal or NO_COLOR is set.
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
@@ -146,10 +146,16 @@ class Totals:
         yield line
 
 
-def scan_table(events: Sequence[Event], summaries: Sequence[SourceSummary]) -> Group:
-    """The whole scan as one renderable."""
+def scan_table(
+    events: Sequence[Event], summaries: Sequence[SourceSummary], counts: Mapping[str, int] | None = None
+) -> Group:
+    """The whole scan as one renderable, with a footer naming the files where nothing was recognised
+    (`counts`: raw events per file, before folding; else counted here)."""
     parts: list[object] = [FilesTable(summaries)]
     if events:
         parts.append(EventsTable(events))
     parts.append(Totals(events))
+    counts = collections.Counter(e.file for e in events) if counts is None else counts
+    notices = (s.notice(counts.get(s.file, 0), named=True) for s in summaries)
+    parts.extend(Text(n, style="monitor.severity.warning", overflow="fold") for n in notices if n)
     return Group(*parts)  # type: ignore[arg-type]

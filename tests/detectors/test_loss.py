@@ -62,8 +62,14 @@ def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
 
 
 def test_a_spike_cut_off_by_the_end_of_the_log_is_still_reported() -> None:
-    [event] = run(curve(20) + [step(1200, loss=4.0)])
+    """Coming back but not yet back (1.2x) when the log ends: a spike, not a divergence."""
+    [event] = run(curve(20) + [step(1200, loss=4.0), step(1210, loss=3.0)])
     assert event.code == "LOSS-SPIKE" and event.details["recovered_after_steps"] is None
+
+
+def test_a_spike_still_high_when_the_log_ends_is_also_a_divergence() -> None:
+    spike, divergence = run(curve(20) + [step(1200, loss=4.0)])
+    assert (spike.code, divergence.code) == ("LOSS-SPIKE", "DIVERGENCE")
 
 
 def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_divergence() -> None:
@@ -74,6 +80,21 @@ def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_diver
 def test_a_loss_non_finite_to_the_end_of_the_log_is_a_nan_divergence() -> None:
     [event] = run(curve(5) + [step(1050, loss=math.inf)])
     assert (event.code, event.step) == ("NAN-DIVERGENCE", 1050)
+
+
+def test_a_jump_during_the_warm_up_is_excused_unless_it_is_several_times_the_baseline() -> None:
+    rising = [step(10 * i, loss=2.5 - 0.01 * i, lr=1e-5 * i) for i in range(1, 8)]
+    assert run(rising + [step(80, loss=4.0, lr=8e-5)]) == []  # 1.6x during the warm-up: excused
+    spike, divergence = run(rising + [step(80, loss=11.0, lr=8e-5)])
+    assert (spike.code, spike.step, divergence.code) == ("LOSS-SPIKE", 80, "DIVERGENCE")
+
+
+def test_the_evaluation_loss_is_watched_as_its_own_series() -> None:
+    evals = [step(1000 * i, eval_loss=53.9 - 0.5 * i) for i in range(1, 5)] + [step(5000, eval_loss=75.2)]
+    spike, divergence = run(evals)
+    assert (spike.code, spike.step, divergence.code) == ("LOSS-SPIKE", 5000, "DIVERGENCE")
+    assert spike.message.startswith("evaluation loss")
+    assert run(curve(20) + [step(1100, eval_loss=3.0)]) == []  # an evaluation is not compared with training
 
 
 def test_a_running_mean_that_restarts_with_a_new_epoch_is_no_spike() -> None:

@@ -299,3 +299,41 @@ def test_generated_lines_parse_back(step: int, loss: float) -> None:
     r = parse(f"step={step} loss={loss!r}")
     assert r is not None and r.step == step
     assert (math.isnan(r.loss) and math.isnan(loss)) or r.loss == loss
+
+
+# ---------------------------------------------------------------- the compiled fast path
+
+
+_LAYOUTS = [
+    "[2018-11-26 14:47:{s:02d},759 INFO] Step {i}/50000; acc:  51.25; ppl:  8.43; xent: {x}; lr: 0.00066; "
+    "1320/1445 tok/s;  {e} sec",
+    "2024/05/10 15:46:{s:02d} - mmengine - INFO - Epoch(train)  [2][{i:>3}/788]  lr: 2.0000e-03  eta: 4:14:00  "
+    "time: 0.8167  data_time: 0.0169  memory: 15943  grad_norm: 3.4572  loss: {x}  loss_cls: 0.8781",
+    "INFO:tensorflow:global step {i}: loss = {x} (0.646 sec/step)",
+    "[2021-07-17 12:54:{s:02d}] Ep. 1 : Up. {i} : Sen. 965,843 : Cost {x} : Time 359.59s : 3007.81 words/s",
+    "{i} | loss {x} | lr 1e-4 | ppl 12.0",
+]
+
+
+@pytest.mark.parametrize("layout", _LAYOUTS)
+def test_the_compiled_layout_gives_the_records_of_the_full_reading(layout: str, monkeypatch) -> None:
+    """Once a shape repeats it is read by one regex match: every field, the clock from an elapsed
+    slot and a NaN must come out as the full reading gives them."""
+    losses = ["2.13", "2.11", "nan", "2.05", "inf", "1,024.5", "1.98"]
+    text = lines(*[layout.format(i=100 * (k + 1), x=x, s=k, e=1000 + 50 * k) for k, x in enumerate(losses)])
+    fast = steps(text)
+    monkeypatch.setattr(LearnedParser, "_compile", lambda *args: None)
+    slow = steps(text)
+    assert len(fast) == len(slow) == len(losses) - ("{i} |" in layout)
+    for a, b in zip(fast, slow):
+        assert all(x == y or (x != x and y != y) for x, y in zip(a, b)), (a, b)
+
+
+def test_a_repeated_shape_is_compiled_and_read_on_the_fast_path() -> None:
+    parser, ctx = LearnedParser(), ParseContext("x.log", None, 2024)
+    for i in range(1, 4):
+        parser.parse(f"step {i} | loss {2.0 - i / 10} | lr 1e-4", i, ctx)
+    assert len(parser.fast) == 1
+    record = parser.parse_known("step 9 | loss 1.5 | lr 1e-4", 9, ctx)
+    assert (record.step, record.loss, record.lr) == (9, 1.5, 1e-4)
+    assert parser.parse_known("step 9 | loss 1.5 | lr 1e-4 | extra 3", 10, ctx) is None
