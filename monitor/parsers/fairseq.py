@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import LossScaleOverflow, StepRecord
-from monitor.parsers.base import ParseContext, Parser, to_float
+from monitor.parsers.base import NOT_PROGRESS, ParseContext, Parser, _NotProgress, to_float
 
 # `epoch NNN` then either an interval (`:  i / n ` or the 2018 `  i / n `) or ` | `.
 _ANCHOR = re.compile(r"\bepoch (?P<epoch>\d{3,18})(?::? +(?P<i>\d{1,18}) / (?P<n>\d{1,18}) | \| )")
@@ -121,7 +121,7 @@ class FairseqParser(Parser):
         "setting loss scale to: 8.0",
     )
 
-    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | LossScaleOverflow | None:
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | LossScaleOverflow | _NotProgress | None:
         m = _ANCHOR.search(line)
         if m is None:
             return self._parse_overflow(line, number, ctx) if "setting loss scale to: " in line else None
@@ -138,7 +138,7 @@ class FairseqParser(Parser):
         stats = _pipes(line[rest:])
         step = _updates(stats.get("num_updates"))
         if step is None:
-            return None  # a 2018 epoch summary: no global step to put it at
+            return NOT_PROGRESS  # a 2018 epoch summary: no global step to put it at, and nobody else's
         return self._record(line, number, ctx, start, epoch, step, None, stats)
 
     def _interval(

@@ -8,7 +8,9 @@ Layouts, as printed by the tools that produce them:
   c10 logging drops the month's leading zero: `[E304 10:41:12.123456789 ...]`;
 - syslog / journalctl short: `Mar  5 10:41:12` (no year);
 - dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
-- MMEngine: `03/05 10:41:12` (no year).
+- MMEngine: `03/05 10:41:12` (no year); the same with a dash (`03-05 10:41:12`, hand-written
+  loggers' `%m-%d %H:%M:%S`) or none (tensorpack's `[0305 10:41:12 @train.py:71]`);
+- sockeye's `2024-03-05:10:41:12` (a colon between date and time).
 
 Where a layout has no year, the caller supplies one: the year of the last
 dated line of the same file, else the file's modification year (an
@@ -28,14 +30,14 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 _MONTHS = {month: i for i, month in enumerate(_MONTH_NAMES, 1)}
 
 _TIMESTAMP = re.compile(
-    r"(?P<iso>(?P<Y>\d{4})[-/](?P<m>\d\d)[-/](?P<d>\d\d)[T ](?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)"
+    r"(?P<iso>(?P<Y>\d{4})[-/](?P<m>\d\d)[-/](?P<d>\d\d)[T :](?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)"
     r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d\d:?\d\d)?)"
     r"|(?P<dmesg>\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<dmon>[A-Z][a-z]{2}) +(?P<dd>\d{1,2}) "
     r"(?P<dH>\d\d):(?P<dM>\d\d):(?P<dS>\d\d) (?P<dY>\d{4})\])"
     r"|(?P<glog>\b[IWEF](?P<gm>1[0-2]|0?[1-9])(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
     r"|(?P<syslog>\b(?P<smon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<sd>\d{1,2}) "
     r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
-    r"|(?P<mm>\b(?P<mmm>[01]\d)/(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
+    r"|(?P<mm>\b(?P<mmm>[01]\d)[/-]?(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
 )
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from monitor.detectors.restart import RestartDetector
 from monitor.model import LossScaleOverflow, StepRecord
-from monitor.parsers.base import ParseContext
+from monitor.parsers.base import NOT_PROGRESS, ParseContext
 from monitor.parsers.fairseq import FairseqParser
 from tests.conftest import parse_text, steps
 
@@ -34,7 +34,8 @@ INNER = (
 def fairseq_records(text: str) -> list[object]:
     """What the fairseq parser alone makes of each line (other parsers may take lines it leaves)."""
     parser, ctx = FairseqParser(), ParseContext("t.log", None, 2024)
-    return [r for n, line in enumerate(text.splitlines(), 1) if (r := parser.parse(line, n, ctx)) is not None]
+    return [r for n, line in enumerate(text.splitlines(), 1)
+            if (r := parser.parse(line, n, ctx)) is not None and r is not NOT_PROGRESS]
 
 
 def overflows(text: str) -> list[LossScaleOverflow]:
@@ -137,6 +138,7 @@ def test_2018_summary_without_num_updates_gives_no_record() -> None:
     text = ("| epoch 004 | train loss 1.98 | train ppl 3.94 | s/checkpoint    6422 | words/s   1203 | "
             "words/batch    880 | bsz    32 | lr 0.000500 | clip 100% | gnorm 3.0011")
     assert fairseq_records(text) == []
+    assert steps(text) == []  # and no fallback reads its epoch as a step
 
 
 def test_2018_validation_progress_line_is_not_a_training_step() -> None:
@@ -204,7 +206,9 @@ def test_json_progress_bar_and_other_lines_are_not_fairseq_records() -> None:
         "epoch 004 | valid on 'valid' subset | ppl 4.1",  # no loss
         "Overflow detected, setting loss scale to: 2.0",
     ]
-    assert [parser.parse(line, 1, ctx) for line in lines] == [None] * len(lines)
+    answers = [parser.parse(line, 1, ctx) for line in lines]
+    assert answers[5] is NOT_PROGRESS  # a summary with no num_updates: fairseq's own, and no step
+    assert answers[:5] + answers[6:] == [None] * (len(lines) - 1)
 
 
 def test_unreadable_values_become_none() -> None:

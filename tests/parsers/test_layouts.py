@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pytest import approx
 
 from monitor.parsers import ParseContext, new_parser_set
-from monitor.parsers.layouts import MAX_LINE_CHARS, MAX_SHAPES, LearnedParser, message_start, read_slots
+from monitor.parsers.layouts import MAX_LINE_CHARS, MAX_SHAPES, LearnedParser
+from monitor.parsers.slots import message_start, read_slots
 from tests.conftest import steps
 
 

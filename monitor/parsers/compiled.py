@@ -1,0 +1,179 @@
+"""A learned layout compiled for its shape: one anchored regex and one record builder.
+
+Once a line shape repeats, the layout learner compiles it (`CompiledLayout`):
+the line's text between its slots becomes literal regex text (digits and
+padding allowed to change), each slot a group, and a plan says which group
+is which record field and how to convert it (a factor into seconds, the
+inverse of a rate, the log of a perplexity). The builder is one expression
+built from the plan's integers (never from log text), so a line of a long
+run costs one match and one call, and gives the record the full reading
+would.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from monitor.model import StepRecord
+from monitor.parsers.base import to_float
+from monitor.parsers.slots import FIELD_NAMES, Reading, Slot, _convert, duration, read_number
+from monitor.parsers.vocabulary import vocabulary
+
+_STEP, _TOTAL, _EPOCH, _STEP_TIME, _TIME, _EPOCH_S, _RANK, _NODE, _FILE, _LINE, _TEXT = (
+    StepRecord._fields.index(f) for f in (
+        "step", "total_steps", "epoch", "step_time_s", "time", "epoch_s", "rank", "node", "file", "line", "text",
+    )
+)
+_NUM = (
+    r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?"
+    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)|-?1\.#(?:INF|IND|QNAN))"
+)
+_DURATION = r"((?:\d{1,4} days?, )?\d{1,4}:\d\d(?::\d\d)?(?:\.\d{1,6})?)"
+_PIECES = re.compile(r"(\s+|\d+)")
+_INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
+_RECORD_FIELDS = {**{f: _INDEX[n] for f, n in FIELD_NAMES.items()}, "eval_loss": _INDEX["eval_loss"]}
+_new = tuple.__new__
+
+
+def _literal(text: str, between_numbers: bool) -> str:
+    """A regex for the text between two slots: digits and padding may change from line to line."""
+    if between_numbers and text.isspace():
+        return r"\s+"  # keep two numbers apart
+    out = []
+    for piece in _PIECES.split(text):
+        if piece:
+            out.append(r"\s*" if piece.isspace() else r"\d+" if piece.isdigit() else re.escape(piece))
+    return "".join(out)
+
+
+class CompiledLayout:
+    """A learned layout compiled for its shape: one anchored regex, and which group is which field."""
+
+    __slots__ = ("regex", "plan", "step", "total", "epoch", "elapsed", "shape", "build")
+
+    def __init__(self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, shape: Any) -> None:
+        """Compile the layout of `line` (message from `start`), read as `slots` and `reading`, whose
+        step is the slot at `step_at`; `shape` keeps the elapsed-time state the record needs."""
+        parts = [f"({_literal(line[:start], False)})"]
+        groups: list[int] = []  # slot position -> group number
+        group = 1
+        previous = start
+        for i, slot in enumerate(slots):
+            parts.append(_literal(line[previous : slot.start], i > 0))
+            group += 1
+            groups.append(group)
+            if ":" in slot.text:
+                parts.append(_DURATION)
+            elif slot.total is not None:
+                parts.append(_NUM + r"\s*/\s*(\d{1,18})")
+                group += 1
+            else:
+                parts.append(_NUM)
+            parts.append(_literal(line[slot.start + len(slot.text) : slot.end], False))
+            previous = slot.end
+        parts.append(_literal(line[previous:].rstrip(), False) + r"\s*")
+        self.regex = re.compile("".join(parts))
+        self.plan: list[tuple[int, int, str, float]] = []
+        for field, (position, source) in reading.chosen.items():
+            index = _RECORD_FIELDS.get(field)
+            if index is None:
+                continue
+            slot = slots[position]
+            if source == "perplexity":
+                kind, factor = "log", 1.0
+            elif source == "step_rate":
+                kind, factor = "inverse", 1.0
+            elif ":" in slot.text:
+                kind, factor = "same", 1.0
+            else:
+                unit = vocabulary().unit_of(slot.unit) if slot.unit else None
+                probe = _convert(slot._replace(value=1.0), source)
+                kind = "inverse" if unit is not None and unit.inverse and source == "step_time" else "scale"
+                factor = 1.0 if kind == "inverse" or probe is None else probe
+            self.plan.append((groups[position], index, kind, factor))
+        self.step = groups[step_at]
+        self.total = groups[step_at] + 1 if slots[step_at].total is not None else None
+        self.epoch = groups[reading.epoch_at] if reading.epoch_at is not None else None
+        elapsed = reading.chosen.get("elapsed")
+        self.elapsed = groups[elapsed[0]] if elapsed is not None else None
+        self.shape = shape
+        self.build = self._compile_builder()
+
+    def _compile_builder(self) -> Any:
+        """One expression that converts each group and makes the record (`v` the groups, `w` the
+        line's time, rank and node, `st` and `ck` the step time and clock from an elapsed slot), so a
+        line costs one call. Built from the plan's integers and this module's constants, never from
+        log text. A value that is not a plain number raises, and `values` reads it the careful way."""
+        items = ["None"] * len(StepRecord._fields)
+        for group, index, kind, factor in self.plan:
+            value = f"float(v[{group - 1}])"
+            if kind == "log":
+                value = f"log({value})"
+            elif kind == "inverse":
+                value = f"1.0 / {value}"
+            elif kind == "same":
+                value = f"duration(v[{group - 1}])"
+            elif factor != 1.0:
+                value = f"{value} * {factor!r}"
+            items[index] = value
+        items[_STEP] = f"int(v[{self.step - 1}])"
+        if self.total is not None:
+            items[_TOTAL] = f"int(v[{self.total - 1}])"
+        items[_EPOCH] = f"float(v[{self.epoch - 1}])" if self.epoch is not None else "epoch"
+        if items[_STEP_TIME] == "None":
+            items[_STEP_TIME] = "st"
+        items[_TIME] = "w[0]"
+        items[_EPOCH_S] = "ck if w[1] is None else w[1]"
+        items[_RANK], items[_NODE] = "w[2]", "w[3]"
+        items[_FILE], items[_LINE], items[_TEXT] = "file", "number", "line"
+        source = f"lambda v, w, file, number, line, epoch, st, ck: new(StepRecord, ({', '.join(items)},))"
+        namespace = {"float": float, "int": int, "log": math.log, "duration": duration, "new": _new,
+                     "StepRecord": StepRecord}
+        return eval(source, namespace)  # noqa: S307 - built from the plan's integers, never from log text
+
+    def values(self, m: re.Match[str]) -> list[Any] | None:
+        """The record's fields, from a match (None when a value does not read as a number)."""
+        fields: list[Any] = [None] * len(StepRecord._fields)
+        for group, index, kind, factor in self.plan:
+            text = m.group(group)
+            value = duration(text) if kind == "same" and ":" in text else read_number(text)
+            if value is None:
+                return None
+            if kind == "log":
+                value = math.log(value) if value > 0 else value
+            elif kind == "inverse":
+                if value <= 0:
+                    return None
+                value = 1.0 / value
+            elif factor != 1.0:
+                value *= factor
+            fields[index] = value
+        return fields
+
+    def record(
+        self, m: re.Match[str], where: tuple[Any, ...], file: str, number: int, line: str, epoch: float | None,
+        per_step: float | None, clock: float | None,
+    ) -> StepRecord | None:
+        """The record of a line that matched: the compiled builder, or for values that are not plain
+        numbers (`1,000`, `1.#INF`) the careful reading; None when a value reads as no number."""
+        v = m.groups()
+        try:
+            return self.build(v, where, file, number, line, epoch, per_step, clock)  # type: ignore[no-any-return]
+        except (ValueError, ZeroDivisionError, OverflowError):
+            pass
+        fields = self.values(m)
+        step = to_float(v[self.step - 1])
+        if fields is None or step is None or not step.is_integer():
+            return None
+        fields[_STEP] = int(step)
+        if self.total is not None:
+            fields[_TOTAL] = int(v[self.total - 1])
+        fields[_EPOCH] = read_number(v[self.epoch - 1]) if self.epoch is not None else epoch
+        if fields[_STEP_TIME] is None:
+            fields[_STEP_TIME] = per_step
+        fields[_TIME], fields[_EPOCH_S] = where[0], where[1] if where[1] is not None else clock
+        fields[_RANK], fields[_NODE] = where[2], where[3]
+        fields[_FILE], fields[_LINE], fields[_TEXT] = file, number, line
+        return _new(StepRecord, fields)

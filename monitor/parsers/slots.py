@@ -1,0 +1,413 @@
+"""Reading a progress line as slots: every number, with the name printed before it and the unit after it.
+
+1. **Slots.** Every number (`1,052,108`, `2.0e-03`, `nan`, `-nan`, `inf`,
+   `1.#INF`, a clock duration `4:14:00`) is a slot. Its name is the label
+   printed just before it (`key: v`, `key=v`, `key v`, `'key': v`,
+   `| key v |`, the column of a table header), its unit the text just after
+   it (`ms`, `s/it`, `words/s`); `i/n` is a slot with a total.
+2. **Meaning.** Names and units are looked up in the vocabulary
+   (`vocabulary.json`): step, epoch, loss (perplexity as exp(loss)), grad
+   norm, lr, loss scale, step time (ms, s, sec/step, s/it; it/s inverted),
+   elapsed time, throughput, TFLOP/s, MFU; an evaluation split (`val_loss`,
+   `[valid]`, `Epoch(val)`) makes it an evaluation value. `read` settles which
+   slot is the step: a named counter (`step`, `iter`, `global step`, `Up.`),
+   else a counter with a total after an epoch (`[e][i/n]`, `Epoch 1, i/N`) or
+   at the start of the line (Keras), which counts batches within the epoch,
+   else the epoch alone (runs that log once per epoch).
+
+The message starts after launcher prefixes, a timestamp and what logging puts
+after it (`message_start`); the numbers before it are not slots. At most
+`MAX_SLOTS` slots are read from a line.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import NamedTuple
+
+from monitor.parsers.base import to_float
+from monitor.parsers.timestamps import _TIMESTAMP
+from monitor.parsers.vocabulary import Meaning, vocabulary
+
+MAX_SLOTS = 48
+
+# A number token: a clock duration, a number (with thousands separators, an exponent, and an
+# optional `/total`), or a non-finite spelling. Every repeat is bounded.
+_TOKEN = re.compile(
+    r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
+    r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?!\w)|-?1\.#(?:INF|IND|QNAN))"
+    r"|(?<![\w.#+-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?![\d,])|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
+    r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.])|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
+)
+# The label at the end of the text before a number: up to six words joined by single spaces,
+# then separators, then an optional opening bracket.
+_LABEL = re.compile(
+    r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}"
+    r"(?: (?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
+    r"[\s'\":=]{0,12}([\[(]?)[ \t]{0,8}$"
+)
+# A printed tensor or array around a value: PyTorch `tensor(2.31, device='cuda:0')`, numpy `array(2.31)`.
+_WRAPPER = re.compile(r"(?:tensor|array|np\.float\d{0,2}|float\d{0,2})\(\[{0,2}[ \t]{0,4}$")
+_WRAPPER_ENDS = ("(", "[", " ")
+_BRACKET_ONLY = re.compile(r"[\s\]\[)(]{0,8}[\[(][ \t]{0,8}$")
+_GLUED_UNIT = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
+# What may stand in front of the message, before its timestamp: a log viewer's line number
+# (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `).
+_LEAD = re.compile(
+    r"(?:\s{0,8}(?:\[[^\]\n]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
+)
+# ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
+# a thread id and source location (glog `139876 train.py:48]`, `[logging.py:96:log_dist]`), a level.
+_CLOSE = re.compile(r"[^\[\]\n]{0,48}\]:?")
+_AFTER_STAMP = re.compile(
+    r"(?:\s{0,4}(?:\d{1,8}\s{1,4})?(?:[IWEF]\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala):\d{1,6}(?::\w{1,40})?\]?:?"
+    r"|\s{0,4}(?:-\s)?\[?(?:INFO|WARNING|WARN|DEBUG|ERROR|I|W)\]?:?(?=\s)"
+    r"|\s{0,4}\[rank\d{1,6}\]:)+"
+)
+_DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
+
+
+class Slot(NamedTuple):
+    """One number of a line, with what is printed around it."""
+
+    name: str  # normalised label ('' when none)
+    split: str | None  # 'eval', 'train' or None
+    meaning: Meaning | None
+    text: str
+    value: float | None
+    total: int | None
+    unit: str | None
+    bracketed: bool
+    start: int
+    end: int
+
+
+def _value(m: re.Match[str]) -> float | None:
+    if m.group("num") is not None:
+        return to_float(m.group("upto") or m.group("num"))  # `401-500batch` (ESPnet) stands at its end
+    if m.group("nan") is not None:
+        return read_number(m.group("nan"))
+    return duration(m.group("dur"))
+
+
+def _unit_after(line: str, end: int) -> tuple[str | None, int]:
+    """The unit printed right after a number ending at `end`, and where it ends."""
+    vocab = vocabulary()
+    head = line[end : end + 24].lower()
+    spaces = len(head) - len(head.lstrip(" "))
+    if spaces <= 2:
+        rest = head[spaces:]
+        for unit in vocab.spaced_units:
+            if rest.startswith(unit) and (len(rest) == len(unit) or not rest[len(unit)].isalpha()):
+                if spaces and rest[len(unit) : len(unit) + 1] in ("=", ":"):
+                    break  # `s/sec=1.2 tok/sec=3.4`: a label, not this number's unit
+                return unit, end + spaces + len(unit)
+    m = _GLUED_UNIT.match(line, end)
+    if m is not None:
+        return m.group().lower(), m.end()
+    return None, end
+
+
+def read_slots(line: str, start: int) -> list[Slot]:
+    """The slots of `line` from index `start` on (the message, past its prefix)."""
+    vocab = vocabulary()
+    slots: list[Slot] = []
+    previous = start
+    for m in _TOKEN.finditer(line, start):
+        if len(slots) >= MAX_SLOTS:
+            break
+        gap = line[max(previous, m.start() - 96) : m.start()]
+        if gap.endswith(_WRAPPER_ENDS):
+            gap = _WRAPPER.sub("", gap)  # `loss: tensor(nan, device='cuda:0')`: the value inside the wrapper
+        label = _LABEL.search(gap)
+        if label is not None:
+            raw, bracketed = label.group(1), bool(label.group(2))
+        else:
+            raw, bracketed = "", _BRACKET_ONLY.search(gap) is not None
+        name, unit = vocab.normalise(raw) if raw else ("", None)
+        split, base = vocab.split(name) if name else (None, "")
+        printed_unit, end = _unit_after(line, m.end())
+        unit = printed_unit or unit
+        total = m.group("total")
+        slots.append(Slot(
+            base, split, vocab.classify(base, identifier=" " not in raw.strip()) if base else None, m.group(),
+            _value(m), int(total) if total else None, unit, bracketed, m.start(), end,
+        ))
+        previous = end
+    return _index_before_colon(line, slots)
+
+
+_STEP_BEFORE_VALUE = Meaning("step", 1, 0)
+
+
+def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
+    """`Validation loss 8416:  0.7117`: a whole number right after a name and before a colon, then an
+    unnamed value, is the step the value belongs to; the name is the value's."""
+    for i in range(len(slots) - 1):
+        here, after = slots[i], slots[i + 1]
+        if (
+            here.name and not after.name and here.total is None and not here.unit and here.value is not None
+            and here.value.is_integer() and line[here.end : after.start].strip() == ":"
+        ):
+            slots[i + 1] = after._replace(name=here.name, split=here.split, meaning=here.meaning)
+            slots[i] = here._replace(name="", split=None, meaning=_STEP_BEFORE_VALUE)
+    return slots
+
+
+def message_start(line: str) -> int:
+    """Where the message of `line` starts: after launcher prefixes, a timestamp and what logging
+    puts after it."""
+    start = 0
+    lead = _LEAD.match(line)
+    if lead is not None:
+        start = lead.end()
+    stamp = _TIMESTAMP.search(line, start, start + 96)
+    if stamp is not None and stamp.start() - start < 64:
+        opened = stamp.start() > 0 and line[stamp.start() - 1] == "["
+        start = stamp.end()
+        close = _CLOSE.match(line, start) if opened else None
+        if close is not None:
+            start = close.end()
+        after = _AFTER_STAMP.match(line, start)
+        if after is not None:
+            start = after.end()
+    return start
+
+
+def shape_of(line: str, start: int, slots: list[Slot]) -> str:
+    """The line with its numbers taken out: what repeats from one progress line to the next."""
+    pieces: list[str] = []
+    previous = start
+    for slot in slots:
+        pieces.append(line[previous : slot.start])
+        pieces.append("\x00")
+        previous = slot.end if slot.unit else slot.start + len(slot.text)
+    pieces.append(line[previous:])
+    return _SPACES.sub(" ", _DIGITS.sub("0", "".join(pieces))).strip()
+
+
+class Reading(NamedTuple):
+    """What one line says, before the step is settled."""
+
+    fields: dict[str, float | None]
+    eval_fields: dict[str, float | None]
+    step: int | None
+    epoch: float | None
+    total: int | None
+    elapsed: float | None
+    named: bool  # the step came from a named counter (or an epoch), not from context
+    counters: tuple[int, ...]  # positions of unnamed integer slots (bare-counter candidates)
+    names: frozenset[str]  # every slot name of the line but the loss's
+    chosen: dict[str, tuple[int, str]]  # field -> (slot position, field it was read as), for the fast path
+    step_at: int | None  # the slot position of the step (and its total), of the epoch
+    epoch_at: int | None
+
+
+_TIME_UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "ms", "msec", "min", "mins", "minutes", "us"})
+
+
+def _convert(slot: Slot, field: str) -> float | None:
+    value = slot.value
+    if value is None:
+        return None
+    if field in ("step_time", "elapsed"):
+        unit = vocabulary().unit_of(slot.unit) if slot.unit else None
+        factor = unit.factor if unit is not None and unit.field in (None, "step_time", "elapsed") else 1.0
+        if unit is not None and unit.inverse:
+            return 1.0 / value if value > 0 else None
+        return value * factor
+    if field == "mfu":
+        return value / 100.0 if (slot.unit or "").startswith("%") else value
+    return value
+
+
+_SEGMENTS = re.compile(r"[|;\[\]()<>]")
+_PROSE_EXTRAS = 1
+"""Plain words a step or loss name may carry in front (`Training iter`); more is prose
+(`Resuming from step`), except on an evaluation line (`Evaluation result for step`)."""
+_EVAL_PROSE_EXTRAS = 3
+
+
+def is_eval_line(line: str, first: int) -> bool:
+    """Whether a line reports an evaluation: a marker before its first number (`[valid]`,
+    `Validation`, `Saving dict for global step`), or a split word standing alone between
+    separators anywhere (`Epoch 0 | Validation | ...`)."""
+    vocab = vocabulary()
+    head = line[max(0, first - 64) : first].lower()
+    if any(marker in head for marker in vocab.eval_markers if " " in marker):
+        return True
+    if any(word in vocab.eval_splits or word in vocab.eval_markers for word in re.split(r"[^a-z]+", head)):
+        return True
+    return any(segment.strip().lower() in vocab.eval_splits for segment in _SEGMENTS.split(line[first:], 16))
+
+
+def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]:
+    """The field a slot stands for and its rank (lower is better) among slots of that field."""
+    vocab = vocabulary()
+    meaning = slot.meaning
+    unit = vocab.unit_of(slot.unit) if slot.unit else None
+    if meaning is not None:
+        field, rank = meaning.field, (meaning.tier, meaning.extras)
+        if field in ("step", "loss", "perplexity") and meaning.extras > (
+            _EVAL_PROSE_EXTRAS if eval_line or slot.split == "eval" else _PROSE_EXTRAS
+        ):
+            return None, rank  # prose
+        if field == "epoch" and meaning.extras > _PROSE_EXTRAS:
+            return None, rank
+        if field == "step_time" and unit is not None and unit.field not in (None, "step_time"):
+            return unit.field, rank  # `speed: 95.7 samples/sec`
+        if field == "step_time" and unit is None and slot.unit and slot.unit not in _TIME_UNITS:
+            return None, rank  # a time-like name with some other unit
+        return field, rank
+    if unit is not None and unit.field is not None:
+        return unit.field, (0 if unit.field == "step_time" else 1, 0)
+    if unit is not None and not slot.name:
+        # an unnamed duration: per step when in brackets or in ms (`(646.6 sec/step)`, `36.58 ms`),
+        # else the time since the start (`21110 sec`), which grows from line to line
+        return ("step_time" if slot.bracketed or unit.factor < 1 else "elapsed"), (2, 0)
+    return None, (9, 9)
+
+
+def _counter(slot: Slot) -> bool:
+    """An unnamed, unitless whole number: it may count steps."""
+    value = slot.value
+    return not slot.name and not slot.unit and value is not None and value >= 0 and value.is_integer()
+
+
+def read(line: str, slots: list[Slot]) -> Reading:
+    """Classify the slots of one line: fields, the step, the epoch."""
+    best: dict[str, tuple[tuple[int, int], float | None, int]] = {}
+    best_eval: dict[str, tuple[tuple[int, int], float | None, int]] = {}
+    loss_name = ""
+    step_slot: Slot | None = None
+    step_rank = (99, 99)
+    epoch_slot: Slot | None = None
+    eval_line = is_eval_line(line, slots[0].start if slots else len(line))
+    counters: list[int] = []
+    in_epoch: Slot | None = None  # a counter with a total that counts batches within the epoch
+    leading: Slot | None = None  # an unnamed whole number before it, which is then the epoch
+    for position, slot in enumerate(slots):
+        field, rank = _field_of(slot, eval_line)
+        if field == "step":
+            if slot.value is not None and slot.value.is_integer() and slot.value >= 0 and rank < step_rank:
+                step_slot, step_rank = slot, rank
+            continue
+        if field == "epoch":
+            if epoch_slot is None and slot.value is not None:
+                epoch_slot = slot
+            continue
+        if field is None:
+            if _counter(slot):
+                if slot.total is not None and in_epoch is None and (
+                    epoch_slot is not None or position == 0 or (position == 1 and leading is not None)
+                ):
+                    in_epoch = slot  # `[e][i/n]`, `Epoch e, i/N`, timm's `Train: e [i/n (p%)]`, Keras `i/n [===]`
+                elif position == 0 and slot.bracketed and slot.total is None:
+                    step_slot, step_rank = slot, (5, 0)  # `[1000] loss=...` (CLU)
+                elif slot.total is None:
+                    counters.append(position)
+                    if position == 0:
+                        leading = slot
+            continue
+        target = best_eval if (slot.split == "eval" or eval_line) else best
+        held = target.get(field)
+        if held is None or rank < held[0]:
+            target[field] = (rank, _convert(slot, field), position)
+            if field == "loss" and target is best:
+                loss_name = slot.name
+    chosen: dict[str, tuple[int, str]] = {}
+    fields = {f: v for f, (_, v, _) in best.items()}
+    eval_fields = {f: v for f, (_, v, _) in best_eval.items()}
+    for target, picks, prefix in ((fields, best, ""), (eval_fields, best_eval, "eval_")):
+        for field, (_, _, position) in picks.items():
+            chosen[prefix + field] = (position, field)
+        if "loss" not in target and "perplexity" in target:
+            ppl = target["perplexity"]
+            target["loss"] = math.log(ppl) if ppl is not None and ppl > 0 else ppl
+            chosen[prefix + "loss"] = (picks["perplexity"][2], "perplexity")
+        target.pop("perplexity", None)
+        rate = target.pop("step_rate", None)
+        if "step_time" not in target and rate:
+            target["step_time"] = 1.0 / rate
+            chosen[prefix + "step_time"] = (picks["step_rate"][2], "step_rate")
+    total: int | None = None
+    named = True
+    if epoch_slot is None and in_epoch is not None and leading is not None:
+        epoch_slot = leading
+        counters.remove(0)
+    epoch = epoch_slot.value if epoch_slot is not None else None
+    counter = step_slot or in_epoch
+    if counter is not None:
+        step, total = int(counter.value), counter.total  # type: ignore[arg-type]
+    elif epoch is not None and math.isfinite(epoch) and epoch >= 0:
+        step, counter = int(epoch), epoch_slot
+    else:
+        step, named = None, False
+    elapsed = fields.pop("elapsed", None)
+    eval_fields.pop("elapsed", None)
+    names = frozenset(s.name for s in slots if s.name and s.name != loss_name)
+    where = {id(slot): i for i, slot in enumerate(slots)}
+    return Reading(
+        fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names, chosen,
+        where.get(id(counter)) if counter is not None else None,
+        where.get(id(epoch_slot)) if epoch_slot is not None else None,
+    )
+
+
+_TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
+_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%-]{0,63}")
+
+
+def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
+    """The columns of a table header (Chainer's `PrintReport`: `epoch  iteration  main/loss  ...`):
+    three or more names and nothing else, a counter and a metric among them."""
+    columns = tuple((m.start(), vocabulary().normalise(m.group())[0]) for m in re.finditer(r"\S+", line[start:]))
+    if not 3 <= len(columns) <= MAX_SLOTS or not all(_HEADER_NAME.fullmatch(line[start + i :].split()[0])
+                                                   for i, _ in columns):
+        return None
+    vocab = vocabulary()
+    fields = set()
+    for _, name in columns:
+        _, base = vocab.split(name)
+        meaning = vocab.classify(base) if base else None
+        if meaning is not None:
+            fields.add(meaning.field)
+    if not fields & {"step", "epoch"} or not fields & _TABLE_METRICS:
+        return None
+    return tuple((start + i, name) for i, name in columns)
+
+
+
+def read_number(text: str) -> float | None:
+    """A slot's text as a float: plain, with thousands separators, or a non-finite spelling
+    (`nan`, `-inf`, MSVC's `1.#INF` and `-1.#IND`)."""
+    try:
+        return float(text)
+    except ValueError:
+        value = to_float(text)
+        if value is not None or "#" not in text:
+            return value
+        lower = text.lower()
+        return -math.inf if lower.startswith("-1.#inf") else math.inf if "inf" in lower else math.nan
+
+
+def duration(text: str) -> float:
+    """A clock duration (`4:14:00`, `2 days, 3:04:05`) in seconds."""
+    days, _, clock = text.rpartition(", ")
+    seconds = 0.0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + float(part)
+    return seconds + (86400 * int(days.split()[0]) if days else 0)
+
+
+FIELD_NAMES = {
+    "loss": "loss", "grad_norm": "grad_norm", "lr": "lr", "loss_scale": "loss_scale", "step_time": "step_time_s",
+    "tokens_per_s": "tokens_per_s", "samples_per_s": "samples_per_s", "tflops": "tflops", "mfu": "mfu",
+}
+
+
+def nonfinite(fields: dict[str, float | None]) -> bool:
+    """Whether a loss or grad norm among `fields` is NaN or infinite."""
+    return any(fields.get(f) is not None and not math.isfinite(fields[f]) for f in ("loss", "grad_norm"))  # type: ignore[arg-type]
