@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from typing import Any
 
 from monitor.model import StepRecord
@@ -37,15 +38,33 @@ _RECORD_FIELDS = {**{f: _INDEX[n] for f, n in FIELD_NAMES.items()}, "eval_loss":
 _new = tuple.__new__
 
 
+# Possessive repeats (Python 3.11+) give nothing back: the layout never needs them to.
+_SPACE, _SPACE1, _DIGITS = (r"\s*+", r"\s++", r"\d++") if sys.version_info >= (3, 11) else (r"\s*", r"\s+", r"\d+")
+
+
 def _literal(text: str, between_numbers: bool) -> str:
     """A regex for the text between two slots: digits and padding may change from line to line."""
     if between_numbers and text.isspace():
-        return r"\s+"  # keep two numbers apart
+        return _SPACE1  # keep two numbers apart
     out = []
     for piece in _PIECES.split(text):
         if piece:
-            out.append(r"\s*" if piece.isspace() else r"\d+" if piece.isdigit() else re.escape(piece))
+            out.append(_SPACE if piece.isspace() else _DIGITS if piece.isdigit() else re.escape(piece))
     return "".join(out)
+
+
+def keyword_of(line: str, start: int, slots: list[Slot]) -> str | None:
+    """A word of the message that every line of this layout prints (its first of three letters or
+    more): the cheap test that sends a line to the layout first."""
+    previous = start
+    for slot in [*slots, None]:
+        end = slot.start if slot is not None else len(line)
+        for word in re.findall(r"[A-Za-z]{3,}", line[previous:end]):
+            return word
+        if slot is None:
+            break
+        previous = slot.end
+    return None
 
 
 class CompiledLayout:

@@ -35,6 +35,14 @@ def _discard(_: tuple[int, str, int | None]) -> None:
     pass
 
 
+def _primary_keywords(primary: Parser | None) -> tuple[str, ...]:
+    """The substrings that send a line to the source's format first: a learned layout names one of
+    its own words (a line without it still reaches the layout through the fallback, only slower)."""
+    if primary is None:
+        return ()
+    return getattr(primary, "own_keywords", None) or primary.keywords
+
+
 def _primary_parse(primary: Parser | None) -> Callable[[str, int, ParseContext], Any] | None:
     """How the source's format reads a line first: a learned layout only through the layouts it
     already knows (`parse_known`), so a line it has not seen still meets the framework parsers first."""
@@ -85,7 +93,7 @@ class ParserSet:
         bar_mark = self.BAR_MARK
         umbrella = self._umbrella
         primary = self.primary
-        primary_keywords = primary.keywords if primary is not None else ()
+        primary_keywords = _primary_keywords(primary)
         keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
         primary_parse = _primary_parse(primary)
         table = self._learned
@@ -132,7 +140,7 @@ class ParserSet:
                             self.records_by_format[previous.name] += taken
                         taken = 0
                         primary = self.primary
-                        primary_keywords = primary.keywords if primary is not None else ()
+                        primary_keywords = _primary_keywords(primary)
                         keyword_1 = primary_keywords[0] if len(primary_keywords) == 1 else None
                         primary_parse = _primary_parse(primary)
                     break

@@ -35,7 +35,7 @@ from typing import Any
 
 from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
-from monitor.parsers.compiled import CompiledLayout
+from monitor.parsers.compiled import CompiledLayout, keyword_of
 from monitor.parsers.slots import (
     FIELD_NAMES,
     Reading,
@@ -108,6 +108,7 @@ class LearnedParser(Parser):
         # most recently used few, tried first
         self.compiled: dict[str, CompiledLayout] = {}
         self.fast: list[CompiledLayout] = []
+        self.own_keywords: tuple[str, ...] | None = None  # a word of the latest compiled layout
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -222,16 +223,16 @@ class LearnedParser(Parser):
             m = layout.regex.fullmatch(line)
             if m is None:
                 continue
-            v = m.groups()
-            per_step = clock = None
-            if layout.elapsed is not None:
-                per_step, clock = self._elapsed(layout, v)
+            if layout.elapsed is None:
+                per_step = clock = None
+            else:
+                per_step, clock = self._elapsed(layout, m.groups())
             record = layout.record(m, ctx.where(line, m.end(1)), ctx.file, number, line, self.epoch, per_step, clock)
             if record is None:
                 return None
             if record.loss is not None:
                 ctx.step = record.step
-            if layout is not self.fast[0]:
+            if layout is not self.fast[0]:  # most recently used first
                 self.fast.remove(layout)
                 self.fast.insert(0, layout)
             return record
@@ -239,13 +240,16 @@ class LearnedParser(Parser):
 
     def _elapsed(self, layout: CompiledLayout, v: tuple[Any, ...]) -> tuple[float | None, float | None]:
         """(step time, clock) from a layout's elapsed-time slot, as `parse` derives them."""
+        try:
+            elapsed, step = float(v[layout.elapsed - 1]), int(v[layout.step - 1])  # type: ignore[operator]
+        except ValueError:
+            elapsed, whole = read_number(v[layout.elapsed - 1]), to_float(v[layout.step - 1])  # type: ignore[operator]
+            if elapsed is None or whole is None or not whole.is_integer():
+                return None, None
+            step = int(whole)
         shape = layout.shape
-        elapsed = read_number(v[layout.elapsed - 1])  # type: ignore[operator]
-        step = to_float(v[layout.step - 1])
-        if elapsed is None or step is None or not step.is_integer():
-            return None, None
-        per_step = self._from_elapsed(shape, int(step), elapsed)
-        shape.elapsed, shape.step = elapsed, int(step)
+        per_step = self._from_elapsed(shape, step, elapsed)
+        shape.elapsed, shape.step = elapsed, step
         return per_step, (elapsed if per_step is not None else None)
 
     def _compile(
@@ -266,6 +270,8 @@ class LearnedParser(Parser):
             del self.compiled[next(iter(self.compiled))]
         self.fast.insert(0, layout)
         del self.fast[_MAX_FAST:]
+        keyword = keyword_of(line, start, slots)
+        self.own_keywords = (keyword,) if keyword else None
 
     def _under_header(self, line: str, start: int, slots: list[Slot]) -> list[Slot]:
         """A table row (numbers only) takes its slot names from the columns of the header above it."""

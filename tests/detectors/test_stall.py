@@ -60,6 +60,21 @@ def test_a_run_that_ends_below_its_total_while_the_log_goes_on_is_unfinished() -
     assert event.value == 7207 and event.details["at_least"] is True
 
 
+def test_a_run_that_said_it_stops_on_purpose_is_not_unfinished() -> None:
+    """Megatron-LM's `--exit-duration-in-mins` prints `[exiting program after N minutes]` (training.py)
+    after its last save; the job queue's chatter that follows is no missing progress. A later
+    attempt that makes progress again clears it."""
+    records = [step(33240, step_time_s=23.5, total_steps=311541, line=1),
+               Pause("t.log", 4, "[exiting program after 1190.03 minutes] datetime: 2021-08-08 01:00:51", end=True),
+               Heartbeat("2021-08-08T01:49:40", 1628387380.0, "t.log", 5, "***ALERT: not RUNNING***"),
+               Heartbeat("2021-08-08T03:56:54", 1628395014.0, "t.log", 7, "is scheduled to start")]
+    assert run(records) == []
+    again = [step(33300, step_time_s=23.5, total_steps=311541, line=20),
+             Heartbeat("2021-08-12T01:49:40", 1628732980.0, "t.log", 25, "x"),
+             Heartbeat("2021-08-13T05:56:54", 1628834214.0, "t.log", 30, "y")]
+    assert [e.code for e in run(records + again)] == ["UNFINISHED-RUN"]
+
+
 def test_a_finished_run_or_a_log_that_simply_ends_is_not_unfinished() -> None:
     beat = Heartbeat("t", 1_700_090_000.0, "t.log", 999, "x")
     assert run([*timed(20, total_steps=20), beat]) == []

@@ -63,6 +63,9 @@ def test_file_names(path: str | None, expected: tuple[int | None, str | None]) -
         ("Mar  5 10:41:12 node7 kernel: ", "2023-03-05T10:41:12"),
         ("[Tue Mar  5 10:41:12 2024] ", "2024-03-05T10:41:12"),
         ("03/05 10:41:12 - mmengine - INFO - ", "2023-03-05T10:41:12"),
+        ("03-05 10:41:12 Epoch 0/7 itr 78/3489: ", "2023-03-05T10:41:12"),  # a `%m-%d %H:%M:%S` logger
+        ("[0305 10:41:12 @train.py:71] ", "2023-03-05T10:41:12"),  # tensorpack
+        ("[2024-03-05:10:41:12:INFO:sockeye.training:__call__] ", "2024-03-05T10:41:12"),  # sockeye
     ],
 )
 def test_timestamp_layouts(text: str, iso: str) -> None:
@@ -82,7 +85,9 @@ def test_zone_offsets_count_and_naive_times_are_utc() -> None:
     assert naive is not None and zoned is not None and naive[1] == zoned[1]
 
 
-@pytest.mark.parametrize("text", ["[ 1234.567890] nvidia: ", "2024-13-45 10:41:12 ", "no time here"])
+@pytest.mark.parametrize(
+    "text", ["[ 1234.567890] nvidia: ", "2024-13-45 10:41:12 ", "no time here", "step 1234 12:34:56", "13-05 10:41:12"]
+)
 def test_no_timestamp_or_out_of_range(text: str) -> None:
     assert find_timestamp(text, 2024) is None
 

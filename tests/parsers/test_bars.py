@@ -164,3 +164,18 @@ def test_arbitrary_text_never_raises(left: str, right: str) -> None:
     epoch = "Epoch 1: 10%|█| 1/10 [00:01<00:09, "
     for line in (left + "%|" + right, left + " 50%|█| 1/2 [" + right, epoch + right):
         parser.parse(line, 1, ctx)
+
+
+def test_a_steps_bar_of_an_accelerate_script_is_a_training_bar_with_its_step_loss() -> None:
+    """accelerate / diffusers example scripts: `tqdm(range(max_train_steps), desc="Steps")` with
+    `set_postfix(step_loss=..., lr=...)`; a loss-scaler message glued after the bar is still read."""
+    line = ("Steps:   0%|          | 1/2000 [00:14<8:16:07, 14.89s/it, lr=1e-5, step_loss=nan, td=2.85s]"
+            "[2024-07-10 15:50:50,576] [INFO] [loss_scaler.py:183:update_scale] [deepspeed] OVERFLOW! Rank 0 "
+            "Skipping step. Attempted loss scale: 131072, reducing to 65536")
+    from tests.conftest import parse_text
+
+    records = parse_text(line)
+    [bar] = [r for r in records if type(r).__name__ == "StepRecord"]
+    [overflow] = [r for r in records if type(r).__name__ == "LossScaleOverflow"]
+    assert bar.step == 1 and math.isnan(bar.loss)
+    assert (overflow.scale, overflow.new_scale, overflow.step) == (131072, 65536, 1)

@@ -141,3 +141,29 @@ def test_generated_records_parse_back(step: int, loss: float) -> None:
     [r] = steps(json.dumps({"current_steps": step, "loss": loss}))
     assert r.step == step
     assert (math.isnan(r.loss) and math.isnan(loss)) or r.loss == loss
+
+
+def test_a_time_field_and_namespaced_keys_give_the_clock_and_the_step_time() -> None:
+    """A JSON-lines logger that writes its own clock: an ISO `time`, or epoch seconds under `timestamp`
+    or wandb's `_timestamp`; `train/step_time_s` is read through the slot vocabulary."""
+    records = steps(
+        '{"time": "2025-03-04T10:31:08.412Z", "step": 2580, "train/loss": 3.09, "train/step_time_s": 0.40}\n'
+        '{"_timestamp": 1741085468.5, "step": 2590, "train/loss": 3.08, "train/step_time_ms": 410.0}'
+    )
+    assert [r.step for r in records] == [2580, 2590]
+    assert records[0].time == "2025-03-04T10:31:08.412000+00:00" and records[0].step_time_s == 0.40
+    assert records[1].epoch_s == 1741085468.5 and abs(records[1].step_time_s - 0.41) < 1e-9
+
+
+def test_a_twenty_minute_gap_between_json_records_is_a_stall_and_growing_step_time_a_slowdown() -> None:
+    from tests.conftest import fault_events
+
+    rows = []
+    clock = 1_741_000_000.0
+    for i in range(40):
+        step_time = 0.4 if i < 30 else 1.2
+        clock += step_time * 10 + (1200 if i == 20 else 0)
+        rows.append(f'{{"timestamp": {clock}, "step": {10 * i}, "train/loss": {3.0 - i * 0.01:.3f}, '
+                    f'"train/step_time_s": {step_time}}}')
+    codes = {e.code for e in fault_events("\n".join(rows))}
+    assert {"STALL", "SLOWDOWN"} <= codes

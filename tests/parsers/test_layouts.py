@@ -69,6 +69,21 @@ def test_identifiers_and_dates_are_not_numbers() -> None:
     assert [s.text for s in read_slots("model fp16 bf16 R-50 v2 loss: 2.5", 0)] == ["2.5"]
 
 
+def test_a_printed_tensor_is_read_as_its_value() -> None:
+    records = steps(lines(
+        "epoch 3 step 100 loss: tensor(2.3012, device='cuda:0', grad_fn=<NllLossBackward0>)",
+        "Iteration 120, loss = tensor([nan], device='cuda:0')",
+    ))
+    assert [r.step for r in records] == [100, 120]
+    assert records[0].loss == approx(2.3012) and math.isnan(records[1].loss)
+
+
+def test_an_index_between_a_name_and_a_colon_is_the_step_of_the_value_after_it() -> None:
+    """Apex's speech examples: `Validation loss 8416:  0.711720`."""
+    records = steps("Validation loss 7890:  0.148049\nValidation loss 8416:  0.711720")
+    assert [(r.step, r.eval_loss, r.loss) for r in records] == [(7890, 0.148049, None), (8416, 0.71172, None)]
+
+
 def test_clock_durations_are_one_slot() -> None:
     [eta, loss] = read_slots("eta: 2 days, 3:04:05  loss: 1.5", 0)
     assert eta.value == 2 * 86400 + 3 * 3600 + 4 * 60 + 5 and loss.value == 1.5

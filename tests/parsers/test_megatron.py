@@ -172,3 +172,23 @@ def test_record_cut_mid_line_is_not_a_nan() -> None:
     cut = upstream(20)[:150]
     first, second = steps(upstream(10) + "\n" + cut)
     assert second.step == 20 and second.loss is None
+
+
+def test_a_first_line_without_a_loss_though_nothing_was_skipped_is_a_nan() -> None:
+    """Megatron-DeepSpeed prints a loss key only when its interval mean is > 0.0 (training.py,
+    `training_log`): with no iteration skipped, only a NaN mean leaves no loss at all."""
+    [r] = steps(
+        " iteration        9/      10 | consumed samples:          108 | elapsed time per iteration (ms): 1979.2 | "
+        "learning rate: 4.219E-07 | global batch size:    12 | loss scale: 1.0 | number of skipped iterations:   0 | "
+        "number of nan iterations:   0 |"
+    )
+    assert r.step == 9 and math.isnan(r.loss)
+
+
+def test_another_frameworks_iteration_counter_is_not_megatrons() -> None:
+    """NeMo 2's progress printer writes `iteration i/n |` too, without any of Megatron's labels."""
+    [r] = steps(
+        "Training epoch 0, iteration 49/99 | lr: 1.5e-05 | global_batch_size: 32 | global_step: 49 | "
+        "reduced_train_loss: 3.678 | train_step_timing in s: 0.4512 | consumed_samples: 1600"
+    )
+    assert (r.step, r.epoch, r.loss, r.step_time_s) == (49, 0.0, 3.678, 0.4512)
