@@ -32,6 +32,7 @@ _LAUNCHER_PREFIX = re.compile(
     r"|(?<![\w.-])(?P<nccl_node>[A-Za-z][\w.-]*):\d+:\d+ \[\d+\]"
     r"|(?P<label>\d{1,6}): "
     r"|(?<![\w.-])(?P<host>[A-Za-z](?:(?!\d)[\w.-])*\d[\w.-]*): "
+    r"|\[\d{1,9}\](?= )"  # a log viewer's line number (`[1744] `): names nobody
     r")"
 )
 _RANK_TAG = re.compile(r"\[Rank (\d{1,6})\]")
@@ -50,7 +51,9 @@ def attribute_prefix(prefix: str) -> tuple[int | None, str | None]:
         m = _LAUNCHER_PREFIX.match(prefix, pos)
         if m is None or m.end() == pos:
             break
-        if m.group("torchrun") is not None:
+        if m.lastgroup is None and m.group().lstrip().startswith("["):
+            pass  # a line number
+        elif m.group("torchrun") is not None:
             rank = int(m.group("torchrun"))
         elif m.group("label") is not None:
             rank = int(m.group("label")) if rank is None else rank

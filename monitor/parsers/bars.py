@@ -30,8 +30,9 @@ Rules:
   Lightning's validation and sanity-check bars) leave the context alone.
 - a plain bar returns None: it only moves the context, and the rest of the
   line still goes to the other parsers.
-- bars described `Steps`, `Training`, `Train` or `Iteration` (accelerate and
-  diffusers example scripts, hand-written loops) are training bars too;
+- bars whose description holds a training word and no evaluation word
+  (`Steps` in accelerate and diffusers example scripts, OpenRLHF's `Train
+  epoch`, `Training`, `Iteration`) are training bars too;
 - a training bar whose postfix holds a training loss (`loss`, `train_loss`,
   `train_loss_step`, NeMo's `reduced_train_loss`, or any other name the slot
   vocabulary calls a loss, such as `step_loss`) or NeMo's `global_step` is a
@@ -60,11 +61,18 @@ _RIGHT = re.compile(r"%\|[^|]*\| ?(\d{1,18})/(\d{1,18})(?!\d)(?: \[([^\]]*))?")
 _LAUNCHER = r"(?:\[[^\]\s]{1,40}\](?:<\w{1,10}>)?:|(?:\d{1,6}|[A-Za-z][\w.-]{0,62}(?<=\d)):(?= |$))"
 _PREFIX = re.compile(rf"(?:\s{{0,8}}{_LAUNCHER}){{0,3}}\s*")
 _EPOCH = re.compile(r"Epoch (\d{1,9})")
-# Descriptions of other training bars: Hugging Face accelerate/diffusers example scripts use
-# `tqdm(..., desc="Steps")`; hand-written loops `Training`, `Train`, `Iteration`.
-_TRAINING_DESCRIPTIONS = frozenset(
-    {"Steps", "Step", "Training", "Train", "train", "training", "Iteration", "Iterations"}
-)
+# The words of other training bars' descriptions: Hugging Face accelerate/diffusers example scripts
+# use `tqdm(..., desc="Steps")`, OpenRLHF `Train epoch`, hand-written loops `Training`, `Iteration`;
+# a description with an evaluation word (`Validation`, `Evaluating`) is not training.
+_TRAINING_WORDS = frozenset({"steps", "step", "training", "train", "iteration", "iterations", "epoch", "epochs"})
+_OTHER_WORDS = frozenset({"val", "valid", "validation", "validating", "eval", "evaluation", "evaluating", "test",
+                          "testing", "predict", "predicting", "sanity", "checking", "inference"})
+_WORDS = re.compile(r"[a-z]+")
+
+
+def _training_bar(description: str) -> bool:
+    words = set(_WORDS.findall(description.lower()))
+    return bool(words & _TRAINING_WORDS) and not words & _OTHER_WORDS
 _PCT_DIGITS = 3
 
 _LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
@@ -159,11 +167,11 @@ class BarParser(Parser):
             return None
         description, start = described
         epoch: int | None = None
-        if description and description not in _TRAINING_DESCRIPTIONS:
-            epoch_match = _EPOCH.fullmatch(description)
-            if epoch_match is None:
+        if description:
+            if not _training_bar(description):
                 return None  # another bar: data loading, validation, sanity check
-            epoch = int(epoch_match.group(1))
+            epoch_match = _EPOCH.search(description)
+            epoch = int(epoch_match.group(1)) if epoch_match else None
         n, total = int(right.group(1)), int(right.group(2))
         postfix = self._postfix(right.group(3))
         if postfix is None:

@@ -53,9 +53,10 @@ _WRAPPER_ENDS = ("(", "[", " ")
 _BRACKET_ONLY = re.compile(r"[\s\]\[)(]{0,8}[\[(][ \t]{0,8}$")
 _GLUED_UNIT = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
 # What may stand in front of the message, before its timestamp: a log viewer's line number
-# (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `).
+# (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `): brackets without
+# blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message.
 _LEAD = re.compile(
-    r"(?:\s{0,8}(?:\[[^\]\n]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
+    r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
 # a thread id and source location (glog `139876 train.py:48]`, `[logging.py:96:log_dist]`), a level.
