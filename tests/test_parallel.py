@@ -110,3 +110,42 @@ def test_same_state_treats_nan_as_equal_and_catches_differences() -> None:
     assert parallel.same_state({"r": [nan_record, 1.0]}, {"r": [StepRecord(step=3, loss=float("nan")), 1.0]})
     assert not parallel.same_state({"r": [nan_record]}, {"r": [StepRecord(step=4, loss=float("nan"))]})
     assert not parallel.same_state({"a": 1}, {"b": 1})
+
+
+def learned_log(seed: int, lines: int) -> str:
+    """A layout only the learned parser reads (OpenNMT-py's), with an elapsed-time clock, NaN stretches,
+    a vanished loss, restarts, epoch summaries of another shape, bare-counter lines and noise."""
+    rng = random.Random(seed)
+    out = []
+    step = elapsed = 0
+    for _ in range(lines):
+        roll = rng.random()
+        step += 50
+        elapsed += 60 + rng.randint(0, 5)
+        xent = "nan" if 0.4 < roll < 0.42 else f"{2 + rng.random():.2f}"
+        if roll < 0.01:
+            step = max(50, step - 50 * rng.randint(2, 20))  # resumed from an older checkpoint
+        if roll < 0.05:
+            out.append(f"[2024-01-01 00:00:00,000 INFO] Step {step}/100000; acc: 51.2; lr: 0.0007; 1320/1445 tok/s; "
+                       f"{elapsed:6d} sec\n")  # no xent: vanished
+        elif roll < 0.08:
+            out.append(f"Epoch {step // 5000} summary: valid ppl {3 + rng.random():.2f}\n")
+        elif roll < 0.1:
+            out.append(f"{step} | loss {xent} | lr 1e-4\n")
+        elif roll < 0.3:
+            out.append(f"node3:1234:1240 [{rng.randint(0, 7)}] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P\n")
+        else:
+            out.append(f"[2024-01-01 00:00:00,000 INFO] Step {step}/100000; acc: 51.2; ppl: 8.4; xent: {xent}; "
+                       f"lr: 0.0007; 1320/1445 tok/s; {elapsed:6d} sec\n")
+    return "".join(out)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_parallel_scan_of_a_learned_layout_equals_serial_scan(tmp_path, small_ranges, seed) -> None:
+    path = tmp_path / f"learned{seed}.log"
+    path.write_text(learned_log(seed, 3000))
+    sources = [Source(str(path), str(path))]
+    serial = outcome(list(scan(sources, jobs=1)))
+    assert serial[0][1]["format"] == "learned" and serial[0][1]["steps"] > 1000
+    assert outcome(list(scan(sources, jobs=2))) == serial
+    assert any(events for events, *_ in serial)
