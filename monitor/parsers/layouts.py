@@ -227,9 +227,13 @@ class LearnedParser(Parser):
                 per_step = clock = None
             else:
                 per_step, clock = self._elapsed(layout, m.groups())
-            record = layout.record(m, ctx.where(line, m.end(1)), ctx.file, number, line, self.epoch, per_step, clock)
-            if record is None:
-                return None
+            where = ctx.where(line, m.end(1))
+            try:
+                record = layout.build(m.groups(), where, ctx.file, number, line, self.epoch, per_step, clock)
+            except (ValueError, ZeroDivisionError, OverflowError):  # not plain numbers: read them carefully
+                record = layout.record(m, where, ctx.file, number, line, self.epoch, per_step, clock)
+                if record is None:
+                    return None
             if record.loss is not None:
                 ctx.step = record.step
             if layout is not self.fast[0]:  # most recently used first
