@@ -113,7 +113,11 @@ class CompiledLayout:
                 factor = 1.0 if kind == "inverse" or probe is None else probe
             self.plan.append((groups[position], index, kind, factor))
         self.step = groups[step_at]
-        self.total = groups[step_at] + 1 if slots[step_at].total is not None else None
+        planned = reading.chosen.get("total")  # `max_steps: 10000` printed beside the step
+        if slots[step_at].total is not None:
+            self.total: int | None = groups[step_at] + 1
+        else:
+            self.total = groups[planned[0]] if planned is not None else None
         self.epoch = groups[reading.epoch_at] if reading.epoch_at is not None else None
         elapsed = reading.chosen.get("elapsed")
         self.elapsed = groups[elapsed[0]] if elapsed is not None else None
@@ -188,7 +192,8 @@ class CompiledLayout:
             return None
         fields[_STEP] = int(step)
         if self.total is not None:
-            fields[_TOTAL] = int(v[self.total - 1])
+            total = to_float(v[self.total - 1])
+            fields[_TOTAL] = int(total) if total is not None and total.is_integer() else None
         fields[_EPOCH] = read_number(v[self.epoch - 1]) if self.epoch is not None else epoch
         if fields[_STEP_TIME] is None:
             fields[_STEP_TIME] = per_step

@@ -348,6 +348,10 @@ def read(line: str, slots: list[Slot]) -> Reading:
         step, named = None, False
     elapsed = fields.pop("elapsed", None)
     eval_fields.pop("elapsed", None)
+    planned = fields.pop("total", None)  # `max_steps: 10000`: the planned number of steps, not a counter
+    eval_fields.pop("total", None)
+    if total is None and planned is not None and planned.is_integer() and step_slot is not None:
+        total = int(planned)
     names = frozenset(s.name for s in slots if s.name and s.name != loss_name)
     where = {id(slot): i for i, slot in enumerate(slots)}
     return Reading(

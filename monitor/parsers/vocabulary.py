@@ -74,6 +74,7 @@ class Vocabulary:
         for unit, field in data["units"]["counters"].items():
             self.units[unit] = Unit(field, 1.0)  # glued only: `3epoch`, `500batch` (ESPnet)
         self.eval_markers: tuple[str, ...] = tuple(data["eval_markers"])
+        self.exact_only = frozenset(data["exact_only"])
         self.nonfinite = frozenset(data["nonfinite"])
 
     def split(self, name: str) -> tuple[str | None, str]:
@@ -105,7 +106,7 @@ class Vocabulary:
         for cut in range(1, min(len(words), 4)):
             tail = " ".join(words[cut:])
             meaning = self.names.get(tail)
-            if meaning is not None and meaning.field in SUFFIX_FIELDS:
+            if meaning is not None and meaning.field in SUFFIX_FIELDS and tail not in self.exact_only:
                 extras = words[:cut]
                 plain = [w for w in extras if w not in QUALIFIERS and w not in self.eval_splits]
                 # more than one plain word in front is prose (`resuming from step`): the caller decides
@@ -133,8 +134,8 @@ class Vocabulary:
                 name = f"{inner} {head}"
         elif " " in name:
             head, _, last = name.rpartition(" ")
-            if last in _UNIT_SUFFIXES and head:
-                name, unit = head.removesuffix(" in").removesuffix(" per"), _UNIT_SUFFIXES[last]  # `timing in s`
+            if last in _UNIT_SUFFIXES and head and not head.endswith(" per"):  # `tokens per sec` is a rate
+                name, unit = head.removesuffix(" in"), _UNIT_SUFFIXES[last]  # `timing in s`
         return name, unit
 
 

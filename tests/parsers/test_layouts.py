@@ -353,3 +353,12 @@ def test_a_repeated_shape_is_compiled_and_read_on_the_fast_path() -> None:
     record = parser.parse_known("step 9 | loss 1.5 | lr 1e-4", 9, ctx)
     assert (record.step, record.loss, record.lr) == (9, 1.5, 1e-4)
     assert parser.parse_known("step 9 | loss 1.5 | lr 1e-4 | extra 3", 10, ctx) is None
+
+
+def test_a_planned_total_printed_beside_the_step_is_its_total_on_both_paths(monkeypatch) -> None:
+    text = lines(*[f"total_steps: {t} | step: {s} | loss: 1.5" for s, t in
+                   ((10, "5000"), (20, "5000"), (30, "5000"), (40, "5,000"), (50, "5000.5"))])
+    fast = [(r.step, r.total_steps) for r in steps(text)]
+    monkeypatch.setattr(LearnedParser, "_compile", lambda *args: None)
+    assert fast == [(r.step, r.total_steps) for r in steps(text)] == [
+        (10, 5000), (20, 5000), (30, 5000), (40, 5000), (50, None)]

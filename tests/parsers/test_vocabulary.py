@@ -1,0 +1,89 @@
+"""Every word of the slot vocabulary (`monitor/parsers/vocabulary.json`) does what the file says.
+
+Each name of each field is put on a progress line as a label, the way frameworks print them
+(`name: value`), and must come out as that field of the record; each unit must imply its field;
+each near miss must not be read as the field it resembles. The words are the data; these tests
+are their samples.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+from pytest import approx
+
+from monitor.parsers.vocabulary import vocabulary
+from tests.conftest import steps
+
+DATA = json.loads(resources.files("monitor.parsers").joinpath("vocabulary.json").read_text(encoding="utf-8"))
+NAMES = [(field, name) for field, tiers in DATA["fields"].items() for names in tiers for name in names]
+RECORD_FIELD = {
+    "loss": "loss", "grad_norm": "grad_norm", "lr": "lr", "loss_scale": "loss_scale", "step_time": "step_time_s",
+    "tokens_per_s": "tokens_per_s", "samples_per_s": "samples_per_s", "tflops": "tflops", "mfu": "mfu",
+}
+
+
+def classified(name: str) -> str | None:
+    vocab = vocabulary()
+    normal, _ = vocab.normalise(name)
+    _, base = vocab.split(normal)
+    meaning = vocab.classify(base, identifier=" " not in name) if base else None
+    if meaning is None or meaning.extras > 1:
+        return None  # prose: more than one word in front of a step or loss name (read as the layouts read it)
+    return meaning.field
+
+
+@pytest.mark.parametrize(("field", "name"), NAMES)
+def test_every_name_stands_for_its_field(field: str, name: str) -> None:
+    assert classified(name) == field
+
+
+@pytest.mark.parametrize(("field", "name"), [(f, n) for f, n in NAMES if f in RECORD_FIELD])
+def test_every_metric_name_on_a_progress_line_fills_its_field(field: str, name: str) -> None:
+    [record] = steps(f"step 10 | loss 1.0 | {name}: 2.5")
+    got = getattr(record, RECORD_FIELD[field])
+    expected = {"step_time": 2.5, "mfu": 2.5, "loss": 1.0}.get(field, 2.5)
+    assert got == approx(expected)
+
+
+@pytest.mark.parametrize("name", [n for f, n in NAMES if f == "step" and n not in ("b",)])
+def test_every_step_name_gives_the_step(name: str) -> None:
+    [record] = steps(f"{name}: 120 | loss: 1.5")
+    assert (record.step, record.loss) == (120, 1.5)
+
+
+@pytest.mark.parametrize("name", [n for f, n in NAMES if f == "epoch"])
+def test_every_epoch_name_gives_the_epoch(name: str) -> None:
+    [record] = steps(f"{name}: 3 | step: 120 | loss: 1.5")
+    assert (record.epoch, record.step) == (3.0, 120)
+
+
+@pytest.mark.parametrize("name", [n for f, n in NAMES if f == "perplexity"])
+def test_every_perplexity_name_gives_the_loss_as_its_log(name: str) -> None:
+    [record] = steps(f"step: 120 | {name}: 20.0")
+    assert record.loss == approx(2.995732, rel=1e-6)
+
+
+@pytest.mark.parametrize(("field", "name"), [(f, n) for f, names in DATA["near_misses"].items() for n in names])
+def test_near_misses_are_not_their_look_alike(field: str, name: str) -> None:
+    assert classified(name) != field
+
+
+@pytest.mark.parametrize("unit", sorted(vocabulary().units))
+def test_every_unit_after_a_number_on_a_progress_line_is_read(unit: str) -> None:
+    meaning = vocabulary().unit_of(unit)
+    assert meaning is not None and meaning.factor > 0
+    if meaning.field in RECORD_FIELD and not unit[0].isalpha() or (meaning.field in RECORD_FIELD and len(unit) > 1):
+        glue = "" if unit in vocabulary().units and unit[0] in "%" else " "
+        records = steps(f"step 10 | loss 1.0 | (4.0{glue}{unit})")
+        assert records and getattr(records[0], RECORD_FIELD[meaning.field]) is not None
+
+
+def test_the_triggers_cover_every_loss_and_step_name_that_can_stand_alone() -> None:
+    """A line reaches the layout learner only when it holds a trigger: the main loss and step names do."""
+    triggers = DATA["triggers"]
+    for name in ("loss", "xent", "ppl", "perplexity", "cost", "nll", "objective", "step", "iteration", "iter",
+                 "epoch", "global_step", "Up."):
+        assert any(t in name or t in name.title() for t in triggers), name
