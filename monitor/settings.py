@@ -77,6 +77,10 @@ class Settings:
     slow_records: int = 3
     """Consecutive slow records that make a slowdown (one slow record after an eval or a
     checkpoint is not one)."""
+    erratic_ratio: float = 5.0
+    erratic_records: int = 3
+    """Step times are erratic when this many of the last ten steps took `erratic_ratio` times as long as
+    the fast ones (the lower quartile) or more."""
     straggler_ratio: float = 1.1
     """A rank whose median step time is this much above its peers' is a straggler."""
     # stalls

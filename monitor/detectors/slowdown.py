@@ -73,6 +73,10 @@ def timer_domain(name: str) -> str:
     return "compute"
 
 
+_ERRATIC_WINDOW = 10
+"""The last step times an erratic episode is judged over."""
+
+
 @dataclasses.dataclass
 class _Rank:
     metric: str
@@ -85,6 +89,11 @@ class _Rank:
     normal_run: int = 0
     timers: collections.deque[TimerRecord] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=20))
     recent: collections.deque[float] = dataclasses.field(default_factory=lambda: collections.deque(maxlen=50))
+    recent_records: collections.deque[StepRecord] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=_ERRATIC_WINDOW)
+    )
+    erratic: bool = False  # an erratic episode was reported and its slow steps are still in the window
+    erratic_floor: float = 0.0  # values below it cannot start an erratic episode (refreshed with the median)
     last: StepRecord | None = None
 
 
@@ -129,8 +138,14 @@ class SlowdownDetector(Detector):
                     baseline = state.baseline
                     if value <= baseline.gate:
                         state.recent.append(value)
+                        state.recent_records.append(record)  # type: ignore[arg-type]
                         state.last = record  # type: ignore[assignment]
-                        baseline.add(value, record.line)
+                        if value >= state.erratic_floor:  # one comparison, unless it may be a swing
+                            erratic = self._erratic(state, value)
+                            if erratic is not None:
+                                events.append(erratic)
+                        if baseline.add(value, record.line):
+                            state.erratic_floor = self._erratic_floor(state)
                         continue
             self._step(record, events)  # type: ignore[arg-type]
         return events
@@ -155,7 +170,11 @@ class SlowdownDetector(Detector):
         if value is None:
             return
         state.recent.append(value)
+        state.recent_records.append(record)
         state.last = record
+        erratic = self._erratic(state, value)
+        if erratic is not None:
+            events.append(erratic)
         baseline = state.baseline
         if not baseline.values:
             baseline.add(value, record.line)
@@ -175,7 +194,8 @@ class SlowdownDetector(Detector):
                 state.slow_values.append(value)
                 if len(state.slow) >= settings.slow_records:
                     state.open = True
-                    events.append(self._event(state, level))
+                    if not state.erratic:  # the same incident, already reported as erratic
+                        events.append(self._event(state, level))
             return
         if state.open:
             state.normal_run += 1
@@ -195,6 +215,43 @@ class SlowdownDetector(Detector):
         steps = record.step - last.step
         seconds = record.epoch_s - last.epoch_s
         return seconds / steps if steps > 0 and seconds > 0 else None
+
+    def _erratic_floor(self, state: _Rank) -> float:
+        """`erratic_ratio` times the fast steps of the window (0 while it is too short to judge)."""
+        window = list(state.recent)[-_ERRATIC_WINDOW:]
+        return self.settings.erratic_ratio * sorted(window)[len(window) // 4] if len(window) >= 5 else 0.0
+
+    def _erratic(self, state: _Rank, value: float) -> Event | None:
+        """Step times that swing: several of the last few steps took many times as long as the fast
+        ones (an input pipeline or a host that stalls now and then). A rolling median cannot see it,
+        since the swings make the noise estimate as large as the swings."""
+        settings = self.settings
+        window = list(state.recent)[-_ERRATIC_WINDOW:]
+        if len(window) < 5:
+            return None
+        fast = sorted(window)[len(window) // 4]
+        limit = state.erratic_floor = settings.erratic_ratio * fast
+        slow = [i for i, v in enumerate(window) if v >= limit]
+        if not slow:
+            state.erratic = False
+            return None
+        if state.erratic or state.open or len(slow) < settings.erratic_records or value < limit:
+            return None
+        state.erratic = True
+        records = list(state.recent_records)[-len(window):]
+        first = next((i for i in slow if i > 0 and window[i - 1] < limit), slow[0])
+        start = records[first]
+        worst = max(window[i] for i in slow)
+        what = "step time" if state.metric == "step_time_s" else _UNITS[state.metric]
+        shown_fast, shown_worst = (1 / fast, 1 / worst) if state.metric in _INVERSE else (fast, worst)
+        return make_event(
+            "SLOWDOWN", start,
+            f"{what} is erratic: {len(slow)} of the last {len(window)} steps took {settings.erratic_ratio:g}x or more "
+            f"the fast ones ({format_number(shown_fast)} {_UNITS[state.metric]}), up to {format_number(shown_worst)}; "
+            f"first at step {start.step}",
+            value=shown_worst, baseline=shown_fast,
+            details={"metric": state.metric, "reason": "erratic", "slow_steps": len(slow), "window": len(window)},
+        )
 
     def _event(self, state: _Rank, level: float) -> Event:
         start = state.slow[0]

@@ -97,3 +97,20 @@ def test_without_a_step_time_the_timestamps_of_progress_lines_give_one() -> None
     [event] = run(records)
     assert event.details["metric"] == "seconds_per_step" and event.step == 300
     assert 1.9 < event.details["ratio"] < 2.1
+
+
+def test_step_times_that_swing_many_times_over_are_an_erratic_slowdown() -> None:
+    """NiftyNet-style `(94.56s)` per iteration between 3 s steps: an input pipeline that stalls now
+    and then. Swings that large make a rolling median's noise estimate useless, so they are judged
+    against the fast steps of the last ten."""
+    times = [3.2, 3.1, 3.3, 94.6, 43.0, 3.2, 98.1, 6.3, 3.3, 35.3, 7.0, 79.6]
+    [event] = run([step(100 + i, step_time_s=t) for i, t in enumerate(times)])
+    assert (event.kind, event.code, event.step) == (Kind.SLOWDOWN, "SLOWDOWN", 103)
+    assert event.details["reason"] == "erratic" and event.details["slow_steps"] >= 3
+
+
+def test_a_few_slow_steps_in_a_steady_run_are_not_erratic() -> None:
+    rng = random.Random(3)
+    times = [2.0 * (1 + rng.gauss(0, 0.03)) for _ in range(200)]
+    times[50] = times[120] = 12.0  # a data-loader hiccup now and then
+    assert run([step(i, step_time_s=t) for i, t in enumerate(times)]) == []
