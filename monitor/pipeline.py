@@ -69,13 +69,17 @@ class SourceScan:
         restarts, clock = self._landmarks(records) if records else ([], [])
         events = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
         if others:
+            # a planned exit only matters after the batch's last record (progress after it starts over),
+            # so only those lines pay for its phrases
+            after = bisect.bisect_right(others, (records[-1].line or 0) if records else 0, key=lambda item: item[0])
             records = self._with_heartbeats(records, others)
             pauses = [
-                Pause(self.source.name, n, line, step, end=end)
+                Pause(self.source.name, n, line, step)
                 for n, line, step in others
-                if (end := is_planned_exit(line))
-                or ("heckpoint" in line and any(words in line for words in _CHECKPOINT_SAVES))
+                if "heckpoint" in line and any(words in line for words in _CHECKPOINT_SAVES)
             ]
+            pauses += [Pause(self.source.name, n, line, step, end=True)
+                       for n, line, step in others[after:] if is_planned_exit(line)]
             if pauses:
                 records = sorted([*records, *pauses], key=lambda r: r.line or 0)
         if records:

@@ -97,16 +97,20 @@ class LossDetector(Detector):
         self.ranks: dict[int | None, _Rank] = {}
         self.evals: dict[int | None, _Rank] = {}  # the evaluation loss, per rank
 
+    def _new_state(self, **fields: Any) -> _Rank:
+        settings = self.settings
+        window = settings.spike_window
+        return _Rank(
+            Baseline(window, settings.spike_min_ratio**_QUICK),
+            Baseline(window, settings.grad_spike_min_ratio**_QUICK),
+            collections.deque(maxlen=2 * window),
+            **fields,
+        )
+
     def _rank(self, rank: int | None) -> _Rank:
         state = self.ranks.get(rank)
         if state is None:
-            settings = self.settings
-            window = settings.spike_window
-            state = self.ranks[rank] = _Rank(
-                Baseline(window, settings.spike_min_ratio**_QUICK),
-                Baseline(window, settings.grad_spike_min_ratio**_QUICK),
-                collections.deque(maxlen=2 * window),
-            )
+            state = self.ranks[rank] = self._new_state()
         return state
 
     def _evaluation(self, record: StepRecord, events: list[Event]) -> None:
@@ -114,12 +118,8 @@ class LossDetector(Detector):
         so their noise is estimated from fewer values)."""
         state = self.evals.get(record.rank)
         if state is None:
-            settings = self.settings
-            state = self.evals[record.rank] = _Rank(
-                Baseline(settings.spike_window, settings.spike_min_ratio**_QUICK),
-                Baseline(settings.spike_window, settings.grad_spike_min_ratio**_QUICK),
-                collections.deque(maxlen=2 * settings.spike_window),
-                series="evaluation loss", noise_records=settings.eval_noise_records,
+            state = self.evals[record.rank] = self._new_state(
+                series="evaluation loss", noise_records=self.settings.eval_noise_records
             )
         self._loss(state, record._replace(loss=record.eval_loss), events)
         state.previous = record

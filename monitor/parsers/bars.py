@@ -122,10 +122,9 @@ def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
     """A training loss under another name the slot vocabulary knows (`step_loss`, `train/loss`)."""
     vocab = vocabulary()
     for key, value in postfix.items():
-        name, _ = vocab.normalise(key)
-        split, base = vocab.split(name)
-        meaning = vocab.classify(base) if base else None
-        if split != "eval" and meaning is not None and meaning.field == "loss" and meaning.tier < 3:
+        label = vocab.label(key)
+        meaning = label.meaning
+        if label.split != "eval" and meaning is not None and meaning.field == "loss" and meaning.tier < 3:
             return value
     return None
 

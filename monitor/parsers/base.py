@@ -150,6 +150,7 @@ class Parser(abc.ABC):
     generic: ClassVar[bool] = False  # a catch-all tried after every framework parser
     companion: ClassVar[bool] = False  # prints beside a framework's progress (timers): never the format
     learned: ClassVar[bool] = False  # a catch-all that learns layouts: it may become the format
+    own_keywords: tuple[str, ...] | None = None  # as the format, the words its lines hold (else `keywords`)
 
     @abc.abstractmethod
     def parse(self, line: str, number: int, ctx: ParseContext) -> Record | None | _Pending:

@@ -128,7 +128,7 @@ class CompiledLayout:
         """One expression that converts each group and makes the record (`v` the groups, `w` the
         line's time, rank and node, `st` and `ck` the step time and clock from an elapsed slot), so a
         line costs one call. Built from the plan's integers and this module's constants, never from
-        log text. A value that is not a plain number raises, and `values` reads it the careful way."""
+        log text. A value that is not a plain number raises, and `careful` reads it instead."""
         items = ["None"] * len(StepRecord._fields)
         for group, index, kind, factor in self.plan:
             value = f"float(v[{group - 1}])"
@@ -156,11 +156,11 @@ class CompiledLayout:
                      "StepRecord": StepRecord}
         return eval(source, namespace)  # noqa: S307 - built from the plan's integers, never from log text
 
-    def values(self, m: re.Match[str]) -> list[Any] | None:
-        """The record's fields, from a match (None when a value does not read as a number)."""
+    def values(self, v: tuple[Any, ...]) -> list[Any] | None:
+        """The record's fields, from a match's groups (None when a value does not read as a number)."""
         fields: list[Any] = [None] * len(StepRecord._fields)
         for group, index, kind, factor in self.plan:
-            text = m.group(group)
+            text = v[group - 1]
             value = duration(text) if kind == "same" and ":" in text else read_number(text)
             if value is None:
                 return None
@@ -175,18 +175,13 @@ class CompiledLayout:
             fields[index] = value
         return fields
 
-    def record(
-        self, m: re.Match[str], where: tuple[Any, ...], file: str, number: int, line: str, epoch: float | None,
+    def careful(
+        self, v: tuple[Any, ...], where: tuple[Any, ...], file: str, number: int, line: str, epoch: float | None,
         per_step: float | None, clock: float | None,
     ) -> StepRecord | None:
-        """The record of a line that matched: the compiled builder, or for values that are not plain
-        numbers (`1,000`, `1.#INF`) the careful reading; None when a value reads as no number."""
-        v = m.groups()
-        try:
-            return self.build(v, where, file, number, line, epoch, per_step, clock)  # type: ignore[no-any-return]
-        except (ValueError, ZeroDivisionError, OverflowError):
-            pass
-        fields = self.values(m)
+        """The record `build` makes, for values that are not plain numbers (`1,000`, `1.#INF`), on which
+        it raised; None when a value reads as no number."""
+        fields = self.values(v)
         step = to_float(v[self.step - 1])
         if fields is None or step is None or not step.is_integer():
             return None

@@ -40,7 +40,7 @@ def _primary_keywords(primary: Parser | None) -> tuple[str, ...]:
     its own words (a line without it still reaches the layout through the fallback, only slower)."""
     if primary is None:
         return ()
-    return getattr(primary, "own_keywords", None) or primary.keywords
+    return primary.own_keywords or primary.keywords
 
 
 def _primary_parse(primary: Parser | None) -> Callable[[str, int, ParseContext], Any] | None:

@@ -194,8 +194,8 @@ class JsonLinesParser(Parser):
         `iter_time_ms`, `tokens_per_sec`), converted to the record's units."""
         vocab = vocabulary()
         for key, value in values.items():
-            name, unit = vocab.normalise(key)
-            meaning = vocab.classify(name)
+            label = vocab.label(key)
+            meaning, unit = label.meaning, label.unit
             if meaning is None or meaning.field not in _VOCABULARY_FIELDS:
                 continue
             field, _ = _VOCABULARY_FIELDS[meaning.field]

@@ -61,24 +61,19 @@ _STRONG = frozenset({"loss", "grad_norm"})
 class _Shape:
     """What is remembered of one line shape: how often it was seen, its counters' last values."""
 
-    __slots__ = ("seen", "counters", "counter", "elapsed", "step", "loss_runs")
+    __slots__ = ("seen", "counters", "counter", "elapsed", "step")
 
     def __init__(self) -> None:
         self.seen = 0
         self.counters: tuple[float | None, ...] = ()
         self.counter: int | None = None  # the position of its unnamed step counter, once learned
-        self.elapsed: float | None = None
+        self.elapsed: float | None = None  # the last elapsed time printed, and the step it was at
         self.step: int | None = None
-        self.loss_runs = 0  # consecutive records of this shape family that printed a loss
 
     def state(self) -> tuple[Any, ...]:
         counters = self.counters if self.counter is None else ()  # once the counter is known, its history is moot
-        return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step, min(self.loss_runs, 2))
+        return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step)
 
-
-
-_MAX_FAST = 4
-_RANGE = re.compile(r"\d{1,18}-\d{1,18}")
 
 
 class LearnedParser(Parser):
@@ -121,10 +116,9 @@ class LearnedParser(Parser):
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.shapes = {}
-        for key, (seen, counters, counter, elapsed, step, loss_runs) in snapshot["shapes"].items():
+        for key, state in snapshot["shapes"].items():
             shape = self.shapes[key] = _Shape()
-            shape.seen, shape.counters, shape.counter = seen, counters, counter
-            shape.elapsed, shape.step, shape.loss_runs = elapsed, step, loss_runs
+            shape.seen, shape.counters, shape.counter, shape.elapsed, shape.step = state
         self.epoch = snapshot["epoch"]
         self.family, self.family_runs = snapshot["family"]
         self.header = snapshot["header"]
@@ -177,7 +171,7 @@ class LearnedParser(Parser):
             step = self._bare_counter(shape, slots, reading.counters)
             named = step is not None
             self.finer = self.finer or named
-        elif epoch is None and reading.step is not None and self.epoch is not None and not _has_epoch(slots):
+        elif epoch is None and self.epoch is not None and reading.epoch_at is None:
             epoch = self.epoch  # Keras: `Epoch 2/30` on a line of its own, then the epoch's lines
         if step is None:
             if not (repeated or nonfinite(fields) or nonfinite(eval_fields)):
@@ -188,7 +182,7 @@ class LearnedParser(Parser):
         loss = fields.get("loss")
         family = reading.names
         if loss is None and "loss" not in fields and named and not eval_fields:
-            loss = self._vanished_loss(family, fields)
+            loss = self._vanished_loss(family)
         elif "loss" in fields:
             self._remember_family(family)
         values: dict[str, Any] = {FIELD_NAMES[f]: v for f, v in fields.items() if f in FIELD_NAMES}
@@ -223,15 +217,13 @@ class LearnedParser(Parser):
             m = layout.regex.fullmatch(line)
             if m is None:
                 continue
-            if layout.elapsed is None:
-                per_step = clock = None
-            else:
-                per_step, clock = self._elapsed(layout, m.groups())
+            v = m.groups()
+            per_step, clock = (None, None) if layout.elapsed is None else self._elapsed(layout, v)
             where = ctx.where(line, m.end(1))
             try:
-                record = layout.build(m.groups(), where, ctx.file, number, line, self.epoch, per_step, clock)
+                record = layout.build(v, where, ctx.file, number, line, self.epoch, per_step, clock)
             except (ValueError, ZeroDivisionError, OverflowError):  # not plain numbers: read them carefully
-                record = layout.record(m, where, ctx.file, number, line, self.epoch, per_step, clock)
+                record = layout.careful(v, where, ctx.file, number, line, self.epoch, per_step, clock)
                 if record is None:
                     return None
             if record.loss is not None:
@@ -292,9 +284,8 @@ class LearnedParser(Parser):
             if column is None:
                 named.append(slot)
                 continue
-            split, base = vocabulary().split(column[1])
-            meaning = vocabulary().classify(base) if base else None
-            named.append(slot._replace(name=base, split=split, meaning=meaning))
+            label = vocabulary().label(column[1])
+            named.append(slot._replace(name=label.name, split=label.split, meaning=label.meaning))
         return named
 
     def _announce_epoch(self, reading: Reading, slots: list[Slot]) -> None:
@@ -323,7 +314,7 @@ class LearnedParser(Parser):
         else:
             self.family, self.family_runs = family, 1
 
-    def _vanished_loss(self, family: frozenset[str], fields: dict[str, float | None]) -> float | None:
+    def _vanished_loss(self, family: frozenset[str]) -> float | None:
         """NaN when every recent line of this layout printed a loss and this one, otherwise the same, does
         not (frameworks print a loss only when its mean is >= 0, which NaN is not)."""
         if self.family is not None and self.family_runs >= 2 and family == self.family:
@@ -337,6 +328,3 @@ class LearnedParser(Parser):
             return None
         return (elapsed - shape.elapsed) / (step - shape.step)
 
-
-def _has_epoch(slots: list[Slot]) -> bool:
-    return any(s.meaning is not None and s.meaning.field == "epoch" for s in slots)

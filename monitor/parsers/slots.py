@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from monitor.parsers.base import to_float
 from monitor.parsers.timestamps import _TIMESTAMP
-from monitor.parsers.vocabulary import Meaning, vocabulary
+from monitor.parsers.vocabulary import Label, Meaning, vocabulary
 
 MAX_SLOTS = 48
 
@@ -127,20 +127,19 @@ def read_slots(line: str, start: int) -> list[Slot]:
             raw, bracketed = label.group(1), bool(label.group(2))
         else:
             raw, bracketed = "", _BRACKET_ONLY.search(gap) is not None
-        name, unit = vocab.normalise(raw) if raw else ("", None)
-        split, base = vocab.split(name) if name else (None, "")
+        named = vocab.label(raw) if raw else _NO_LABEL
         printed_unit, end = _unit_after(line, m.end())
-        unit = printed_unit or unit
         total = m.group("total")
         slots.append(Slot(
-            base, split, vocab.classify(base, identifier=" " not in raw.strip()) if base else None, m.group(),
-            _value(m), int(total) if total else None, unit, bracketed, m.start(), end,
+            named.name, named.split, named.meaning, m.group(), _value(m), int(total) if total else None,
+            printed_unit or named.unit, bracketed, m.start(), end,
         ))
         previous = end
     return _index_before_colon(line, slots)
 
 
 _STEP_BEFORE_VALUE = Meaning("step", 1, 0)
+_NO_LABEL = Label("", None, None, None)
 
 
 def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
@@ -366,22 +365,16 @@ _HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%-]{0,63}")
 
 
 def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
-    """The columns of a table header (Chainer's `PrintReport`: `epoch  iteration  main/loss  ...`):
-    three or more names and nothing else, a counter and a metric among them."""
-    columns = tuple((m.start(), vocabulary().normalise(m.group())[0]) for m in re.finditer(r"\S+", line[start:]))
-    if not 3 <= len(columns) <= MAX_SLOTS or not all(_HEADER_NAME.fullmatch(line[start + i :].split()[0])
-                                                   for i, _ in columns):
+    """The columns of a table header (Chainer's `PrintReport`: `epoch  iteration  main/loss  ...`), as
+    (position, label): three or more names and nothing else, a counter and a metric among them."""
+    columns = tuple((start + m.start(), m.group()) for m in re.finditer(r"\S+", line[start:]))
+    if not 3 <= len(columns) <= MAX_SLOTS or not all(_HEADER_NAME.fullmatch(name) for _, name in columns):
         return None
     vocab = vocabulary()
-    fields = set()
-    for _, name in columns:
-        _, base = vocab.split(name)
-        meaning = vocab.classify(base) if base else None
-        if meaning is not None:
-            fields.add(meaning.field)
+    fields = {meaning.field for _, name in columns if (meaning := vocab.label(name).meaning) is not None}
     if not fields & {"step", "epoch"} or not fields & _TABLE_METRICS:
         return None
-    return tuple((start + i, name) for i, name in columns)
+    return columns
 
 
 

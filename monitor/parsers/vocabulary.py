@@ -47,11 +47,24 @@ class Unit(NamedTuple):
     inverse: bool = False  # a rate (`it/s`): the step time is its inverse
 
 
+class Label(NamedTuple):
+    """What a printed label says: its name (split and unit taken off), split, unit, and meaning."""
+
+    name: str
+    split: str | None
+    unit: str | None
+    meaning: Meaning | None
+
+
+_LABEL_CACHE_LIMIT = 4096
+
+
 class Vocabulary:
     """The parsed vocabulary file."""
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.triggers: tuple[str, ...] = tuple(data["triggers"])
+        self._labels: dict[str, Label] = {}
         self.eval_splits = frozenset(data["splits"]["eval"])
         self.train_splits = frozenset(data["splits"]["train"])
         self.names: dict[str, Meaning] = {}
@@ -114,6 +127,21 @@ class Vocabulary:
         if len(words) <= 3 and (words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))):
             return Meaning("loss", 3, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
         return None
+
+    def label(self, raw: str) -> Label:
+        """Read a label as printed (`val_loss`, `elapsed time per iteration (ms)`, `Training iter`):
+        normalised, its split and unit taken off, and classified. Labels repeat line after line, so
+        the answers are kept (a bounded cache)."""
+        found = self._labels.get(raw)
+        if found is None:
+            name, unit = self.normalise(raw)
+            split, base = self.split(name) if name else (None, "")
+            meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
+            found = Label(base, split, unit, meaning)
+            if len(self._labels) >= _LABEL_CACHE_LIMIT:
+                self._labels.clear()
+            self._labels[raw] = found
+        return found
 
     def unit_of(self, text: str) -> Unit | None:
         return self.units.get(text)

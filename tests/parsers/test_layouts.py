@@ -291,11 +291,22 @@ def test_shapes_held_per_source_are_bounded() -> None:
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(st.lists(st.text(max_size=120), min_size=2, max_size=6))
-def test_random_text_never_becomes_a_layout(texts: list[str]) -> None:
-    """A layout needs a counter that rises on a repeated shape and a metric: random text, repeated,
-    gives no record (and never raises)."""
+def test_random_text_repeated_never_raises(texts: list[str]) -> None:
     text = "\n".join(t.replace("\n", " ") for t in texts)
-    assert steps(text + "\n" + text) == [] or any(ch.isdigit() for ch in text)
+    steps(text + "\n" + text)
+
+
+_PLAIN_WORDS = ["node", "worker", "alpha", "files", "queue", "host", "path", "rows", "cache", "size", "bytes", "chunk"]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from(_PLAIN_WORDS), min_size=1, max_size=6), st.integers(min_value=2, max_value=6),
+       st.sampled_from([" ", " | ", ", ", ": ", "="]))
+def test_a_rising_counter_without_a_metric_never_becomes_a_layout(words: list[str], repeats: int, sep: str) -> None:
+    """A layout needs a counter that rises on a repeated shape and a metric: a repeated line of plain
+    words and numbers, every number rising, gives no record."""
+    text = lines(*[sep.join(f"{word} {100 * i + k}" for k, word in enumerate(words)) for i in range(1, repeats + 1)])
+    assert steps(text) == []
 
 
 _SAMPLES = LearnedParser.samples

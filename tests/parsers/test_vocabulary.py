@@ -9,6 +9,7 @@ are their samples.
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 import pytest
@@ -71,14 +72,29 @@ def test_near_misses_are_not_their_look_alike(field: str, name: str) -> None:
     assert classified(name) != field
 
 
+_GLUED = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
+
+
+def _after(value: str, unit: str) -> str:
+    """`value` with `unit` printed after it, glued where the unit is one token (`36ms`, `4.0s/it`)."""
+    return f"{value}{unit}" if _GLUED.fullmatch(unit) else f"{value} {unit}"
+
+
 @pytest.mark.parametrize("unit", sorted(vocabulary().units))
 def test_every_unit_after_a_number_on_a_progress_line_is_read(unit: str) -> None:
     meaning = vocabulary().unit_of(unit)
     assert meaning is not None and meaning.factor > 0
-    if meaning.field in RECORD_FIELD and not unit[0].isalpha() or (meaning.field in RECORD_FIELD and len(unit) > 1):
-        glue = "" if unit in vocabulary().units and unit[0] in "%" else " "
-        records = steps(f"step 10 | loss 1.0 | (4.0{glue}{unit})")
-        assert records and getattr(records[0], RECORD_FIELD[meaning.field]) is not None
+    if meaning.field in ("epoch", "step"):  # glued counters: ESPnet's `3epoch:train:401-500batch:`
+        [record] = steps(f"{_after('7', unit)}: loss: 1.5")
+        assert (record.epoch if meaning.field == "epoch" else record.step) == 7
+    elif meaning.field == "elapsed":  # `100 s elapsed`: the step time is its growth
+        first, second = steps(f"step 10 | loss 1.0 | {_after('100', unit)}\nstep 20 | loss 1.0 | {_after('140', unit)}")
+        assert (first.step_time_s, second.step_time_s) == (None, approx(4.0))
+    else:  # a duration in brackets is per step; every other unit names its field
+        [record] = steps(f"step 10 | loss 1.0 | ({_after('4.0', unit)})")
+        field = RECORD_FIELD.get(meaning.field or "step_time")
+        expected = 1 / 4.0 if meaning.inverse else 4.0 * meaning.factor
+        assert getattr(record, field) == approx(expected)
 
 
 def test_the_triggers_cover_every_loss_and_step_name_that_can_stand_alone() -> None:
