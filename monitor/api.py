@@ -39,6 +39,7 @@ from monitor.catalog import load as load_catalog
 from monitor.correlate import correlate
 from monitor.model import Event, Heartbeat, Kind, Pause, Role, Severity, SourceSummary, StepRecord, TimerRecord
 from monitor.pipeline import scan_source
+from monitor.runs import label_runs
 from monitor.settings import Settings, load_settings
 from monitor.sources.files import Source, expand_paths
 
@@ -47,7 +48,7 @@ STEP_COLUMNS = (
     "samples_per_s", "tflops", "mfu", "skipped", "nan_count", "total_steps", "epoch_s",
 )
 TIMER_COLUMNS = ["file", "line", "step", "epoch_s", "name", "ms"]
-PAUSE_COLUMNS = ["file", "line", "step"]
+PAUSE_COLUMNS = ["file", "line", "step", "end"]
 
 EVENT_COLUMNS = list(Event(kind=Kind.NAN, severity=Severity.INFO, message="").to_dict())
 
@@ -111,7 +112,7 @@ class _Collector:
                 for timer, ms in record.timers.items():
                     self.timers.append((self.name, record.line, record.step, record.epoch_s, timer, ms))
             elif kind is Pause:
-                self.pauses.append((self.name, record.line, record.step))
+                self.pauses.append((self.name, record.line, record.step, record.end))
             elif kind is Heartbeat:
                 self._seen(record.epoch_s)
 
@@ -425,7 +426,7 @@ def _loaded(
         stored, summaries = _read_event_files(found, catalog, errors, scanned)
         raw.extend(stored)
         files.extend(summaries)
-    events = correlate(raw)
+    events = correlate(label_runs(raw, files))
     timers = pd.DataFrame([row for c in collectors for row in c.timers], columns=TIMER_COLUMNS)
     pauses = pd.DataFrame([row for c in collectors for row in c.pauses], columns=PAUSE_COLUMNS)
     clock = {c.name: (c.first, c.last) for c in collectors if c.first is not None and c.last is not None}

@@ -21,6 +21,7 @@ from monitor.catalog import CatalogError, load
 from monitor.correlate import correlate
 from monitor.model import Event, Severity, SourceSummary
 from monitor.pipeline import SourceResult, scan
+from monitor.runs import label_runs
 from monitor.settings import Settings, SettingsError, load_settings
 from monitor.sources.files import expand_paths
 
@@ -242,7 +243,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         notice = result.summary.notice(len(result.events), named=True)
         if notice:
             _warn(notice)
-    events = correlate(events)
+    events = correlate(label_runs(events, summaries))
     if args.format == "parquet":
         from monitor.sinks.parquet import write_scan
 

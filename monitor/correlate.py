@@ -19,9 +19,12 @@ Runs once over the events of every scanned source (all ranks and nodes):
    latest root fault before it; a root fault that follows a hardware or
    interconnect fault within minutes, on the same node or where the node is
    not known, is its cascade too.
-4. **Persistence**: a fault with two or more episodes (across restarts, or
-   hours apart) on the same node/device is `persistent`: a platform problem
-   to escalate, not to retry.
+4. **Persistence**: a fault with two or more episodes on the same
+   node/device is `persistent`: a platform problem to escalate, not to retry.
+   An episode ends at a quiet gap, at a restart of the run seen in any of its
+   files (a node's plog shows the fault, the launcher's log the restarts), or
+   when a device's fault comes back from another process (a new PID: the
+   next attempt).
 """
 
 from __future__ import annotations
@@ -31,7 +34,19 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from monitor.model import EPISODE_GAP_S, MAX_LISTED, Domain, Event, Kind, Role, epoch_of, fold_key, last_time
+from monitor.model import (
+    EPISODE_GAP_S,
+    MAX_LISTED,
+    Domain,
+    Event,
+    Kind,
+    Role,
+    Severity,
+    epoch_of,
+    fold_key,
+    last_time,
+)
+from monitor.runs import run_directory
 
 FAULT_KINDS = frozenset({Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG})
 CASCADE_WINDOW_S = 2 * 3600.0
@@ -39,6 +54,7 @@ CASCADE_WINDOW_S = 2 * 3600.0
 SAME_NODE_WINDOW_S = 10 * 60.0
 """How long after a hardware fault other faults on the same node are its consequences."""
 _HARDWARE = (Domain.HARDWARE, Domain.INTERCONNECT)
+
 
 
 @dataclasses.dataclass
@@ -103,13 +119,21 @@ def _fold(occurrences: list[_Occurrence]) -> list[_Fold]:
     open_folds: dict[tuple[Any, ...], _Fold] = {}
     episodes: dict[tuple[Any, ...], int] = {}
     restarted: dict[str | None, tuple[float | None, int]] = {}  # file -> (epoch, line) of its latest restart
+    run_restarted: dict[str, float] = {}  # run -> epoch of its latest timed restart, seen in any of its files
     for occurrence in occurrences:
         event = occurrence.event
         if event.kind is Kind.RESTART:
             restarted[event.file] = (occurrence.epoch, event.line or 0)
+            if occurrence.epoch is not None:
+                run_restarted[_run(event)] = occurrence.epoch
         key = fold_key(event)
         current = open_folds.get(key)
-        if current is not None and _continues(current, occurrence, restarted):
+        if (
+            current is not None
+            and _continues(current, occurrence, restarted)
+            and not _restarted_between(current, occurrence, run_restarted)
+            and not _other_process(current, event)
+        ):
             current.add(event)
             continue
         episodes[key] = episodes.get(key, 0) + 1
@@ -137,6 +161,27 @@ def _continues(fold: _Fold, occurrence: _Occurrence, restarted: dict[str | None,
         return not (fold.last_epoch <= restart_epoch <= occurrence.epoch)
     last_line = fold.last_lines.get(event.file)
     return last_line is None or not (last_line < restart_line <= (event.line or 0))
+
+
+def _run(event: Event) -> str:
+    """The run of an event: its own, else its file's run directory (events from a bare API call)."""
+    return event.run or run_directory(event.file or "")
+
+
+def _restarted_between(fold: _Fold, occurrence: _Occurrence, run_restarted: dict[str, float]) -> bool:
+    """Whether the run restarted (in any of its files) between the fold's last occurrence and this one."""
+    restart = run_restarted.get(_run(occurrence.event))
+    if restart is None or occurrence.epoch is None or fold.last_epoch is None:
+        return False
+    return fold.last_epoch <= restart <= occurrence.epoch
+
+
+def _other_process(fold: _Fold, event: Event) -> bool:
+    """Whether a device's fault comes back from another process (the PID changed): a new attempt."""
+    if not event.device:
+        return False
+    before, now = (fold.first.details or {}).get("pid"), (event.details or {}).get("pid")
+    return before is not None and now is not None and before != now
 
 
 def _folded(fold: _Fold, persistent: bool) -> Event:
@@ -223,6 +268,84 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+_LAUNCHER_REPORT = "TORCHELASTIC-CHILD-FAILED"
+_PEER_KINDS = (Kind.COMM_ERROR, Kind.CRASH, Kind.HANG)
+
+
+def _first_death(events: list[Event]) -> list[Event]:
+    """The process that died first is the root of what its peers report after it.
+
+    When a rank is killed (SIGKILL, the OOM killer) it prints nothing, and the first lines about
+    it are its peers' `Connection closed by peer`, gloo and NCCL errors. torchelastic's Root
+    Cause block ("first observed failure") names the rank that died first: its own fault (an
+    exception, an OOM on that rank), or else its death itself, is the root; the other ranks'
+    errors and deaths of that attempt, and the launcher's reports, are its cascades. A fault with
+    a hardware or interconnect root keeps it.
+    """
+    by_label = {event.label(): event for event in events}
+    out = list(events)
+    start = 0
+    for index, report in enumerate(events):
+        if report.code != _LAUNCHER_REPORT or report.rank is None:
+            if report.kind is Kind.RESTART:
+                start = index + 1  # a new attempt: earlier faults are not its business
+            continue
+        attempt = range(start, _attempt_end(events, index))
+        start = index + 1
+        if _hardware_cause(report, by_label):
+            continue
+        rank, pid = report.rank, (report.details or {}).get("pid")
+        own = [i for i in attempt if i != index and out[i].rank == rank and out[i].severity >= Severity.ERROR
+               and out[i].kind in FAULT_KINDS]
+        death = [i for i in attempt if i != index and pid is not None and (out[i].details or {}).get("pid") == pid
+                 and out[i].kind is Kind.CRASH]
+        root_at = own[0] if own else (death[0] if death else index)
+        root = out[root_at]
+        if not own:  # the death itself: nothing else names the rank
+            root = dataclasses.replace(root, role=Role.ROOT, cause=None, rank=rank)
+            out[root_at] = root
+        label = root.label()
+        for i in attempt:
+            event = out[i]
+            if i == root_at or event.kind not in _PEER_KINDS or _hardware_cause(event, by_label):
+                continue
+            if i in death or i == index or (event.rank != rank and (event.cause is None or event.role is Role.ROOT
+                                                                     or event.cause == events[root_at].cause)):
+                out[i] = dataclasses.replace(event, role=Role.CASCADE, cause=label)
+    return out
+
+
+def _attempt_end(events: list[Event], report: int) -> int:
+    """Where the attempt a launcher report ends belongs to stops: at the next restart."""
+    for index in range(report + 1, len(events)):
+        if events[index].kind is Kind.RESTART:
+            return index
+    return len(events)
+
+
+def _hardware_cause(event: Event, by_label: dict[str, Event]) -> bool:
+    """Whether the chain of causes of `event` leads to a hardware or interconnect fault."""
+    seen = 0
+    while event.cause and seen < 64:
+        cause = by_label.get(event.cause)
+        if cause is None:
+            return False
+        if cause.domain in _HARDWARE:
+            return True
+        event, seen = cause, seen + 1
+    return False
+
+
 def correlate(events: Iterable[Event]) -> list[Event]:
-    """Fold, order and explain the events of a whole scan (see the module docstring)."""
-    return _explain(_fold(_ordered(list(events))))
+    """Fold, order and explain the events of a whole scan (see the module docstring), run by run:
+    nothing is folded, linked or called persistent across two runs."""
+    occurrences = _ordered(list(events))
+    by_run: dict[str | None, list[_Occurrence]] = {}
+    for occurrence in occurrences:
+        by_run.setdefault(occurrence.event.run, []).append(occurrence)
+    explained: list[tuple[tuple[float, int, int], Event]] = []
+    for group in by_run.values():
+        folds = _fold(group)
+        explained.extend(zip((fold.order for fold in folds), _first_death(_explain(folds))))
+    explained.sort(key=lambda pair: pair[0])
+    return [event for _order, event in explained]

@@ -240,6 +240,7 @@ class Event:
     persistent: bool | None = None
     cause: str | None = None
     details: dict[str, Any] | None = None
+    run: str | None = None
 
     def label(self) -> str:
         """A short reference to this event: code, place and evidence line (a cascade's `cause`)."""
@@ -277,6 +278,7 @@ class Event:
             "persistent": self.persistent,
             "cause": self.cause,
             "details": self.details,
+            "run": self.run,
         }
 
     @classmethod
@@ -310,6 +312,7 @@ class Event:
             persistent=data.get("persistent"),
             cause=data.get("cause"),
             details=data.get("details"),
+            run=data.get("run"),
         )
 
 
@@ -330,6 +333,7 @@ class SourceSummary:
     first_long_line: int | None = None
     replaced_chars: int = 0
     error: str | None = None
+    run_id: str | None = None  # a Slurm job id or torchrun run id the lines name (monitor.runs)
 
     @property
     def format(self) -> str | None:
@@ -377,6 +381,7 @@ class SourceSummary:
         self.first_long_line = self.first_long_line or later.first_long_line
         self.replaced_chars += later.replaced_chars
         self.error = self.error or later.error
+        self.run_id = self.run_id or later.run_id
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -397,16 +402,19 @@ class SourceSummary:
 TRAINING_KINDS = frozenset({Kind.NAN, Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.OVERFLOW, Kind.SLOWDOWN, Kind.RESTART})
 MAX_LISTED = 1024
 """At most this many ranks or nodes are listed on one folded event."""
+UNCATALOGED = "UNCATALOGED"
+"""The code of an error line no catalog entry knows (its masked template in `details.template`)."""
 EPISODE_GAP_S = 30 * 60.0
 """Occurrences of a fault further apart than this are separate episodes."""
 
 
 def fold_key(event: Event) -> tuple[Any, ...]:
     """What makes two events the same finding: the same code (per node and device for a
-    device's fault; per step for training health; per message when there is no code)."""
+    device's fault; per step for training health; per masked template for an uncatalogued
+    error line; per message when there is no code)."""
     where = (event.node, event.device) if event.device else None
     step = event.step if event.kind in TRAINING_KINDS else None
-    text = event.message if event.code is None else None
+    text = (event.details or {}).get("template") or (event.message if event.code is None else None)
     return (event.kind, event.code, where, step, text)
 
 

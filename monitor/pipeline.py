@@ -26,6 +26,7 @@ from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.exits import is_planned_exit
 from monitor.parsers.faults import FaultScanner
 from monitor.parsers.timestamps import find_timestamp
+from monitor.runs import run_hint
 from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.lines import ReadStats, read_batches
@@ -68,6 +69,8 @@ class SourceScan:
         records = self.parsers.parse_lines(numbered, others)
         restarts, clock = self._landmarks(records) if records else ([], [])
         events = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
+        if others and self.summary.run_id is None:
+            self.summary.run_id = next(filter(None, (run_hint(line) for _n, line, _s in others)), None)
         if others:
             # a planned exit only matters after the batch's last record (progress after it starts over),
             # so only those lines pay for its phrases

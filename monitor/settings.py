@@ -64,6 +64,10 @@ class Settings:
     grad_spike_z: float = 8.0
     grad_spike_min_ratio: float = 5.0
     """A grad-norm spike needs both: this many robust deviations and this ratio to its baseline."""
+    blowup_records: int = 3
+    """A log that ends with at least this many records whose grad norm all stand `grad_spike_min_ratio`
+    times above its floor, while the loss rose `climb_ratio` above its own floor and is still
+    `spike_min_ratio` above it, ends in a divergence (a grad-norm blow-up)."""
     # slowdowns
     slow_window: int = 20
     """Records in the rolling baseline of step time (or inverse throughput)."""

@@ -454,8 +454,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     ] * 2,
     "gpu_fell_off_bus/node07-kern.log": [("device_fault", "XID-79")],
     "gpu_fell_off_bus/slurm-4242.out": [
-        ("device_fault", "CUDA-UNKNOWN-ERROR"), ("hang", "NCCL-WATCHDOG-TIMEOUT"), ("crash", "TORCHRUN-SIGABRT"),
-        ("hang", "UNFINISHED-RUN"), ("crash", "TORCHELASTIC-CHILD-FAILED"), ("crash", "SRUN-TASK-FAILED"),
+        ("device_fault", "CUDA-UNKNOWN-ERROR"), ("hang", "NCCL-WATCHDOG-TIMEOUT"), ("crash", "TORCHELASTIC-TEARDOWN"),
+        ("crash", "TORCHRUN-SIGABRT"), ("hang", "UNFINISHED-RUN"), ("crash", "TORCHELASTIC-CHILD-FAILED"),
+        ("crash", "SRUN-TASK-FAILED"),
     ],
 }
 

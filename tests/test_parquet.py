@@ -59,7 +59,7 @@ def test_events_and_file_summaries_match_the_json_lines_field_for_field(run_cli,
     assert table.schema.field("details").type == pa.string()
     expected = [json.loads(line) for line in jsonl.out.splitlines()]
     rows = table.to_pylist()
-    assert len(rows) == len(expected) == 7
+    assert len(rows) == len(expected) == 8
     for row, event in zip(rows, expected):
         assert row.pop("source_host") == host
         details = row.pop("details")
@@ -192,7 +192,7 @@ def test_load_events_reads_files_and_directories(run_cli, tmp_path) -> None:
         monitor.load(str(tmp_path / "*.parquet")), monitor.load_events(str(events_file)),
     ):
         assert loaded.steps.empty and loaded.timers.empty and loaded.pauses.empty
-        assert list(loaded.events["code"])[0] == "XID-79" and len(loaded.event_list) == 7
+        assert list(loaded.events["code"])[0] == "XID-79" and len(loaded.event_list) == 8
         assert len(loaded.files) == 2 and loaded.errors == []  # the summaries beside the events file
         assert str(loaded.events["time"].dtype).startswith("datetime64")
 
@@ -253,5 +253,5 @@ def test_rows_that_are_not_events_are_left_out_and_said(run_cli, tmp_path) -> No
     rows[1]["kind"], rows[2]["severity"], rows[0]["message"] = "bogus", None, None
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), events_file)
     loaded = load_events(str(tmp_path))
-    assert len(loaded.event_list) == 4 and "XID-79" not in {e.code for e in loaded.event_list}
+    assert len(loaded.event_list) == 5 and "XID-79" not in {e.code for e in loaded.event_list}
     assert loaded.errors == [f"{events_file}: 3 row(s) that are not events were left out"]

@@ -13,7 +13,13 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
 - **Divergence**: a spike still not recovered after `divergence_records` records
   (or at the end of the log, still at twice its baseline);
   a loss that climbs `climb_ratio` above its best recent baseline and stays
-  there; a loss stuck at exactly 0.0 (`LOSS-COLLAPSE`, a broken run that
+  there; a log that ends in a grad-norm blow-up (the last `blowup_records`
+  records or more all at `grad_spike_min_ratio` times the grad norm's floor
+  or above) during which the loss rose `climb_ratio` above its own floor and
+  is still `spike_min_ratio` above it (the floors: the lowest median of three
+  consecutive records before the blow-up), since a noisy loss that creeps up
+  while the gradients explode never passes the spike test (its noise estimate
+  grows with it); a loss stuck at exactly 0.0 (`LOSS-COLLAPSE`, a broken run that
   looks perfect); a loss that turns non-finite and stays so (`NAN-DIVERGENCE`).
 - **Grad-norm spike**: the same rule on the gradient norm, stricter; a loss
   spike that follows names it (it is often the early warning).
@@ -59,6 +65,10 @@ class _Run:
     reported: bool = False
 
 
+_TAIL = 40
+"""Training records kept for the end-of-log grad-norm blow-up check (the blow-up and the records
+before it that give the floors)."""
+
 _DIP = 0.98
 _LR_RISE = 1 + 1e-9
 _QUICK = 0.5
@@ -87,6 +97,9 @@ class _Rank:
     previous: StepRecord | None = None  # the rank's last training record
     series: str = "loss"  # what is watched: the training loss, or the evaluation loss
     noise_records: int = 0  # values needed before their own noise is used (0: the setting)
+    tail: collections.deque[StepRecord] = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=_TAIL)
+    )  # the last training records, for the end-of-log grad-norm blow-up check
 
 
 class LossDetector(Detector):
@@ -139,6 +152,7 @@ class LossDetector(Detector):
             state = ranks.get(record.rank) or self._rank(record.rank)
             grad = record.grad_norm
             if grad is not None:
+                state.tail.append(record)
                 baseline = state.grad
                 if 0.0 < grad <= baseline.gate:  # the usual case
                     state.grad_open = False
@@ -183,8 +197,65 @@ class LossDetector(Detector):
                     f"the {state.series} has been non-finite since step {nans.start.step} up to the end of the log",
                 ))
             if not state.climb_reported and state.climb_crossed is not None and state.climb_rises >= 2:
+                state.climb_reported = True
                 events.append(self._climb_event(state))
+            if state.series == "loss" and not state.diverged and not state.climb_reported and (
+                spike is None or spike.last - spike.level < math.log(self.settings.spike_min_ratio)
+            ):
+                blowup = self._blowup(state)
+                if blowup is not None:
+                    events.append(blowup)
         return events
+
+    def _blowup(self, state: _Rank) -> Event | None:
+        """A log that ends in a grad-norm blow-up with the loss risen and not back: a divergence."""
+        settings = self.settings
+        records = [
+            r for r in state.tail
+            if r.loss is not None and r.grad_norm is not None and 0 < r.loss < math.inf and 0 < r.grad_norm < math.inf
+        ]
+        need = settings.blowup_records
+        if len(records) < 3 + need:
+            return None
+        losses = [r.loss for r in records]
+        grads = [r.grad_norm for r in records]
+        # the floors before record s: the lowest median of three consecutive records ending before it
+        loss_floor, grad_floor = [math.inf] * len(records), [math.inf] * len(records)
+        for s in range(3, len(records)):
+            loss_floor[s] = min(loss_floor[s - 1], sorted(losses[s - 3:s])[1])  # type: ignore[type-var]
+            grad_floor[s] = min(grad_floor[s - 1], sorted(grads[s - 3:s])[1])  # type: ignore[type-var]
+        lowest = math.inf  # the lowest grad norm from record s to the end
+        start = None
+        for s in range(len(records) - 1, 2, -1):
+            lowest = min(lowest, grads[s])  # type: ignore[type-var]
+            if len(records) - s >= need and lowest >= settings.grad_spike_min_ratio * grad_floor[s]:
+                start = s  # the earliest start of a blow-up that lasts to the end
+        if start is None:
+            return None
+        run = records[start:]
+        if any(r.step is not None and r.step < settings.warmup_steps for r in run) or any(
+            a.lr is not None and b.lr is not None and b.lr > a.lr * _LR_RISE for a, b in zip(records[start - 1:], run)
+        ):
+            return None  # a warm-up: the learning rate still rose
+        floor = loss_floor[start]
+        crossed = next((r for r in run if (r.loss or 0.0) >= floor * settings.climb_ratio), None)
+        now = sorted(losses[-3:])[1]  # type: ignore[type-var]
+        if crossed is None or now < floor * settings.spike_min_ratio:  # type: ignore[operator]
+            return None
+        assert crossed.loss is not None and now is not None
+        grad_base = grad_floor[start]
+        ratio = min(grads[start:]) / grad_base  # type: ignore[type-var, operator]
+        return make_event(
+            "DIVERGENCE", crossed,
+            f"{state.series} rose from {format_number(floor)} to {format_number(crossed.loss)} at step "
+            f"{crossed.step} while the grad norm blew up ({ratio:.3g}x its floor {format_number(grad_base)} or more "
+            f"since step {run[0].step}); neither had come back when the log ends (loss now {format_number(now)})",
+            value=now, baseline=floor,
+            details={
+                "magnitude": round(now / floor, 3), "reason": "grad-norm-blowup", "blowup_since_step": run[0].step,
+                "grad_norm_floor": grad_base, "grad_norm_ratio": round(ratio, 3),
+            },
+        )
 
     # -- the loss ---------------------------------------------------------------
 

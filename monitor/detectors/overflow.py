@@ -16,6 +16,10 @@ reported once:
   collapse: one warning as soon as it is seen (LOSS-SCALE-STORM,
   LOSS-SCALE-COLLAPSE), and nothing more for that episode.
 
+A skip counter can report many overflows in one record (DeepSpeed's
+cumulative `skipped=` on the first engine line of a log where most of the
+run's steps were skipped): past the start-up, that is a storm at once.
+
 A framework that prints both scaler messages and skip counters reports each
 overflow twice; once a rank has printed messages, its counters are not
 counted again.
@@ -189,9 +193,16 @@ class OverflowDetector(Detector):
             if first.step is not None:
                 last = episode.last_step if episode.last_step is not None else first.step
                 steps = f" at step {first.step}" if last == first.step else f" from step {first.step} to {last}"
+            if first is record and count == episode.count and type(record) is StepRecord:
+                # one counter said it all: that many steps skipped since the previous record (or the run's start)
+                message = f"{count} steps skipped for loss-scale overflow, as counted{steps}{_scales(episode)}"
+            else:
+                message = (
+                    f"{episode.count} loss-scale overflows{steps} with no clean step between them{_scales(episode)}"
+                )
             return [make_event(
                 "LOSS-SCALE-STORM", first,
-                f"{episode.count} loss-scale overflows{steps} with no clean step between them{_scales(episode)}",
+                message,
                 value=episode.last_scale, baseline=episode.first_scale, count=episode.count,
             )]
         return None

@@ -5,9 +5,11 @@ throughput, its inverse: tokens/s, samples/s, TFLOP/s or MFU, whichever
 comes first; without any, the time between timestamped progress lines per
 step), against the median of the last `slow_window` normal records
 and the run's own noise. `slow_records` slow records in a row make a
-slowdown (two suffice when the log ends with them), so one slow step does
-not; the first step after an evaluation or a checkpoint save is not judged
-at all (frameworks count the pause in it). The event names the step where
+slowdown (two suffice when the log ends with them, and one when it ends
+with it just after a stall: progress stopped, resumed, and ran slower
+than before), so one slow step does not; the first step after an
+evaluation or a checkpoint save is not judged at all (frameworks count the
+pause in it). The event names the step where
 it began and the ratio, and one slowdown is one event.
 
 When the log breaks the step down into timers (Megatron-LM's `(min, max)
@@ -29,7 +31,7 @@ import re
 import statistics
 from typing import Any
 
-from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.base import Detector, format_duration, format_number, make_event
 from monitor.detectors.robust import Baseline
 from monitor.model import Domain, Event, Pause, Record, StepRecord, TimerRecord
 from monitor.settings import Settings
@@ -253,7 +255,7 @@ class SlowdownDetector(Detector):
             details={"metric": state.metric, "reason": "erratic", "slow_steps": len(slow), "window": len(window)},
         )
 
-    def _event(self, state: _Rank, level: float) -> Event:
+    def _event(self, state: _Rank, level: float, after_stall: float | None = None) -> Event:
         start = state.slow[0]
         metric = state.metric
         slow = statistics.median(state.slow_values)
@@ -269,6 +271,9 @@ class SlowdownDetector(Detector):
             details.update(timer=name, timer_grew_ms=round(delta, 1))
             fields["domain"] = Domain(domain)
             where = f"; {name} grew most (+{format_number(round(delta, 1))} ms)"
+        if after_stall is not None:
+            details.update(reason="after-stall", stall_s=round(after_stall, 1))
+            where += f"; it followed a {format_duration(after_stall)} stall in progress"
         what = "step time" if metric == "step_time_s" else _UNITS[metric]
         return make_event(
             "SLOWDOWN", start,
@@ -301,9 +306,44 @@ class SlowdownDetector(Detector):
         slower than their peers over the whole scan."""
         events = []
         for state in self.ranks.values():
-            if not state.open and len(state.slow) >= 2 and state.slow[-1] is state.last:
+            if state.open or not state.slow or state.slow[-1] is not state.last:
+                continue
+            if len(state.slow) >= 2:
                 events.append(self._event(state, state.baseline.exact_level()))
+                continue
+            gap = self._stall_before(state)
+            if gap is not None:
+                events.append(self._event(state, state.baseline.exact_level(), after_stall=gap))
         return events + self._stragglers()
+
+    def _stall_before(self, state: _Rank) -> float | None:
+        """The stall that the log's final slow run came after, in seconds, or None.
+
+        Progress stopped for far longer than usual (`stall_factor` times the usual interval between
+        progress lines, and `stall_min_s`), resumed at the usual speed for one record (the one whose
+        interval holds the gap, often not yet in its printed timing), and then ran slower to the end
+        of the log: the stall (reported as such by the stall detector) left the run slower, a
+        slowdown as well, seen on fewer records than usual because the log ended. A slow first
+        record after the gap proves nothing (its own interval holds the gap), nor does a gap that
+        an evaluation or a checkpoint save explains."""
+        records = list(state.recent_records)
+        first = state.slow[0]
+        index = next((i for i in range(len(records) - 1, -1, -1) if records[i] is first), None)
+        if index is None or index < 2:
+            return None
+        before, resumed = records[index - 2], records[index - 1]
+        if self.pause_line >= (before.line or 0):
+            return None
+        times = [r.epoch_s for r in records]
+        if any(t is None for t in times):
+            return None
+        gaps = [b - a for a, b in zip(times, times[1:])]  # type: ignore[operator]
+        gap = gaps.pop(index - 2)
+        if len(gaps) < 3 or min(gaps) < 0 or resumed.step is None or before.step is None or resumed.step <= before.step:
+            return None
+        settings = self.settings
+        threshold = max(settings.stall_factor * statistics.median(gaps), settings.stall_min_s)
+        return gap if gap > threshold else None
 
     def _stragglers(self) -> list[Event]:
         medians = {

@@ -27,9 +27,17 @@ Sources (deepspeedai/DeepSpeed, formerly microsoft/DeepSpeed):
 
 Traps handled here:
 - `skipped` is turned into a per-record count (what `StepRecord.skipped`
-  means): the difference from the previous record of the same rank. The first
-  record of a rank has no history (None), and so does a record after a restart
-  (the step or the cumulative count went back).
+  means): the difference from the previous record of the same rank. A record
+  after a restart (the step or the cumulative count went back) has no history
+  (None). The first record of a rank has none either, as a rule: its count
+  covers the whole run up to it (`global_steps` and `skipped_steps` both count
+  from step 0 and are restored together on resume), start-up scale search
+  included, and a log excerpt says nothing about when those steps were
+  skipped. Only when more of the run's steps were skipped than went through
+  (`skipped` above half of `step`, e.g. `step=2000, skipped=1995`: a scale
+  pinned at its floor, every step overflowing) is the count kept: no start-up
+  search comes near that past its first few steps, and the overflow detector
+  tells a search (early steps) from a persistent overflow.
 - the older timer layouts print the micro-step within the epoch
   (`local_step_count` grows on every `engine.step()` call, i.e. per
   micro-batch), which is the optimizer step only without gradient
@@ -122,7 +130,11 @@ class DeepSpeedParser(Parser):
         previous = self.cumulative_skipped.get(rank)
         previous_step = self.last_step.get(rank)
         restarted = previous_step is not None and step < previous_step
-        skipped = None if previous is None or cumulative < previous or restarted else cumulative - previous
+        if previous is None:
+            # the first record: its count covers the run since step 0; kept only when most steps were skipped
+            skipped = cumulative if not restarted and 2 * cumulative > step else None
+        else:
+            skipped = None if cumulative < previous or restarted else cumulative - previous
         self.cumulative_skipped[rank] = cumulative
         self.last_step[rank] = step
         ctx.step = step

@@ -39,7 +39,10 @@ from monitor.model import (
     repeated,
     trim_evidence,
 )
+from monitor.parsers import error_lines
+from monitor.parsers.attribution import device_of, process_of
 from monitor.parsers.base import ParseContext
+from monitor.parsers.timestamps import find_timestamp
 
 TRACEBACK = "Traceback (most recent call last):"
 FRAME = 'File "'
@@ -53,10 +56,13 @@ _DIGITS = re.compile(r"\d")
 CHILD_FAILED_CODE = "TORCHELASTIC-CHILD-FAILED"
 _ROOT_CAUSE = "Root Cause (first observed failure)"
 _ELASTIC_FIELD = re.compile(r"(?:^|\s)(?P<key>time|host|rank|exitcode|error_file|traceback)\s*:\s(?P<value>.*?)\s*$")
+_ELASTIC_PID = re.compile(r"\(pid: (\d{1,10})\)")
 _SIGNAL = re.compile(r"Signal (?P<number>\d+) \((?P<name>SIG\w+)\)")
 _MAX_ELASTIC_LINES = 80
 
 _MAX_HELD = 64
+_TIME_SCAN = 96
+_BURST_S = 60.0
 _RECENT_LINES = 30
 _RECENT_FAULTS = 16
 
@@ -106,6 +112,7 @@ class FaultScanner:
     def __init__(self, catalog: Catalog, ctx: ParseContext) -> None:
         self.catalog = catalog
         self.ctx = ctx
+        self.net = error_lines.load()
         self.tracebacks: dict[str, _Traceback] = {}
         self.child_failed: Event | None = None
         self.child_failed_lines = 0
@@ -116,6 +123,7 @@ class FaultScanner:
         self.held: dict[tuple[Any, ...], _Held] = {}  # recent faults, held back while they repeat
         self.restarts = 0  # times the training step went back, so a fault after a restart is a new episode
         self.approx_time: str | None = None  # the time of the last timestamped progress line
+        self.continuing = False  # the last line raised an event: indented lines after it belong to it
 
     # -- events -----------------------------------------------------------
 
@@ -166,6 +174,9 @@ class FaultScanner:
         """An event with `definition`'s fields, placed at `line` (whose message starts at `start`,
         after its prefix: the prefix gives time, rank and node); `fields` override."""
         time, _epoch, rank, node = self.ctx.where(line, start)
+        if time is None:  # a code before the time (CANN's `EZ9999[PID: 8] 2025-06-02-09:42:58.199.118 ...`)
+            stamp = find_timestamp(line[:_TIME_SCAN], self.ctx.year)
+            time = stamp.iso if stamp is not None else None
         if time is None and self.approx_time is not None:
             fields = {**fields, "details": {**(fields.get("details") or {}), "approx_time": self.approx_time}}
         values: dict[str, Any] = {
@@ -185,6 +196,12 @@ class FaultScanner:
             "role": definition.role,
         }
         values.update(fields)
+        if values.get("device") is None:
+            values["device"] = device_of(line)  # the catalog pattern named none
+        if values["device"] is not None and "pid" not in (values.get("details") or {}):
+            pid = process_of(line)  # a device's fault from a new process is the next attempt's
+            if pid is not None:
+                values["details"] = {**(values.get("details") or {}), "pid": pid}
         return Event(**values)
 
     # -- lines ------------------------------------------------------------
@@ -214,13 +231,22 @@ class FaultScanner:
                 self.approx_time = tick[1]
                 tick = next(ticks, None)
             self.step = step
-            if number != self.last_number + 1 and self.tracebacks:
+            adjacent = number == self.last_number + 1
+            if not adjacent and self.tracebacks:
                 self._interrupt(out)  # progress lines came between: no traceback spans them
             self.last_number = number
             if _CHATTER in line:
+                self.continuing = False
                 continue
             hits = match(line)
-            events = [self.event(hit, line, number) for hit in hits] if hits else []
+            continued = False
+            if hits:
+                events = [self.event(hit, line, number) for hit in hits]
+            elif self.continuing and adjacent and error_lines.is_continuation(line):
+                events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
+            else:
+                events = self._uncataloged(line, number)
+            self.continuing = continued or bool(events)
             if self.child_failed is not None:
                 self._elastic_line(line, out)
             if self.tracebacks or TRACEBACK in line or FRAME in line:
@@ -240,6 +266,26 @@ class FaultScanner:
         if clock:
             self.approx_time = clock[-1][1]  # the latest, for the next batch's first lines
         return out
+
+    def _uncataloged(self, line: str, number: int) -> list[Event]:
+        """The net under the catalog: an error line no entry knows (outside a traceback or a
+        launcher's failure summary, whose lines are read as part of them)."""
+        if not self.net.screened(line) or self.child_failed is not None or TRACEBACK in line or FRAME in line:
+            return []
+        owner = self._owner(line) if self.tracebacks else None
+        if owner is not None and owner.crash is None:
+            return []
+        start = error_lines.message_start(line)
+        verdict = self.net.take(line, start)
+        if verdict is None:
+            return []
+        text = line[start:].strip()
+        message = f"An error no catalog entry knows: {text[:200]}" if text else "An error no catalog entry knows"
+        return [self._new(
+            self.catalog.definition(error_lines.CODE), error_lines.CODE, message, line, number, start,
+            kind=verdict.kind, severity=verdict.severity,
+            details={"template": verdict.template, "process_died": verdict.died},
+        )]
 
     def _emit(self, event: Event, out: list[Event]) -> None:
         """Output an event, folding repeats of the same fault into its first occurrence, so that
@@ -367,7 +413,10 @@ class FaultScanner:
             return None
         cause = _most_specific(tb.faults)
         message = f"The process died with {short}" + (f": {text[:300]}" if text else "")
-        fields: dict[str, Any] = {"details": {"exception": exception, "traceback_line": tb.first_line}}
+        # the masked exception line: the same error on many ranks folds, different ones never do
+        template = f"{exception}: {error_lines.template(text)}"
+        fields: dict[str, Any] = {"details": {"exception": exception, "traceback_line": tb.first_line,
+                                              "template": template}}
         if short == "KeyboardInterrupt":
             fields["severity"] = Severity.WARNING
             message = "The process was interrupted (KeyboardInterrupt)"
@@ -445,6 +494,7 @@ class FaultScanner:
             "held": copy.deepcopy(self.held),
             "restarts": self.restarts,
             "approx_time": self.approx_time,
+            "continuing": self.continuing,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -458,6 +508,7 @@ class FaultScanner:
         self.held = copy.deepcopy(snapshot["held"])
         self.restarts = snapshot["restarts"]
         self.approx_time = snapshot["approx_time"]
+        self.continuing = snapshot["continuing"]
 
 
 @dataclasses.dataclass
@@ -477,13 +528,20 @@ class _Held:
         self.last_line, self.last_time, self.last_step = self.first.line, self.first.time, self.first.step
 
     def continues(self, event: Event) -> bool:
-        """Whether `event` repeats this fault: training did not go back, no long quiet gap."""
+        """Whether `event` repeats this fault: training did not go back, the device's fault comes
+        from the same process (a new PID is the next attempt), no long quiet gap."""
         if self.last_step is not None and event.step is not None and event.step < self.last_step:
             return False  # a restart came between them: a new episode
+        if event.device and (event.details or {}).get("pid") != (self.first.details or {}).get("pid"):
+            return False
         if self.last_time is None or event.time is None or event.time == self.last_time:
             return True
         before, now = epoch_of(self.last_time), epoch_of(event.time)
-        return before is None or now is None or now - before <= EPISODE_GAP_S
+        # a device's fault (and a restart) is folded here only in bursts: whether a restart of the run
+        # came between two bursts may show in another file, so folding across them is left to `correlate`
+        # (and each restart there is one attempt)
+        burst = event.device or event.kind is Kind.RESTART
+        return before is None or now is None or now - before <= (_BURST_S if burst else EPISODE_GAP_S)
 
     def add(self, event: Event) -> None:
         self.count += 1
@@ -535,6 +593,9 @@ def _with_root_cause(event: Event, key: str, value: str) -> Event:
         number = _NUMBER.match(value)
         if number:
             details["exit_code"] = int(number.group())
+        pid = _ELASTIC_PID.search(value)
+        if pid:
+            details["pid"] = int(pid.group(1))
     elif key == "time":
         details["failed_at"] = value
     elif key == "traceback":

@@ -54,6 +54,9 @@ MAX_LINE_CHARS = 4096
 MAX_SHAPES = 256
 _MAX_FAST = 4
 _RANGE = re.compile(r"\d{1,18}-\d{1,18}")
+_EXCEPTION = re.compile(r"\s{0,4}[A-Za-z_][\w.]{0,120}[a-z_.](?:Error|Exception):")
+"""A Python exception line (`ValueError: ...`, `torch.OutOfMemoryError: ...`): numbers in its message are
+not progress."""
 _CONFIG_REPR = re.compile(r"\w\(\w+=")
 _STRONG = frozenset({"loss", "grad_norm"})
 
@@ -140,6 +143,8 @@ class LearnedParser(Parser):
             if record is not None:
                 return record
         start = message_start(line)
+        if _EXCEPTION.match(line, start):
+            return None  # an exception's message (`ValueError: global norm 47.3 of step 2 ...`) is no record
         slots = read_slots(line, start)
         if not slots:
             if line.strip():

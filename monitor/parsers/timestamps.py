@@ -10,7 +10,11 @@ Layouts, as printed by the tools that produce them:
 - dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
 - MMEngine: `03/05 10:41:12` (no year); the same with a dash (`03-05 10:41:12`, hand-written
   loggers' `%m-%d %H:%M:%S`) or none (tensorpack's `[0305 10:41:12 @train.py:71]`);
-- sockeye's `2024-03-05:10:41:12` (a colon between date and time).
+- sockeye's `2024-03-05:10:41:12` (a colon between date and time);
+- Huawei CANN plog, MindSpore and the CANN error manager: `2024-03-05-10:41:12.123.456`
+  (a dash between date and time, then milliseconds and microseconds as two dot-separated
+  groups), as in `[ERROR] RUNTIME(4242,python):2024-03-05-10:41:12.123.456 [file.cc:1]...`
+  and `EZ9999: 2024-03-05-10:41:12.123.456  <message>`.
 
 Where a layout has no year, the caller supplies one: the year of the last
 dated line of the same file, else the file's modification year (an
@@ -30,8 +34,8 @@ _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "
 _MONTHS = {month: i for i, month in enumerate(_MONTH_NAMES, 1)}
 
 _TIMESTAMP = re.compile(
-    r"(?P<iso>(?P<Y>\d{4})[-/](?P<m>\d\d)[-/](?P<d>\d\d)[T :](?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)"
-    r"(?:[.,](?P<f>\d{1,9}))?(?P<z>Z|[+-]\d\d:?\d\d)?)"
+    r"(?P<iso>(?P<Y>\d{4})[-/](?P<m>\d\d)[-/](?P<d>\d\d)[T :-](?P<H>\d\d):(?P<M>\d\d):(?P<S>\d\d)"
+    r"(?:[.,](?P<f>\d{1,9})(?:\.(?P<us>\d{3})(?!\d))?)?(?P<z>Z|[+-]\d\d:?\d\d)?)"
     r"|(?P<dmesg>\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<dmon>[A-Z][a-z]{2}) +(?P<dd>\d{1,2}) "
     r"(?P<dH>\d\d):(?P<dM>\d\d):(?P<dS>\d\d) (?P<dY>\d{4})\])"
     r"|(?P<glog>\b[IWEF](?P<gm>1[0-2]|0?[1-9])(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
@@ -60,7 +64,7 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
     if m.group("iso"):
         return dt.datetime(
             int(g("Y")), int(g("m")), int(g("d")), int(g("H")), int(g("M")), int(g("S")),
-            _micro(g("f")), tzinfo=_zone(g("z")),
+            _micro(g("f") if g("us") is None else g("f")[:3].rjust(3, "0") + g("us")), tzinfo=_zone(g("z")),
         )
     if m.group("dmesg"):
         return dt.datetime(

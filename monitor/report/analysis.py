@@ -32,7 +32,7 @@ import pandas as pd
 from monitor import __version__
 from monitor.api import PAUSE_COLUMNS, STEP_COLUMNS, TIMER_COLUMNS, Loaded
 from monitor.catalog import load as load_catalog
-from monitor.model import Event, Kind, Role, Severity, epoch_of
+from monitor.model import UNCATALOGED, Event, Kind, Role, Severity, epoch_of, last_time
 
 FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
 FAILURE_KINDS = FAULT_KINDS | {Kind.DIVERGENCE, Kind.NAN}
@@ -200,8 +200,9 @@ def _downtime_after(event: Event, restarts: list[dict[str, Any]]) -> float | Non
 def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
     """How the run ended, what broke first, what it means and what to do."""
     train = _training(loaded.steps)
-    restarts = [w for w in (_when(e) for e in events if e.code == "STEP-RESTART") if w is not None]
-    final = [e for e in events if not restarts or (_when(e) or 0.0) >= max(restarts)]  # the last attempt's
+    restarts = [e for e in events if e.kind is Kind.RESTART]
+    last_restart = max((i for i, e in enumerate(events) if e.kind is Kind.RESTART), default=-1)
+    final = events[last_restart + 1:]  # the last attempt's (events are in time order)
     codes = {e.code for e in final}
     serious = [e for e in events if e.severity >= Severity.ERROR]
     ending = [e for e in final if e.severity >= Severity.ERROR]
@@ -214,9 +215,10 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
         progressed = any(f.steps for f in loaded.files)
         last_step = max((f.last_step for f in loaded.files if f.last_step is not None), default=None)
     completed = not totals.empty and last_step is not None and last_step >= float(totals.max())
+    completed = completed or _said_it_finished(loaded)
     if codes & set(SCHEDULER_CODES):
         outcome = "killed by the scheduler"
-    elif any(e.kind is Kind.CRASH for e in ending):
+    elif any(e.kind is Kind.CRASH for e in ending) and not (completed and _died_before_the_end(loaded, ending)):
         outcome = "crashed"
     elif codes & {"UNFINISHED-RUN", "NO-PROGRESS"} or any(e.kind is Kind.HANG and e.code != "STALL" for e in ending):
         outcome = "hung"
@@ -226,6 +228,9 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
         outcome = "completed"
     else:
         outcome = "still running or cut off" if ending or not totals.empty else "completed"
+    if outcome == "completed" and (serious or any(e.persistent for e in events) or any(
+            e.kind is Kind.SLOWDOWN and e.severity >= Severity.WARNING for e in events)):
+        outcome = "completed with findings"
     if root is None:
         last = f" (last step {int(last_step):,})" if last_step is not None else ""
         findings = "no findings" if not events else "no findings that need action"
@@ -245,7 +250,7 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
                                                   f"device {root.device}" if root.device else "") if part)
     followed = f" It was followed by {len(cascades)} consequence(s): " + ", ".join(
         sorted({c.code or str(c.kind) for c in cascades})) + "." if cascades else ""
-    intro = "The root cause is" if outcome != "completed" else (
+    intro = "The root cause is" if not outcome.startswith("completed") else (
         f"It recovered from {len(restarts)} restart(s); the first failure was" if restarts else "It reported")
     summary = (
         f"{_OUTCOME_SENTENCE[outcome]} {intro} {root.code} ({root.kind}"
@@ -260,12 +265,32 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
 
 _OUTCOME_SENTENCE = {
     "completed": "The run completed.",
+    "completed with findings": "The run completed, with findings.",
     "crashed": "The run crashed.",
     "hung": "The run hung.",
     "killed by the scheduler": "The run was killed by the scheduler.",
     "still running or cut off": "The run was still running when the logs end (or they were cut off).",
     "no training progress": "The run made no training progress.",
 }
+
+
+def _said_it_finished(loaded: Loaded) -> bool:
+    """Whether a log printed its framework's end of training (HF's `train_runtime` summary,
+    Megatron's `after training is done`, Lightning's `max_epochs` reached, ...)."""
+    pauses = loaded.pauses
+    return not pauses.empty and "end" in pauses and bool(pauses["end"].fillna(False).astype(bool).any())
+
+
+def _died_before_the_end(loaded: Loaded, ending: list[Event]) -> bool:
+    """Whether every crash of the last attempt comes before the run said it finished (in its file)."""
+    pauses = loaded.pauses
+    if pauses.empty or "end" not in pauses:
+        return True  # the planned total was reached: progress went on after the crashes
+    ends = pauses[pauses["end"].fillna(False).astype(bool)]
+    last_end = {file: int(line) for file, line in zip(ends["file"], ends["line"])}
+    return all(
+        e.file not in last_end or (e.line or 0) < last_end[e.file] for e in ending if e.kind is Kind.CRASH
+    )
 
 
 def _consequences(root: Event, events: list[Event]) -> list[Event]:
@@ -354,6 +379,33 @@ def fault_table(events: list[Event]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (-Severity.parse(row["severity"]), -row["count"]))
 
 
+def uncatalogued(events: list[Event]) -> list[dict[str, Any]]:
+    """Error lines no catalog entry knows, one row per masked template, in order of first
+    appearance: how often, on how many ranks and nodes, in which files. A template on many ranks
+    or nodes at once is the stack's own failure, the signal of an immature software stack."""
+    groups: dict[str, list[Event]] = {}
+    for event in events:
+        template = (event.details or {}).get("template") if event.code == UNCATALOGED else None
+        if template:
+            groups.setdefault(template, []).append(event)
+    rows = []
+    for template, found in groups.items():
+        ranks = sorted({r for e in found for r in (e.ranks or ((e.rank,) if e.rank is not None else ()))})
+        nodes = sorted({n for e in found for n in (e.nodes or ((e.node,) if e.node else ()))})
+        times = [e.time for e in found if e.time]
+        lasts = [t for t in map(last_time, found) if t]
+        first = found[0]
+        rows.append({
+            "template": template, "kinds": sorted({str(e.kind) for e in found}),
+            "severity": str(max(e.severity for e in found)), "count": sum(e.count or 1 for e in found),
+            "ranks": ranks, "nodes": nodes, "spread": max(len(ranks), len(nodes), 1),
+            "files": sorted({e.file for e in found if e.file}),
+            "first_time": min(times) if times else None, "last_time": max(lasts) if lasts else None,
+            "first": f"{first.file}:{first.line}", "evidence": first.evidence,
+        })
+    return rows  # events come in time order, so the rows are in order of first appearance
+
+
 def drain_candidates(events: list[Event]) -> list[dict[str, Any]]:
     """Nodes ranked by the root hardware or interconnect faults they show."""
     nodes: dict[str, list[str]] = {}
@@ -438,6 +490,7 @@ def build_report(loaded: Loaded) -> dict[str, Any]:
         "persistent": persistent(events, restarts),
         "scorecard": scorecard(events, cost["span_s"], restarts),
         "faults": fault_table(events),
+        "uncatalogued": uncatalogued(events),
         "drain_candidates": drain_candidates(events),
         "events": [event.to_dict() for event in events],
     }

@@ -24,6 +24,7 @@ from monitor.report.markdown import (
     MAX_TIMELINE_ROWS,
     NO_TIMESTAMPS,
     SECTIONS,
+    UNCATALOGUED_NOTE,
     cascade_summary,
     duration_text,
     finite,
@@ -38,6 +39,7 @@ from monitor.report.markdown import (
 
 OUTCOME_CLASSES = {
     "completed": "good",
+    "completed with findings": "warn",
     "crashed": "bad",
     "hung": "bad",
     "killed by the scheduler": "warn",
@@ -124,7 +126,7 @@ def render_html(report: dict[str, Any]) -> str:
     """The whole report as one HTML5 document (no script, no external resource)."""
     title = _e(report.get("title") or "monitor report")
     nav = "".join(f'<a href="#{key}">{heading}</a>' for key, heading in SECTIONS)
-    builders = (_verdict, _timeline, _health, _cost, _persistent, _scorecard, _faults, _drain, _inputs)
+    builders = (_verdict, _timeline, _health, _cost, _persistent, _scorecard, _faults, _uncatalogued, _drain, _inputs)
     sections = "".join(
         f'<section id="{key}"><h2>{heading}</h2>{build(report)}</section>'
         for (key, heading), build in zip(SECTIONS, builders)
@@ -405,6 +407,18 @@ def _faults(report: dict[str, Any]) -> str:
             for f in items]
     headers = ["Code", "Kind", "Severity", "Domain", "Count", "Ranks", "Nodes", "First – last", "Meaning", "Action"]
     return _table(headers, rows, numeric=(4,))
+
+
+def _uncatalogued(report: dict[str, Any]) -> str:
+    items = report.get("uncatalogued") or []
+    if not items:
+        return '<p class="none">none</p>'
+    rows = [[_code(u.get("template")), _e(", ".join(u.get("kinds") or [])), _severity(u.get("severity")),
+             _e(number_text(u.get("count"))), _e(ranks_text(u.get("ranks"))), _e(names_text(u.get("nodes"))),
+             _span(u.get("first_time"), u.get("last_time")), _e(u.get("first"))]
+            for u in items]
+    headers = ["Template", "Kind", "Severity", "Count", "Ranks", "Nodes", "First – last", "First seen"]
+    return f"<p>{_e(UNCATALOGUED_NOTE)}</p>" + _table(headers, rows, numeric=(3,))
 
 
 def _drain(report: dict[str, Any]) -> str:

@@ -23,10 +23,16 @@ SECTIONS = (
     ("persistent", "Persistent technical issues"),
     ("scorecard", "Platform scorecard by domain"),
     ("faults", "Fault table"),
+    ("uncatalogued", "New and uncatalogued errors"),
     ("drain", "Drain candidates"),
     ("inputs", "Inputs"),
 )
 MAX_TIMELINE_ROWS = 500
+UNCATALOGUED_NOTE = (
+    "Error lines no catalog entry knows, by masked template, in order of first appearance. "
+    "One that shows on many ranks or nodes at once, or in every attempt, is the stack's own failure: "
+    "report it to its vendor."
+)
 NO_TIMESTAMPS = "No timestamps: ordered by file and line."
 BADPUT_NAMES = {
     "startup": "start-up",
@@ -154,7 +160,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     title = md_text(report.get("title") or "monitor report")
     meta = f"Generated {md_text(report.get('generated') or '-')} · monitor {md_text(report.get('version') or '-')}"
     parts = [f"# {title}", meta]
-    builders = (_verdict, _timeline, _health, _cost, _persistent, _scorecard, _faults, _drain, _inputs)
+    builders = (_verdict, _timeline, _health, _cost, _persistent, _scorecard, _faults, _uncatalogued, _drain, _inputs)
     for (_, heading), build in zip(SECTIONS, builders):
         parts.append(f"## {heading}")
         parts.extend(build(report))
@@ -298,6 +304,18 @@ def _faults(report: dict[str, Any]) -> list[str]:
              md_text(f.get("meaning") or ""), md_text(f.get("action") or "")] for f in items]
     headers = ["Code", "Kind", "Severity", "Domain", "Count", "Ranks", "Nodes", "First – last", "Meaning", "Action"]
     return [md_table(headers, rows)]
+
+
+def _uncatalogued(report: dict[str, Any]) -> list[str]:
+    items = report.get("uncatalogued") or []
+    if not items:
+        return ["none"]
+    rows = [[md_code(u.get("template") or "-"), md_text(", ".join(u.get("kinds") or []) or "-"),
+             md_text(u.get("severity") or "-"), number_text(u.get("count")), md_text(ranks_text(u.get("ranks"))),
+             md_text(names_text(u.get("nodes"))), md_text(span_text(u)), md_code(u.get("first") or "-")]
+            for u in items]
+    headers = ["Template", "Kind", "Severity", "Count", "Ranks", "Nodes", "First – last", "First seen"]
+    return [UNCATALOGUED_NOTE, md_table(headers, rows)]
 
 
 def _drain(report: dict[str, Any]) -> list[str]:

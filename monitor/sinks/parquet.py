@@ -43,6 +43,7 @@ EVENT_TYPES: dict[str, str] = {
     "time": _STRING, "step": _INT, "rank": _INT, "node": _STRING, "device": _STRING, "evidence": _STRING,
     "action": _STRING, "value": _FLOAT, "baseline": _FLOAT, "domain": _STRING, "role": _STRING, "count": _INT,
     "ranks": _INTS, "nodes": _STRINGS, "persistent": _BOOL, "cause": _STRING, "details": _JSON,
+    "run": _STRING,
     "source_host": _STRING,
 }
 FILE_TYPES: dict[str, str] = {

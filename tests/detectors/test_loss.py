@@ -163,3 +163,54 @@ def test_state_snapshots_compare_equal_and_restore() -> None:
     assert a.snapshot() == b.snapshot()
     tail = [step(1300, loss=9.0), step(1310, loss=2.5)]
     assert a.observe(tail) == b.observe(tail)
+
+
+
+def _hf_dicts(pairs: list[tuple[float, float]]) -> str:
+    """Hugging Face Trainer log dicts (`Trainer._maybe_log_save_evaluate` → `Trainer.log`,
+    transformers/trainer.py: `{'loss': ..., 'grad_norm': ..., 'learning_rate': ..., 'epoch': ...}`),
+    with a learning rate that decays after its warm-up."""
+    lines = []
+    for i, (loss, grad) in enumerate(pairs):
+        lr = 0.0005 - i * 4e-10
+        lines.append(f"{{'loss': {loss}, 'grad_norm': {grad}, 'learning_rate': {lr!r}, 'epoch': {0.1 + i / 100:.2f}}}")
+    return "\n".join(lines)
+
+
+# a noisy fine-tuning loss (one small batch per record) and a calm grad norm
+_BEFORE = [(0.62, 0.2711), (0.48, 0.2602), (0.55, 0.2495), (0.47, 0.2688), (0.58, 0.2574), (0.52, 0.2633),
+           (0.45, 0.2705), (0.60, 0.2551)]
+_RISEN = [0.66, 0.79, 0.64, 0.70, 0.86, 0.82]
+_BLOWN = [17.22, 7.117, 21.81, 23.02, 3.769, 14.41]
+
+
+def _divergences(text: str) -> list:
+    from tests.conftest import fault_events
+
+    return [e for e in fault_events(text) if e.kind == Kind.DIVERGENCE]
+
+
+def test_a_log_ending_in_a_grad_norm_blow_up_with_the_loss_risen_is_a_divergence() -> None:
+    """The grad norm jumps from ~0.26 to 4-23 and stays there; the noisy loss creeps from ~0.5 to
+    0.64-0.86 and is still well above its floor at the end: no record stands out of the noise as a
+    spike, yet the run is diverging. The event is where the loss first stood `climb_ratio` above
+    its floor (the lowest median of three records before the blow-up, 0.48)."""
+    [event] = _divergences(_hf_dicts(_BEFORE + list(zip(_RISEN, _BLOWN))))
+    assert (event.code, event.line, event.details["reason"]) == ("DIVERGENCE", 9, "grad-norm-blowup")
+    assert event.details["blowup_since_step"] == 9
+    assert (event.baseline, event.value) == (0.48, 0.82)
+
+
+def test_a_grad_norm_blow_up_the_loss_came_back_from_is_no_divergence() -> None:
+    back = [0.66, 0.79, 0.64, 0.50, 0.47, 0.52]
+    assert _divergences(_hf_dicts(_BEFORE + list(zip(back, _BLOWN)))) == []
+
+
+def test_a_loss_that_rose_with_a_steady_grad_norm_is_not_a_blow_up() -> None:
+    steady = [0.29, 0.31, 0.27, 0.30, 0.28, 0.26]
+    assert _divergences(_hf_dicts(_BEFORE + list(zip(_RISEN, steady)))) == []
+
+
+def test_a_grad_norm_blow_up_of_too_few_records_at_the_end_is_not_yet_a_divergence() -> None:
+    late = [0.29, 0.31, 0.27, 0.30, 3.769, 14.41]
+    assert _divergences(_hf_dicts(_BEFORE + list(zip(_RISEN, late)))) == []

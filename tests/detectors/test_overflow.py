@@ -99,3 +99,37 @@ def test_unnamed_history_becomes_the_first_named_rank() -> None:
     events = run([step(500, loss=2.0), overflow(64, 32, step=501, rank=0), overflow(32, 16, step=502, rank=0),
                   overflow(16, 8, step=503, rank=0)])
     assert [e.code for e in events] == ["LOSS-SCALE-STORM"]  # rank 0 had progressed: not start-up
+
+
+_DS = "[2021-11-26 03:07:16,494] [INFO] [logging.py:69:log_dist] [Rank 0] "
+
+
+def _hf_then_engine(skipped: int) -> str:
+    """Hugging Face Trainer loss dicts (`Trainer.log`, transformers/trainer.py) and the DeepSpeed
+    engine's progress line (`DeepSpeedEngine._report_progress`, deepspeed/runtime/engine.py,
+    through `log_dist`), whose `skipped` counts the skipped steps since step 0."""
+    return "\n".join([
+        "{'loss': 3.4121, 'learning_rate': 0.0001, 'epoch': 0.41}",
+        "{'loss': 3.3907, 'learning_rate': 0.0001, 'epoch': 0.42}",
+        f"{_DS}step=3000, skipped={skipped}, lr=[0.0001, 0.0001], mom=[[0.9, 0.999], [0.9, 0.999]]",
+        "{'loss': 3.3877, 'learning_rate': 0.0001, 'epoch': 0.43}",
+    ])
+
+
+def test_a_first_engine_line_with_most_steps_skipped_is_a_storm_at_that_line() -> None:
+    """The first engine line of the log says 2990 of 3000 steps were skipped: the scale is pinned
+    at its floor and every step overflows, however the excerpt began."""
+    from tests.conftest import fault_events
+
+    events = [e for e in fault_events(_hf_then_engine(2990)) if e.kind == Kind.OVERFLOW]
+    assert [(e.code, e.severity, e.step, e.line, e.count) for e in events] == [
+        ("LOSS-SCALE-STORM", Severity.WARNING, 3000, 3, 2990)
+    ]
+    assert "2990 steps skipped" in events[0].message
+
+
+def test_a_first_engine_line_with_a_few_steps_skipped_says_nothing() -> None:
+    """A handful of skipped steps by step 3000 is the start-up scale search, long over."""
+    from tests.conftest import fault_events
+
+    assert [e for e in fault_events(_hf_then_engine(14)) if e.kind == Kind.OVERFLOW] == []

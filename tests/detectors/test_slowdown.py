@@ -114,3 +114,60 @@ def test_a_few_slow_steps_in_a_steady_run_are_not_erratic() -> None:
     times = [2.0 * (1 + rng.gauss(0, 0.03)) for _ in range(200)]
     times[50] = times[120] = 12.0  # a data-loader hiccup now and then
     assert run([step(i, step_time_s=t) for i, t in enumerate(times)]) == []
+
+
+def _hand4whole(speeds: list[float], gap_before: int | None, gap_s: float = 300.0) -> str:
+    """Hand4Whole-style progress lines (mks0601/Hand4Whole_RELEASE `main/train.py`: `Epoch %d/%d itr
+    %d/%d:`, `lr: %g`, `speed: %.2f(%.2fs r%.2f)s/itr` of the running-average timers, `%.2fh/epoch`,
+    then the losses; logged with a `%m-%d %H:%M:%S` timestamp), two seconds apart, with a gap of
+    `gap_s` before the line at index `gap_before`."""
+    import datetime as dt
+
+    clock = dt.datetime(2024, 9, 24, 22, 50, 0)
+    lines = []
+    losses = [0.2731, 0.2702, 0.2784, 0.2748, 0.2701]
+    for i, speed in enumerate(speeds):
+        if i == gap_before:
+            clock += dt.timedelta(seconds=gap_s)
+        lines.append(
+            f"{clock:%m-%d %H:%M:%S} Epoch 0/7 itr {60 + i}/3489: lr: 0.0001 speed: {speed:.2f}(0.65s r1.70)s/itr "
+            f"{speed / 3600 * 3489:.2f}h/epoch loss_joint_proj: {losses[i % 5]:.4f} loss_smpl_pose: 0.1208"
+        )
+        clock += dt.timedelta(seconds=2)
+    return "\n".join(lines)
+
+
+def _kinds(text: str) -> list[tuple[str, int | None]]:
+    from tests.conftest import fault_events
+
+    return [(e.code, e.step) for e in fault_events(text) if e.kind in (Kind.SLOWDOWN, Kind.HANG)]
+
+
+def test_progress_that_resumes_slower_after_a_stall_is_a_slowdown_too() -> None:
+    """A 5-minute data-read stall, then the printed average step time jumps 1.5x on the line after
+    the resumed one, and the log ends: the stall, and the slowdown it left."""
+    speeds = [2.40 - 0.005 * i for i in range(14)]
+    text = _hand4whole([*speeds, speeds[-1], 3.60], gap_before=14)
+    assert _kinds(text) == [("STALL", 73), ("SLOWDOWN", 75)]
+    from tests.conftest import fault_events
+
+    [event] = [e for e in fault_events(text) if e.code == "SLOWDOWN"]
+    assert event.details["reason"] == "after-stall" and event.details["stall_s"] == 302.0
+    assert 1.4 < event.details["ratio"] < 1.6
+
+
+def test_a_stall_after_which_the_speed_is_unchanged_is_only_a_stall() -> None:
+    speeds = [2.40 - 0.005 * i for i in range(14)]
+    assert _kinds(_hand4whole([*speeds, speeds[-1], speeds[-1]], gap_before=14)) == [("STALL", 73)]
+
+
+def test_one_slow_line_at_the_end_without_a_stall_is_not_a_slowdown() -> None:
+    speeds = [2.40 - 0.005 * i for i in range(14)]
+    assert _kinds(_hand4whole([*speeds, speeds[-1], 3.60], gap_before=None)) == []
+
+
+def test_a_slow_line_whose_own_interval_holds_the_stall_is_only_the_stall() -> None:
+    """The line right after the gap may count the gap in its timing: that says nothing about the
+    speed afterwards."""
+    speeds = [2.40 - 0.005 * i for i in range(14)]
+    assert _kinds(_hand4whole([*speeds, speeds[-1], 3.60], gap_before=15)) == [("STALL", 74)]

@@ -59,6 +59,7 @@ torch.distributed.DistStoreError: Timed out after 901 seconds waiting for client
 
 
 def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix_then_folded() -> None:
+    """The same error on two ranks (the numbers in it differ) folds into one crash."""
     text = """\
 [rank0]: Traceback (most recent call last):
 [rank1]: Traceback (most recent call last):
@@ -66,12 +67,27 @@ def test_interleaved_rank_tracebacks_are_kept_apart_by_prefix_then_folded() -> N
 [rank1]:   File "/w/train.py", line 5, in <module>
 [rank0]:     step()
 [rank1]:     step()
-[rank1]: RuntimeError: boom on one
-[rank0]: RuntimeError: boom on zero
+[rank1]: RuntimeError: shard 17 of rank 1 is empty
+[rank0]: RuntimeError: shard 4 of rank 0 is empty
 """
     [crash] = crashes(text)  # the same crash on two ranks, folded
     assert (crash.line, crash.count, crash.ranks) == (7, 2, (0, 1))
     assert crash.details["last_line"] == 8
+
+
+def test_different_exceptions_on_two_ranks_are_never_folded_together() -> None:
+    text = """\
+[rank0]: Traceback (most recent call last):
+[rank1]: Traceback (most recent call last):
+[rank0]:   File "/w/train.py", line 5, in <module>
+[rank1]:   File "/w/train.py", line 5, in <module>
+[rank0]:     step()
+[rank1]:     step()
+[rank1]: RuntimeError: Connection closed by peer [10.0.0.2]:4411
+[rank0]: IndexError: index 9 is out of bounds for dimension 0 with size 8
+"""
+    found = crashes(text)
+    assert [(c.details["exception"], c.rank) for c in found] == [("RuntimeError", 1), ("IndexError", 0)]
 
 
 def test_a_traceback_whose_header_was_cut_still_ends_in_a_crash() -> None:

@@ -44,8 +44,21 @@ def test_engine_line_gives_step_lr_time_and_rank() -> None:
 
 def test_cumulative_skipped_becomes_a_per_record_count() -> None:
     """DeepSpeed counts skipped steps since the start; the record holds those since the previous record."""
-    records = steps("\n".join(engine(s, k) for s, k in [(10, 6), (20, 6), (30, 9), (40, 9)]))
-    assert [(r.step, r.skipped) for r in records] == [(10, None), (20, 0), (30, 3), (40, 0)]
+    records = steps("\n".join(engine(s, k) for s, k in [(10, 4), (20, 6), (30, 9), (40, 9)]))
+    assert [(r.step, r.skipped) for r in records] == [(10, None), (20, 2), (30, 3), (40, 0)]
+
+
+def test_first_record_keeps_its_count_when_most_steps_were_skipped() -> None:
+    """`_report_progress` prints `skipped_steps`, counted (like `global_steps`) from step 0: a first
+    line where most steps of the run were skipped is a scale pinned at its floor, whatever came before."""
+    records = steps("\n".join(engine(s, k) for s, k in [(2000, 1995), (2010, 2005)]))
+    assert [(r.step, r.skipped) for r in records] == [(2000, 1995), (2010, 10)]
+
+
+def test_first_record_with_half_or_fewer_steps_skipped_has_no_history() -> None:
+    """A first line at half the steps skipped or fewer may hold a start-up search of any length: unknown."""
+    assert [r.skipped for r in steps(engine(2000, 1000))] == [None]
+    assert [r.skipped for r in steps(engine(250, 3))] == [None]
 
 
 def test_skipped_count_going_down_is_a_restart_with_unknown_history() -> None:
@@ -60,8 +73,8 @@ def test_step_going_back_is_a_restart_with_unknown_history() -> None:
 
 def test_skipped_counts_are_kept_per_rank() -> None:
     text = "\n".join([
-        engine(10, 2, prefix="[rank0]:" + LOG), engine(10, 7, prefix="[rank8]:" + LOG),
-        engine(20, 3, prefix="[rank0]:" + LOG), engine(20, 7, prefix="[rank8]:" + LOG),
+        engine(10, 2, prefix="[rank0]:" + LOG), engine(10, 5, prefix="[rank8]:" + LOG),
+        engine(20, 3, prefix="[rank0]:" + LOG), engine(20, 5, prefix="[rank8]:" + LOG),
     ])
     assert [(r.rank, r.skipped) for r in steps(text)] == [(0, None), (8, None), (0, 1), (8, 0)]
 

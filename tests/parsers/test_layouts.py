@@ -373,3 +373,18 @@ def test_a_planned_total_printed_beside_the_step_is_its_total_on_both_paths(monk
     monkeypatch.setattr(LearnedParser, "_compile", lambda *args: None)
     assert fast == [(r.step, r.total_steps) for r in steps(text)] == [
         (10, 5000), (20, 5000), (30, 5000), (40, 5000), (50, None)]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "ValueError: Current global norm [52.118404] of step 7 has been 3 consecutive times greater than threshold 5.0",
+        "[rank3]: torch.OutOfMemoryError: step 12: tried to allocate 2.00 GiB; loss 3.1",
+        "RuntimeError: step 400 loss 2.5 grad_norm 1.2 mismatch",
+    ],
+)
+def test_an_exception_line_is_never_a_record(line: str) -> None:
+    """A Python exception's message quotes numbers (`... of step 7 ...`); the line is the fault
+    scanner's (MindFormers' callback raises `ValueError(f"Current global norm {norm} of step {step} ...")`,
+    mindformers/core/callback/callback.py)."""
+    assert steps(line + "\n" + line) == []
