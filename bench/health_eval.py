@@ -39,6 +39,16 @@ Numbers, per family:
   incident's window, per 10,000 logged steps outside every incident.
 Events without a step cannot be matched and count as false events.
 
+Events per anomaly episode: every injected incident is one episode, and
+should be one event. An event belongs to an incident when its step lies in
+the incident's window and its kind is one an incident of that family can
+show (loss_spike, divergence and nan for the loss families, slowdown for
+slowdown, hang for stall and unfinished; GRAD-NORM-SPIKE warnings are left
+out, they are reported above); an event in the windows of two incidents
+belongs to the first. The line gives attributed events / detected incidents
+per family and overall (target <= 1.2), and the most events one incident
+drew.
+
 Corpus line: every case under the corpus directory whose `expect` list is
 empty, or whose `expect_absent` names loss_spike, divergence, nan or
 slowdown, is scanned; any event of a kind its `expect_absent` names is
@@ -272,6 +282,53 @@ def score_row(row: str, runs: Iterable[ScannedRun]) -> RowScore:
     return score
 
 
+EPISODE_KINDS = {
+    "spike": ("loss_spike", "divergence", "nan"),
+    "divergence": ("loss_spike", "divergence", "nan"),
+    "slowdown": ("slowdown",),
+    "stall": ("hang",),
+    "unfinished": ("hang",),
+}
+
+
+def episode_events(runs: Iterable[ScannedRun]) -> dict[str, Any]:
+    """Events per anomaly episode: each incident's events (see the module docstring) per detected incident."""
+    events_by: collections.Counter[str] = collections.Counter()
+    detected_by: collections.Counter[str] = collections.Counter()
+    most: dict[str, Any] = {"events": 0, "run": None, "family": None}
+    for run in runs:
+        taken: set[int] = set()
+        for incident in sorted(run.label["incidents"], key=lambda i: i["start_index"]):
+            family = incident["code_family"]
+            kinds = EPISODE_KINDS.get(family, ())
+            mine = [j for j, e in enumerate(run.events)
+                    if j not in taken and e.get("code") != GRAD_NORM_SPIKE and e.get("kind") in kinds
+                    and run.in_window(e, incident)]
+            taken.update(mine)
+            if not mine:
+                continue
+            detected_by[family] += 1
+            events_by[family] += len(mine)
+            if len(mine) > most["events"]:
+                most = {"events": len(mine), "run": run.label["name"], "family": family}
+    detected, events = sum(detected_by.values()), sum(events_by.values())
+    return {
+        "events_per_episode": events / detected if detected else None,
+        "episodes": detected, "events": events,
+        "by_family": {f: events_by[f] / detected_by[f] for f in sorted(detected_by)},
+        "most": most,
+    }
+
+
+def episode_line(result: dict[str, Any]) -> str:
+    families = ", ".join(f"{f} {v:.2f}" for f, v in result["by_family"].items())
+    most = result["most"]
+    return (f"events per anomaly episode: {_cell(result['events_per_episode'], 2)} "
+            f"({result['events']} events on {result['episodes']} detected incidents; target <= 1.2); "
+            f"by family {families or '-'}; most on one incident: {most['events']}"
+            + (f" ({most['family']}, {most['run']})" if most["run"] else ""))
+
+
 def healthy_steps(runs: Iterable[ScannedRun]) -> int:
     return sum(run.label["healthy_steps"] for run in runs)
 
@@ -465,6 +522,8 @@ def evaluate(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     print(f"# Training-health detectors on {len(runs)} synthetic runs "
           f"({args.runs} runs x {args.seeds} seeds, {sum(len(r.label['incidents']) for r in runs)} incidents)\n")
     print(markdown(scores, runs, grad))
+    episodes = episode_events(runs)
+    print(episode_line(episodes))
     print()
     print(breakdown(scores))
     print(other_events(runs))
@@ -500,6 +559,7 @@ def evaluate(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                                                              for b, n in s.by_seconds.items()}}
                      for s in scores},
         "grad_norm_spike": grad,
+        "episodes": episodes,
         "monitor_errors": errors,
         "parse_mismatches": mismatched,
         "corpus": corpus,

@@ -187,7 +187,10 @@ def load_configuration(args: argparse.Namespace) -> tuple[tuple[str, ...], Setti
 
 
 def _warn(message: str) -> None:
-    print(f"monitor: {message}", file=sys.stderr)
+    """One line on stderr; file names and log text in it are stripped of terminal controls."""
+    from monitor.sinks.terminal import printable
+
+    print(f"monitor: {printable(message)}", file=sys.stderr)
 
 
 def _report_reading(result: SourceResult) -> None:
@@ -197,6 +200,8 @@ def _report_reading(result: SourceResult) -> None:
     if summary.long_lines:
         _warn(f"{summary.file}: {summary.long_lines} over-long line(s) were cut to their first MiB "
               f"(first at line {summary.first_long_line})")
+    if summary.warning:
+        _warn(f"{summary.file}: {summary.warning}; everything before it was read")
     if summary.replaced_chars:
         _warn(f"{summary.file}: {summary.replaced_chars} byte sequence(s) that are not UTF-8 text "
               "were replaced")
@@ -268,7 +273,8 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         from monitor.sinks.theme import THEME
 
         width = None if out.isatty() else int(os.environ.get("COLUMNS") or 120)
-        Console(file=out, theme=THEME, highlight=False, width=width).print(scan_table(events, summaries, counts))
+        table = scan_table(events, summaries, counts, args.fail_on)
+        Console(file=out, theme=THEME, highlight=False, width=width).print(table)
     if unreadable:
         return EXIT_ERROR
     worst = max((e.severity for e in events), default=None)

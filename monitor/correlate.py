@@ -349,3 +349,41 @@ def correlate(events: Iterable[Event]) -> list[Event]:
         explained.extend(zip((fold.order for fold in folds), _first_death(_explain(folds))))
     explained.sort(key=lambda pair: pair[0])
     return [event for _order, event in explained]
+
+
+class LiveCausality:
+    """Cause links while following logs: the same rules as `correlate`, one batch at a time.
+
+    A new fault whose catalog role is `cascade` names the latest root fault before it (within
+    two hours); a root fault that follows a hardware or interconnect fault on the same node
+    within minutes is its cascade. The recent roots are kept (at most `max_roots`), so memory
+    stays flat however long the run. `root` is the root of the current incident: the latest
+    root fault that explained another event.
+    """
+
+    def __init__(self, run: str | None = None, max_roots: int = 64) -> None:
+        self.run = run
+        self.max_roots = max_roots
+        self.roots: list[tuple[_Fold, Event]] = []
+        self.root: Event | None = None
+
+    def explain(self, events: Sequence[Event], now: float | None = None) -> list[Event]:
+        """`events` (in the order they were read) with their run, and roles and causes from the
+        roots seen so far; `now` stands in for the time of events whose lines carry none."""
+        out = []
+        for event in events:
+            if self.run is not None and event.run is None:
+                event = dataclasses.replace(event, run=self.run)
+            if event.kind in FAULT_KINDS and event.role is not None and event.cause is None:
+                epoch = epoch_of(event.time)
+                if epoch is None:
+                    epoch = now
+                fold = _Fold(event, epoch, epoch, (epoch if epoch is not None else -math.inf, 0, event.line or 0))
+                cause = _cause(event, fold, self.roots)
+                if cause is not None:
+                    event = dataclasses.replace(event, role=Role.CASCADE, cause=cause.label())
+                    self.root = cause
+                elif event.role is Role.ROOT:
+                    self.roots = [*self.roots[-(self.max_roots - 1):], (fold, event)]
+            out.append(event)
+        return out

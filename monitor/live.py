@@ -14,7 +14,12 @@ following adds three things:
   kernel log) is never called hung. `next_deadline` tells the main loop when
   to wake, so the event fires on time.
 - **Alert de-duplication** (`Deduper`): the same finding repeated within an
-  episode (30 minutes) is counted but not re-announced.
+  episode (30 minutes) is counted but not re-announced. Training-health
+  detectors run in their live mode here: an anomaly episode is announced at
+  first detection and updated (a spike that has not come back becomes a
+  divergence; the episode ended) under the same `details.episode`, with a
+  rising `details.update`; those updates are always passed on, and a consumer
+  keeps the latest event per episode id.
 - **Replay** (`Replayer`): a finished log fed at SPEED times its own pace,
   with its timestamps as the clock, for demos and for testing alert rules.
 
@@ -32,6 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from monitor.catalog import Catalog, load
+from monitor.detectors import new_detectors
 from monitor.detectors.base import format_duration, make_event
 from monitor.model import EPISODE_GAP_S, Event, Heartbeat, Pause, StepRecord, fold_key
 from monitor.parsers.timestamps import find_timestamp
@@ -157,6 +163,8 @@ class Deduper:
     def fresh(self, event: Event, now: float) -> bool:
         if event.code in ("NO-PROGRESS", "PROGRESS-RESUMED"):
             return True
+        if event.details and "episode" in event.details:
+            return True  # a detector's episode: emitted once, then updates of it (the same details.episode)
         key = (*fold_key(event), event.file if event.device is None else None)
         last = self.announced.get(key)
         self.announced[key] = now
@@ -189,6 +197,7 @@ class LiveScan:
         scan = self.scans.get(name)
         if scan is None:
             scan = self.scans[name] = SourceScan(Source(name, path), self.catalog, self.settings)
+            scan.detectors = new_detectors(self.settings, live=True)  # episodes announced early, then updated
             scan.on_records = lambda records, name=name: self._records(name, records)
         return scan
 
@@ -248,8 +257,15 @@ class Replayer:
     Lines are merged across files by their timestamps (a line without one
     keeps the time of the line before it in its file); `clock()` is the log's
     own time, so the no-progress watch sees the log's gaps as they were. The
-    caller checks deadlines before feeding each line.
+    caller checks deadlines before feeding each line, and `batches` stops the
+    clock at every deadline a silent stretch holds, so a hang is raised in the
+    stretch at its deadline (reached after the log time in between divided by
+    `speed`), as it would be live, not when the next line comes. A wait longer
+    than `MAX_WAIT_S` is cut short and the pace starts again from there (the
+    rest of that gap is skipped).
     """
+
+    MAX_WAIT_S = 60.0
 
     def __init__(self, sources: Sequence[Source], speed: float, year: int, sleep: Callable[[float], None] = time.sleep,
                  wall: Callable[[], float] = time.monotonic) -> None:
@@ -285,16 +301,34 @@ class Replayer:
                         year = stamp.printed_year or year  # year-less stamps take the last printed year
                     yield (last, index, number, line)
 
-    def batches(self) -> Iterator[tuple[Source, Batch]]:
-        """(source, one-line batch) in time order, paced."""
+    def batches(
+        self, deadline: Callable[[], float | None] = lambda: None
+    ) -> Iterator[tuple[Source, Batch | None]]:
+        """(source, one-line batch) in time order, paced. `deadline` gives the next no-progress
+        deadline (log time): one that falls before the next line's time is waited for and given as
+        (that line's source, None) with the clock at the deadline, for the caller to check."""
         merged = heapq.merge(*(self._lines(i, s) for i, s in enumerate(self.sources)))
         for stamp, index, number, line in merged:
             if stamp != float("-inf"):
-                if self._anchor is None:
-                    self._anchor = (stamp, self.wall())
-                log0, wall0 = self._anchor
-                wait = wall0 + (stamp - log0) / self.speed - self.wall()
-                if wait > 0:
-                    self.sleep(min(wait, 60.0))
-                self.log_time = stamp
+                due = deadline()
+                while due is not None and self.log_time is not None and self.log_time < due < stamp:
+                    self._wait_for(due)
+                    yield self.sources[index], None
+                    due = deadline()
+                self._wait_for(stamp)
             yield self.sources[index], Batch(number, [line])
+
+    def _wait_for(self, stamp: float) -> None:
+        """Sleep until log time `stamp` is due at `speed`; the clock is then `stamp` (it never goes
+        back: a line stamped earlier than the one before it, another rank's clock, keeps the time)."""
+        if self._anchor is None:
+            self._anchor = (stamp, self.wall())
+        log0, wall0 = self._anchor
+        wait = wall0 + (stamp - log0) / self.speed - self.wall()
+        if wait > self.MAX_WAIT_S:
+            self.sleep(self.MAX_WAIT_S)
+            self._anchor = (stamp, self.wall())  # the later lines keep their pace after the cut
+        elif wait > 0:
+            self.sleep(wait)
+        if self.log_time is None or stamp > self.log_time:
+            self.log_time = stamp

@@ -213,6 +213,18 @@ def json_number(value: float | None) -> float | str | None:
     return str(value)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float inside it (dicts, lists, tuples) made None: JSON has no NaN, so
+    a numeric field that held one is null (an event keeps the spelling in `value`, see `json_number`)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
     """One finding, with the fields of the design contract (null when unknown)."""
@@ -253,7 +265,8 @@ class Event:
         return f"{self.code or self.kind} {where}".strip()
 
     def to_dict(self) -> dict[str, Any]:
-        """The contract's JSON object: enums as their names, non-finite numbers as strings."""
+        """The contract's JSON object: enums as their names, a non-finite `value` or `baseline` as its
+        spelling, a non-finite number in `details` as null."""
         return {
             "kind": str(self.kind),
             "severity": str(self.severity),
@@ -277,7 +290,7 @@ class Event:
             "nodes": None if self.nodes is None else list(self.nodes),
             "persistent": self.persistent,
             "cause": self.cause,
-            "details": self.details,
+            "details": json_safe(self.details),
             "run": self.run,
         }
 
@@ -334,6 +347,7 @@ class SourceSummary:
     replaced_chars: int = 0
     error: str | None = None
     run_id: str | None = None  # a Slurm job id or torchrun run id the lines name (monitor.runs)
+    warning: str | None = None  # what stopped the reading early, everything before it kept (a corrupt record)
 
     @property
     def format(self) -> str | None:
@@ -382,6 +396,7 @@ class SourceSummary:
         self.replaced_chars += later.replaced_chars
         self.error = self.error or later.error
         self.run_id = self.run_id or later.run_id
+        self.warning = self.warning or later.warning
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -32,6 +32,7 @@ from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_or
 from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, is_plain_file
 from monitor.sources.lines import ReadStats, read_batches
+from monitor.sources.tfevents import is_event_source
 
 PARALLEL_MIN_BYTES = 64 << 20  # below this in total, a process pool costs more than it saves
 RANGE_BYTES = 32 << 20  # target size of one range of a big file
@@ -208,7 +209,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _splittable(source: Source) -> bool:
-    return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source)
+    return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source) and not is_event_source(source.path)
 
 
 def scan_parallel(

@@ -25,11 +25,13 @@ from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.exits import is_planned_exit
 from monitor.parsers.faults import FaultScanner
+from monitor.parsers.tensorboard import StepBuilder
 from monitor.parsers.timestamps import find_timestamp
 from monitor.runs import run_hint
 from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.lines import ReadStats, read_batches
+from monitor.sources.tfevents import is_event_source, read_scalars
 
 _CHECKPOINT_SAVES = ("aving checkpoint", "aving the checkpoint", "aving model checkpoint")
 """How frameworks announce a checkpoint save: Megatron-LM `saving checkpoint at iteration N to DIR`,
@@ -208,6 +210,8 @@ def scan_source(
     `on_records` sees every batch of records (the report keeps them)."""
     scan = SourceScan(source, load(catalog_files), settings)
     scan.on_records = on_records
+    if not source.is_stdin and is_event_source(source.path):
+        return _scan_event_file(scan)
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -231,6 +235,27 @@ def scan_source(
     events.extend(scan.finish())
     count_reading(scan.summary, stats)
     return SourceResult(source, in_line_order(events), scan.summary, error)
+
+
+def _scan_event_file(scan: SourceScan) -> SourceResult:
+    """A TensorBoard event file: its scalars, one record per step, through the same detectors."""
+    source = scan.source
+    builder = StepBuilder(source.name)
+    try:
+        with open(source.path or "", "rb") as stream:
+            reading = read_scalars(stream)
+    except OSError as err:
+        error = SourceError(source.name, err.strerror or str(err))
+        scan.summary.error = error.reason
+        return SourceResult(source, [], scan.summary, error)
+    events = scan._detect(builder.add(reading.scalars) + builder.flush())
+    for detector in scan.detectors:
+        events.extend(detector.finish())
+    scan.summary.formats = {"tensorboard": builder.count} if builder.count else {}
+    scan.summary.lines = builder.count
+    scan.summary.bytes_read = reading.offset
+    scan.summary.warning = reading.problem
+    return SourceResult(source, in_line_order(events), scan.summary)
 
 
 def scan(

@@ -19,19 +19,19 @@ and exits like `monitor scan` (1 when an event reaches `--fail-on`).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import glob
 import os
-import pickle
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from monitor import snapshot
 from monitor.catalog import load
 from monitor.cli import EXIT_ERROR, EXIT_FOUND, EXIT_OK, _warn, load_configuration
+from monitor.correlate import LiveCausality
 from monitor.live import LiveScan, Replayer
 from monitor.model import Event, Severity, StepRecord
 from monitor.pipeline import _file_year
@@ -40,7 +40,8 @@ from monitor.sinks.jsonl import write_jsonl
 from monitor.sources.files import expand_paths
 
 STATE_EVERY_S = 5.0
-_STATE_VERSION = 1
+_STATE_VERSION = 2  # 2: tagged JSON (monitor.snapshot); 1 was a pickle, never read
+_UNSAVED: list[str] = []  # the detector state could not be encoded (told once)
 
 
 def file_labels(patterns: list[str]) -> Callable[[str], str]:
@@ -93,13 +94,18 @@ class _Outputs:
             from monitor.sinks.prometheus import LiveMetrics, serve
 
             self.metrics = LiveMetrics()
-            self.server = serve(self.metrics, args.metrics_addr, args.metrics_port)
+            try:
+                self.server = serve(self.metrics, args.metrics_addr, args.metrics_port)
+            except OSError as err:  # the port is taken, the address is not this machine's
+                raise OSError(f"cannot serve metrics on {args.metrics_addr}:{args.metrics_port}: "
+                              f"{err.strerror or err}") from None
         self.webhook = None
         if args.webhook:
             from monitor.sinks.webhook import Webhook
 
             self.webhook = Webhook(args.webhook, min_severity=args.webhook_severity, style=args.webhook_style)
         self.label = file_labels(list(args.paths))
+        self.causality = LiveCausality(run)  # cause links across the followed files, as `scan` gives them
         self.parse_errors = 0
         self.broken: set[str] = set()  # files whose internal error was told
 
@@ -139,6 +145,9 @@ class _Outputs:
     def events(self, live: LiveScan, events: list[Event]) -> None:
         if not events:
             return
+        events = self.causality.explain(events, self.wall())
+        if self.metrics is not None and self.causality.root is not None:
+            self.metrics.root_cause(self.run, self.causality.root)
         for event in events:
             if self.metrics is not None:
                 self.metrics.event(self.run, event)
@@ -173,7 +182,29 @@ class _Outputs:
                 shutdown(*self.server)
 
 
+def _usage_error(args: argparse.Namespace) -> str | None:
+    """What is wrong with the command line, found before anything starts (one line for stderr)."""
+    if args.replay is None and "-" in args.paths:
+        # a pipe has no path to reopen, no offset to resume from and no rotation: tail -F semantics do not
+        # apply; replay and scan read it to its end
+        return ("tail follows files, not standard input ('-'): name the log files, or read a stream to its "
+                "end with `monitor scan -` or `monitor tail --replay SPEED -`")
+    if args.replay is not None and not args.replay > 0:
+        return f"--replay SPEED must be a number above 0, not {args.replay:g}"
+    if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+        return f"--metrics-port must be a port number from 0 to 65535, not {args.metrics_port}"
+    if args.webhook is not None:
+        from monitor.sinks.webhook import url_problem
+
+        return url_problem(args.webhook)
+    return None
+
+
 def run_tail(args: argparse.Namespace, out: TextIO) -> int:
+    problem = _usage_error(args)
+    if problem is not None:
+        _warn(problem)
+        return EXIT_ERROR
     configuration = load_configuration(args)
     if configuration is None:
         return EXIT_ERROR
@@ -214,9 +245,10 @@ def _replay(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
     last_refresh = 0.0
     try:
         with _live_view(outputs, replayer.clock) as view:
-            for source, batch in replayer.batches():
+            for source, batch in replayer.batches(live.hangs.next_deadline):
                 outputs.events(live, live.check())  # deadlines that passed before this line was written
-                outputs.events(live, live.feed(source.name, source.path, batch))
+                if batch is not None:
+                    outputs.events(live, live.feed(source.name, source.path, batch))
                 if view is not None and time.monotonic() - last_refresh > 0.5:
                     view.refresh()
                     last_refresh = time.monotonic()
@@ -292,19 +324,41 @@ def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
 
 
 def _extra(live: LiveScan) -> dict[str, Any]:
-    """The detectors' state and the announced findings, for `--state` (pickled: our own objects)."""
-    blob = pickle.dumps({"version": _STATE_VERSION, "scans": live.snapshot(), "announced": live.dedupe.announced})
-    return {"live": base64.b64encode(blob).decode("ascii")}
+    """The detectors' state and the announced findings, for `--state`, as data (`monitor.snapshot`)."""
+    saved = {"scans": live.snapshot(), "announced": live.dedupe.announced}
+    try:
+        return {"live": {"version": _STATE_VERSION, "state": snapshot.encode(saved)}}
+    except snapshot.SnapshotError as err:  # a detector holding a type the encoding lacks: a bug of ours
+        if not _UNSAVED:
+            _UNSAVED.append(str(err))
+            _warn(f"cannot save the detector state ({err}); saving only the file offsets")
+        return {}
 
 
 def _restore(live: LiveScan, extra: dict[str, Any] | None) -> None:
+    """Bring back what `_extra` saved; anything else (an older version, a malformed or foreign
+    state) is told once and the detectors start afresh. Decoding runs no code from the file."""
     if not extra or "live" not in extra:
         return
+    blob = extra["live"]
+    if not isinstance(blob, dict) or blob.get("version") != _STATE_VERSION:
+        _warn("ignoring the saved detector state (not this version's); starting afresh")
+        return
     try:
-        saved = pickle.loads(base64.b64decode(extra["live"]))
-        if saved.get("version") != _STATE_VERSION:
-            return
-        live.restore(saved["scans"], {})
-        live.dedupe.announced.update(saved["announced"])
-    except Exception as err:  # a state file from another version: start afresh, say so
-        _warn(f"ignoring the saved detector state ({type(err).__name__}); starting afresh")
+        saved = snapshot.decode(blob.get("state"))
+        scans, announced = saved["scans"], saved["announced"]
+        if not isinstance(scans, dict) or not isinstance(announced, dict):
+            raise snapshot.SnapshotError("not a detector state")
+        fresh = LiveScan(live.settings, live.catalog)
+        for name, state in scans.items():
+            problem = snapshot.unlike(fresh.scan_for(name, name).snapshot(), state)
+            if problem is not None:
+                raise snapshot.SnapshotError(f"{name}: {problem}")
+        if not all(isinstance(key, tuple) and isinstance(when, float) for key, when in announced.items()):
+            raise snapshot.SnapshotError("announced events are not (key, time) pairs")
+        live.restore(scans, {})
+        live.dedupe.announced.update(announced)
+    except Exception as err:  # a malformed or foreign state: start afresh, say so
+        live.scans.clear()
+        live.dedupe.announced.clear()
+        _warn(f"ignoring the saved detector state ({str(err)[:200] or type(err).__name__}); starting afresh")

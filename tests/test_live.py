@@ -114,3 +114,36 @@ def test_tail_replay_streams_the_events_of_the_sample_run(run_cli) -> None:
     assert {"NCCL-WATCHDOG-TIMEOUT", "NO-PROGRESS", "TORCHELASTIC-CHILD-FAILED"} <= set(codes)
     assert codes.index("NO-PROGRESS") < codes.index("NCCL-WATCHDOG-TIMEOUT")  # the hang is seen before NCCL gives up
     assert result.code == 1
+
+
+def test_tail_links_causes_across_the_files_it_follows(run_cli) -> None:
+    """The kernel's Xid in one file is the cause of the job log's NCCL timeout in another, live as in `scan`."""
+    result = run_cli("tail", "--replay", "1000000", "--format", "jsonl", "sample_logs/gpu_fell_off_bus")
+    events = [json.loads(line) for line in result.out.splitlines()]
+    [xid] = [e for e in events if e["code"] == "XID-79"]
+    [timeout] = [e for e in events if e["code"] == "NCCL-WATCHDOG-TIMEOUT"]
+    assert xid["role"] == "root" and xid["cause"] is None
+    assert timeout["role"] == "cascade" and timeout["cause"].startswith("XID-79 on node07")
+    assert {e["run"] for e in events} == {"gpu_fell_off_bus"}
+
+
+def test_the_current_root_cause_is_a_metric() -> None:
+    from monitor.correlate import LiveCausality
+    from monitor.model import Domain, Event, Kind, Role, Severity
+    from monitor.sinks.prometheus import LiveMetrics
+    from tests.sinks.test_prometheus import registry_for
+
+    xid = Event(Kind.DEVICE_FAULT, Severity.CRITICAL, "Xid 79", code="XID-79", node="node07", file="kern.log",
+                line=4, time="2025-03-04T10:00:00+00:00", domain=Domain.HARDWARE, role=Role.ROOT)
+    timeout = Event(Kind.HANG, Severity.ERROR, "NCCL timeout", code="NCCL-WATCHDOG-TIMEOUT", rank=3,
+                    file="job.log", line=90, time="2025-03-04T10:30:00+00:00", role=Role.CASCADE)
+    causality = LiveCausality("job-1")
+    first = causality.explain([xid])
+    assert causality.root is None and first[0].run == "job-1"
+    [linked] = causality.explain([timeout])
+    assert linked.cause == first[0].label() and causality.root == first[0]
+    metrics = LiveMetrics()
+    metrics.root_cause("job-1", causality.root)
+    registry = registry_for(metrics)
+    labels = {"run": "job-1", "code": "XID-79", "kind": "device_fault", "node": "node07", "rank": ""}
+    assert registry.get_sample_value("monitor_root_cause_info", labels) == 1.0

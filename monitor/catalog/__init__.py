@@ -152,6 +152,80 @@ def nested_repetition(pattern: str) -> bool:
     return walk(_sre_parse.parse(pattern))
 
 
+MAX_CATALOG_BYTES = 4 << 20
+"""A user's catalog file larger than this is refused; all the shipped files together are far smaller."""
+
+MAX_NESTED_REPEATS = 100
+"""A bounded repeat inside another may try at most this many splits (`(?:x{1,50}){1,50}` tries 2500)."""
+
+
+def _re2() -> Any:
+    try:
+        import re2  # google-re2: linear-time matching
+    except ImportError:  # pragma: no cover - a dependency; Python's `re` with the strict check below
+        return None
+    return re2
+
+
+def _user_pattern(where: str, text: str, compiled: re.Pattern[str]) -> Any:
+    """A user's pattern as it will run. RE2 (google-re2) matches in time linear in the line, so any
+    pattern it takes runs there (RE2's `\\d`, `\\w` and `\\s` are ASCII only). A pattern RE2 cannot
+    take (lookaround, backreferences) runs under `re`, so it must pass a stricter check: no
+    alternatives under an unbounded repeat, no bounded repeats nested past `MAX_NESTED_REPEATS`
+    splits, and at most one unbounded repeat (`.*.*Z` already takes seconds on a 3 KB line).
+
+    Raises:
+        CatalogError: the pattern needs `re` and could backtrack for long.
+    """
+    re2 = _re2()
+    if re2 is not None:
+        options = re2.Options()
+        options.log_errors = False
+        try:
+            return re2.compile(text, options)
+        except re2.error:
+            pass
+    problem = _slow_shape(_sre_parse.parse(text), 1, False)
+    if problem is None and _unbounded_repeats(_sre_parse.parse(text)) > 1:
+        problem = "more than one unbounded repeat (`.*`, `+`, `{n,}`)"
+    if problem is not None:
+        raise CatalogError(
+            f"{where}: pattern may backtrack catastrophically: {problem} in {text!r} (RE2 cannot run it: "
+            "drop the lookaround or backreference, or bound the repeats)"
+        )
+    return compiled
+
+
+def _unbounded_repeats(items: Any) -> int:
+    count = 0
+    for op, value in items:
+        if op in _BACKTRACKING_REPEATS and value[1] == _sre.MAXREPEAT:
+            count += 1
+        count += sum(_unbounded_repeats(part) for part in _parts(op, value))
+    return count
+
+
+def _slow_shape(items: Any, splits: int, repeated: bool) -> str | None:
+    """Alternatives under an unbounded repeat, or bounded repeats nested past `MAX_NESTED_REPEATS`."""
+    for op, value in items:
+        inner_splits, inner_repeated = splits, repeated
+        if op in _BACKTRACKING_REPEATS:
+            low, high = value[0], value[1]
+            if high == _sre.MAXREPEAT:
+                inner_repeated = True
+            elif high != low:
+                inner_splits = splits * high
+                if splits > 1 and inner_splits > MAX_NESTED_REPEATS:
+                    return f"nested repeats that may split a match {inner_splits} ways"
+        if op is _sre.BRANCH and repeated:
+            return "alternatives under an unbounded repeat"
+        for part in _parts(op, value):
+            problem = _slow_shape(part, inner_splits, inner_repeated)
+            if problem is not None:
+                return problem
+    return None
+
+
 def _strings(where: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -159,7 +233,7 @@ def _strings(where: str, entry: dict[str, Any], key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _definition(file: str, entry: Any) -> Definition:
+def _definition(file: str, entry: Any, user: bool = False) -> Definition:
     if not isinstance(entry, dict):
         raise CatalogError(f"{file}: every entry must be a JSON object, got {type(entry).__name__}")
     where = f"{file}: entry {entry.get('id', entry.get('code', '?'))!r}"
@@ -187,6 +261,8 @@ def _definition(file: str, entry: Any) -> Definition:
                 f"{where}: pattern may backtrack catastrophically: nested repetition in {text!r} "
                 "(a repeat inside an unbounded repeat; bound one of them, e.g. {0,200}, or anchor the alternatives)"
             )
+        if user:
+            patterns[-1] = _user_pattern(where, text, patterns[-1])
     literals = _strings(where, entry, "literals")
     if patterns and not literals:
         raise CatalogError(f"{where}: an entry with patterns needs 'literals' (substrings that prefilter lines)")
@@ -217,24 +293,30 @@ def _definition(file: str, entry: Any) -> Definition:
         raise CatalogError(f"{where}: {err}") from None
 
 
-def read_entries(name: str, text: str) -> list[Definition]:
-    """The entries of one catalog document (`name` is used in error messages)."""
+def read_entries(name: str, text: str, *, user: bool = False) -> list[Definition]:
+    """The entries of one catalog document (`name` is used in error messages; `user`: a user's
+    file, whose patterns run under RE2 where it takes them, see `_user_pattern`)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
         raise CatalogError(f"{name}: not valid JSON: {err}") from None
     if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
         raise CatalogError(f"{name}: expected an object with an 'entries' list")
-    return [_definition(name, entry) for entry in document["entries"]]
+    return [_definition(name, entry, user) for entry in document["entries"]]
 
 
 def read_file(path: str | Path) -> list[Definition]:
     """The entries of a user's catalog file; CatalogError names what is wrong."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = stream.read(MAX_CATALOG_BYTES + 1)  # bounded: `--catalog /dev/zero` must not fill memory
+        if len(data) > MAX_CATALOG_BYTES:
+            raise CatalogError(f"{path}: the catalog file is larger than {MAX_CATALOG_BYTES >> 20} MiB; "
+                               "split it or name a smaller file")
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise CatalogError(f"{path}: cannot read the catalog file: {err}") from None
-    return read_entries(str(path), text)
+    return read_entries(str(path), text, user=True)
 
 
 class Catalog:

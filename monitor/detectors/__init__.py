@@ -16,17 +16,22 @@ from monitor.detectors.stall import StallDetector
 from monitor.settings import Settings
 
 
-def new_detectors(settings: Settings | None = None) -> list[Detector]:
-    """Fresh instances of every detector, with `settings` (the defaults when None)."""
+def new_detectors(settings: Settings | None = None, live: bool = False) -> list[Detector]:
+    """Fresh instances of every detector, with `settings` (the defaults when None); `live`: for
+    `monitor tail`, which emits an episode at first detection and then updates it (see
+    `monitor.detectors.base`), where a scan emits it once, when it is known."""
     settings = settings or Settings()
-    return [
-        NanDetector(),
+    detectors: list[Detector] = [
+        NanDetector(settings),
         OverflowDetector(),
         RestartDetector(),
         LossDetector(settings),
         SlowdownDetector(settings),
         StallDetector(settings),
     ]
+    for detector in detectors:
+        detector.live = live
+    return detectors
 
 
 __all__ = ["Detector", "new_detectors"]

@@ -7,12 +7,43 @@ never reads the wall clock; time comes from the records. Its state can be
 snapshotted (compared with `==`, pickled) so that a scan split across
 processes can prove it matches a serial one, and a restarted tail can resume.
 
+Episodes. An anomaly (a spike, a divergence, a run of NaN steps, a
+slowdown) is an episode: it starts on one record, may peak later, and ends
+on a record where things are back to normal, or is still going on when the
+input ends. Each episode is ONE event, placed on the record where it
+started (its line, step and time), whose `details` carry its extent:
+
+    episode   a stable id: the series, the rank, and the start's file and line
+    start     {"step", "line", "time"} of the first anomalous record
+    peak      {"step", "value"}
+    end       {"step", "line"} of the record where it was over, or
+    open      true: still going on when the input ended
+
+How the event leaves the detector depends on the path (`Detector.live`):
+
+- **batch** (`monitor scan`, `report`; the default): a detector holds an
+  open episode (its start, peak and a few numbers: bounded state) and emits
+  the event once, when the episode has closed or at `finish()`. It knows the
+  future by then: a loss episode first taken for a divergence that came
+  back is reported as the loss spike it was.
+- **live** (`monitor tail`): waiting for the end would be too late, so the
+  event is emitted at first detection, and again, as an *update* of the
+  same episode, when its verdict changes (a spike that has not come back
+  becomes a divergence) and when it ends. Every emission carries the same
+  `details.episode` and a rising `details.update` (0 for the first); a
+  consumer keeps the latest event per episode id (the live de-duplication
+  passes updates through, and webhook or Prometheus consumers dedupe on it).
+
+`Episode` and `Detector.report` implement both: the detector builds the
+event for the episode's current state and says whether it is final.
+
 Deliberately not here: parsing, thresholds of particular detectors.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from typing import Any
 
@@ -20,8 +51,56 @@ from monitor.catalog import definition
 from monitor.model import Event, Record, trim_evidence
 
 
+@dataclasses.dataclass
+class Episode:
+    """One anomaly episode of one series, from its first anomalous record.
+
+    `peak` and `peak_step` follow the worst value (what "worst" means is the
+    detector's: the highest loss, the slowest step), `count` the anomalous
+    records. `announced` and `updates` are the live path's: the code last
+    emitted for it, and how many emissions there were."""
+
+    series: str
+    start: Record
+    peak: float | None = None
+    peak_step: int | None = None
+    count: int = 1
+    announced: str | None = None
+    updates: int = 0
+
+    @property
+    def id(self) -> str:
+        start = self.start
+        rank = "" if start.rank is None else f"/rank{start.rank}"
+        return f"{self.series}{rank}@{start.file or ''}:{start.line or 0}"
+
+    def worse(self, value: float | None, record: Record) -> None:
+        """Count one more anomalous record, and follow the peak (the highest value)."""
+        self.count += 1
+        if value is not None and (self.peak is None or value > self.peak):
+            self.peak, self.peak_step = value, record.step
+
+    def details(self, end: Record | None, **more: Any) -> dict[str, Any]:
+        """The extent fields of the episode's event (`end` None: still open), then `more`."""
+        start = self.start
+        details: dict[str, Any] = {
+            "episode": self.id,
+            "start": {"step": start.step, "line": start.line, "time": start.time},
+            "peak": {"step": self.peak_step, "value": self.peak},
+        }
+        if end is None:
+            details["open"] = True
+        else:
+            details["end"] = {"step": end.step, "line": end.line}
+        details.update(more)
+        return details
+
+
 class Detector:
     """Base class: implement `observe`, and `finish` for episodes still open at the end."""
+
+    live = False
+    """Emit episodes early and update them (`monitor tail`), instead of once when they are known."""
 
     def observe(self, records: list[Record]) -> list[Event]:
         """Check consecutive records of one source (progress records and
@@ -38,6 +117,26 @@ class Detector:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         vars(self).update(copy.deepcopy(snapshot))
+
+    def report(self, episode: Episode, event: Event, events: list[Event], *, final: bool, ended: bool = False) -> None:
+        """Emit `event`, the episode's event as it now stands, if this path wants it now.
+
+        `final`: the episode is decided (it ended, `ended`, or the input did). The batch path emits
+        only final events. The live path emits the first event of an episode, an update when its
+        code changed, the event of an episode that ended, and at the end of the input an episode
+        whose verdict changed; every emission is numbered in `details.update`."""
+        if not self.live:
+            if final:
+                events.append(event)
+            return
+        changed = event.code != episode.announced
+        if not (changed or ended):
+            return
+        details = dict(event.details or {})
+        details["update"] = episode.updates
+        episode.updates += 1
+        episode.announced = event.code
+        events.append(dataclasses.replace(event, details=details))
 
 
 Position = tuple[float | None, int]

@@ -7,22 +7,36 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
 
 - **Spike**: log-loss rises above the baseline by more than `spike_z` noise
   deviations and by at least `spike_min_ratio` (with too little history for
-  a noise estimate, by `spike_short_ratio`). One event per spike, raised when
-  it has recovered (back within `recover_ratio` of the baseline), naming its
-  start, peak, magnitude and how many steps recovery took.
-- **Divergence**: a spike still not recovered after `divergence_records` records
-  (or at the end of the log, still at twice its baseline);
-  a loss that climbs `climb_ratio` above its best recent baseline and stays
-  there; a log that ends in a grad-norm blow-up (the last `blowup_records`
+  a noise estimate, by `spike_short_ratio`). The episode starts there (or on
+  the record before, when that one had already risen `recover_ratio` above
+  the baseline: an interval mean, as Megatron-LM prints, shows a jump late in
+  its interval only in part) and ends when the loss is back within
+  `recover_ratio` of the baseline. One event per episode (see
+  `monitor.detectors.base` for batch and live emission), naming its start,
+  peak, magnitude and how many steps recovery took.
+- **Divergence**: a spike episode that has not come back: still open at the
+  end of the log and still `spike_min_ratio` above its baseline (one that
+  lasted fewer than `divergence_records` records is too short to tell from a
+  spike the log cut off: it is reported both ways, as one episode). The live
+  path calls it a divergence once it has lasted `divergence_records` records;
+  the batch path, which sees how it ended, reports one that came back as the
+  loss spike it was (with how many records it lasted);
+  a loss that climbs `climb_ratio` above its best recent baseline (one
+  episode, however many climbs follow, until the loss is back within
+  `recover_ratio` of the baseline it climbed from; one that came back is a
+  loss spike, `reason` climb); a log that ends in a grad-norm blow-up (the last `blowup_records`
   records or more all at `grad_spike_min_ratio` times the grad norm's floor
   or above) during which the loss rose `climb_ratio` above its own floor and
   is still `spike_min_ratio` above it (the floors: the lowest median of three
   consecutive records before the blow-up), since a noisy loss that creeps up
   while the gradients explode never passes the spike test (its noise estimate
-  grows with it); a loss stuck at exactly 0.0 (`LOSS-COLLAPSE`, a broken run that
-  looks perfect); a loss that turns non-finite and stays so (`NAN-DIVERGENCE`).
-- **Grad-norm spike**: the same rule on the gradient norm, stricter; a loss
-  spike that follows names it (it is often the early warning).
+  grows with it); a loss stuck at exactly 0.0 for `collapse_records` records
+  (`LOSS-COLLAPSE`, a broken run that looks perfect; one event per run of
+  zeros). A loss that turns non-finite and stays so (`NAN-DIVERGENCE`) is the
+  NaN detector's: one episode of non-finite values is one event there.
+- **Grad-norm spike**: the same rule on the gradient norm, stricter, one
+  event per episode; a loss spike that follows names it (it is often the
+  early warning).
 
 The learning-rate warm-up (while the printed learning rate rises, and the
 first `warmup_steps` steps) is never checked: the loss falls steeply there.
@@ -36,7 +50,7 @@ import dataclasses
 import math
 from typing import Any
 
-from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.base import Detector, Episode, format_number, make_event
 from monitor.detectors.robust import Baseline
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
@@ -54,6 +68,17 @@ class _Spike:
     records: int = 1
     last: float = 0.0
     peak_loss: float = 0.0  # as printed
+    episode: Episode | None = None
+
+
+@dataclasses.dataclass
+class _Climb:
+    """An open climb episode: the loss stood `climb_ratio` above `best` (frozen when it crossed)."""
+
+    episode: Episode
+    best: float
+    rising_since: int | None
+    last: float = 0.0
 
 
 @dataclasses.dataclass
@@ -90,9 +115,13 @@ class _Rank:
     climb_rises: int = 0
     climb_crossed: StepRecord | None = None  # where it first stood `climb_ratio` above the best baseline
     climb_reported: bool = False
+    climb: _Climb | None = None  # an open climb episode (reported or not yet)
     zeros: _Run | None = None
+    collapse: Episode | None = None  # an open LOSS-COLLAPSE episode
     nans: _Run | None = None
     grad_open: bool = False
+    grad_episode: Episode | None = None
+    grad_base: float = 0.0  # the grad norm's baseline when its episode began
     grad_spike_step: int | None = None
     previous: StepRecord | None = None  # the rank's last training record
     series: str = "loss"  # what is watched: the training loss, or the evaluation loss
@@ -155,7 +184,8 @@ class LossDetector(Detector):
                 state.tail.append(record)
                 baseline = state.grad
                 if 0.0 < grad <= baseline.gate:  # the usual case
-                    state.grad_open = False
+                    if state.grad_open:
+                        self._grad_close(state, record, events)
                     baseline.add(grad, record.line)
                 else:
                     self._grad(state, record, events)
@@ -178,34 +208,42 @@ class LossDetector(Detector):
         return events
 
     def finish(self) -> list[Event]:
+        """Episodes still open at the end of the log, decided now that their future is known: a spike
+        episode still `spike_min_ratio` above its baseline did not come back (a divergence), one
+        below it came back as far as the log shows (a loss spike); likewise a climb."""
         events: list[Event] = []
+        min_ratio = math.log(self.settings.spike_min_ratio)
         for state in [*self.ranks.values(), *self.evals.values()]:
             spike = state.spike
-            if spike is not None and not state.diverged:
-                # The log ends inside a spike: the spike itself is a fact; still at twice its
-                # baseline, it is also a divergence as far as the log shows.
-                events.append(self._spike_event(state, spike, None))
-                if spike.last - spike.level >= math.log(self.settings.spike_min_ratio):
-                    events.append(self._divergence(state, spike))
-            nans = state.nans
-            loss = nans.start.loss if nans is not None else None
-            # an infinite loss up to the end of the log: it exploded (NaN is left to LOSS-NAN)
-            if nans is not None and not nans.reported and loss is not None and math.isinf(loss):
-                nans.reported = True
-                events.append(make_event(
-                    "NAN-DIVERGENCE", nans.start,
-                    f"the {state.series} has been non-finite since step {nans.start.step} up to the end of the log",
-                ))
-            if not state.climb_reported and state.climb_crossed is not None and state.climb_rises >= 2:
-                state.climb_reported = True
-                events.append(self._climb_event(state))
-            if state.series == "loss" and not state.diverged and not state.climb_reported and (
-                spike is None or spike.last - spike.level < math.log(self.settings.spike_min_ratio)
+            if spike is not None:
+                if spike.last - spike.level >= min_ratio:
+                    if spike.records < self.settings.divergence_records and not self.live:
+                        # too short to tell a spike the log cut off from a divergence: both views, one episode
+                        events.append(self._spike_event(state, spike, None))
+                    self._report(state, spike, self._divergence(state, spike, None), events, final=True)
+                else:
+                    self._report(state, spike, self._spike_event(state, spike, None), events, final=True)
+            climb = state.climb
+            if climb is None and state.climb_crossed is not None and state.climb_rises >= 2:
+                climb = self._open_climb(state, state.previous)  # it crossed as the log ended
+            if climb is not None:
+                self.report(climb.episode, self._climb_event(state, climb, None), events, final=True)
+            if state.collapse is not None:
+                self.report(state.collapse, self._collapse_event(state, None), events, final=True)
+            if state.series == "loss" and not state.diverged and state.climb is None and (
+                spike is None or spike.last - spike.level < min_ratio
             ):
                 blowup = self._blowup(state)
                 if blowup is not None:
                     events.append(blowup)
+            if state.grad_episode is not None:
+                self._grad_close(state, None, events)
         return events
+
+    def _report(self, state: _Rank, spike: _Spike, event: Event, events: list[Event], *, final: bool,
+                ended: bool = False) -> None:
+        assert spike.episode is not None
+        self.report(spike.episode, event, events, final=final, ended=ended)
 
     def _blowup(self, state: _Rank) -> Event | None:
         """A log that ends in a grad-norm blow-up with the loss risen and not back: a divergence."""
@@ -278,26 +316,22 @@ class LossDetector(Detector):
         loss = record.loss
         assert loss is not None
         if not math.isfinite(loss):
-            state.nans = self._count(state.nans, record)
-            if state.nans.records >= self.settings.nan_divergence_records and not state.nans.reported:
-                state.nans.reported = True
-                events.append(make_event(
-                    "NAN-DIVERGENCE", state.nans.start,
-                    f"the loss has been non-finite since step {state.nans.start.step} and has not come back",
-                ))
+            state.nans = self._count(state.nans, record)  # the NaN detector reports it
             return
         state.nans = None
         if loss == 0.0:
             state.zeros = self._count(state.zeros, record)
-            if state.zeros.records >= self.settings.collapse_records and not state.zeros.reported:
-                state.zeros.reported = True
-                events.append(make_event(
-                    "LOSS-COLLAPSE", state.zeros.start,
-                    f"the loss collapsed to exactly 0.0 at step {state.zeros.start.step} and stays there",
-                    value=0.0,
-                ))
+            if state.collapse is not None:
+                state.collapse.count += 1
+            elif state.zeros.records >= self.settings.collapse_records:
+                start = state.zeros.start
+                state.collapse = Episode(f"{state.series}-collapse", start, 0.0, start.step, state.zeros.records)
+                self.report(state.collapse, self._collapse_event(state, None), events, final=False)
             return
         state.zeros = None
+        if state.collapse is not None:  # it came back from the collapse
+            self.report(state.collapse, self._collapse_event(state, record), events, final=True, ended=True)
+            state.collapse = None
         if loss < 0:
             return  # objectives that go negative have no ratio to speak of
         if not state.loss.values or (record.step is not None and record.step < self.settings.warmup_steps) or (
@@ -320,17 +354,36 @@ class LossDetector(Detector):
             )
             if x - level > threshold:
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
-                if state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway:
-                    self._climb(state, record, loss, events)  # rising for a while: a climb, not a jump
-                    self._accept(state, loss, record.line)
+                if state.climb is not None or (
+                    state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway
+                ):
+                    self._normal(state, record, loss, events)  # rising for a while: a climb, not a jump
                     return
-                state.spike = _Spike(record, level, x, record.step, last=x, peak_loss=loss)
+                start, records = record, 1
+                previous = state.previous
+                if (
+                    previous is not None and previous.loss is not None and previous.eval_loss is None
+                    and 0 < previous.loss < math.inf
+                    and math.log(previous.loss) - level > math.log(settings.recover_ratio)
+                ):
+                    start, records = previous, 2  # it began one record earlier (an interval mean shows it in part)
+                spike = state.spike = _Spike(start, level, x, record.step, records, last=x, peak_loss=loss)
+                spike.episode = Episode(state.series, start, loss, record.step, records)
+                self._report(state, spike, self._spike_event(state, spike, None), events, final=False)
                 state.climb_start = None
                 return
         self._normal(state, record, loss, events)
 
     def _normal(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
         """A loss that is no spike: follow a possible climb, and take it into the baseline."""
+        climb = state.climb
+        if climb is not None:  # an open climb episode: more of it, or the way back
+            climb.last = loss
+            climb.episode.worse(loss, record)
+            if loss <= climb.best * self.settings.recover_ratio:
+                climb.episode.count -= 1  # this one is back
+                self.report(climb.episode, self._climb_event(state, climb, record), events, final=True, ended=True)
+                state.climb = None
         if state.climb_start is None or loss < state.climb_last * _DIP:
             state.climb_start, state.climb_last, state.climb_rises = record, loss, 0
             state.climb_crossed, state.climb_reported = None, False
@@ -350,14 +403,17 @@ class LossDetector(Detector):
         if x > spike.peak:
             spike.peak, spike.peak_step, spike.peak_loss = x, record.step, record.loss or 0.0
         if x - spike.level <= math.log(settings.recover_ratio):
-            if not state.diverged:
-                events.append(self._spike_event(state, spike, record))
+            spike.records -= 1  # this one is back
+            self._report(state, spike, self._spike_event(state, spike, record), events, final=True, ended=True)
             state.spike, state.diverged = None, False
             self._accept(state, math.exp(x), record.line)
             return
+        assert spike.episode is not None
+        spike.episode.count = spike.records
+        spike.episode.peak, spike.episode.peak_step = spike.peak_loss, spike.peak_step
         if not state.diverged and spike.records >= settings.divergence_records:
-            state.diverged = True
-            events.append(self._divergence(state, spike))
+            state.diverged = True  # not back yet: the live path says so now
+            self._report(state, spike, self._divergence(state, spike, None), events, final=False)
 
     def _climb(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
         """A divergence that creeps up: the loss rose record after record (a dip of under 2%
@@ -365,13 +421,25 @@ class LossDetector(Detector):
         if loss > state.climb_last:
             state.climb_rises += 1
         state.climb_last = loss
-        if state.climb_rises < 2 or state.climb_reported:
+        if state.climb_rises < 2 or state.climb_reported or state.climb is not None:
             return
         if state.climb_crossed is None and loss >= state.best * self.settings.climb_ratio:
             state.climb_crossed = record
         if state.climb_crossed is not None and state.climb_rises >= 3:
-            state.climb_reported = True
-            events.append(self._climb_event(state))
+            climb = self._open_climb(state, record)
+            self.report(climb.episode, self._climb_event(state, climb, None), events, final=False)
+
+    def _open_climb(self, state: _Rank, latest: StepRecord | None) -> _Climb:
+        """The climb episode that starts where the loss first stood `climb_ratio` above the best
+        baseline (`latest`: the record that showed it kept rising)."""
+        start = state.climb_crossed
+        assert start is not None and start.loss is not None and state.climb_start is not None
+        state.climb_reported = True
+        episode = Episode(state.series, start, start.loss, start.step)
+        if latest is not None and latest is not start and state.climb_last > start.loss:
+            episode.worse(state.climb_last, latest)
+        climb = state.climb = _Climb(episode, state.best, state.climb_start.step, state.climb_last)
+        return climb
 
     @staticmethod
     def _count(run: _Run | None, record: StepRecord) -> _Run:
@@ -383,20 +451,28 @@ class LossDetector(Detector):
     # -- events -----------------------------------------------------------------
 
     def _spike_event(self, state: _Rank, spike: _Spike, recovered: StepRecord | None) -> Event:
+        """A spike episode as a loss spike: recovered at `recovered`, or (None) not when the log ends."""
         start = spike.start
+        assert spike.episode is not None
         peak, base = spike.peak_loss, math.exp(spike.level)
-        details: dict[str, Any] = {
-            "magnitude": round(peak / base, 3),
-            "peak_step": spike.peak_step,
-            "recovered_after_steps": None if recovered is None else (recovered.step or 0) - (start.step or 0),
-        }
         grad = state.grad_spike_step
-        if grad is not None and start.step is not None and 0 <= start.step - grad <= _GRAD_LINK_STEPS:
-            details["grad_norm_spike_step"] = grad
-        how = (
-            f"recovered after {details['recovered_after_steps']} steps" if recovered is not None
-            else "not recovered when the log ends"
+        linked = grad is not None and start.step is not None and 0 <= start.step - grad <= _GRAD_LINK_STEPS
+        details = spike.episode.details(
+            recovered,
+            magnitude=round(peak / base, 3),
+            peak_step=spike.peak_step,
+            recovered_after_steps=None if recovered is None else (recovered.step or 0) - (start.step or 0),
+            records=spike.records,
+            **({"grad_norm_spike_step": grad} if linked else {}),
         )
+        if recovered is not None:
+            how = f"recovered after {details['recovered_after_steps']} steps"
+            if spike.records >= self.settings.divergence_records:
+                how += f" ({spike.records} records above its baseline)"
+        else:
+            how = f"back below {self.settings.spike_min_ratio:g}x but not recovered when the log ends"
+            if self.live or spike.last - spike.level >= math.log(self.settings.spike_min_ratio):
+                how = "not recovered yet"
         return make_event(
             "LOSS-SPIKE", start,
             f"{state.series} spiked to {format_number(peak)} ({details['magnitude']:.3g}x its baseline "
@@ -404,28 +480,55 @@ class LossDetector(Detector):
             value=peak, baseline=base, details=details,
         )
 
-    def _divergence(self, state: _Rank, spike: _Spike) -> Event:
+    def _divergence(self, state: _Rank, spike: _Spike, end: StepRecord | None) -> Event:
+        assert spike.episode is not None
         base, last = math.exp(spike.level), math.exp(spike.last)
         return make_event(
             "DIVERGENCE", spike.start,
             f"{state.series} jumped from {format_number(base)} to {format_number(spike.peak_loss)} at step "
             f"{spike.start.step} and has not come back (now {format_number(last)})",
             value=last, baseline=base,
-            details={"magnitude": round(last / base, 3), "peak_step": spike.peak_step, "reason": "jump"},
+            details=spike.episode.details(
+                end, magnitude=round(last / base, 3), peak_step=spike.peak_step, reason="jump", records=spike.records,
+            ),
         )
 
-    def _climb_event(self, state: _Rank) -> Event:
-        best, last = state.best, state.climb_last
-        start = state.climb_crossed or state.climb_start
-        assert start is not None and start.loss is not None and state.climb_start is not None
+    def _climb_event(self, state: _Rank, climb: _Climb, end: StepRecord | None) -> Event:
+        """A climb episode: a divergence while the loss stays up; a loss spike once it came back (`end`),
+        or when the log ends with it back below `climb_ratio` times where it climbed from."""
+        best, last, episode = climb.best, climb.last, climb.episode
+        start = episode.start
+        assert start.loss is not None
+        peak = episode.peak or last
+        came_back = end is not None or (not self.live and last < best * self.settings.climb_ratio)
+        details = episode.details(
+            end, magnitude=round((peak if came_back else last) / best, 3), reason="climb",
+            rising_since_step=climb.rising_since, peak_step=episode.peak_step,
+        )
+        if came_back:
+            back = f"came back by step {end.step}" if end is not None else "was coming back when the log ends"
+            return make_event(
+                "LOSS-SPIKE", start,
+                f"{state.series} climbed from {format_number(best)} to {format_number(start.loss)} by step "
+                f"{start.step}, peaked at {format_number(peak)} and {back}",
+                value=peak, baseline=best, details=details,
+            )
         return make_event(
             "DIVERGENCE", start,
             f"{state.series} climbed from {format_number(best)} to {format_number(start.loss)} by step {start.step} "
             f"and kept rising (to {format_number(last)})",
-            value=last, baseline=best,
-            details={
-                "magnitude": round(last / best, 3), "reason": "climb", "rising_since_step": state.climb_start.step,
-            },
+            value=last, baseline=best, details=details,
+        )
+
+    def _collapse_event(self, state: _Rank, end: StepRecord | None) -> Event:
+        episode = state.collapse
+        assert episode is not None
+        start = episode.start
+        how = "and stays there" if end is None else f"for {episode.count} records, until step {end.step}"
+        return make_event(
+            "LOSS-COLLAPSE", start,
+            f"the {state.series} collapsed to exactly 0.0 at step {start.step} {how}",
+            value=0.0, count=episode.count, details=episode.details(end),
         )
 
     # -- the gradient norm -------------------------------------------------------
@@ -437,7 +540,8 @@ class LossDetector(Detector):
             return
         baseline = state.grad
         if grad <= baseline.gate:
-            state.grad_open = False
+            if state.grad_open:
+                self._grad_close(state, record, events)
             baseline.add(grad, record.line)
             return
         settings = self.settings
@@ -451,16 +555,38 @@ class LossDetector(Detector):
         ratio = settings.grad_spike_min_ratio
         threshold = baseline.threshold(settings.grad_spike_z, ratio, ratio, settings.noise_records)
         if x - level <= threshold:
-            state.grad_open = False
+            if state.grad_open:
+                self._grad_close(state, record, events)
             baseline.add(grad, record.line)
             return
-        if not state.grad_open:
-            state.grad_open = True
-            state.grad_spike_step = record.step
-            base = math.exp(level)
-            events.append(make_event(
-                "GRAD-NORM-SPIKE", record,
-                f"grad norm spiked to {format_number(grad)} ({grad / base:.3g}x its baseline "
-                f"{format_number(base)}) at step {record.step}",
-                value=grad, baseline=base,
-            ))
+        if state.grad_open:
+            assert state.grad_episode is not None
+            state.grad_episode.worse(grad, record)
+            return
+        state.grad_open = True
+        state.grad_spike_step = record.step
+        state.grad_base = math.exp(level)
+        state.grad_episode = Episode("grad-norm", record, grad, record.step)
+        self.report(state.grad_episode, self._grad_event(state, None), events, final=False)
+
+    def _grad_close(self, state: _Rank, record: StepRecord | None, events: list[Event]) -> None:
+        """The grad-norm spike episode is over at `record` (None: the log ended inside it)."""
+        state.grad_open = False
+        if state.grad_episode is not None:
+            self.report(state.grad_episode, self._grad_event(state, record), events, final=True,
+                        ended=record is not None)
+        state.grad_episode = None
+
+    def _grad_event(self, state: _Rank, end: StepRecord | None) -> Event:
+        episode = state.grad_episode
+        assert episode is not None and episode.peak is not None
+        start, base, peak = episode.start, state.grad_base, episode.peak
+        first = start.grad_norm or peak
+        return make_event(
+            "GRAD-NORM-SPIKE", start,
+            f"grad norm spiked to {format_number(first)} ({first / base:.3g}x its baseline "
+            f"{format_number(base)}) at step {start.step}"
+            + (f", up to {format_number(peak)}" if peak > first else ""),
+            value=first, baseline=base, count=episode.count if episode.count > 1 else None,
+            details=episode.details(end),
+        )

@@ -1,9 +1,22 @@
 """Non-finite training numerics: a NaN or infinite loss, grad norm or eval loss,
 or a framework's nan-iteration counter going up.
 
-One event per episode: the first non-finite value opens it, and the
-detector stays quiet until that series is finite again, so a run that keeps
-printing `loss nan` yields one event, at the step where it started.
+One event per episode: the first non-finite value opens it, the records
+that follow while that series stays non-finite are counted into it
+(`count`), and the first finite value ends it; so a run that keeps printing
+`loss nan` yields one event, at the step where it started, with its extent
+in `details` (see `monitor.detectors.base` for the fields, and for how the
+batch and live paths emit an episode).
+
+A non-finite loss episode is `LOSS-NAN` when the loss came back, and also
+`NAN-DIVERGENCE` (kind divergence) when it did not: still non-finite when
+the log ends after `nan_divergence_records` records or more, or an infinite
+loss up to the end (it exploded); both events carry the same episode. The live path announces `LOSS-NAN` at once
+and updates it to `NAN-DIVERGENCE` after `nan_divergence_records` records.
+While a loss episode is open, a NaN evaluation loss and the framework's
+nan-iteration counter are the same episode: they are noted in its details
+(`eval_loss_nan_step`, `nan_iterations`), not raised again. The evaluation
+loss on its own follows the same rule (`EVAL-LOSS-NAN`, or `NAN-DIVERGENCE`).
 
 A non-finite grad norm on a step the loss scaler skipped is an fp16 overflow,
 not a NaN: the overflow detector reports it.
@@ -16,25 +29,39 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
-from monitor.detectors.base import Detector, format_number, make_event
+from monitor.detectors.base import Detector, Episode, format_number, make_event
 from monitor.model import Event, Record, StepRecord
+from monitor.settings import Settings
 
 
-@dataclasses.dataclass(slots=True)
+@dataclasses.dataclass
+class _Open:
+    """One open episode of one series, and what its event says."""
+
+    episode: Episode
+    value: float | None  # the first non-finite value
+    baseline: float | None = None  # the last finite value before it
+    baseline_step: int | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class _RankState:
-    loss: bool = False  # a NaN-loss episode is open
-    grad: bool = False
-    counter: bool = False
-    eval: bool = False
+    loss: _Open | None = None
+    grad: _Open | None = None
+    counter: _Open | None = None
+    eval: _Open | None = None
     last_finite_loss: float | None = None
     last_finite_step: int | None = None
 
 
 class NanDetector(Detector):
-    """Raises LOSS-NAN, GRAD-NORM-NAN, NAN-ITERATIONS and EVAL-LOSS-NAN."""
+    """Raises LOSS-NAN, NAN-DIVERGENCE, GRAD-NORM-NAN, NAN-ITERATIONS and EVAL-LOSS-NAN."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
         self.ranks: dict[int | None, _RankState] = {}
 
     def observe(self, records: list[Record]) -> list[Event]:
@@ -53,7 +80,7 @@ class NanDetector(Detector):
                 and (grad is None or isfinite(grad))
                 and not record.nan_count
                 and record.eval_loss is None
-                and not (state.loss or state.grad or state.counter)
+                and state.loss is None and state.grad is None and state.counter is None
             ):
                 if loss is not None:
                     state.last_finite_loss, state.last_finite_step = loss, record.step
@@ -61,42 +88,142 @@ class NanDetector(Detector):
             self._check(record, state, events)
         return events
 
+    def finish(self) -> list[Event]:
+        events: list[Event] = []
+        for state in self.ranks.values():
+            for name in ("loss", "grad", "counter", "eval"):
+                found = getattr(state, name)
+                if found is None:
+                    continue
+                if name == "loss" and not self.live and self._diverged(found, None):
+                    # the log ends with it: a non-finite loss, and one that never came back (one episode)
+                    events.append(self._event(name, found, None, diverged=False))
+                self.report(found.episode, self._event(name, found, None), events, final=True)
+        return events
+
     def _check(self, record: StepRecord, state: _RankState, events: list[Event]) -> None:
         loss_bad = record.loss is not None and not math.isfinite(record.loss)
         grad_bad = record.grad_norm is not None and not math.isfinite(record.grad_norm)
-        step = "" if record.step is None else f" at step {record.step}"
-        if loss_bad and not state.loss:
-            before = ""
-            if state.last_finite_loss is not None:
-                before = f" (last finite loss {format_number(state.last_finite_loss)}"
-                before += f" at step {state.last_finite_step})" if state.last_finite_step is not None else ")"
-            subject = "loss and grad norm are" if grad_bad else "loss is"
-            events.append(make_event(
-                "LOSS-NAN", record, f"{subject} {format_number(record.loss)}{step}{before}",
-                value=record.loss, baseline=state.last_finite_loss,
-            ))
-        elif grad_bad and not loss_bad and not state.grad and not record.skipped:
-            events.append(make_event(
-                "GRAD-NORM-NAN", record,
-                f"grad norm is {format_number(record.grad_norm)}{step} with loss {format_number(record.loss)}",
-                value=record.grad_norm,
-            ))
-        if record.nan_count and not state.counter:
-            events.append(make_event(
-                "NAN-ITERATIONS", record,
-                f"{record.nan_count} iteration(s) with a NaN loss were skipped{step}",
-                value=float(record.nan_count), baseline=0.0,
-            ))
-        eval_bad = record.eval_loss is not None and not math.isfinite(record.eval_loss)
-        if eval_bad and not state.eval:
-            events.append(make_event(
-                "EVAL-LOSS-NAN", record, f"evaluation loss is {format_number(record.eval_loss)}{step}",
-                value=record.eval_loss,
-            ))
-        state.loss = loss_bad or (state.loss and record.loss is None)
-        state.grad = grad_bad or (state.grad and record.grad_norm is None)
-        state.counter = bool(record.nan_count)
+        # the loss
+        if loss_bad:
+            if state.loss is None:
+                found = state.loss = _Open(
+                    Episode("nan-loss", record), record.loss, state.last_finite_loss, state.last_finite_step,
+                )
+                if grad_bad:
+                    found.extra["grad_norm_nan"] = True
+                self.report(found.episode, self._event("loss", found, None), events, final=False)
+            else:
+                found = state.loss
+                found.episode.count += 1
+                if found.episode.count == self.settings.nan_divergence_records:  # not back: the live path says so
+                    self.report(found.episode, self._event("loss", found, None), events, final=False)
+        elif record.loss is not None and state.loss is not None:  # finite again: the episode is over
+            self.report(state.loss.episode, self._event("loss", state.loss, record), events, final=True, ended=True)
+            state.loss = None
+        # the grad norm, when the loss is fine
+        if grad_bad and state.grad is not None:
+            state.grad.episode.count += 1
+        elif grad_bad and not loss_bad and state.loss is None and not record.skipped:
+            state.grad = _Open(Episode("nan-grad-norm", record), record.grad_norm, record.loss)
+            self.report(state.grad.episode, self._event("grad", state.grad, None), events, final=False)
+        elif record.grad_norm is not None and not grad_bad and state.grad is not None:
+            self.report(state.grad.episode, self._event("grad", state.grad, record), events, final=True, ended=True)
+            state.grad = None
+        # the nan-iteration counter: part of an open loss episode, else its own
+        if record.nan_count:
+            if state.loss is not None:
+                extra = state.loss.extra
+                extra["nan_iterations"] = extra.get("nan_iterations", 0) + record.nan_count
+            elif state.counter is None:
+                state.counter = _Open(Episode("nan-iterations", record), float(record.nan_count), 0.0)
+                state.counter.extra["nan_iterations"] = record.nan_count
+                self.report(state.counter.episode, self._event("counter", state.counter, None), events, final=False)
+            else:
+                state.counter.episode.count += 1
+                state.counter.extra["nan_iterations"] += record.nan_count
+        elif state.counter is not None:
+            self.report(state.counter.episode, self._event("counter", state.counter, record), events,
+                        final=True, ended=True)
+            state.counter = None
+        # the evaluation loss
         if record.eval_loss is not None:
-            state.eval = eval_bad
+            eval_bad = not math.isfinite(record.eval_loss)
+            if eval_bad and state.loss is not None:
+                state.loss.extra.setdefault("eval_loss_nan_step", record.step)
+            elif eval_bad and state.eval is None:
+                state.eval = _Open(Episode("nan-eval-loss", record), record.eval_loss)
+                self.report(state.eval.episode, self._event("eval", state.eval, None), events, final=False)
+            elif eval_bad and state.eval is not None:
+                state.eval.episode.count += 1
+            elif state.eval is not None:
+                self.report(state.eval.episode, self._event("eval", state.eval, record), events,
+                            final=True, ended=True)
+                state.eval = None
         if record.loss is not None and not loss_bad:
             state.last_finite_loss, state.last_finite_step = record.loss, record.step
+
+    def _diverged(self, found: _Open, end: StepRecord | None) -> bool:
+        """Whether a loss episode did not come back: the live path's verdict once it lasted
+        `nan_divergence_records` records; the batch path's when the log ended inside it after as many
+        (or inside an infinite loss: it exploded)."""
+        if end is not None:
+            return False
+        if found.episode.count >= self.settings.nan_divergence_records:
+            return True
+        return not self.live and found.value is not None and math.isinf(found.value)
+
+    def _event(self, name: str, found: _Open, end: StepRecord | None, diverged: bool | None = None) -> Event:
+        episode = found.episode
+        start = episode.start
+        step = "" if start.step is None else f" at step {start.step}"
+        count = episode.count
+        more = "" if end is None else f"; finite again at step {end.step}"
+        if end is not None and count > 1:
+            more += f" after {count} records"
+        details = episode.details(end, **found.extra)
+        details["peak"] = {"step": start.step, "value": found.value}
+        fields: dict[str, Any] = {"count": count if count > 1 else None, "details": details}
+        if name == "loss":
+            series = "loss"
+            if self._diverged(found, end) if diverged is None else diverged:
+                until = "up to the end of the log" if end is None and not self.live else "and has not come back"
+                return make_event(
+                    "NAN-DIVERGENCE", start,
+                    f"the {series} has been non-finite since step {start.step} {until} ({count} record(s))",
+                    value=found.value, baseline=found.baseline, **fields,
+                )
+            before = ""
+            if found.baseline is not None:
+                before = f" (last finite loss {format_number(found.baseline)}"
+                before += f" at step {found.baseline_step})" if found.baseline_step is not None else ")"
+            subject = "loss and grad norm are" if found.extra.get("grad_norm_nan") else "loss is"
+            return make_event(
+                "LOSS-NAN", start, f"{subject} {format_number(found.value)}{step}{before}{more}",
+                value=found.value, baseline=found.baseline, **fields,
+            )
+        if name == "grad":
+            return make_event(
+                "GRAD-NORM-NAN", start,
+                f"grad norm is {format_number(found.value)}{step} with loss {format_number(found.baseline)}{more}",
+                value=found.value, **fields,
+            )
+        if name == "counter":
+            total = found.extra["nan_iterations"]
+            return make_event(
+                "NAN-ITERATIONS", start,
+                f"{total} iteration(s) with a NaN loss were skipped{step}"
+                + ("" if end is None else f"; none from step {end.step}"),
+                value=float(total), baseline=0.0, **fields,
+            )
+        if end is None and not self.live and count >= self.settings.nan_divergence_records:
+            return make_event(
+                "NAN-DIVERGENCE", start,
+                f"the evaluation loss has been non-finite since step {start.step} up to the end of the log "
+                f"({count} evaluations)",
+                value=found.value, **fields,
+            )
+        return make_event(
+            "EVAL-LOSS-NAN", start, f"evaluation loss is {format_number(found.value)}{step}{more}",
+            value=found.value, **fields,
+        )

@@ -10,7 +10,12 @@ with it just after a stall: progress stopped, resumed, and ran slower
 than before), so one slow step does not; the first step after an
 evaluation or a checkpoint save is not judged at all (frameworks count the
 pause in it). The event names the step where
-it began and the ratio, and one slowdown is one event.
+it began and the ratio, and one slowdown is one episode, one event: it ends
+after `slow_records` normal records in a row (`details.end` is the first of
+them), or is still open when the log ends; `details.peak` is its slowest
+record (see `monitor.detectors.base` for the extent fields, and for how the
+batch and live paths emit an episode). An erratic episode likewise ends once
+no slow step is left among the last ten.
 
 When the log breaks the step down into timers (Megatron-LM's `(min, max)
 time across ranks`, DeepSpeed's wall-clock breakdown), the event says which
@@ -31,7 +36,7 @@ import re
 import statistics
 from typing import Any
 
-from monitor.detectors.base import Detector, format_duration, format_number, make_event
+from monitor.detectors.base import Detector, Episode, format_duration, format_number, make_event
 from monitor.detectors.robust import Baseline
 from monitor.model import Domain, Event, Pause, Record, StepRecord, TimerRecord
 from monitor.settings import Settings
@@ -97,6 +102,11 @@ class _Rank:
     erratic: bool = False  # an erratic episode was reported and its slow steps are still in the window
     erratic_floor: float = 0.0  # values below it cannot start an erratic episode (refreshed with the median)
     last: StepRecord | None = None
+    episode: Episode | None = None  # the open slowdown episode (None while it is the erratic one's)
+    held: Event | None = None  # its event as first seen
+    back: StepRecord | None = None  # the first of the normal records that may end it
+    erratic_episode: Episode | None = None
+    erratic_held: Event | None = None
 
 
 def _time_like(record: StepRecord, metric: str) -> float | None:
@@ -142,10 +152,8 @@ class SlowdownDetector(Detector):
                         state.recent.append(value)
                         state.recent_records.append(record)  # type: ignore[arg-type]
                         state.last = record  # type: ignore[assignment]
-                        if value >= state.erratic_floor:  # one comparison, unless it may be a swing
-                            erratic = self._erratic(state, value)
-                            if erratic is not None:
-                                events.append(erratic)
+                        if value >= state.erratic_floor or state.erratic:  # one comparison, unless it may be a swing
+                            self._erratic(state, value, record, events)  # type: ignore[arg-type]
                         if baseline.add(value, record.line):
                             state.erratic_floor = self._erratic_floor(state)
                         continue
@@ -174,9 +182,7 @@ class SlowdownDetector(Detector):
         state.recent.append(value)
         state.recent_records.append(record)
         state.last = record
-        erratic = self._erratic(state, value)
-        if erratic is not None:
-            events.append(erratic)
+        self._erratic(state, value, record, events)
         baseline = state.baseline
         if not baseline.values:
             baseline.add(value, record.line)
@@ -197,13 +203,18 @@ class SlowdownDetector(Detector):
                 if len(state.slow) >= settings.slow_records:
                     state.open = True
                     if not state.erratic:  # the same incident, already reported as erratic
-                        events.append(self._event(state, level))
+                        self._open(state, self._event(state, level), events)
+            elif state.episode is not None:
+                state.episode.worse(value, record)
             return
         if state.open:
             state.normal_run += 1
+            if state.normal_run == 1:
+                state.back = record
             if state.normal_run >= settings.slow_records:
                 state.open = False
                 state.slow, state.slow_values = [], []
+                self._close(state, state.back, events)
             return
         state.slow, state.slow_values = [], []
         baseline.add(value, record.line)
@@ -223,22 +234,50 @@ class SlowdownDetector(Detector):
         window = list(state.recent)[-_ERRATIC_WINDOW:]
         return self.settings.erratic_ratio * sorted(window)[len(window) // 4] if len(window) >= 5 else 0.0
 
-    def _erratic(self, state: _Rank, value: float) -> Event | None:
+    def _open(self, state: _Rank, event: Event, events: list[Event]) -> None:
+        """A slowdown episode begins with `event` (its first slow records)."""
+        start = state.slow[0]
+        state.episode = Episode("slowdown", start, max(state.slow_values), None, len(state.slow))
+        state.episode.peak_step = state.slow[state.slow_values.index(state.episode.peak)].step
+        state.held = event
+        self.report(state.episode, self._extent(state, state.episode, event, None), events, final=False)
+
+    def _close(self, state: _Rank, end: StepRecord | None, events: list[Event]) -> None:
+        """The slowdown episode is over at `end` (None: the log ends inside it)."""
+        if state.episode is not None and state.held is not None:
+            self.report(state.episode, self._extent(state, state.episode, state.held, end), events,
+                        final=True, ended=end is not None)
+        state.episode = state.held = state.back = None
+
+    @staticmethod
+    def _extent(state: _Rank, episode: Episode, event: Event, end: StepRecord | None) -> Event:
+        """`event` with the episode's extent in its details (the peak in the metric's own unit)."""
+        details = episode.details(end, **(event.details or {}))
+        peak = episode.peak
+        if peak is not None and state.metric in _INVERSE:
+            peak = 1.0 / peak
+        details["peak"] = {"step": episode.peak_step, "value": peak}
+        return dataclasses.replace(event, details=details, count=episode.count)
+
+    def _erratic(self, state: _Rank, value: float, record: StepRecord, events: list[Event]) -> None:
         """Step times that swing: several of the last few steps took many times as long as the fast
         ones (an input pipeline or a host that stalls now and then). A rolling median cannot see it,
         since the swings make the noise estimate as large as the swings."""
         settings = self.settings
         window = list(state.recent)[-_ERRATIC_WINDOW:]
         if len(window) < 5:
-            return None
+            return
         fast = sorted(window)[len(window) // 4]
         limit = state.erratic_floor = settings.erratic_ratio * fast
         slow = [i for i, v in enumerate(window) if v >= limit]
         if not slow:
             state.erratic = False
-            return None
+            self._erratic_close(state, record, events)
+            return
+        if state.erratic_episode is not None and value >= limit:
+            state.erratic_episode.worse(value, record)
         if state.erratic or state.open or len(slow) < settings.erratic_records or value < limit:
-            return None
+            return
         state.erratic = True
         records = list(state.recent_records)[-len(window):]
         first = next((i for i in slow if i > 0 and window[i - 1] < limit), slow[0])
@@ -246,7 +285,9 @@ class SlowdownDetector(Detector):
         worst = max(window[i] for i in slow)
         what = "step time" if state.metric == "step_time_s" else _UNITS[state.metric]
         shown_fast, shown_worst = (1 / fast, 1 / worst) if state.metric in _INVERSE else (fast, worst)
-        return make_event(
+        episode = state.erratic_episode = Episode("erratic", start, worst, None, len(slow))
+        episode.peak_step = next(records[i].step for i in slow if window[i] == worst)
+        event = state.erratic_held = make_event(
             "SLOWDOWN", start,
             f"{what} is erratic: {len(slow)} of the last {len(window)} steps took {settings.erratic_ratio:g}x or more "
             f"the fast ones ({format_number(shown_fast)} {_UNITS[state.metric]}), up to {format_number(shown_worst)}; "
@@ -254,6 +295,14 @@ class SlowdownDetector(Detector):
             value=shown_worst, baseline=shown_fast,
             details={"metric": state.metric, "reason": "erratic", "slow_steps": len(slow), "window": len(window)},
         )
+        self.report(episode, self._extent(state, episode, event, None), events, final=False)
+
+    def _erratic_close(self, state: _Rank, end: StepRecord | None, events: list[Event]) -> None:
+        """The erratic episode is over at `end`: no slow step is left in the window (None: the log ends)."""
+        if state.erratic_episode is not None and state.erratic_held is not None:
+            self.report(state.erratic_episode, self._extent(state, state.erratic_episode, state.erratic_held, end),
+                        events, final=True, ended=end is not None)
+        state.erratic_episode = state.erratic_held = None
 
     def _event(self, state: _Rank, level: float, after_stall: float | None = None) -> Event:
         start = state.slow[0]
@@ -304,16 +353,23 @@ class SlowdownDetector(Detector):
     def finish(self) -> list[Event]:
         """A slowdown the log ended in (two slow records suffice there), then stragglers: ranks
         slower than their peers over the whole scan."""
-        events = []
+        events: list[Event] = []
         for state in self.ranks.values():
-            if state.open or not state.slow or state.slow[-1] is not state.last:
+            self._erratic_close(state, None, events)
+            if state.open:
+                self._close(state, None, events)
+                continue
+            if not state.slow or state.slow[-1] is not state.last:
                 continue
             if len(state.slow) >= 2:
-                events.append(self._event(state, state.baseline.exact_level()))
-                continue
-            gap = self._stall_before(state)
-            if gap is not None:
-                events.append(self._event(state, state.baseline.exact_level(), after_stall=gap))
+                event = self._event(state, state.baseline.exact_level())
+            else:
+                gap = self._stall_before(state)
+                if gap is None:
+                    continue
+                event = self._event(state, state.baseline.exact_level(), after_stall=gap)
+            self._open(state, event, [])
+            self._close(state, None, events)
         return events + self._stragglers()
 
     def _stall_before(self, state: _Rank) -> float | None:

@@ -28,8 +28,12 @@ Rules:
   after the bar) read. Bars with a smaller total (the Trainer's evaluation
   bar) or another description (`Map`, `Running tokenizer on dataset`,
   Lightning's validation and sanity-check bars) leave the context alone.
-- a plain bar returns None: it only moves the context, and the rest of the
-  line still goes to the other parsers.
+- a plain bar returns None: it only moves the context. Any bar read (training
+  or not) is no other parser's progress line (a learned layout would take
+  Lightning's `Epoch N` for the step and the percentage for the epoch): only
+  the text glued after it (`rest`: tqdm ends a bar with `\r`, so another
+  process's output can follow it on the same line) goes on to the other
+  parsers and to the fault scanner.
 - bars whose description holds a training word and no evaluation word
   (`Steps` in accelerate and diffusers example scripts, OpenRLHF's `Train
   epoch`, `Training`, `Iteration`) are training bars too;
@@ -129,6 +133,21 @@ def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
     return None
 
 
+def _seconds_per_iteration(bracket: str | None) -> float | None:
+    """tqdm's rate, the second item in the bracket: `3.92s/it` as is, `2.02it/s` inverted; None for
+    `?it/s`, no rate (NeMo) or a rate that is not a positive number."""
+    items = (bracket or "").split(",")
+    rate = items[1].strip() if len(items) > 1 else ""
+    if rate.endswith("s/it"):
+        value = to_float(rate[:-4])
+    elif rate.endswith("it/s"):
+        value = to_float(rate[:-4])
+        value = 1.0 / value if value else None
+    else:
+        return None
+    return value if value is not None and math.isfinite(value) and value > 0 else None
+
+
 class BarParser(Parser):
     """The training progress bar (Hugging Face Trainer, Lightning, NeMo)."""
 
@@ -143,7 +162,7 @@ class BarParser(Parser):
     )
 
     def __init__(self) -> None:
-        self.rest: int | None = None  # where a message glued after the last bar read starts
+        self.rest: int | None = None  # where the text after the last bar read starts (None: not a bar)
 
     def snapshot(self) -> dict[str, object]:
         return {}  # `rest` only matters for the line just read
@@ -164,6 +183,8 @@ class BarParser(Parser):
         described = _description(line[:digits])
         if described is None:
             return None
+        end = right.end()
+        self.rest = end + 1 if line.startswith("]", end) else end
         description, start = described
         epoch: int | None = None
         if description:
@@ -179,8 +200,7 @@ class BarParser(Parser):
             return None  # a smaller bar: evaluation
         ctx.bar_total = total
         ctx.step = n
-        end = right.end()
-        self.rest = end + 1 if line.startswith("]", end) and line[end + 1 :].strip() else None
+        ctx.bar_step_time_s = _seconds_per_iteration(right.group(3))
         loss = next((postfix[k] for k in _LOSS_KEYS if k in postfix), None)
         if loss is None:
             loss = _vocabulary_loss(postfix)
@@ -193,6 +213,8 @@ class BarParser(Parser):
             if step is not None:
                 ctx.step = step
         fields = {field: to_float(postfix.get(key)) for key, field in _FIELDS.items()}
+        if fields["step_time_s"] is None:
+            fields["step_time_s"] = ctx.bar_step_time_s
         time, epoch_s, rank, node = ctx.where(line, start)
         return StepRecord(
             step,

@@ -97,6 +97,9 @@ class ParseContext:
         # The total of the training progress bar; bars with a smaller total
         # (evaluation, data loading) do not move `step`.
         self.bar_total: int | None = None
+        # The training bar's seconds per iteration at its last redraw (tqdm's rate, `s/it`, or
+        # `it/s` inverted): the step time of records printed beside the bar (the Trainer's dict).
+        self.bar_step_time_s: float | None = None
         self._prefixes: dict[str, Where] = {}
 
     def where(self, line: str, start: int) -> Where:
@@ -127,10 +130,11 @@ class ParseContext:
 
     def snapshot(self) -> tuple[Any, ...]:
         """The state that later lines depend on (for comparing two contexts)."""
-        return (self.step, self.bar_total, self.year)
+        return (self.step, self.bar_total, self.year, self.bar_step_time_s)
 
     def restore(self, snapshot: tuple[Any, ...]) -> None:
-        self.step, self.bar_total, self.year = snapshot
+        self.step, self.bar_total, self.year, *rest = snapshot  # a state saved before the bar's rate had 3
+        self.bar_step_time_s = rest[0] if rest else None
 
 
 class Parser(abc.ABC):

@@ -103,12 +103,16 @@ class ParserSet:
                 continue
             if bar is not None and bar_mark in line:
                 record = bar.parse(line, number, ctx)
-                if record is not None:
-                    self._take(bar, record, append)
-                    keep((number, line, ctx.step))
-                    rest = getattr(bar, "rest", None)
-                    if rest is not None:  # a message glued after the bar: `...]` + `[2024-...] OVERFLOW!`
-                        self._glued(line[rest:], number, append)
+                rest = getattr(bar, "rest", None)
+                if record is not None or rest is not None:  # a bar: no other parser's progress line
+                    if record is not None:
+                        self._take(bar, record, append)
+                    glued = "" if rest is None else line[rest:]
+                    if glued.strip():  # a message glued after the bar: `...]` + `[rank1]: Traceback ...`
+                        keep((number, glued, ctx.step))  # the fault scanner reads it as printed, prefix and all
+                        self._glued(glued, number, append)
+                    else:
+                        keep((number, line, ctx.step))
                     continue
             if primary is not None:
                 record = None

@@ -86,6 +86,7 @@ class HFTrainerParser(Parser):
             step,
             loss=loss,
             grad_norm=to_float(values.get("grad_norm")),
+            step_time_s=None if loss is None else ctx.bar_step_time_s,  # the bar's rate: the dict has none
             lr=to_float(values.get("learning_rate") or values.get("lr")),
             total_steps=ctx.bar_total,
             epoch=to_float(values.get("epoch")),

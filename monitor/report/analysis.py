@@ -22,6 +22,7 @@ both a checkpoint cost C and failures are known.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import statistics
@@ -33,11 +34,19 @@ from monitor import __version__
 from monitor.api import PAUSE_COLUMNS, STEP_COLUMNS, TIMER_COLUMNS, Loaded
 from monitor.catalog import load as load_catalog
 from monitor.model import UNCATALOGED, Event, Kind, Role, Severity, epoch_of, last_time
+from monitor.runs import assign_runs
 
 FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
 FAILURE_KINDS = FAULT_KINDS | {Kind.DIVERGENCE, Kind.NAN}
 SCHEDULER_CODES = ("SLURM-TIME-LIMIT", "SLURM-CANCELLED", "SLURM-PREEMPTED", "SLURM-NODE-FAILURE")
 MAX_POINTS = 1500
+# the health charts: the incident class of each kind drawn as a vertical line, how many at most,
+# and when a silence between progress records is an outage (drawn as a gap, never bridged)
+INCIDENT_CLASSES = {Kind.DEVICE_FAULT: "fault", Kind.COMM_ERROR: "fault", Kind.CRASH: "fault", Kind.OOM: "fault",
+                    Kind.HANG: "hang", Kind.RESTART: "restart", Kind.NAN: "nan", Kind.DIVERGENCE: "nan"}
+MAX_INCIDENTS = 500
+OUTAGE_FACTOR = 5.0
+OUTAGE_MIN_S = 60.0
 _LINK_S = 2 * 3600.0
 
 
@@ -433,19 +442,134 @@ def _downsample(frame: pd.DataFrame, x: str, y: str) -> list[list[float]]:
     return [[float(a), float(b)] for a, b in picked.itertuples(index=False)]
 
 
+def _run_rows(steps: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and the evaluation records of the busiest file's first rank, in line order."""
+    train = _training(steps)
+    if train.empty:
+        return train, train
+    busiest = train["file"].value_counts().idxmax()
+    rows = train[train["file"] == busiest]
+    evals = steps[(steps["file"] == busiest) & steps["loss"].isna() & steps["eval_loss"].notna()]
+    ranks = rows["rank"].dropna()
+    if not ranks.empty:
+        rows = rows[rows["rank"] == ranks.min()]
+        evals = evals[evals["rank"].isna() | (evals["rank"] == ranks.min())]
+    return rows.copy(), evals.sort_values("line", kind="stable")
+
+
+def _outage_limit(rows: pd.DataFrame) -> float | None:
+    """The silence between consecutive records that counts as an outage: OUTAGE_FACTOR times the
+    usual interval, and at least OUTAGE_MIN_S; None without two timestamped records."""
+    gaps = rows["epoch_s"].dropna().diff()
+    gaps = gaps[gaps > 0]
+    return max(OUTAGE_FACTOR * float(gaps.median()), OUTAGE_MIN_S) if not gaps.empty else None
+
+
+def _outages(rows: pd.DataFrame, limit: float | None, end_s: float | None) -> list[dict[str, Any]]:
+    """Silences longer than `limit` between consecutive records (a stall, a restart's down time), and
+    from the last record to the end of the logs (a hang, a crash nobody restarted)."""
+    timed = rows.dropna(subset=["epoch_s"])
+    if limit is None or timed.empty:
+        return []
+    times, steps = timed["epoch_s"].tolist(), timed["step"].tolist()
+    found = [(times[i - 1], times[i], steps[i - 1], steps[i]) for i in range(1, len(times))
+             if times[i] - times[i - 1] > limit]
+    if end_s is not None and end_s - times[-1] > limit:
+        found.append((times[-1], end_s, steps[-1], None))
+    return [{"from_s": a, "to_s": b, "seconds": b - a, "from_step": _finite(s0), "to_step": _finite(s1)}
+            for a, b, s0, s1 in found]
+
+
+def _derived_step_time(rows: pd.DataFrame, limit: float | None) -> pd.Series:
+    """Seconds per step from the timestamps of consecutive records (outages and restarts left out)."""
+    dt_s, dstep = rows["epoch_s"].diff(), rows["step"].diff()
+    ok = (dstep > 0) & (dt_s > 0) & (dt_s <= (limit if limit is not None else math.inf))
+    return (dt_s / dstep).where(ok)
+
+
+def _incident_class(event: Event) -> str | None:
+    if event.severity < Severity.WARNING:
+        return None
+    return INCIDENT_CLASSES.get(event.kind)
+
+
+def _root_of(event: Event, by_label: dict[str, Event]) -> Event:
+    """The root a cascade follows from, through cascades of cascades; the event itself when unknown."""
+    current = event
+    for _ in range(8):
+        cause = by_label.get(current.cause or "")
+        if cause is None or cause is current:
+            break
+        current = cause
+        if current.role is Role.ROOT:
+            break
+    return current
+
+
+def _incidents(events: list[Event], rows: pd.DataFrame) -> list[dict[str, Any]]:
+    """Faults, hangs, NaN and restarts folded for the charts: one incident per root event with the
+    cascades of its own class, one per root and other class of its cascades (the hang after an
+    Xid), one per restart. A step or time the events lack is read off the progress records."""
+    by_label = {event.label(): event for event in events}
+    groups: dict[tuple[str, int], list[Event]] = {}
+    for event in events:
+        css = _incident_class(event)
+        if css is not None:
+            anchor = event if css == "restart" else _root_of(event, by_label)
+            groups.setdefault((css, id(anchor)), []).append(event)
+    out = []
+    for (css, _), members in groups.items():
+        codes: dict[str, int] = {}
+        for event in sorted(members, key=lambda e: e.role is not Role.ROOT):  # the root's code first
+            code = event.code or str(event.kind)
+            codes[code] = codes.get(code, 0) + (event.count or 1)
+        steps = [e.step for e in members if e.step is not None]
+        times = [t for t in (_when(e) for e in members) if t is not None]
+        step = min(steps) if steps else _step_at(rows, min(times) if times else None)
+        when = min(times) if times else _time_at(rows, members[0], step)
+        out.append({"class": css, "kind": str(members[0].kind), "codes": [[c, n] for c, n in codes.items()],
+                    "step": step, "epoch_s": when, "approx": not (steps and times)})
+    out.sort(key=lambda i: (i["epoch_s"] is None, i["epoch_s"] or 0.0, i["step"] or 0))
+    return out[:MAX_INCIDENTS]
+
+
+def _step_at(rows: pd.DataFrame, when: float | None) -> int | None:
+    """The step of the last record at or before `when` (None before the first record)."""
+    if when is None:
+        return None
+    before = rows[rows["epoch_s"] <= when]
+    return None if before.empty else int(before["step"].iloc[-1])
+
+
+def _time_at(rows: pd.DataFrame, event: Event, step: int | None) -> float | None:
+    """The time of the last record before the event's line in its file, else of the first record at
+    or after its step."""
+    if event.file is not None and event.line is not None and (rows["file"] == event.file).any():
+        before = rows[(rows["file"] == event.file) & (rows["line"] <= event.line)].dropna(subset=["epoch_s"])
+        return _finite(before["epoch_s"].iloc[-1]) if not before.empty else None
+    if step is not None:
+        after = rows[rows["step"] >= step].dropna(subset=["epoch_s"])
+        return _finite(after["epoch_s"].iloc[0]) if not after.empty else None
+    return None
+
+
+def _clock(loaded: Loaded, events: list[Event]) -> list[float] | None:
+    """The first and the last timestamp seen in the logs (progress and events alike)."""
+    times = [t for pair in loaded.clock.values() for t in pair if _finite(t) is not None]
+    times += [t for t in (_when(e) for e in events) if t is not None]
+    return [min(times), max(times)] if times else None
+
+
 def health(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
-    """Curves of the busiest file's first rank, restarts, markers and the spike table."""
-    train = _training(loaded.steps)
+    """Curves of the busiest file's first rank (eval loss too), the incidents and outages to draw on
+    them, the time span of the logs, restarts, loss-spike markers and the spike table."""
+    rows, evals = _run_rows(loaded.steps)
     series: dict[str, list[list[float]]] = {}
     by_time: dict[str, list[list[float]]] = {}
-    unit = None
-    if not train.empty:
-        busiest = train["file"].value_counts().idxmax()
-        rows = train[train["file"] == busiest]
-        ranks = rows["rank"].dropna()
-        if not ranks.empty:
-            rows = rows[rows["rank"] == ranks.min()]
-        rows = rows.copy()
+    unit = step_time_source = None
+    clock = _clock(loaded, events)
+    limit = _outage_limit(rows) if not rows.empty else None
+    if not rows.empty:
         for column, unit_name in (("tokens_per_s", "tokens/s"), ("samples_per_s", "samples/s"), ("tflops", "TFLOP/s")):
             if rows[column].notna().any():
                 rows["throughput"] = rows[column]
@@ -453,36 +577,83 @@ def health(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
                 break
         else:
             rows["throughput"] = float("nan")
+        if rows["step_time_s"].notna().any():
+            step_time_source = "logged"
+        elif rows["epoch_s"].notna().any():
+            rows["step_time_s"] = _derived_step_time(rows, limit)
+            step_time_source = "timestamps" if rows["step_time_s"].notna().any() else None
         for key in ("loss", "grad_norm", "step_time_s", "throughput", "loss_scale"):
             series[key] = _downsample(rows, "step", key)
             if rows["epoch_s"].notna().any():
                 by_time[key] = _downsample(rows, "epoch_s", key)
+        series["eval_loss"] = _downsample(evals, "step", "eval_loss")
+        by_time["eval_loss"] = _downsample(evals, "epoch_s", "eval_loss")
     restarts = [{"step": e.step, "epoch_s": _epoch(e)} for e in events if e.code == "STEP-RESTART"]
     markers = [
         {"step": e.step, "epoch_s": _epoch(e), "kind": str(e.kind), "code": e.code, "value": e.value}
-        for e in events if e.kind in (Kind.LOSS_SPIKE, Kind.DIVERGENCE, Kind.NAN) and e.step is not None
+        for e in events if e.kind is Kind.LOSS_SPIKE and e.step is not None
     ]
     spikes = [
         {"step": e.step, "peak": e.value, "baseline": e.baseline, "magnitude": (e.details or {}).get("magnitude"),
          "recovered_after_steps": (e.details or {}).get("recovered_after_steps"), "rank": e.rank}
         for e in events if e.code == "LOSS-SPIKE"
     ]
-    return {"series": series, "series_by_time": {k: v for k, v in by_time.items() if v},
-            "throughput_unit": unit, "restarts": restarts, "markers": markers, "spikes": spikes}
+    return {"series": {k: v for k, v in series.items() if v or k != "eval_loss"},
+            "series_by_time": {k: v for k, v in by_time.items() if v},
+            "throughput_unit": unit, "step_time_source": step_time_source, "clock": clock,
+            "incidents": _incidents(events, rows), "outages": _outages(rows, limit, clock[1] if clock else None),
+            "restarts": restarts, "markers": markers, "spikes": spikes}
+
+
+def runs(loaded: Loaded) -> list[dict[str, Any]]:
+    """One verdict per run, in order of first appearance; nothing of one run decides another's."""
+    of_file = assign_runs([f.file for f in loaded.files], {f.file: f.run_id for f in loaded.files})
+    for event in loaded.event_list:  # a node's system log joins the run that used the node (monitor.runs)
+        if event.file and event.run:
+            of_file[event.file] = event.run
+    order: dict[str, list[str]] = {}
+    for event in loaded.event_list:
+        if event.run:
+            order.setdefault(event.run, [])
+    for file, run in of_file.items():
+        order.setdefault(run, []).append(file)
+    found = []
+    for run, files in order.items():
+        part = _part(loaded, run, set(files))
+        found.append({"run": run, "files": sorted(files), "verdict": verdict(part, part.event_list)})
+    return found
+
+
+def _part(loaded: Loaded, run: str, files: set[str]) -> Loaded:
+    """The records and events of one run."""
+
+    def rows(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["file"].isin(files)] if not frame.empty and "file" in frame else frame
+
+    return dataclasses.replace(
+        loaded,
+        steps=rows(loaded.steps), timers=rows(loaded.timers), pauses=rows(loaded.pauses),
+        event_list=[e for e in loaded.event_list if e.run == run or (e.run is None and e.file in files)],
+        files=[f for f in loaded.files if f.file in files],
+        clock={name: span for name, span in loaded.clock.items() if name in files},
+    )
 
 
 def build_report(loaded: Loaded) -> dict[str, Any]:
-    """The report document (the shape the HTML, Markdown and JSON renderers share)."""
+    """The report document (the shape the HTML, Markdown and JSON renderers share): `verdict` is
+    the whole scan's, `runs` one verdict per run (several when the logs hold several runs)."""
     events = loaded.event_list
     cost = goodput(loaded, events)
     restarts = cost.pop("restart_list")
+    by_run = runs(loaded)
     return {
         "title": "monitor report",
         "generated": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "version": __version__,
         "inputs": [summary.to_dict() for summary in loaded.files],
         "errors": loaded.errors,
-        "verdict": verdict(loaded, events),
+        "verdict": by_run[0]["verdict"] if len(by_run) == 1 else verdict(loaded, events),
+        "runs": by_run,
         "timestamps_missing": any(_when(e) is None for e in events if e.severity > Severity.INFO),
         "timeline": timeline(events),
         "health": health(loaded, events),

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from monitor.atomic import replacing
 from monitor.cli import EXIT_ERROR, EXIT_FOUND, EXIT_OK, _warn, load_configuration
+from monitor.model import json_safe
 
 REPORT_ROWS_PER_FILE = 20_000
 """Records kept per file for the report's curves and goodput (thinned while reading, so memory stays
@@ -28,7 +29,7 @@ def render(report: dict, kind: str) -> str:
         from monitor.report.markdown import render_markdown
 
         return render_markdown(report)
-    return json.dumps(report, indent=1, allow_nan=False, default=str) + "\n"
+    return json.dumps(json_safe(report), indent=1, allow_nan=False, default=str) + "\n"
 
 
 def _write(path: Path, text: str) -> None:

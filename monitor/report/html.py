@@ -13,11 +13,11 @@ the JSON report keeps every event.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from html import escape
 from typing import Any
 
+from monitor.report.axes import time_text
 from monitor.report.charts import CHART_CSS, line_chart
 from monitor.report.markdown import (
     BADPUT_NAMES,
@@ -55,6 +55,7 @@ CHARTS = (
     ("throughput", "Throughput", None, False),
     ("loss_scale", "Loss scale", "loss scale (log)", True),
 )
+MAX_CODES = 6  # event codes named in an incident's tooltip
 
 CSS = """
 :root { color-scheme: light dark; --bg: #fff; --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --panel: #f6f8fa;
@@ -180,7 +181,25 @@ def _span(first: Any, last: Any) -> str:
 
 
 def _verdict(report: dict[str, Any]) -> str:
-    verdict = report.get("verdict") or {}
+    runs = report.get("runs") or []
+    if len(runs) < 2:
+        return _one_verdict(report.get("verdict") or {})
+    rows = [[_code(r.get("run")), _e(number_text(len(r.get("files") or []))),
+             _outcome((r.get("verdict") or {}).get("outcome")),
+             _code(((r.get("verdict") or {}).get("root_cause") or {}).get("code"))] for r in runs]
+    out = [f"<p>{len(runs)} runs in these logs, each judged on its own.</p>",
+           _table(["Run", "Files", "Outcome", "Root cause"], rows, numeric=(1,), css="compact")]
+    for run in runs:
+        out.append(f"<h3>Run {_code(run.get('run'))}</h3>{_one_verdict(run.get('verdict') or {})}")
+    return "".join(out)
+
+
+def _outcome(outcome: Any) -> str:
+    css = OUTCOME_CLASSES.get(outcome or "", "neutral")
+    return f'<span class="badge {css}">{_e(outcome or "unknown")}</span>'
+
+
+def _one_verdict(verdict: dict[str, Any]) -> str:
     outcome = verdict.get("outcome") or "unknown"
     css = OUTCOME_CLASSES.get(outcome, "neutral")
     out = [f'<div class="verdict {css}"><span class="badge {css}">{_e(outcome)}</span>',
@@ -270,14 +289,23 @@ def _cascade_row(cascades: list[dict[str, Any]], shown: list[dict[str, Any]]) ->
 def _health(report: dict[str, Any]) -> str:
     health = report.get("health") or {}
     unit = health.get("throughput_unit") or "per second"
-    restarts = [r.get("step") for r in health.get("restarts") or []]
+    incidents = [i for i in health.get("incidents") or [] if isinstance(i, dict)]
+    outages = [o for o in health.get("outages") or [] if isinstance(o, dict)]
     markers = [(m.get("step"), m.get("value"), _marker_text(m), m.get("kind") or "")
                for m in health.get("markers") or []]
-    charts, missing = _charts(health.get("series") or {}, "step", restarts, markers, unit)
+    marks = {
+        "vlines": [] if incidents else [r.get("step") for r in health.get("restarts") or []],
+        "markers": markers,
+        "incidents": [(i.get("step"), i.get("class"), _incident_text(i)) for i in incidents],
+        "outages": [(o.get("from_step"), o.get("to_step"), _outage_text(o)) for o in outages
+                    if finite(o.get("to_step")) is not None and finite(o.get("from_step")) is not None
+                    and o["to_step"] > o["from_step"]],
+    }
+    charts, missing = _charts(health.get("series") or {}, "step", marks, unit, health.get("step_time_source"))
     out = ["<h3>Over training steps</h3>", charts]
     if missing:
         out.append(f'<p class="note">Not in the logs: {", ".join(missing)}.</p>')
-    out.append(_time_charts(health, unit))
+    out.append(_time_charts(health, incidents, outages, unit))
     out.append("<h3>Loss spikes</h3>" + _spikes(health.get("spikes") or []))
     return "".join(out)
 
@@ -287,41 +315,68 @@ def _marker_text(marker: dict[str, Any]) -> str:
     return text if marker.get("value") is None else f"{text}: {number_text(marker.get('value'))}"
 
 
-def _charts(series: dict[str, Any], x_label: str, vlines: list[Any], markers: list[tuple], unit: str
-            ) -> tuple[str, list[str]]:
-    """The charts that have data (loss full width, the rest two by two), and the titles of those without."""
+def _incident_text(incident: dict[str, Any]) -> str:
+    """'fault: XID-79, CUDA-UNKNOWN-ERROR x2 · step 610 · 2025-03-04 10:01:07 UTC' (plain text: the
+    chart escapes it); '≈' where the step or time was read off the progress records."""
+    codes = [pair for pair in incident.get("codes") or [] if isinstance(pair, (list, tuple)) and len(pair) == 2]
+    named = [f"{code} x{number_text(count)}" if count != 1 else str(code) for code, count in codes[:MAX_CODES]]
+    if len(codes) > MAX_CODES:
+        named.append(f"{len(codes) - MAX_CODES} more")
+    about = "≈" if incident.get("approx") else ""
+    where = [f"step {about}{number_text(incident['step'])}" if incident.get("step") is not None else "",
+             f"{about}{time_text(finite(incident.get('epoch_s')))}" if finite(incident.get("epoch_s")) else ""]
+    return " · ".join([f"{incident.get('class') or 'event'}: {', '.join(named) or '?'}", *filter(None, where)])
+
+
+def _outage_text(outage: dict[str, Any]) -> str:
+    until = "the end of the logs" if outage.get("to_step") is None else f"step {number_text(outage.get('to_step'))}"
+    return (f"no progress for {duration_text(outage.get('seconds'))}, from step {number_text(outage.get('from_step'))}"
+            f" ({time_text(finite(outage.get('from_s')))}) to {until} ({time_text(finite(outage.get('to_s')))})")
+
+
+def _charts(series: dict[str, Any], x_label: str, marks: dict[str, Any], unit: str, step_time_source: Any = None,
+            x_time: bool = False, x_range: Sequence[Any] = ()) -> tuple[str, list[str]]:
+    """The charts that have data (loss with eval loss full width, the rest two by two), and the titles of
+    those without. Every chart shows the incidents and outages; the loss chart the spike markers too."""
     figures, missing = [], []
     for key, title, y_label, log_y in CHARTS:
         if not series.get(key):
             missing.append(title.lower())
             continue
         wide = key == "loss"
-        chart = line_chart({title.lower(): series[key]}, title=title, x_label=x_label, y_label=y_label or unit,
-                           log_y=log_y, vlines=vlines, markers=markers if wide else (),
+        lines = {title.lower(): series[key]}
+        if wide and series.get("eval_loss"):
+            lines["eval loss"] = series["eval_loss"]
+        if key == "step_time_s" and step_time_source == "timestamps":
+            title = "Step time (from timestamps)"
+        chart = line_chart(lines, title=title, x_label=x_label, y_label=y_label or unit, log_y=log_y,
+                           vlines=marks["vlines"], markers=marks["markers"] if wide else (),
+                           incidents=marks["incidents"], outages=marks["outages"], x_range=x_range, x_time=x_time,
                            width=1100 if wide else 560, height=280 if wide else 230)
         figures.append(f'<figure class="{"wide" if wide else ""}">{chart}</figure>')
     return ('<div class="charts">' + "".join(figures) + "</div>" if figures else ""), missing
 
 
-def _time_charts(health: dict[str, Any], unit: str) -> str:
-    """The same charts over wall time, as minutes, hours or days since the first record."""
+def _time_charts(health: dict[str, Any], incidents: list[dict[str, Any]], outages: list[dict[str, Any]],
+                 unit: str) -> str:
+    """The same charts over wall time (UTC clock times), from the first to the last timestamp of the logs."""
     by_time = health.get("series_by_time") or {}
     xs = [x for pairs in by_time.values() for x in (finite(p[0]) for p in pairs or [] if len(p) == 2) if x is not None]
     if not xs:
         return ""
-    start, span = min(xs), max(xs) - min(xs)
-    scale, name = (60, "minutes") if span < 7200 else (3600, "hours") if span < 259200 else (86400, "days")
-
-    def shift(x: Any) -> float | None:
-        value = finite(x)
-        return None if value is None else (value - start) / scale
-
-    series = {key: [[shift(p[0]), p[1]] for p in pairs if len(p) == 2] for key, pairs in by_time.items()}
-    restarts = [shift(r.get("epoch_s")) for r in health.get("restarts") or []]
-    markers = [(shift(m.get("epoch_s")), m.get("value"), _marker_text(m), m.get("kind") or "")
-               for m in health.get("markers") or [] if m.get("epoch_s") is not None]
-    origin = dt.datetime.fromtimestamp(start, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    charts, _ = _charts(series, f"{name} since {origin}", [r for r in restarts if r is not None], markers, unit)
+    clock = [x for x in (finite(v) for v in health.get("clock") or []) if x is not None]
+    first, last = min(xs + clock), max(xs + clock)
+    marks = {
+        "vlines": [] if incidents else [r.get("epoch_s") for r in health.get("restarts") or []],
+        "markers": [(m.get("epoch_s"), m.get("value"), _marker_text(m), m.get("kind") or "")
+                    for m in health.get("markers") or [] if m.get("epoch_s") is not None],
+        "incidents": [(i.get("epoch_s"), i.get("class"), _incident_text(i)) for i in incidents],
+        "outages": [(o.get("from_s"), o.get("to_s"), _outage_text(o)) for o in outages],
+    }
+    days = sorted({time_text(first, seconds=False), time_text(last, seconds=False)})
+    label = f"time (UTC), {' – '.join(days)}"
+    charts, _ = _charts(by_time, label, marks, unit, health.get("step_time_source"), x_time=True,
+                        x_range=(first, last))
     return "<h3>Over wall time</h3>" + charts
 
 

@@ -191,7 +191,21 @@ def md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def _verdict(report: dict[str, Any]) -> list[str]:
-    verdict = report.get("verdict") or {}
+    runs = report.get("runs") or []
+    if len(runs) < 2:
+        return _one_verdict(report.get("verdict") or {})
+    rows = [[md_code(r.get("run") or "-"), number_text(len(r.get("files") or [])),
+             md_text((r.get("verdict") or {}).get("outcome") or "-"),
+             md_code(((r.get("verdict") or {}).get("root_cause") or {}).get("code") or "-")] for r in runs]
+    out = [f"{len(runs)} runs in these logs, each judged on its own.",
+           md_table(["Run", "Files", "Outcome", "Root cause"], rows)]
+    for run in runs:
+        out.append(f"### Run {md_code(run.get('run') or '-', False)}")
+        out.extend(_one_verdict(run.get("verdict") or {}))
+    return out
+
+
+def _one_verdict(verdict: dict[str, Any]) -> list[str]:
     out = [f"**Outcome: {md_text(verdict.get('outcome') or 'unknown')}.** {md_text(verdict.get('summary') or '')}"]
     root = verdict.get("root_cause")
     if root:

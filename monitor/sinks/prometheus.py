@@ -127,6 +127,7 @@ class LiveMetrics:
         self._own_files = 0  # labels served as themselves
         self._parse_errors = 0
         self._webhook = (0, 0)  # (dropped, failed)
+        self._roots: dict[str, tuple[str, str, str, str, str]] = {}  # run -> the current root cause's labels
 
     def _slot(self, run: str, rank: str) -> tuple[_Series, bool]:
         """The series for (run, rank), created if the cap allows, else the run's "other"
@@ -163,6 +164,13 @@ class LiveMetrics:
                 series.node = node
             if not other or series.progress is None or wall_time > series.progress:
                 series.progress = wall_time  # the "other" series keeps the most recent
+
+    def root_cause(self, run: str, event: Event) -> None:
+        """The root of the run's current incident (one per run: the latest replaces it)."""
+        labels = (run, event.code or str(event.kind), str(event.kind), event.node or "", rank_label(event.rank))
+        with self._lock:
+            if run in self._roots or len(self._roots) < self.max_series:
+                self._roots[run] = labels
 
     def hang(self, run: str, rank: int | str | None, hanging: bool) -> None:
         """The run's rank is (or is no longer) hanging."""
@@ -225,7 +233,7 @@ class LiveMetrics:
             ]
             rows += [Row(run, OTHER, "", dict(s.values), s.progress, s.hang) for run, s in self._other.items()]
             return Snapshot(rows, dict(self._events), self._dropped, dict(self._files), self._parse_errors,
-                            *self._webhook)
+                            *self._webhook, list(self._roots.values()))
 
 
 def _add(a: FileReading, b: FileReading) -> FileReading:
@@ -255,6 +263,7 @@ class Snapshot(NamedTuple):
     parse_errors: int
     webhook_dropped: int
     webhook_failed: int
+    roots: list[tuple[str, str, str, str, str]] = []
 
 
 class MonitorCollector:
@@ -305,6 +314,16 @@ class MonitorCollector:
                 hang.add_metric(labels, 1.0 if row.hang else 0.0)
         for key, count in snap.events.items():
             events.add_metric(list(key), count)
+        root = GaugeMetricFamily(
+            "monitor_root_cause_info",
+            "The root fault of the run's current incident (the latest root that other events were traced to); "
+            "always 1.",
+            labels=["run", "code", "kind", "node", "rank"],
+        )
+        for labels in snap.roots:
+            root.add_metric(list(labels), 1.0)
+        if root.samples:
+            yield root
         dropped.add_metric([], snap.dropped)
         build.add_metric([__version__], 1.0)
         for family in (*gauges.values(), since, hang, events):

@@ -21,6 +21,7 @@ STYLES = {
     "monitor.action": "italic dim",
     "monitor.muted": "dim",
     "monitor.title": "bold",
+    "monitor.run": "bold blue",
 }
 
 THEME = Theme(STYLES)

@@ -16,6 +16,7 @@ import queue
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -56,6 +57,21 @@ def alertmanager_alerts(event: Event, run: str | None = None, now: float | None 
     }]
 
 
+def url_problem(url: str) -> str | None:
+    """What makes `url` no receiver's address (one line, naming it), or None when it is an http(s) URL
+    with a host and a valid port."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not 0-65535)
+    except ValueError as err:
+        return f"webhook URL {url!r} is not a valid URL ({err})"
+    if parts.scheme not in ("http", "https"):
+        return f"webhook URL must be http:// or https://, not {url!r}"
+    if not parts.hostname:
+        return f"webhook URL {url!r} names no host"
+    return None
+
+
 def plain_body(event: Event, run: str | None = None) -> dict[str, Any]:
     """`event` as its contract JSON object (with the run, when one is given)."""
     body = event.to_dict()
@@ -88,8 +104,9 @@ class Webhook:
     ) -> None:
         if style not in STYLES:
             raise ValueError(f"unknown webhook style {style!r}; expected one of {', '.join(STYLES)}")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"webhook URL must be http:// or https://, not {url!r}")
+        problem = url_problem(url)
+        if problem is not None:
+            raise ValueError(problem)
         self.url = url
         self.min_severity = min_severity
         self.style = style

@@ -13,6 +13,7 @@ files that grow (the live tailer).
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import glob
 import gzip
 import io
@@ -21,6 +22,8 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import BinaryIO
+
+from monitor.sources.tfrecord import is_event_file
 
 STDIN = "-"
 
@@ -35,6 +38,10 @@ NOT_LOG_SUFFIXES = frozenset((
     ".parquet", ".arrow", ".db", ".sqlite",
 ))
 BINARY_SNIFF_BYTES = 8192
+MAX_WALK_ENTRIES = 100_000
+"""Directories and files one path or pattern may visit; past it the walk stops, with a `SourceError`
+that says so (what was found is still read). A node's logs are far fewer; a symlinked tree or a
+pattern rooted at `/` is not."""
 
 
 class SourceError(Exception):
@@ -63,17 +70,105 @@ def _natural_key(text: str) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def _walk(directory: str, binary: Callable[[str], bool]) -> list[str]:
+class _Walk:
+    """One bounded walk: directories already entered (by device and inode, so a symlinked directory
+    that leads back up the tree is entered once) and a count of what was visited."""
+
+    def __init__(self, limit: int = MAX_WALK_ENTRIES) -> None:
+        self.entered: set[tuple[int, int, int]] = set()
+        self.left = limit
+        self.stopped = False
+
+    def enter(self, directory: str, position: int = 0) -> bool:
+        """Whether to list `directory` for the pattern part at `position`: not listed for it before on
+        this walk, and the budget not spent."""
+        try:
+            info = os.stat(directory)
+        except OSError:
+            return False
+        key = (info.st_dev, info.st_ino, position)
+        if key in self.entered or not self.spend():
+            return False
+        self.entered.add(key)
+        return True
+
+    def spend(self) -> bool:
+        self.left -= 1
+        if self.left < 0:
+            self.stopped = True
+        return not self.stopped
+
+    @staticmethod
+    def listdir(directory: str) -> list[str]:
+        try:
+            return sorted(os.listdir(directory))
+        except OSError:
+            return []
+
+
+def _walk(directory: str, binary: Callable[[str], bool], walk: _Walk | None = None) -> list[str]:
+    """Log files under `directory`, recursively; symlinked directories are not followed (os.walk)."""
+    walk = walk or _Walk()
     found = []
     for root, dirs, files in os.walk(directory, onerror=None):
+        if not walk.spend():
+            break
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in files:
             if name.startswith(".") or os.path.splitext(name)[1].lower() in NOT_LOG_SUFFIXES:
                 continue
+            if not walk.spend():
+                break
             path = os.path.join(root, name)
             if os.path.isfile(path) and not binary(path):
                 found.append(path)
     return sorted(found, key=_natural_key)
+
+
+def _glob(pattern: str, walk: _Walk) -> list[str]:
+    """`glob.glob(pattern, recursive=True)`, but each directory a `**` descends into is entered once
+    (a symlink loop under `**` ends) and the walk is bounded by `walk`'s budget."""
+    if "**" not in pattern.split(os.sep):
+        return glob.glob(pattern, recursive=True)
+    parts = pattern.split(os.sep)
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    root = os.sep.join(parts[:first]) or (os.sep if pattern.startswith(os.sep) else "")
+    found: list[str] = []
+    _match(root, [p for p in parts[first:] if p], walk, found)
+    return found
+
+
+def _match(directory: str, parts: list[str], walk: _Walk, found: list[str]) -> None:
+    """Paths under `directory` (a prefix, "" for the current one) that match the pattern `parts`."""
+    if not parts:
+        if directory:
+            found.append(directory)
+        return
+    here = directory or os.curdir
+    part, rest = parts[0], parts[1:]
+    if part == "**":
+        if not walk.enter(here, len(parts)):
+            return  # reached again through a symlink: listed once already
+        _match(directory, rest, walk, found)  # `**` matches no directory at all, too
+        for name in walk.listdir(here):
+            path = os.path.join(directory, name)
+            if name.startswith(".") or not os.path.isdir(path):
+                if not rest and not name.startswith(".") and walk.spend():
+                    found.append(path)  # a trailing `**` matches files too
+                continue
+            _match(path, parts, walk, found)
+        return
+    if not glob.has_magic(part):
+        path = os.path.join(directory, part)
+        if (os.path.isdir(path) if rest else os.path.lexists(path)) and walk.spend():
+            _match(path, rest, walk, found)
+        return
+    for name in walk.listdir(here):
+        if (name.startswith(".") and not part.startswith(".")) or not fnmatch.fnmatch(name, part):
+            continue
+        path = os.path.join(directory, name)
+        if (not rest or os.path.isdir(path)) and walk.spend():
+            _match(path, rest, walk, found)
 
 
 def looks_binary(path: str) -> bool:
@@ -83,8 +178,8 @@ def looks_binary(path: str) -> bool:
             head = handle.read(BINARY_SNIFF_BYTES)
     except OSError:
         return False  # let the reader report why it cannot be read
-    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
-        return False
+    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC) or is_event_file(head):
+        return False  # compressed, or a TensorBoard event file: read, not skipped
     return b"\x00" in head
 
 
@@ -99,7 +194,11 @@ def expand_paths(
             follower, which expands every second, passes one that remembers).
 
     Returns the sources and one `SourceError` per path that named nothing
-    readable (missing, empty glob, directory without logs).
+    readable (missing, empty glob, directory without logs) or whose walk
+    stopped at `MAX_WALK_ENTRIES` (its files found so far are still given).
+    Directories are walked without following symlinked directories; under a
+    `**` glob, which follows them, each directory is entered once (by device
+    and inode), so a symlink loop ends.
     """
     sources: list[Source] = []
     errors: list[SourceError] = []
@@ -112,10 +211,11 @@ def expand_paths(
             sources.append(Source(name=path, path=path))
 
     for path in paths:
+        walk = _Walk()
         if path == STDIN:
             sources.append(Source(name="<stdin>", path=None))
         elif os.path.isdir(path):
-            files = _walk(path, binary)
+            files = _walk(path, binary, walk)
             if not files:
                 errors.append(SourceError(path, "directory holds no log files"))
             for file in files:
@@ -123,16 +223,19 @@ def expand_paths(
         elif os.path.exists(path) or os.path.islink(path):
             add(path)
         elif glob.has_magic(path):
-            matches = sorted(glob.glob(path, recursive=True), key=_natural_key)
+            matches = sorted(_glob(path, walk), key=_natural_key)
             files = [m for m in matches if os.path.isfile(m)]
             for directory in (m for m in matches if os.path.isdir(m)):
-                files.extend(_walk(directory, binary))
+                files.extend(_walk(directory, binary, walk))
             if not files:
                 errors.append(SourceError(path, "no files match this pattern"))
             for file in files:
                 add(file)
         else:
             errors.append(SourceError(path, "no such file or directory"))
+        if walk.stopped:
+            errors.append(SourceError(path, f"more than {MAX_WALK_ENTRIES} directories and files to look "
+                                            "through; stopped there (name the logs more narrowly)"))
     return sources, errors
 
 

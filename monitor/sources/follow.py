@@ -344,6 +344,8 @@ class Follower:
             sources, errors = expand_paths([pattern], binary=self._binary)
             if errors and not sources:
                 self._problem("pattern " + pattern, f"{pattern}: {errors[0].reason} yet; waiting for files")
+            elif errors:  # the walk stopped at its bound: what it found is followed
+                self._problem("pattern " + pattern, f"{pattern}: {errors[0].reason}")
             else:
                 self._problems.pop("pattern " + pattern, None)
             for source in sources:
@@ -673,35 +675,88 @@ class Follower:
         self._notice(f"{name}: {why}")
 
 
+MAX_STATE_BYTES = 64 << 20
+"""A state file larger than this is not read (a fresh start); the state of a node's runs is far smaller."""
+
+
+class StateRefused(OSError):
+    """The state file is not safe to load: another user owns it, or others may write it."""
+
+
 def save_state(path: str, snapshot: dict[str, Any], extra: dict[str, Any] | None = None) -> None:
     """Write a follower's snapshot and the caller's own state as JSON, atomically.
 
     A temporary file in the same directory is written, synced and renamed over
     `path`, so a crash leaves the old state or the new one, never half of one.
+    The file is private (mode 0600, whatever the umask), as `load_state` wants it.
 
     Raises:
         OSError: it could not be written (the previous file is left as it was).
-        TypeError: `extra` holds something JSON cannot encode.
+        TypeError, ValueError: `extra` holds something strict JSON cannot encode.
     """
     with replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
-        json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream)
+        os.chmod(temporary, 0o600)
+        json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream, allow_nan=False)
         stream.flush()
         os.fsync(stream.fileno())
+
+
+def _unsafe(info: os.stat_result) -> str | None:
+    """Why a state file with this `fstat` must not be loaded, else None."""
+    if info.st_uid != os.geteuid():
+        return f"it is owned by user id {info.st_uid}, not by this user ({os.geteuid()})"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"others may write it (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
+
+
+def _read_state(path: str) -> bytes:
+    """The state file's bytes, checked on the open descriptor (no race with a swapped path).
+
+    Raises:
+        StateRefused: another user owns it, or group or others may write it.
+        FileNotFoundError, OSError: it cannot be read.
+        ValueError: it is not a regular file, or is larger than `MAX_STATE_BYTES`.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))  # a FIFO must not block us
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(fd)
+        unsafe = _unsafe(info)
+        if unsafe is not None:
+            raise StateRefused(f"refusing the state file {path}: {unsafe}; a state file is loaded only when it "
+                               "is this user's and no one else may write it (chmod 600 it, or choose another "
+                               "--state path)")
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        data = stream.read(MAX_STATE_BYTES + 1)
+    if len(data) > MAX_STATE_BYTES:
+        raise ValueError(f"larger than {MAX_STATE_BYTES >> 20} MiB")
+    return data
 
 
 def load_state(path: str, notices: list[str] | None = None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Read what `save_state` wrote: (follower state, extra).
 
-    A missing, unreadable or corrupt file gives (None, None) and a message
-    appended to `notices`; it never raises.
+    A missing, unreadable, oversized or corrupt file (bad JSON, JSON nested
+    too deep, the wrong shape) gives (None, None) and a message appended to
+    `notices`: a fresh start.
+
+    Raises:
+        StateRefused: the file belongs to another user or others may write it.
+            Loading it would let them choose what this monitor believes (and
+            skip lines), so the caller stops with the message rather than
+            start afresh and overwrite someone else's file.
     """
     try:
-        with open(path, encoding="utf-8") as stream:
-            data = json.load(stream)
+        data = json.loads(_read_state(path))
     except FileNotFoundError:
         data, why = None, "no saved state yet"
-    except (OSError, ValueError) as err:
-        data, why = None, f"cannot read the saved state ({_reason(err) if isinstance(err, OSError) else err})"
+    except StateRefused:
+        raise
+    except (OSError, ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        reason = _reason(err) if isinstance(err, OSError) else "nested too deep" if isinstance(
+            err, RecursionError) else str(err)[:200]
+        data, why = None, f"cannot read the saved state ({reason})"
     else:
         why = "not a saved state of this version"
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:

@@ -11,6 +11,7 @@ import math
 import random
 
 from monitor.detectors.loss import LossDetector
+from monitor.detectors.nan import NanDetector
 from monitor.model import Kind, Severity
 from monitor.settings import Settings
 from tests.detectors.records import step
@@ -45,13 +46,13 @@ def test_noise_bumps_are_not_spikes() -> None:
 
 
 def test_a_spike_that_never_comes_back_is_a_divergence() -> None:
-    """The log ends inside the jump: the spike is reported where it began, and, still above twice
-    its baseline, the divergence with it."""
+    """The log ends inside the jump, still far above its baseline, after `divergence_records`: one
+    event, a divergence where it began, open."""
     records = curve(30) + [step(1300 + 10 * i, loss=8.0 + i * 0.1) for i in range(15)]
-    spike, event = run(records)
-    assert (spike.code, spike.step, spike.details["recovered_after_steps"]) == ("LOSS-SPIKE", 1300, None)
+    [event] = run(records, Settings(divergence_records=10))
     assert (event.kind, event.code, event.severity) == (Kind.DIVERGENCE, "DIVERGENCE", Severity.ERROR)
     assert event.step == 1300 and event.details["reason"] == "jump"
+    assert event.details["open"] is True and event.details["peak"] == {"step": 1440, "value": 8.0 + 14 * 0.1}
 
 
 def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
@@ -67,9 +68,11 @@ def test_a_spike_cut_off_by_the_end_of_the_log_is_still_reported() -> None:
     assert event.code == "LOSS-SPIKE" and event.details["recovered_after_steps"] is None
 
 
-def test_a_spike_still_high_when_the_log_ends_is_also_a_divergence() -> None:
+def test_a_spike_still_high_when_the_log_ends_soon_after_is_both_views_of_one_episode() -> None:
+    """Too short to tell a spike the log cut off from a divergence: both, under one episode id."""
     spike, divergence = run(curve(20) + [step(1200, loss=4.0)])
-    assert (spike.code, divergence.code) == ("LOSS-SPIKE", "DIVERGENCE")
+    assert (spike.code, divergence.code, divergence.details["open"]) == ("LOSS-SPIKE", "DIVERGENCE", True)
+    assert spike.details["episode"] == divergence.details["episode"]
 
 
 def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_divergence() -> None:
@@ -77,15 +80,15 @@ def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_diver
     assert (spike.code, divergence.code, divergence.step) == ("LOSS-SPIKE", "DIVERGENCE", 1200)
 
 
-def test_a_loss_non_finite_to_the_end_of_the_log_is_a_nan_divergence() -> None:
-    [event] = run(curve(5) + [step(1050, loss=math.inf)])
-    assert (event.code, event.step) == ("NAN-DIVERGENCE", 1050)
+def test_a_loss_non_finite_to_the_end_of_the_log_is_left_to_the_nan_detector() -> None:
+    """One episode, one event: the NaN detector's NAN-DIVERGENCE (tests/detectors/test_nan.py)."""
+    assert run(curve(5) + [step(1050, loss=math.inf)]) == []
 
 
 def test_a_jump_during_the_warm_up_is_excused_unless_it_is_several_times_the_baseline() -> None:
     rising = [step(10 * i, loss=2.5 - 0.01 * i, lr=1e-5 * i) for i in range(1, 8)]
     assert run(rising + [step(80, loss=4.0, lr=8e-5)]) == []  # 1.6x during the warm-up: excused
-    spike, divergence = run(rising + [step(80, loss=11.0, lr=8e-5)])
+    spike, divergence = run(rising + [step(80, loss=11.0, lr=8e-5)])  # the log ends with it
     assert (spike.code, spike.step, divergence.code) == ("LOSS-SPIKE", 80, "DIVERGENCE")
 
 
@@ -117,7 +120,9 @@ def test_a_single_zero_is_not_a_collapse() -> None:
 
 def test_a_loss_that_stays_nan_is_a_critical_divergence() -> None:
     records = curve(5) + [step(1050 + 10 * i, loss=math.nan) for i in range(3)]
-    [event] = run(records)
+    assert run(records) == []  # the NaN detector's episode
+    nan = NanDetector()
+    _, event = nan.observe(records) + nan.finish()
     assert (event.code, event.severity, event.step) == ("NAN-DIVERGENCE", Severity.CRITICAL, 1050)
 
 
@@ -214,3 +219,69 @@ def test_a_loss_that_rose_with_a_steady_grad_norm_is_not_a_blow_up() -> None:
 def test_a_grad_norm_blow_up_of_too_few_records_at_the_end_is_not_yet_a_divergence() -> None:
     late = [0.29, 0.31, 0.27, 0.30, 3.769, 14.41]
     assert _divergences(_hf_dicts(_BEFORE + list(zip(_RISEN, late)))) == []
+
+
+# -- episodes: one event each, with its extent ------------------------------------------------
+
+
+def test_a_divergence_that_stays_diverged_is_one_event_however_often_it_climbs_again() -> None:
+    """A loss that climbs, dips a little and climbs again for hundreds of records: one episode."""
+    rng = random.Random(3)
+    records = curve(40)
+    loss = 2.5
+    for i in range(300):
+        loss = loss * (1.03 if i % 7 else 0.95) if loss < 12 else loss * (1 + rng.gauss(0, 0.02))
+        records.append(step(1400 + 10 * i, loss=loss))
+    [event] = run(records)
+    assert (event.code, event.details["reason"]) == ("DIVERGENCE", "climb")
+    assert event.details["open"] is True and event.details["peak"]["value"] >= 12
+
+
+def test_a_spike_long_enough_to_be_called_a_divergence_that_came_back_is_a_loss_spike() -> None:
+    records = curve(30) + [step(1300 + 10 * i, loss=7.0) for i in range(70)]  # 70 records > divergence_records
+    records += curve(20, start=2000, seed=4)
+    detector = LossDetector()
+    events = detector.observe(records)
+    [event] = events + detector.finish()
+    assert (event.code, event.kind, event.step) == ("LOSS-SPIKE", Kind.LOSS_SPIKE, 1300)
+    assert event.details["end"] == {"step": 2000, "line": 2000} and event.details["records"] == 70
+    assert event.details["start"] == {"step": 1300, "line": 1300, "time": None}
+    assert event.details["peak"] == {"step": 1300, "value": 7.0}
+
+
+def test_a_spike_the_batch_scan_holds_until_it_is_over() -> None:
+    detector = LossDetector()
+    assert detector.observe(curve(30) + [step(1300, loss=7.5), step(1310, loss=6.0)]) == []
+    [event] = detector.observe([step(1320, loss=2.5)])
+    assert event.code == "LOSS-SPIKE" and event.details["end"]["step"] == 1320
+    assert detector.finish() == []
+
+
+def test_the_event_stands_on_the_first_anomalous_record() -> None:
+    """An interval mean (Megatron-LM prints one) shows a jump late in its interval only in part: the
+    episode starts on that record, not on the next one, which is the first over the threshold."""
+    records = curve(30) + [step(1300, loss=2.8), step(1310, loss=7.5), step(1320, loss=7.4), step(1330, loss=2.5)]
+    [event] = run(records)
+    assert (event.code, event.step, event.line) == ("LOSS-SPIKE", 1300, 1300)
+    assert event.details["peak"] == {"step": 1310, "value": 7.5}
+
+
+def test_live_announces_a_spike_early_then_updates_the_same_episode() -> None:
+    detector = LossDetector(Settings(divergence_records=5))
+    detector.live = True
+    first = detector.observe(curve(30) + [step(1300, loss=7.0)])
+    diverged = detector.observe([step(1310 + 10 * i, loss=7.0) for i in range(6)])
+    back = detector.observe([step(1400, loss=2.5)])
+    emitted = first + diverged + back + detector.finish()
+    assert [(e.code, e.details["update"]) for e in emitted] == [("LOSS-SPIKE", 0), ("DIVERGENCE", 1), ("LOSS-SPIKE", 2)]
+    assert len({e.details["episode"] for e in emitted}) == 1
+    assert all(e.step == 1300 and e.line == 1300 for e in emitted)
+    assert "open" in first[0].details and back[0].details["end"]["step"] == 1400
+
+
+def test_a_grad_norm_spike_is_one_event_per_episode() -> None:
+    records = curve(30, grad_norm=1.0) + [step(1300 + 10 * i, loss=2.5, grad_norm=40.0 + i) for i in range(5)]
+    records += curve(5, start=1350, grad_norm=1.0)
+    [event] = [e for e in run(records) if e.code == "GRAD-NORM-SPIKE"]
+    assert (event.step, event.count, event.details["end"]["step"]) == (1300, 5, 1350)
+    assert event.details["peak"] == {"step": 1340, "value": 44.0}

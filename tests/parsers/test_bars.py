@@ -179,3 +179,42 @@ def test_a_steps_bar_of_an_accelerate_script_is_a_training_bar_with_its_step_los
     [overflow] = [r for r in records if type(r).__name__ == "LossScaleOverflow"]
     assert bar.step == 1 and math.isnan(bar.loss)
     assert (overflow.scale, overflow.new_scale, overflow.step) == (131072, 65536, 1)
+
+
+def lightning_default(epoch: int, n: int, total: int) -> str:
+    """Lightning's training bar when nothing is logged with `prog_bar=True`: `TQDMProgressBar.BAR_FORMAT`
+    (`{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]`, so always
+    `it/s`), `Epoch {current_epoch}`, `n = batch_idx + 1` and only `v_num` in the postfix (the layout in
+    `ProgressBar.get_metrics`' docstring, src/lightning/pytorch/callbacks/progress/progress_bar.py)."""
+    return f"Epoch {epoch}: {100 * n / total:3.0f}%|████      | {n}/{total} [00:31<01:37, 10.84it/s, v_num=10]"
+
+
+def test_lightning_bars_over_several_epochs_are_no_step_restart() -> None:
+    """The per-epoch counter restarting at each epoch is not a restart, with a loss in the postfix or
+    without one (then no other parser may read the bar: a learned layout took `Epoch N` for the step)."""
+    from tests.conftest import fault_events, parse_text
+
+    plain = [lightning_default(epoch, n, 1095) for epoch in range(3) for n in range(100, 1001, 100)]
+    assert parse_text("\n".join(plain)) == []
+    with_loss = [line.replace("v_num=10", f"v_num=10, train_loss={2.0 - n / 1e4:.3f}")
+                 for n, line in zip(range(3000), plain)]
+    for lines in (plain, with_loss):
+        assert [e.code for e in fault_events("\n".join(lines))] == []
+
+
+def test_a_traceback_glued_after_a_lightning_bar_is_followed() -> None:
+    """tqdm ends a bar with `\\r`, not a newline: another rank's stderr then starts on the bar's line. The
+    traceback is read from that line, with the other rank's prefix (torchrun's `[rank1]:`)."""
+    from tests.conftest import fault_events
+
+    traceback = [
+        "[rank1]: Traceback (most recent call last):",
+        '[rank1]:   File "/workspace/train.py", line 88, in <module>',
+        "[rank1]:     trainer.fit(model, datamodule=dm)",
+        "[rank1]: torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB. GPU 1 has a total "
+        "capacity of 79.10 GiB of which 1.02 GiB is free.",
+    ]
+    for bar in (lightning_default(0, 450, 1095), lightning_default(0, 450, 1095)[:-1] + ", train_loss=0.482]"):
+        events = fault_events("\n".join([bar + traceback[0], *traceback[1:]]))
+        assert [(e.code, e.line, e.rank) for e in events] == [("CUDA-OOM", 4, 1), ("PYTHON-EXCEPTION", 4, 1)]
+        assert events[1].details is not None and events[1].details["traceback_line"] == 1

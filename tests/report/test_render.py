@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from monitor.model import Event
-from monitor.report.charts import _log_axis, _tick_labels, _ticks, line_chart
+from monitor.report.axes import log_axis, round_ticks, tick_labels
+from monitor.report.charts import line_chart
 from monitor.report.html import render_html
 from monitor.report.markdown import SECTIONS, duration_text, md_code, ranks_text, render_markdown
 
@@ -284,7 +285,7 @@ def test_an_empty_report_says_the_run_has_no_findings() -> None:
 def test_charts_over_steps_and_over_wall_time() -> None:
     health = section(render_html(sample_report()), "health")
     assert health.count("<svg") == 10
-    assert "hours since 2026-11-28 19:00:00 UTC" in health
+    assert "time (UTC), 2026-11-28" in health and ">19:00<" in health
     assert 'class="restart"' in health and 'class="nonfinite"' in health
     assert "<title>nan LOSS-NAN at step 1,838</title>" in health
     assert "<td>after 12 steps</td>" in health
@@ -377,7 +378,8 @@ def test_plain_text_pieces() -> None:
 
 
 def polylines(svg: str) -> list[str]:
-    return re.findall(r'<polyline class="line [^"]*" points="([^"]*)"', svg)
+    """The point lists of the series' line segments ("x,y x,y ..."), one per `<path>`."""
+    return [d.replace("L", " ") for d in re.findall(r'<path class="line [^"]*" d="M([^"]*)"', svg)]
 
 
 def test_chart_draws_nan_as_a_gap_with_a_red_tick() -> None:
@@ -427,20 +429,20 @@ def test_a_step_back_in_x_starts_a_new_line() -> None:
 @pytest.mark.parametrize("lo, hi", [(0, 1), (2.1, 2.9), (0, 12345), (1e-5, 3e-5), (-3, 7), (99.5, 100.5),
                                     (1.6e9, 1.6e9 + 7200), (0.001, 1000)])
 def test_axes_have_four_to_six_distinct_ticks_covering_the_range(lo: float, hi: float) -> None:
-    first, last, ticks, step = _ticks(lo, hi)
+    first, last, ticks, step = round_ticks(lo, hi)
     assert 4 <= len(ticks) <= 6
     assert first <= lo + step * 1e-9 and last >= hi - step * 1e-9
-    labels = _tick_labels(ticks, step)
+    labels = tick_labels(ticks, step)
     assert len(set(labels)) == len(labels)
 
 
 @pytest.mark.parametrize("lo, hi, expected", [
     (32768, 65536, ["30k", "40k", "50k", "60k", "70k"]),
-    (1, 800, ["1", "10", "100", "1k"]),
+    (1, 800, ["1", "10", "100", "1,000"]),
     (1, 100, ["1", "3", "10", "30", "100"]),
-    (1e-2, 1e9, ["0.001", "1", "1k", "1M", "1G"]),
+    (1e-2, 1e9, ["0.001", "1", "1,000", "1M", "1G"]),
 ])
 def test_log_axes_tick_at_round_values(lo: float, hi: float, expected: list[str]) -> None:
-    axis = _log_axis([math.log10(lo), math.log10(hi)], 0, 100)
-    assert _tick_labels(axis.ticks, axis.step, log_y=True) == expected
+    axis = log_axis([math.log10(lo), math.log10(hi)], 0, 100)
+    assert list(axis.labels) == expected
     assert axis.lo <= math.log10(lo) and axis.hi >= math.log10(hi)

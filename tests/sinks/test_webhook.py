@@ -131,6 +131,15 @@ def test_plain_style(receiver: Receiver) -> None:
     assert second == {**event(code="XID-48").to_dict(), "run": "llama"}
 
 
+def test_plain_style_posts_a_non_finite_detail_as_null(receiver: Receiver) -> None:
+    """JSON has no NaN: a bare NaN token in the body is refused by strict receivers."""
+    hook = Webhook(receiver.url("/hook"), style="plain")
+    hook.submit(event(value=float("inf"), details={"grad_norm_floor": float("nan"), "seq": 7}))
+    assert hook.close(10)
+    [body] = receiver.bodies()
+    assert body["details"] == {"grad_norm_floor": None, "seq": 7} and body["value"] == "inf"
+
+
 def test_retries_after_a_server_error_then_succeeds(receiver: Receiver) -> None:
     receiver.statuses = [500, 503]
     hook = Webhook(receiver.url(), backoff_s=0.01)
