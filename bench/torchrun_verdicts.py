@@ -10,6 +10,8 @@ torchrun prints them with `--tee 3`) is written to OUT/<scenario>/train.log, the
   again (as a requeue or a retry loop does), the workers resume from the checkpoint of step 5 and
   finish every step. The outcome must be "completed".
 - clean: a healthy run. The outcome must be "completed" with no root cause.
+- hf: a Hugging Face Trainer run (a tiny GPT-2 built from a config, 40 steps) that prints its
+  `train_runtime` summary. The outcome must be "completed".
 
     python bench/torchrun_verdicts.py --python /path/to/venv-with-torch/bin/python --out /tmp/verdicts
 """
@@ -65,7 +67,25 @@ TRAIN = textwrap.dedent('''
         main()
 ''')
 
+HF = textwrap.dedent('''
+    import sys, torch
+    from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
+
+    class Tokens(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4096
+        def __getitem__(self, i):
+            ids = torch.randint(0, 64, (16,))
+            return {"input_ids": ids, "labels": ids}
+
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=1, n_head=1))
+    args = TrainingArguments(output_dir=sys.argv[1], per_device_train_batch_size=4, logging_steps=5, max_steps=40,
+                             report_to=[], save_strategy="no", use_cpu=True)
+    Trainer(model=model, args=args, train_dataset=Tokens()).train()
+''')
+
 EXPECT = {
+    "hf": {"outcome": "completed", "root_rank": None},
     "sigkill": {"outcome": "crashed", "root_rank": 1},
     "restart": {"outcome": "completed with findings"},
     "clean": {"outcome": "completed", "root_rank": None},
@@ -76,8 +96,13 @@ def run(python: str, out: Path, scenario: str) -> Path:
     where = out / scenario
     where.mkdir(parents=True, exist_ok=True)
     script = where / "train.py"
-    script.write_text(TRAIN)
+    script.write_text(HF if scenario == "hf" else TRAIN)
     log = where / "train.log"
+    if scenario == "hf":  # a plain HF Trainer run (no torchrun): tqdm bar, loss dicts, the train_runtime summary
+        with log.open("w") as f:
+            subprocess.run([python, str(script), str(where)], stdout=f, stderr=subprocess.STDOUT, timeout=600,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"}, check=False)
+        return log
     cmd = [python, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "--tee", "3", "--monitor-interval", "0.5", str(script)]
     attempts = 2 if scenario == "restart" else 1
