@@ -27,8 +27,8 @@ class Scalar(Protocol):
     value: float
 
 
-def _field_of(tag: str) -> tuple[str, bool] | None:
-    """The StepRecord field a tag names and whether it is an evaluation value, through the slot
+def _field_of(tag: str) -> str | None:
+    """The StepRecord field a tag names (`eval_loss` for an evaluation loss), through the slot
     vocabulary; a namespaced tag is tried as written, reversed (`Loss/train`) and by its last part."""
     words = vocabulary()
     parts = [p for p in tag.replace("\\", "/").split("/") if p]
@@ -37,11 +37,11 @@ def _field_of(tag: str) -> tuple[str, bool] | None:
         if label.meaning is None:
             continue
         field = label.meaning.field
-        split = label.split or next((s for p in parts for s in [words.split(p)[0]] if s), None)
+        split = label.split or next(filter(None, (words.split(part)[0] for part in parts)), None)
         if field == "loss" and split == "eval":
-            return "eval_loss", True
+            return "eval_loss"
         if field in FIELD_NAMES and split != "eval":
-            return FIELD_NAMES[field], False
+            return FIELD_NAMES[field]
     return None
 
 
@@ -54,7 +54,7 @@ class StepBuilder:
         self.values: dict[str, float] = {}
         self.wall_time = 0.0
         self.count = 0
-        self._fields: dict[str, tuple[str, bool] | None] = {}
+        self._fields: dict[str, str | None] = {}
 
     def add(self, scalars: Iterable[Scalar]) -> list[StepRecord]:
         records = []
@@ -67,7 +67,7 @@ class StepBuilder:
             if self.step is not None and scalar.step != self.step:
                 records.extend(self.flush())
             self.step, self.wall_time = scalar.step, max(self.wall_time, scalar.wall_time)
-            self.values[field[0]] = scalar.value
+            self.values[field] = scalar.value
         return records
 
     def flush(self) -> list[StepRecord]:
