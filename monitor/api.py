@@ -7,9 +7,26 @@ can do their own post-mortem in Jupyter, and `monitor report` is built on it.
 `Loaded.steps` columns: file, line, rank, node, step, epoch, loss, eval_loss,
 grad_norm, lr, loss_scale, step_time_s, tokens_per_s, samples_per_s, tflops,
 mfu, skipped, nan_count, total_steps, epoch_s (seconds since the epoch, NaN
-without a timestamp); indexed by `time` (UTC) when every record has a
-timestamp, else by position. `Loaded.events` has one row per event, with the
-fields of the design contract (`time` parsed to UTC, NaT when unknown).
+without a timestamp; a time the log printed without an offset is read as UTC
+here, so intervals stay right whatever the zone). `line`, `rank`, `step`,
+`skipped`, `nan_count` and `total_steps` are nullable `Int64` (<NA> when
+unknown); the other numbers are floats, a non-finite loss kept as NaN or inf.
+
+`Loaded.events` has one row per event, with the fields of the design contract
+(`schema_version` is in `events.attrs`): `time` as `datetime64[UTC]` (NaT when
+unknown); `severity` an ordered categorical (info < warning < error <
+critical, so `events.severity >= "error"` selects errors and critical ones);
+`kind`, `domain` and `role` categoricals of the contract's values; `line`,
+`step`, `rank` and `count` nullable `Int64`; `persistent` nullable `boolean`; `value` and `baseline` nullable
+`Float64`, where <NA> means the event has no value and NaN or inf is the
+non-finite value the log showed (the "nan" / "inf" of the JSON). Both frames
+are indexed by time whenever any row has one: a UTC `DatetimeIndex` (named
+`time` for steps, unnamed for events, which keep `time` as a column too),
+sorted, the rows without a time kept after the timed ones in their own order
+with NaT as their index; a frame with no time at all is indexed by position.
+The steps' index reads an offset-less time in the `timezone` setting, as the
+events' `time` does.
+
 `Loaded.timers` has one row per timer of each step-time breakdown (file,
 line, step, epoch_s, name, ms); `Loaded.pauses` one per announced checkpoint
 save (file, line, step); `Loaded.clock` the first and last timestamp seen
@@ -26,6 +43,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import datetime as dt
 import glob
 import math
 import multiprocessing
@@ -33,12 +51,25 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from monitor.catalog import load as load_catalog
 from monitor.correlate import correlate
-from monitor.model import Event, Heartbeat, Kind, Pause, Role, Severity, SourceSummary, StepRecord, TimerRecord
-from monitor.pipeline import scan_source
+from monitor.model import (
+    SCHEMA_VERSION,
+    Domain,
+    Event,
+    Heartbeat,
+    Kind,
+    Pause,
+    Role,
+    Severity,
+    SourceSummary,
+    StepRecord,
+    TimerRecord,
+)
+from monitor.pipeline import Progress, ProgressCounter, scan_source, source_size
 from monitor.runs import label_runs
 from monitor.settings import Settings, load_settings
 from monitor.sources.files import Source, expand_paths
@@ -50,7 +81,16 @@ STEP_COLUMNS = (
 TIMER_COLUMNS = ["file", "line", "step", "epoch_s", "name", "ms"]
 PAUSE_COLUMNS = ["file", "line", "step", "end"]
 
-EVENT_COLUMNS = list(Event(kind=Kind.NAN, severity=Severity.INFO, message="").to_dict())
+EVENT_COLUMNS = [c for c in Event(kind=Kind.NAN, severity=Severity.INFO, message="").to_dict() if c != "schema_version"]
+STEP_INTEGERS = ("line", "rank", "step", "skipped", "nan_count", "total_steps")
+EVENT_INTEGERS = ("line", "step", "rank", "count")
+EVENT_CATEGORIES = {
+    "severity": pd.CategoricalDtype([str(s) for s in sorted(Severity)], ordered=True),
+    "kind": pd.CategoricalDtype([str(k) for k in Kind]),
+    "domain": pd.CategoricalDtype([str(d) for d in Domain]),
+    "role": pd.CategoricalDtype([str(r) for r in Role]),
+}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclasses.dataclass
@@ -70,10 +110,12 @@ class Loaded:
 class _Collector:
     """Keeps the records of one file in columns (lists), cheaper than a list of records."""
 
-    def __init__(self, name: str, max_rows: int | None = None) -> None:
+    def __init__(self, name: str, max_rows: int | None = None, zoned: bool = False) -> None:
         self.name = name
         self.max_rows = max_rows  # keep at most about this many rows (None: every record)
         self.columns: dict[str, list[Any]] = {key: [] for key in ("file", "line", "rank", "node", *STEP_COLUMNS)}
+        if zoned:  # the `timezone` is not UTC: which records' times were printed without an offset
+            self.columns[_NAIVE] = []
         self.keep: list[bool] = []  # rows a thinning must keep: around restarts, non-finite losses
         self.previous_step: float | None = None
         self.timers: list[tuple[Any, ...]] = []
@@ -98,6 +140,8 @@ class _Collector:
                 columns["node"].append(record.node)
                 for key in STEP_COLUMNS:
                     columns[key].append(getattr(record, key))
+                if _NAIVE in columns:
+                    columns[_NAIVE].append(_is_naive(record.time))
                 self._seen(record.epoch_s)
                 step, loss = record.step, record.loss
                 restart = step is not None and self.previous_step is not None and step < self.previous_step
@@ -127,32 +171,96 @@ class _Collector:
         self.keep = [self.keep[i] for i in chosen]
 
 
-def _scan_one(source: Source, catalog: tuple[str, ...], settings: Settings, max_rows: int | None) -> Any:
+_NAIVE = "_naive"
+
+
+def _is_naive(time: str | None) -> bool:
+    """A record's ISO time printed without an offset (`...+01:00` and `...Z` carry one)."""
+    return time is not None and time[-1:] != "Z" and time[-6:-5] not in ("+", "-")
+
+
+def _scan_one(
+    source: Source,
+    catalog: tuple[str, ...],
+    settings: Settings,
+    max_rows: int | None,
+    on_progress: Progress | None = None,
+) -> Any:
     """One source, scanned with its records kept (run in a worker process by `load(jobs=...)`)."""
-    collector = _Collector(source.name, max_rows)
-    return collector, scan_source(source, catalog, settings, on_records=collector)
+    collector = _Collector(source.name, max_rows, zoned=settings.zone is not dt.timezone.utc)
+    return collector, scan_source(source, catalog, settings, on_records=collector, on_progress=on_progress)
 
 
 def _empty_steps() -> pd.DataFrame:
     return pd.DataFrame(columns=["file", "line", "rank", "node", *STEP_COLUMNS])
 
 
-def _steps_frame(collectors: Sequence[_Collector]) -> pd.DataFrame:
-    frames = [pd.DataFrame(c.columns) for c in collectors if c.columns["line"]]
+def _integers(values: Sequence[Any]) -> Any:
+    """A nullable Int64 column: <NA> for a missing number and for one beyond 64 bits (no log means it)."""
+    kept = [v if isinstance(v, (int, np.integer)) and not isinstance(v, bool) and _INT64_MIN <= v <= _INT64_MAX
+            else None for v in values]
+    return pd.array(kept, dtype="Int64")
+
+
+def _floats(values: Sequence[float | None]) -> Any:
+    """A nullable Float64 column keeping NaN and inf as values: <NA> only where there is no number."""
+    missing = np.array([v is None for v in values], dtype=bool)
+    numbers = np.array([0.0 if v is None else float(v) for v in values], dtype=float)
+    return pd.arrays.FloatingArray(numbers, missing)
+
+
+def _by_time(frame: pd.DataFrame, times: pd.Series, name: str | None) -> pd.DataFrame:
+    """`frame` indexed by `times` (UTC), sorted, untimed rows last in their order; by position when
+    no row has a time."""
+    if not times.notna().any():
+        return frame.reset_index(drop=True)
+    frame.index = pd.DatetimeIndex(times.to_numpy(), name=name)
+    return frame.sort_index(kind="stable", na_position="last")
+
+
+def _step_times(steps: pd.DataFrame, zone: dt.tzinfo) -> pd.Series:
+    """Each record's instant: `epoch_s`, except that a time printed without an offset (which
+    `epoch_s` reads as UTC) is read in `zone` (a wall time a clock change skips or repeats: NaT)."""
+    times = pd.to_datetime(steps["epoch_s"], unit="s", utc=True).dt.round("us").astype("datetime64[us, UTC]")
+    if _NAIVE not in steps:
+        return times
+    naive = steps[_NAIVE].fillna(False).astype(bool)
+    if naive.any():
+        wall = pd.to_datetime(steps.loc[naive, "epoch_s"], unit="s").dt.round("us")
+        local = wall.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+        times.loc[naive] = local.astype(times.dtype)
+    return times
+
+
+def _steps_frame(collectors: Sequence[_Collector], zone: dt.tzinfo = dt.timezone.utc) -> pd.DataFrame:
+    frames = [
+        pd.DataFrame({key: _integers(values) if key in STEP_INTEGERS else values for key, values in c.columns.items()})
+        for c in collectors if c.columns["line"]
+    ]
     if not frames:
         return _empty_steps()
     steps = pd.concat(frames, ignore_index=True)
     for key in STEP_COLUMNS:
-        steps[key] = pd.to_numeric(steps[key], errors="coerce")
-    if steps["epoch_s"].notna().all():
-        steps.index = pd.DatetimeIndex(pd.to_datetime(steps["epoch_s"], unit="s", utc=True), name="time")
-    return steps
+        if key not in STEP_INTEGERS:
+            steps[key] = pd.to_numeric(steps[key], errors="coerce").astype(float)
+    times = _step_times(steps, zone)
+    return _by_time(steps.drop(columns=[_NAIVE], errors="ignore"), times, "time")
 
 
-def events_frame(events: Sequence[Event]) -> pd.DataFrame:
-    """The events as a DataFrame, one row each, with the contract's fields."""
-    frame = pd.DataFrame([event.to_dict() for event in events], columns=EVENT_COLUMNS)
+def events_frame(events: Sequence[Event], zone: dt.tzinfo | None = None) -> pd.DataFrame:
+    """The events as a DataFrame, one row each, with the contract's fields typed (see the module
+    docstring); `zone` is the one offset-less log times are read in (default `log_zone()`)."""
+    frame = pd.DataFrame([event.to_dict(zone) for event in events], columns=EVENT_COLUMNS)
     frame["time"] = pd.to_datetime(frame["time"], utc=True, errors="coerce", format="ISO8601")
+    for key, dtype in EVENT_CATEGORIES.items():
+        frame[key] = frame[key].astype(dtype)
+    for key in EVENT_INTEGERS:
+        frame[key] = _integers([getattr(event, key) for event in events])
+    for key in ("value", "baseline"):
+        frame[key] = _floats([getattr(event, key) for event in events])
+    frame["persistent"] = pd.array([event.persistent for event in events], dtype="boolean")
+    frame = _by_time(frame, frame["time"], None)
+    frame.attrs["schema_version"] = SCHEMA_VERSION
     return frame
 
 
@@ -364,6 +472,7 @@ def load(
     overrides: Sequence[str] = (),
     jobs: int = 1,
     max_rows_per_file: int | None = None,
+    on_progress: Progress | None = None,
 ) -> Loaded:
     """Scan `paths` (files, directories, globs) and return their records and events.
 
@@ -376,29 +485,37 @@ def load(
     tune the detectors; `catalog` adds fault-catalog files. Event files among
     the paths (a `.parquet` file, a directory of `events-*.parquet` files) are
     read as `load_events` reads them, and their events correlated together
-    with those of the logs.
+    with those of the logs. `on_progress` is told the on-disk bytes of the logs read so far.
     """
     if isinstance(paths, str):
         paths = [paths]
     settings = settings or load_settings(config, overrides)
     logs, found = split_paths(list(paths))
-    return _loaded(logs, found, catalog, settings, [], jobs, max_rows_per_file)
+    return _loaded(logs, found, catalog, settings, [], jobs, max_rows_per_file, on_progress)
 
 
 def _scanned(
-    sources: Sequence[Source], catalog: tuple[str, ...], settings: Settings, jobs: int, max_rows: int | None
+    sources: Sequence[Source],
+    catalog: tuple[str, ...],
+    settings: Settings,
+    jobs: int,
+    max_rows: int | None,
+    on_progress: Progress | None = None,
 ) -> Iterator[tuple[_Collector, Any]]:
     """(collector, scan result) per source, in source order; with `jobs` > 1 across processes."""
+    counter = ProgressCounter(on_progress)
     if jobs <= 1 or len(sources) < 2:
         for source in sources:
-            yield _scan_one(source, catalog, settings, max_rows)
+            yield _scan_one(source, catalog, settings, max_rows, counter.within(source))
+            counter.add(source_size(source))
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [pool.submit(_scan_one, source, catalog, settings, max_rows) for source in sources]
-        for future in futures:
+        for source, future in zip(sources, futures):
             yield future.result()
+            counter.add(source_size(source))
 
 
 def _loaded(
@@ -409,13 +526,14 @@ def _loaded(
     errors: list[str],
     jobs: int = 1,
     max_rows: int | None = None,
+    on_progress: Progress | None = None,
 ) -> Loaded:
     sources, unreadable = expand_paths(list(logs)) if logs else ([], [])
     errors += [f"{e.name}: {e.reason}" for e in unreadable]
     collectors: list[_Collector] = []
     raw: list[Event] = []
     files: list[SourceSummary] = []
-    for collector, result in _scanned(sources, tuple(catalog), settings, jobs, max_rows):
+    for collector, result in _scanned(sources, tuple(catalog), settings, jobs, max_rows, on_progress):
         collectors.append(collector)
         raw.extend(result.events)
         files.append(result.summary)
@@ -430,4 +548,7 @@ def _loaded(
     timers = pd.DataFrame([row for c in collectors for row in c.timers], columns=TIMER_COLUMNS)
     pauses = pd.DataFrame([row for c in collectors for row in c.pauses], columns=PAUSE_COLUMNS)
     clock = {c.name: (c.first, c.last) for c in collectors if c.first is not None and c.last is not None}
-    return Loaded(_steps_frame(collectors), events_frame(events), events, files, timers, pauses, clock, errors)
+    zone = settings.zone
+    return Loaded(
+        _steps_frame(collectors, zone), events_frame(events, zone), events, files, timers, pauses, clock, errors
+    )

@@ -249,7 +249,11 @@ def _cause(event: Event, fold: _Fold, roots: list[tuple[_Fold, Event]]) -> Event
             continue
         same_place = root.node == event.node if root.node and event.node else True  # an unknown node may be it
         soon = gap is None or gap <= SAME_NODE_WINDOW_S
-        if root.domain in _HARDWARE and same_place and soon and root.code != event.code:
+        # two hardware faults of two different devices are two faults (a health report lists every GPU)
+        other_device = bool(root.device and event.device and root.device != event.device) and (
+            event.domain in _HARDWARE
+        )
+        if root.domain in _HARDWARE and same_place and soon and root.code != event.code and not other_device:
             return root
     return None
 

@@ -23,6 +23,18 @@ following adds three things:
 - **Replay** (`Replayer`): a finished log fed at SPEED times its own pace,
   with its timestamps as the clock, for demos and for testing alert rules.
 
+Memory stays flat however many ranks and files come and go (a per-node agent
+runs for months): at most `tail_max_ranks_per_file` ranks of one file and
+`tail_max_ranks` in all are watched (the records of further ranks are left
+out before the detectors see them, and counted in `records_dropped`); a file
+that is deleted (`forget`), silent for `tail_forget_idle_seconds`, or the
+least recently active beyond `tail_max_files` loses its parser, detector and
+no-progress state (if it writes again, it starts afresh); announced findings
+older than an episode are let go. A run that says it stops on purpose (a
+planned exit or the end-of-training summary, `parsers/exits.py`) is no longer
+watched for progress, so a finished run is never called hung; once its file
+has been quiet for `FINISHED_QUIET_S` its state is let go as well.
+
 Time is injected (`clock`), so tests never sleep.
 """
 
@@ -33,7 +45,7 @@ import dataclasses
 import heapq
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from monitor.catalog import Catalog, load
@@ -48,6 +60,11 @@ from monitor.sources.lines import Batch
 
 RankKey = tuple[str, int | None]
 """(source name, rank)."""
+
+FINISHED_QUIET_S = 10.0
+"""A file whose run said it finished is let go once quiet this long (its last lines, the summary after
+the end-of-training line, come at once); later lines, a new attempt appended, start afresh."""
+SWEEP_EVERY_S = 10.0
 
 
 @dataclasses.dataclass
@@ -102,6 +119,11 @@ class HangWatch:
         watch.paused_at = None
         watch.hanging = False
         return resumed
+
+    def finish(self, name: str) -> None:
+        """The run in `name` said it stops on purpose: no progress is due from it any more."""
+        for key in [key for key in self.ranks if key[0] == name]:
+            del self.ranks[key]
 
     def pause(self, name: str, now: float) -> None:
         """A checkpoint save or an evaluation was announced in `name`: allow for it."""
@@ -160,6 +182,12 @@ class Deduper:
         self.gap_s = gap_s
         self.announced: dict[tuple[Any, ...], float] = {}
 
+    def prune(self, now: float) -> None:
+        """Let go of findings last seen more than an episode ago: they would be announced again anyway."""
+        stale = [key for key, last in self.announced.items() if now - last > self.gap_s]
+        for key in stale:
+            del self.announced[key]
+
     def fresh(self, event: Event, now: float) -> bool:
         if event.code in ("NO-PROGRESS", "PROGRESS-RESUMED"):
             return True
@@ -192,6 +220,16 @@ class LiveScan:
         self.on_record = on_record
         self.scans: dict[str, SourceScan] = {}
         self.pending: list[Event] = []
+        self.records_dropped = 0
+        """Records of ranks beyond `tail_max_ranks_per_file` or `tail_max_ranks`, not watched (a counter)."""
+        self.forgotten = 0
+        """Files whose state was let go (deleted, idle, or beyond `tail_max_files`), a counter."""
+        self._watched: dict[str, set[int | None]] = {}  # the ranks admitted, per file
+        self._watched_total = 0
+        self._active: collections.OrderedDict[str, float] = collections.OrderedDict()  # file -> last batch
+        self._next_sweep = clock() + SWEEP_EVERY_S
+        self._let_go: list[str] = []
+        self._finished: dict[str, float] = {}  # files whose run said it stops on purpose
 
     def scan_for(self, name: str, path: str | None) -> SourceScan:
         scan = self.scans.get(name)
@@ -199,13 +237,37 @@ class LiveScan:
             scan = self.scans[name] = SourceScan(Source(name, path), self.catalog, self.settings)
             scan.detectors = new_detectors(self.settings, live=True)  # episodes announced early, then updated
             scan.on_records = lambda records, name=name: self._records(name, records)
+            while len(self._active) >= self.settings.tail_max_files:
+                self.forget(next(iter(self._active)))  # the least recently active
+            self._active[name] = self.clock()
         return scan
+
+    def _admit(self, name: str, records: list[Any]) -> None:
+        """Leave out, in place, the records of ranks over the caps (before the detectors see them:
+        `SourceScan._detect` hands the same list on)."""
+        watched = self._watched.setdefault(name, set())
+        settings = self.settings
+        kept = []
+        for record in records:
+            rank = getattr(record, "rank", None)
+            if rank not in watched:
+                if len(watched) >= settings.tail_max_ranks_per_file or self._watched_total >= settings.tail_max_ranks:
+                    self.records_dropped += 1
+                    continue
+                watched.add(rank)
+                self._watched_total += 1
+            kept.append(record)
+        if len(kept) != len(records):
+            records[:] = kept
 
     def _records(self, name: str, records: list[Any]) -> None:
         now = self.clock()
+        self._admit(name, records)
         for record in records:
             kind = type(record)
             if kind is StepRecord:
+                if self._finished and name in self._finished:
+                    del self._finished[name]  # progress again: a new attempt
                 if record.is_eval:
                     self.hangs.pause(name, now)
                     continue
@@ -214,6 +276,9 @@ class LiveScan:
                     self.pending.append(resumed)
                 if self.on_record is not None:
                     self.on_record(name, record, now)
+            elif kind is Pause and record.end:
+                self.hangs.finish(name)
+                self._finished[name] = now
             elif kind is Pause:
                 self.hangs.pause(name, now)
             elif kind is Heartbeat:
@@ -222,6 +287,8 @@ class LiveScan:
     def feed(self, name: str, path: str | None, batch: Batch) -> list[Event]:
         """Events raised by one followed batch (faults held back while repeating are handed over)."""
         scan = self.scan_for(name, path)
+        self._active[name] = self.clock()
+        self._active.move_to_end(name)
         events = scan.process(batch.numbered())
         events.extend(scan.faults.flush())
         events.extend(self.pending)
@@ -231,6 +298,45 @@ class LiveScan:
     def check(self) -> list[Event]:
         """Deadlines that have passed."""
         return self.hangs.check(self.clock())
+
+    def forget(self, name: str) -> None:
+        """Let go of everything about `name` (its file is gone): no event, no hang, from it again."""
+        scan = self.scans.pop(name, None)
+        self._active.pop(name, None)
+        self._finished.pop(name, None)
+        ranks = self._watched.pop(name, set())
+        self._watched_total -= len(ranks)
+        for rank in ranks:  # every watched rank was admitted first
+            self.hangs.ranks.pop((name, rank), None)
+        if scan is not None:
+            self.forgotten += 1
+            self._let_go.append(name)
+
+    def let_go(self) -> list[str]:
+        """The files forgotten since the last call (for the sinks to drop them too); drained."""
+        names, self._let_go = self._let_go, []
+        return names
+
+    def sweep(self, followed: Collection[str] | None = None) -> list[str]:
+        """Forget files silent for `tail_forget_idle_seconds`, and those whose run finished and that
+        have been quiet for `FINISHED_QUIET_S`; let go of old announced findings. Runs at most every
+        `SWEEP_EVERY_S` of the clock. With `followed` (the names the follower still reads), any other
+        file is let go too: whatever way a file was lost, it is never called hung. Returns the files
+        forgotten."""
+        now = self.clock()
+        if now < self._next_sweep:
+            return []
+        self._next_sweep = now + SWEEP_EVERY_S
+        idle = now - self.settings.tail_forget_idle_seconds
+        names = [name for name, last in self._active.items() if last <= idle]  # oldest first
+        names += [name for name in self._finished if self._active.get(name, now) <= now - FINISHED_QUIET_S
+                  and name not in names]
+        if followed is not None:
+            names += [name for name in self._active if name not in followed and name not in names]
+        for name in names:
+            self.forget(name)
+        self.dedupe.prune(self.wall())
+        return names
 
     def finish(self) -> list[Event]:
         events: list[Event] = []

@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 import enum
 import math
+import re
 from typing import Any, NamedTuple
 
 
@@ -225,6 +226,83 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+SCHEMA_VERSION = 1
+"""The version of the design contract the JSON output follows (`schema_version` on every event and
+document): raised on any change of meaning, never for an added field."""
+
+_UTC = dt.timezone.utc
+_log_zone: dt.tzinfo = _UTC
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
+_WRITTEN = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?)(?:[+-]\d\d:\d\d|Z)?")
+_NO_OFFSET = dt.timedelta(0)
+_MINUTE = dt.timedelta(minutes=1)
+
+
+def set_log_zone(zone: dt.tzinfo) -> None:
+    """The zone that times a log printed without an offset are written in, by every output of this
+    process that is not given one (the `timezone` setting; the command line sets it once its
+    settings are loaded). Internally such times stay naive and are compared as if UTC."""
+    global _log_zone
+    _log_zone = zone
+
+
+def log_zone() -> dt.tzinfo:
+    """The zone set by `set_log_zone` (UTC until then)."""
+    return _log_zone
+
+
+def rfc3339(time: str | None, zone: dt.tzinfo | None = None) -> str | None:
+    """`time` (ISO 8601, as the parsers write it) as an RFC 3339 timestamp: with the offset it
+    carries (UTC written `Z`), or, when it carries none, read in `zone` (default `log_zone()`).
+
+    An offset of whole seconds that RFC 3339 cannot write (a zone's local mean time before
+    1900) gives the same instant in UTC. None when `time` is not a date and time.
+    """
+    if not time:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(time[:-1] + "+00:00" if time[-1:] in "Zz" else time)  # 3.10: no "Z"
+        offset = stamp.utcoffset() if stamp.tzinfo is not None else (zone or _log_zone).utcoffset(stamp)
+        if offset is None:
+            offset = _NO_OFFSET
+        if offset.microseconds or offset.seconds % 60:
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=zone or _log_zone)
+            stamp, offset = stamp.astimezone(_UTC).replace(tzinfo=None), _NO_OFFSET
+            written = None
+        else:
+            written = _WRITTEN.fullmatch(time)  # the parsers' own `isoformat()` text: reused as it is
+    except (ValueError, OverflowError):
+        return None
+    body = written.group(1) if written else stamp.replace(tzinfo=None).isoformat()
+    if not offset:
+        return body + "Z"
+    minutes = offset // _MINUTE
+    hours, minutes = divmod(abs(minutes), 60)
+    return f"{body}{'-' if offset < _NO_OFFSET else '+'}{hours:02d}:{minutes:02d}"
+
+
+def zoned_times(value: Any, zone: dt.tzinfo | None = None) -> Any:
+    """`value` with every time in it (a string under a key named `time` or ending in `_time`, in
+    dicts and lists at any depth) written as `rfc3339` writes it; other values, and strings there
+    that are not a date and time (`"0:10:02"`), as they are."""
+    if isinstance(value, dict):
+        return {key: _zoned_item(key, item, zone) for key, item in value.items()}
+    if isinstance(value, list):
+        return [zoned_times(item, zone) for item in value]
+    if type(value) is tuple:
+        return tuple(zoned_times(item, zone) for item in value)
+    return value
+
+
+def _zoned_item(key: Any, item: Any, zone: dt.tzinfo | None) -> Any:
+    if isinstance(item, str):
+        if isinstance(key, str) and (key == "time" or key.endswith("_time")) and _ISO_DATE_TIME.match(item):
+            return rfc3339(item, zone) or item
+        return item
+    return zoned_times(item, zone)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Event:
     """One finding, with the fields of the design contract (null when unknown)."""
@@ -264,9 +342,10 @@ class Event:
         ) if part)
         return f"{self.code or self.kind} {where}".strip()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, zone: dt.tzinfo | None = None) -> dict[str, Any]:
         """The contract's JSON object: enums as their names, a non-finite `value` or `baseline` as its
-        spelling, a non-finite number in `details` as null."""
+        spelling, a non-finite number in `details` as null, every time as RFC 3339 (a time the log
+        printed without an offset read in `zone`, default `log_zone()`; see `rfc3339`)."""
         return {
             "kind": str(self.kind),
             "severity": str(self.severity),
@@ -274,7 +353,7 @@ class Event:
             "code": self.code,
             "file": self.file,
             "line": self.line,
-            "time": self.time,
+            "time": rfc3339(self.time, zone),
             "step": self.step,
             "rank": self.rank,
             "node": self.node,
@@ -290,13 +369,15 @@ class Event:
             "nodes": None if self.nodes is None else list(self.nodes),
             "persistent": self.persistent,
             "cause": self.cause,
-            "details": json_safe(self.details),
+            "details": json_safe(zoned_times(self.details, zone)),
             "run": self.run,
+            "schema_version": SCHEMA_VERSION,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
-        """Inverse of `to_dict` (unknown extra fields are ignored)."""
+        """Inverse of `to_dict` (unknown extra fields, `schema_version` among them, are ignored; times
+        are kept as written)."""
 
         def number(v: Any) -> float | None:
             return None if v is None else float(v)
@@ -438,7 +519,7 @@ def epoch_of(time: str | None) -> float | None:
     if not time:
         return None
     try:
-        stamp = dt.datetime.fromisoformat(time)
+        stamp = dt.datetime.fromisoformat(time[:-1] + "+00:00" if time[-1:] in "Zz" else time)  # 3.10: no "Z"
     except ValueError:
         return None
     if stamp.tzinfo is None:

@@ -13,6 +13,12 @@ the range's events are exactly those of a serial scan (processing is
 deterministic given state and input); if not (the warm-up was too short to
 rebuild some state), the range is scanned again in this process from the
 true state. The output therefore never depends on `--jobs`.
+
+The usual mismatch is the fault scanner's alone: a fault held back while it
+repeats, or remembered as the cause of later cascades, may date from long
+before the range. Each worker therefore keeps what its fault scanner was given
+(compressed), and the merge runs only that scanner again from the true state;
+the parsers and detectors, whose warm-up did rebuild them, are not rerun.
 """
 
 from __future__ import annotations
@@ -23,12 +29,24 @@ import io
 import math
 import multiprocessing
 import os
+import pickle
+import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from monitor.catalog import load
 from monitor.model import Event, SourceSummary
-from monitor.pipeline import SourceResult, SourceScan, count_reading, in_line_order, internal_error, scan_source
+from monitor.pipeline import (
+    Progress,
+    ProgressCounter,
+    SourceResult,
+    SourceScan,
+    count_reading,
+    in_line_order,
+    internal_error,
+    scan_source,
+    source_size,
+)
 from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, is_plain_file
 from monitor.sources.lines import ReadStats, read_batches
@@ -54,11 +72,24 @@ class _Range:
 
 @dataclasses.dataclass(slots=True)
 class _RangeResult:
-    events: list[Event]
+    """A range's events, kept per batch as (the fault scanner's, the detectors'), and what it needs
+    to run its fault scanner again from another state (its input, compressed)."""
+
+    parts: list[tuple[list[Event], list[Event]]]
     summary: SourceSummary
     start_state: dict[str, Any] | None
     end_state: dict[str, Any]
     error: SourceError | None
+    fault_inputs: bytes = b""
+    # the last range's end of input: the parsers' last records' events, the fault scanner's, the detectors'
+    finish: tuple[list[Event], list[Event], list[Event]] | None = None
+
+    @property
+    def events(self) -> list[Event]:
+        out = [event for faults, detected in self.parts for event in (*faults, *detected)]
+        for events in self.finish or ():
+            out.extend(events)
+        return out
 
 
 def _size(source: Source) -> int:
@@ -131,7 +162,8 @@ def _scan_range(
     assert unit.source.path is not None
     scan = SourceScan(unit.source, load(catalog_files), settings)
     stats = ReadStats()
-    events: list[Event] = []
+    parts: list[tuple[list[Event], list[Event]]] = []
+    packed: list[bytes] = []
     error: SourceError | None = None
     start_state = None
     try:
@@ -141,13 +173,16 @@ def _scan_range(
             else:
                 _warm_up(scan, handle, unit)
                 start_state = scan.snapshot()
+                scan.fault_inputs = []
             scan.parsers.records_by_format.clear()
             scan.summary = SourceSummary(file=unit.source.name)
             handle.seek(unit.start)
             for batch in read_batches(
                 handle, unit.source.name, stats, first_line=unit.first_line, limit_bytes=unit.end - unit.start
             ):
-                events.extend(scan.process(batch.numbered()))
+                parts.append(scan.process_parts(batch.numbered()))
+                if scan.fault_inputs:  # kept as bytes: live objects would slow every collection
+                    packed.append(pickle.dumps(scan.fault_inputs.pop(), pickle.HIGHEST_PROTOCOL))
     except OSError as err:
         error = SourceError(unit.source.name, err.strerror or str(err))
     except SourceError as err:
@@ -155,14 +190,45 @@ def _scan_range(
     except Exception as err:  # a bug of ours must not cost the other sources their scan
         error = internal_error(unit.source.name, err, stats)
     end_state = scan.snapshot()
+    finish = None
     if unit.last:
-        events.extend(scan.finish())
+        finish = (scan._detect(scan.parsers.finish()), scan.faults.finish(), scan.finish_detectors())
     else:
         scan.summary.formats = dict(scan.parsers.records_by_format)
     count_reading(scan.summary, stats)
     if error is not None:
         scan.summary.error = error.reason
-    return _RangeResult(events, scan.summary, start_state, end_state, error)
+    inputs = zlib.compress(pickle.dumps(packed, pickle.HIGHEST_PROTOCOL), 1) if scan.fault_inputs is not None else b""
+    return _RangeResult(parts, scan.summary, start_state, end_state, error, inputs, finish)
+
+
+def _refault(
+    unit: _Range,
+    result: _RangeResult,
+    state: dict[str, Any],
+    catalog_files: tuple[str, ...],
+    settings: Settings | None,
+) -> _RangeResult:
+    """The range with its fault scanner run again from the true `state`: its parsers and detectors
+    started right (their warm-up rebuilt them), but a fault held or remembered from long before
+    the range could not be (a folded Xid, the cause of a later cascade). Only the fault scanner's
+    input, kept by the worker, is read again."""
+    scan = SourceScan(unit.source, load(catalog_files), settings)
+    scan.restore(state)
+    # written by our own worker process, never read from a file
+    inputs = [pickle.loads(batch) for batch in pickle.loads(zlib.decompress(result.fault_inputs))]  # noqa: S301
+    faults = scan.rescan_faults(inputs)
+    parts = [(new, detected) for new, (_old, detected) in zip(faults, result.parts)]
+    end_state = dict(result.end_state)
+    end_state["faults"] = scan.faults.snapshot()
+    finish = result.finish
+    if finish is not None:
+        finish = (finish[0], scan.faults.finish(), finish[2])
+    return dataclasses.replace(result, parts=parts, end_state=end_state, finish=finish)
+
+
+def _without_faults(state: dict[str, Any] | None) -> dict[str, Any]:
+    return {key: value for key, value in (state or {}).items() if key != "faults"}
 
 
 def same_state(a: Any, b: Any) -> bool:
@@ -195,7 +261,10 @@ def _combine(
     previous_end: dict[str, Any] | None = None
     for unit, result in zip(ranges, results):
         if previous_end is not None and not same_state(result.start_state, previous_end):
-            result = _scan_range(unit, previous_end, catalog_files, settings)
+            if result.fault_inputs and same_state(_without_faults(result.start_state), _without_faults(previous_end)):
+                result = _refault(unit, result, previous_end, catalog_files, settings)
+            else:
+                result = _scan_range(unit, previous_end, catalog_files, settings)
         events.extend(result.events)
         summary.merge(result.summary)
         error = error or result.error
@@ -213,17 +282,24 @@ def _splittable(source: Source) -> bool:
 
 
 def scan_parallel(
-    sources: list[Source], jobs: int, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+    sources: list[Source],
+    jobs: int,
+    catalog_files: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    on_progress: Progress | None = None,
 ) -> Iterator[SourceResult]:
-    """Scan `sources` with up to `jobs` processes; yield results in source order.
+    """Scan `sources` with up to `jobs` processes; yield results in source order, telling
+    `on_progress` the bytes done as each range or file is taken in.
 
     Standard input is read in this process (a child may not inherit it).
     """
+    counter = ProgressCounter(on_progress)
     split = [_splittable(source) for source in sources]
     pooled = sum(2 if cut else (0 if s.is_stdin else 1) for s, cut in zip(sources, split))
     if sum(_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
         for source in sources:
-            yield scan_source(source, catalog_files, settings)
+            yield scan_source(source, catalog_files, settings, on_progress=counter.within(source))
+            counter.add(source_size(source))
         return
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=_context()) as pool:
         pending: list[tuple[Source, Any]] = []
@@ -241,8 +317,13 @@ def scan_parallel(
         for source, work in pending:
             if isinstance(work, tuple):
                 units, futures = work
-                yield _combine(source, [f.result() for f in futures], units, catalog_files, settings)
+                results = []
+                for unit, future in zip(units, futures):
+                    results.append(future.result())
+                    counter.add(unit.end - unit.start)
+                yield _combine(source, results, units, catalog_files, settings)
             elif work is None:
-                yield scan_source(source, catalog_files, settings)
+                yield scan_source(source, catalog_files, settings, on_progress=counter.within(source))
             else:
                 yield work.result()
+                counter.add(source_size(source))

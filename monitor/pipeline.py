@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import gc
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,11 +26,14 @@ from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.exits import is_planned_exit
 from monitor.parsers.faults import FaultScanner
+from monitor.parsers.health_reports import report_events
 from monitor.parsers.tensorboard import StepBuilder
 from monitor.parsers.timestamps import find_timestamp
 from monitor.runs import run_hint
 from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
+from monitor.sources.health_reports import read_report
+from monitor.sources.health_reports import sniff as sniff_report
 from monitor.sources.lines import ReadStats, read_batches
 from monitor.sources.tfevents import is_event_source, read_scalars
 
@@ -37,6 +41,9 @@ _CHECKPOINT_SAVES = ("aving checkpoint", "aving the checkpoint", "aving model ch
 """How frameworks announce a checkpoint save: Megatron-LM `saving checkpoint at iteration N to DIR`,
 torchtitan `Saving the checkpoint (or staging if async is enabled).`, HF Trainer `Saving model
 checkpoint to DIR`, DeepSpeed `Saving model checkpoint: PATH`."""
+FaultInput = tuple[tuple[Any, ...], list[tuple[int, str, int | None]], list[int], list[tuple[int, str]]]
+"""What the fault scanner is given for one batch: the parsers' context, the non-progress lines,
+the restarts and the clock."""
 _HEARTBEAT_TRIES = 64
 _HEARTBEAT_PREFIX = 64
 
@@ -64,13 +71,25 @@ class SourceScan:
         self.summary = SourceSummary(file=source.name)
         self.on_records: Callable[[list[Any]], None] | None = None  # live following watches records too
         self.position: Position | None = None  # the last training step, to see restarts
+        self.fault_inputs: list[FaultInput] | None = None
 
     def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
         """Parse and check lines; return the events they raise."""
+        faults, detected = self.process_parts(numbered)
+        faults.extend(detected)
+        return faults
+
+    def process_parts(self, numbered: Iterable[tuple[int, str]]) -> tuple[list[Event], list[Event]]:
+        """`process`, with the fault scanner's events apart from the detectors'. With `fault_inputs`
+        set, what the fault scanner was given is kept there, so that its part can be run again
+        from another state (`rescan_faults`)."""
         others: list[tuple[int, str, int | None]] = []
         records = self.parsers.parse_lines(numbered, others)
         restarts, clock = self._landmarks(records) if records else ([], [])
-        events = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
+        if self.fault_inputs is not None:
+            self.fault_inputs.append((self.ctx.snapshot(), others, restarts, clock))
+        faults = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
+        events: list[Event] = []
         if others and self.summary.run_id is None:
             self.summary.run_id = next(filter(None, (run_hint(line) for _n, line, _s in others)), None)
         if others:
@@ -89,7 +108,16 @@ class SourceScan:
                 records = sorted([*records, *pauses], key=lambda r: r.line or 0)
         if records:
             events.extend(self._detect(records))
-        return events
+        return faults, events
+
+    def rescan_faults(self, inputs: list[FaultInput]) -> list[list[Event]]:
+        """The fault scanner's events for each batch of `inputs`, from its present state (the
+        parsers' context is put back as it was for each batch)."""
+        out: list[list[Event]] = []
+        for ctx_state, others, restarts, clock in inputs:
+            self.ctx.restore(ctx_state)
+            out.append(self.faults.scan(others, restarts, clock) if others or restarts or clock else [])
+        return out
 
     def _landmarks(self, records: list[Any]) -> tuple[list[int], list[tuple[int, str]]]:
         """For the fault scanner, in one pass: the lines where the training step went back (a
@@ -147,6 +175,12 @@ class SourceScan:
         """End of input: flush partial records and open episodes."""
         events = self._detect(self.parsers.finish())
         events.extend(self.faults.finish())
+        events.extend(self.finish_detectors())
+        return events
+
+    def finish_detectors(self) -> list[Event]:
+        """End of input for the detectors: their open episodes; and the formats seen."""
+        events: list[Event] = []
         for detector in self.detectors:
             events.extend(detector.finish())
         self.summary.formats = dict(self.parsers.records_by_format)
@@ -200,18 +234,56 @@ class SourceResult:
     error: SourceError | None = None
 
 
+Progress = Callable[[int], None]
+"""Told the bytes of input read so far, in all (on-disk bytes: a compressed file counts as stored)."""
+
+
+def source_size(source: Source) -> int:
+    """A source's size on disk (0 for stdin or what cannot be read: the scan names those)."""
+    try:
+        return os.path.getsize(source.path) if source.path is not None and not source.is_stdin else 0
+    except OSError:
+        return 0
+
+
+class ProgressCounter:
+    """Turns per-source byte counts into the running total `Progress` is told, in this process."""
+
+    def __init__(self, on_progress: Progress | None) -> None:
+        self.on_progress = on_progress
+        self.done = 0
+
+    def within(self, source: Source) -> Progress | None:
+        """The callback for bytes read within `source` (capped at its size: a compressed file reads more)."""
+        if self.on_progress is None:
+            return None
+        size, done, tell = source_size(source), self.done, self.on_progress
+        return lambda read: tell(done + min(read, size))
+
+    def add(self, size: int) -> None:
+        """`size` more bytes are done (a whole source, or a range of one)."""
+        self.done += size
+        if self.on_progress is not None:
+            self.on_progress(self.done)
+
+
 def scan_source(
     source: Source,
     catalog_files: tuple[str, ...] = (),
     settings: Settings | None = None,
     on_records: Callable[[list[Any]], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> SourceResult:
     """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`;
-    `on_records` sees every batch of records (the report keeps them)."""
+    `on_records` sees every batch of records (the report keeps them), `on_progress` the bytes read
+    of this source after every batch."""
     scan = SourceScan(source, load(catalog_files), settings)
     scan.on_records = on_records
     if not source.is_stdin and is_event_source(source.path):
         return _scan_event_file(scan)
+    report = sniff_report(source)
+    if report is not None:
+        return _scan_health_report(scan, report)
     stats = ReadStats()
     events: list[Event] = []
     error: SourceError | None = None
@@ -223,6 +295,8 @@ def scan_source(
     try:
         for batch in read_batches(stream, source.name, stats):
             events.extend(scan.process(batch.numbered()))
+            if on_progress is not None:
+                on_progress(stats.bytes_read)
     except SourceError as err:
         error = err
         scan.summary.error = err.reason
@@ -258,18 +332,45 @@ def _scan_event_file(scan: SourceScan) -> SourceResult:
     return SourceResult(source, in_line_order(events), scan.summary)
 
 
+def _scan_health_report(scan: SourceScan, kind: str) -> SourceResult:
+    """A device health report (nvidia-smi -q -x, dcgmi diag -j, npu-smi): read whole, one event per
+    faulty device and finding. A report that cannot be read completely is an unreadable input."""
+    source = scan.source
+    try:
+        text = read_report(source)
+    except SourceError as err:
+        scan.summary.error = err.reason
+        return SourceResult(source, [], scan.summary, err)
+    reading = report_events(kind, text, scan.faults.catalog, source.name, source.path)
+    scan.summary.formats = {kind: reading.devices}
+    scan.summary.bytes_read = len(text)
+    error = SourceError(source.name, reading.problem) if reading.problem else None
+    scan.summary.error = error.reason if error else None
+    return SourceResult(source, reading.events, scan.summary, error)
+
+
 def scan(
-    sources: Iterable[Source], jobs: int = 1, catalog_files: tuple[str, ...] = (), settings: Settings | None = None
+    sources: Iterable[Source],
+    jobs: int = 1,
+    catalog_files: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    on_progress: Progress | None = None,
 ) -> Iterator[SourceResult]:
     """Scan sources in order, yielding each one's result as it completes.
 
     With `jobs` > 1, big plain files are split into ranges scanned by that
-    many processes; the results are identical to a serial scan.
+    many processes; the results are identical to a serial scan. `on_progress` is told the
+    on-disk bytes done so far, in this process (a progress bar).
     """
+    # The catalog, the compiled patterns and the modules live as long as the process: the
+    # collector need not walk them again at every full collection of a long scan.
+    gc.freeze()
     if jobs > 1:
         from monitor.parallel import scan_parallel
 
-        yield from scan_parallel(list(sources), jobs, catalog_files, settings)
+        yield from scan_parallel(list(sources), jobs, catalog_files, settings, on_progress)
         return
+    counter = ProgressCounter(on_progress)
     for source in sources:
-        yield scan_source(source, catalog_files, settings)
+        yield scan_source(source, catalog_files, settings, on_progress=counter.within(source))
+        counter.add(source_size(source))

@@ -10,8 +10,10 @@ the wrong type is refused with a message naming it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import sys
-from collections.abc import Iterable, Mapping
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,23 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
+
+
+_LEAST: dict[str, tuple[float, str]] = {
+    "_window": (1, "at least 1 (a window of records)"),
+    "_records": (1, "at least 1 (a count of records)"),
+    "_ratio": (1e-9, "above 0 (a ratio)"),
+    "_per_file": (1, "at least 1"),
+    "_max_ranks": (1, "at least 1"),
+    "_files": (1, "at least 1"),
+    "webhook_resend_seconds": (0.1, "at least 0.1 (seconds between posts)"),
+    "webhook_firing_seconds": (0.1, "at least 0.1 (seconds)"),
+}
+"""The least value by the setting name's ending: zero records or a zero ratio make no detector."""
+_MOST: dict[str, tuple[float, str]] = {
+    "webhook_resend_seconds": (299.0, "below 300: Alertmanager's default resolve_timeout is 5m"),
+}
+"""The greatest value of a setting, by name."""
 
 
 class SettingsError(ValueError):
@@ -103,6 +122,45 @@ class Settings:
     hang_pause_s: float = 1800.0
     """The allowance after a checkpoint save or an evaluation is announced."""
 
+    # live following limits (monitor tail), sized so one agent per node stays well inside the
+    # DaemonSet's 256 MiB (deploy/kubernetes/daemonset.yaml): about 10 KB of detector state per rank
+    tail_max_ranks_per_file: int = 1024
+    """Ranks watched per followed file (a launcher's combined log holds a node's or a job's ranks);
+    the progress of further ranks is not watched, and counted as dropped."""
+    tail_max_ranks: int = 8192
+    """Ranks watched over all followed files together (about 80 MB of detector state at most)."""
+    tail_max_files: int = 1024
+    """Files whose parser and detector state is kept; beyond it the least recently active file's state
+    is forgotten (if it writes again, its detectors start afresh)."""
+    tail_max_open_files: int = 512
+    """Followed files held open at once; the longest idle are closed and reopened when they grow (lowered
+    to fit `ulimit -n`)."""
+    tail_forget_idle_seconds: float = 21600.0
+    """A followed file silent this long is forgotten: its parser, detector and no-progress state (a hang
+    was raised long before)."""
+    tail_rotated_quiet_seconds: float = 30.0
+    """A file renamed away (rotated) is still read until it has been quiet this long: a writer that has
+    not reopened yet still writes to it (fluent-bit's `rotate_wait` is 5 s; block-buffered writers
+    flush less often)."""
+
+    # alerts posted to Alertmanager (monitor tail --webhook)
+    webhook_resend_seconds: float = 60.0
+    """A firing alert is posted again this often (Prometheus' resend delay), each post valid for four of
+    these, until it is over; then once more with `endsAt`."""
+    webhook_firing_seconds: float = 600.0
+    """An alert for a one-off event (a crash, an Xid) fires this long after its latest occurrence, as the
+    Prometheus alert rules do; a hang fires until progress resumes."""
+
+    # output
+    timezone: str = "UTC"
+    """The IANA time zone (`Europe/Berlin`) of logs that print times without an offset: their times are
+    written (JSON, JSONL, Parquet, reports) with this zone's offset. A time with its own offset keeps it."""
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        """The `timezone` as a tzinfo (raises SettingsError for an unknown name)."""
+        return zone_named(self.timezone)
+
     def replace(self, values: Mapping[str, Any], where: str) -> Settings:
         """These settings with `values` applied (`where` names their origin in error messages)."""
         fields = {f.name: f for f in dataclasses.fields(self)}
@@ -112,6 +170,10 @@ class Settings:
             if key not in fields:
                 raise SettingsError(f"{where}: unknown setting {name!r} (known: {', '.join(sorted(fields))})")
             default = getattr(self, key)
+            if key == "timezone":  # the one text setting: a zone name, checked here so a bad one fails early
+                zone_named(str(value), f"{where}: setting {name!r}")
+                changes[key] = str(value)
+                continue
             try:
                 if isinstance(default, bool) or isinstance(value, bool):
                     raise TypeError
@@ -124,8 +186,30 @@ class Settings:
                 ) from None
             if converted < 0:
                 raise SettingsError(f"{where}: setting {name!r} must not be negative, got {value!r}")
+            least = next((bound for suffix, bound in _LEAST.items() if key.endswith(suffix)), None)
+            if least is not None and not converted >= least[0]:
+                raise SettingsError(f"{where}: setting {name!r} must be {least[1]}, got {value!r}")
+            if key in _MOST and not converted <= _MOST[key][0]:
+                raise SettingsError(f"{where}: setting {name!r} must be {_MOST[key][1]}, got {value!r}")
             changes[key] = converted
         return dataclasses.replace(self, **changes)
+
+
+def zone_named(name: str, where: str = "timezone") -> dt.tzinfo:
+    """The time zone an IANA name gives (`UTC` always, without a time-zone database).
+
+    Raises:
+        SettingsError: no such zone; the message names it and `where` it was set.
+    """
+    if name.strip().upper() == "UTC":
+        return dt.timezone.utc
+    try:
+        return zoneinfo.ZoneInfo(name.strip())
+    except (LookupError, ValueError, OSError):
+        raise SettingsError(
+            f"{where}: unknown time zone {name!r}; expected an IANA name such as UTC or Europe/Berlin "
+            "(a system without a time-zone database needs: pip install tzdata)"
+        ) from None
 
 
 def _table(path: Path, section: list[str]) -> dict[str, Any]:
@@ -150,22 +234,39 @@ def load_settings(
     config: str | None = None, overrides: Iterable[str] = (), directory: Path | None = None
 ) -> Settings:
     """The settings in force: defaults, then the project's files, `config`, and `NAME=VALUE` overrides."""
-    here = directory or Path.cwd()
+    return load_settings_with_sources(config, overrides, directory)[0]
+
+
+def load_settings_with_sources(
+    config: str | None = None, overrides: Iterable[str] = (), directory: Path | None = None
+) -> tuple[Settings, dict[str, str]]:
+    """The settings in force and, per setting, where its value came from: `default`, the file that set
+    it last (`PATH [tool.monitor]` for a pyproject.toml), or `--set`."""
     settings = Settings()
+    sources = {field.name: "default" for field in dataclasses.fields(settings)}
+    for values, where, source in _layers(config, overrides, directory or Path.cwd()):
+        settings = settings.replace(values, where)
+        sources.update((name.replace("-", "_"), source) for name in values)
+    return settings, sources
+
+
+def _layers(
+    config: str | None, overrides: Iterable[str], here: Path
+) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(values, where for error messages, source label) of each layer, lowest precedence first."""
     pyproject = here / "pyproject.toml"
     if pyproject.is_file():
-        settings = settings.replace(_table(pyproject, ["tool", "monitor"]), str(pyproject))
+        yield _table(pyproject, ["tool", "monitor"]), str(pyproject), f"{pyproject} [tool.monitor]"
     local = here / "monitor.toml"
     if local.is_file():
-        settings = settings.replace(_table(local, []), str(local))
+        yield _table(local, []), str(local), str(local)
     if config is not None:
         path = Path(config)
         if not path.is_file():
             raise SettingsError(f"{config}: no such config file")
-        settings = settings.replace(_table(path, []), config)
+        yield _table(path, []), config, f"--config {config}"
     for override in overrides:
         name, sep, value = override.partition("=")
         if not sep or not name.strip():
             raise SettingsError(f"--set {override!r}: expected NAME=VALUE")
-        settings = settings.replace({name.strip(): value.strip()}, f"--set {name.strip()}")
-    return settings
+        yield {name.strip(): value.strip()}, f"--set {name.strip()}", "--set"

@@ -5,7 +5,16 @@ what the followed files gained, raises events, and wakes early for the next
 no-progress deadline so a hang is announced on time. Each event is counted
 on `/metrics`; the ones worth announcing (a repeat within an episode is
 not) go to the dashboard or the JSON-lines stream and to the webhook.
-`--state` saves offsets and detector state every few seconds and at exit.
+`--state` saves offsets and detector state every few seconds when something
+changed, and at exit (SIGTERM stops the loop between two polls, so the saved
+state is that of whole batches). With `--state`, an event is announced only
+once the state that holds it (the offsets past its line, the announced
+findings) is saved: a monitor killed at any point (`kill -9`, the OOM killer)
+and started again never announces an event twice, webhook included; one
+killed between that save and the announcement loses those announcements
+(at most once). A save that fails is told on stderr once per distinct error,
+and the events are announced anyway.
+Memory stays flat: files deleted or long idle are let go (`LiveScan.forget`).
 The monitor's own health goes on `/metrics` too, refreshed every poll: the
 follower's counters per file (lines, bytes, rotations, truncations, read
 errors, bytes not read yet), the internal errors caught while scanning a
@@ -20,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import glob
 import os
 import signal
@@ -42,6 +53,22 @@ from monitor.sources.files import expand_paths
 STATE_EVERY_S = 5.0
 _STATE_VERSION = 2  # 2: tagged JSON (monitor.snapshot); 1 was a pickle, never read
 _UNSAVED: list[str] = []  # the detector state could not be encoded (told once)
+
+
+def _malloc_trim() -> Callable[[], None]:
+    """glibc's `malloc_trim(0)`, or a no-op where there is none (macOS, musl)."""
+    try:
+        trim = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return lambda: trim(0) and None
+
+
+give_back_memory = _malloc_trim()
+"""Return the heap's free pages to the system once files were let go. Reading a file allocates buffers of
+up to a megabyte; glibc keeps the freed ones in its heap, so after many short-lived files an agent's
+resident memory stays at its high-water mark although Python no longer holds the memory."""
 
 
 def file_labels(patterns: list[str]) -> Callable[[str], str]:
@@ -81,7 +108,8 @@ def file_labels(patterns: list[str]) -> Callable[[str], str]:
 class _Outputs:
     """Where events and records go: metrics, dashboard or JSON lines, webhook."""
 
-    def __init__(self, args: argparse.Namespace, out: TextIO, run: str, wall: Callable[[], float]) -> None:
+    def __init__(self, args: argparse.Namespace, out: TextIO, run: str, wall: Callable[[], float],
+                 settings: Any = None) -> None:
         self.out = out
         self.run = run
         self.wall = wall
@@ -91,11 +119,13 @@ class _Outputs:
         self.metrics = None
         self.server: Any = None
         if args.metrics_port is not None:
-            from monitor.sinks.prometheus import LiveMetrics, serve
+            from monitor.sinks.metrics_server import serve
+            from monitor.sinks.prometheus import LiveMetrics
 
             self.metrics = LiveMetrics()
-            try:
-                self.server = serve(self.metrics, args.metrics_addr, args.metrics_port)
+            try:  # /healthz fails once the follow loop has not run for 20 polls (at least a minute)
+                self.server = serve(self.metrics, args.metrics_addr, args.metrics_port,
+                                    stale_after_s=max(60.0, 20 * args.poll))
             except OSError as err:  # the port is taken, the address is not this machine's
                 raise OSError(f"cannot serve metrics on {args.metrics_addr}:{args.metrics_port}: "
                               f"{err.strerror or err}") from None
@@ -103,11 +133,15 @@ class _Outputs:
         if args.webhook:
             from monitor.sinks.webhook import Webhook
 
-            self.webhook = Webhook(args.webhook, min_severity=args.webhook_severity, style=args.webhook_style)
+            timing = {} if settings is None else {"resend_s": settings.webhook_resend_seconds,
+                                                  "firing_s": settings.webhook_firing_seconds}
+            self.webhook = Webhook(args.webhook, min_severity=args.webhook_severity, style=args.webhook_style,
+                                   **timing)
         self.label = file_labels(list(args.paths))
         self.causality = LiveCausality(run)  # cause links across the followed files, as `scan` gives them
         self.parse_errors = 0
         self.broken: set[str] = set()  # files whose internal error was told
+        self.pending: list[Event] = []  # to announce once the state that holds them is saved
 
     def parse_error(self, name: str, err: Exception) -> None:
         """An internal error while scanning a batch of `name`: counted, told once per file."""
@@ -117,8 +151,9 @@ class _Outputs:
             _warn(f"{name}: internal error while scanning ({type(err).__name__}: {err}); those lines were "
                   "skipped, still following (further errors in this file are only counted)")
 
-    def reading(self, follower: Any) -> None:
-        """The monitor's own counters onto /metrics: the follower's per file, parse errors, webhook."""
+    def reading(self, follower: Any, over_rank_caps: int = 0) -> None:
+        """The monitor's own counters onto /metrics: the follower's per file, parse errors, records over
+        the rank caps, webhook."""
         if self.metrics is None:
             return
         from monitor.sinks.prometheus import FileReading
@@ -132,13 +167,15 @@ class _Outputs:
             for path, c in follower.counters.items()
         )
         self.metrics.parse_errors(self.parse_errors)
+        self.metrics.over_rank_caps(over_rank_caps)
         if self.webhook is not None:
             self.metrics.webhook(self.webhook.dropped, self.webhook.failed)
 
     def record(self, name: str, record: StepRecord, now: float) -> None:
         if self.metrics is not None:
-            self.metrics.observe(self.run, record)
-            self.metrics.progress(self.run, record.rank, record.node, self.wall())
+            source = self.label(os.path.abspath(name))  # tells rank-less files apart
+            self.metrics.observe(self.run, record, source)
+            self.metrics.progress(self.run, record.rank, record.node, self.wall(), source)
         if self.dashboard is not None:
             self.dashboard.record(name, record, now)
 
@@ -153,7 +190,12 @@ class _Outputs:
                 self.metrics.event(self.run, event)
             if self.worst is None or event.severity > self.worst:
                 self.worst = event.severity
-        announced = live.announce(events)
+        self.pending.extend(live.announce(events))
+        self.hangs(live)
+
+    def deliver(self) -> None:
+        """Announce the pending events: JSON lines, the dashboard, the webhook."""
+        announced, self.pending = self.pending, []
         if self.jsonl and announced:
             write_jsonl(announced, self.out)
             self.out.flush()
@@ -161,14 +203,18 @@ class _Outputs:
             if self.dashboard is not None:
                 self.dashboard.event(event)
             if self.webhook is not None:
-                self.webhook.submit(event)
-        self.hangs(live)
+                self.webhook.submit(event, self.run)
+
+    def forget(self, name: str) -> None:
+        """A file let go of: its rows leave the dashboard."""
+        if self.dashboard is not None:
+            self.dashboard.forget(name)
 
     def hangs(self, live: LiveScan) -> None:
         hanging = set(live.hangs.hanging())
         if self.metrics is not None:
             for key in live.hangs.ranks:
-                self.metrics.hang(self.run, key[1], key in hanging)
+                self.metrics.hang(self.run, key[1], key in hanging, self.label(os.path.abspath(key[0])))
         if self.dashboard is not None:
             self.dashboard.hangs(hanging)
 
@@ -176,7 +222,7 @@ class _Outputs:
         if self.webhook is not None:
             self.webhook.close(5.0)
         if self.server is not None:
-            from monitor.sinks.prometheus import shutdown
+            from monitor.sinks.metrics_server import shutdown
 
             with contextlib.suppress(Exception):
                 shutdown(*self.server)
@@ -189,6 +235,8 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         # apply; replay and scan read it to its end
         return ("tail follows files, not standard input ('-'): name the log files, or read a stream to its "
                 "end with `monitor scan -` or `monitor tail --replay SPEED -`")
+    if not args.rescan >= 0:
+        return f"--rescan SECONDS must be 0 or more, not {args.rescan:g}"
     if args.replay is not None and not args.replay > 0:
         return f"--replay SPEED must be a number above 0, not {args.replay:g}"
     if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
@@ -238,7 +286,7 @@ def _replay(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
     if not sources:
         return EXIT_ERROR
     replayer = Replayer(sources, args.replay, _file_year(sources[0].path))
-    outputs = _Outputs(args, out, run, replayer.clock)
+    outputs = _Outputs(args, out, run, replayer.clock, settings)
     live = LiveScan(
         settings, load(catalog_files), args.hang_after, outputs.record, clock=replayer.clock, wall=replayer.clock
     )
@@ -249,10 +297,12 @@ def _replay(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
                 outputs.events(live, live.check())  # deadlines that passed before this line was written
                 if batch is not None:
                     outputs.events(live, live.feed(source.name, source.path, batch))
+                outputs.deliver()
                 if view is not None and time.monotonic() - last_refresh > 0.5:
                     view.refresh()
                     last_refresh = time.monotonic()
             outputs.events(live, live.finish())
+            outputs.deliver()
             if view is not None:
                 view.refresh()
     finally:
@@ -262,52 +312,104 @@ def _replay(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
     return EXIT_FOUND if outputs.worst is not None and outputs.worst >= args.fail_on else EXIT_OK
 
 
-def _stop_on_sigterm() -> None:
-    """Make SIGTERM (systemd, Kubernetes, Slurm) stop the loop like Ctrl-C, so the state is saved."""
-    def stop(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
+class _Stop:
+    """SIGTERM (systemd, Kubernetes, Slurm) asks the loop to stop after the poll it is in, so the state
+    saved is that of whole batches; a second SIGTERM stops at once, like Ctrl-C."""
 
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self, _signum: int, _frame: Any) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked = True
+
+
+def _stop_on_sigterm() -> _Stop | None:
+    stop = _Stop()
     with contextlib.suppress(ValueError):  # not the main thread (tests)
         signal.signal(signal.SIGTERM, stop)
+    return stop
+
+
+class _Saver:
+    """Writes the `--state` file; a save that fails is told on stderr once per distinct error."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.dirty = False  # something changed since the last save
+        self._told: set[str] = set()
+
+    def save(self, follower: Any, live: LiveScan) -> bool:
+        from monitor.sources.follow import save_state
+
+        try:
+            save_state(self.path, follower.snapshot(), _extra(live))
+        except (OSError, ValueError, TypeError) as err:
+            reason = (err.strerror or str(err)) if isinstance(err, OSError) else str(err)
+            message = f"cannot save the state to {self.path}: {reason}"
+            if message not in self._told and len(self._told) < 64:
+                self._told.add(message)
+                _warn(f"{message}; will retry (a restart would read the lines since the last save again)")
+            return False
+        self.dirty = False
+        return True
 
 
 def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tuple[str, ...], settings: Any) -> int:
-    from monitor.sources.follow import Follower, load_state, save_state
+    from monitor.sources.follow import Follower, load_state
 
-    _stop_on_sigterm()
+    stop = _stop_on_sigterm()
 
     notices: list[str] = []
     follower_state, extra = load_state(args.state, notices) if args.state else (None, None)
     for notice in notices:
         _warn(notice)
-    follower = Follower(args.paths, from_start=args.from_start, state=follower_state)
-    outputs = _Outputs(args, out, run, time.time)
+    follower = Follower(
+        args.paths, from_start=args.from_start, state=follower_state, rescan_every=args.rescan,
+        max_open_files=settings.tail_max_open_files, rotated_quiet_seconds=settings.tail_rotated_quiet_seconds,
+    )
+    outputs = _Outputs(args, out, run, time.time, settings)
     live = LiveScan(settings, load(catalog_files), args.hang_after, outputs.record, clock=time.monotonic)
     _restore(live, extra)
+    saver = _Saver(args.state) if args.state else None
     next_save = time.monotonic() + STATE_EVERY_S
     try:
         with _live_view(outputs, time.monotonic) as view:
-            while True:
-                for followed in follower.poll():
+            while stop is None or not stop.asked:
+                if outputs.metrics is not None:
+                    outputs.metrics.iteration()  # the loop's liveness: /healthz and a timestamp gauge
+                batches = follower.poll()
+                for followed in batches:
                     try:
                         found = live.feed(followed.name, followed.path, followed.batch)
                     except Exception as err:  # a bug of ours on some line must not stop the following
                         outputs.parse_error(followed.name, err)
                         continue
                     outputs.events(live, found)
-                outputs.reading(follower)
-                for notice in follower.notices():
+                gone = follower.gone()
+                for name in gone:  # deleted: no event and no hang from it any more
+                    live.forget(name)
+                live.sweep(set(follower.followed))
+                let_go = live.let_go()
+                for name in let_go:
+                    outputs.forget(name)
+                if gone or let_go:
+                    give_back_memory()
+                outputs.reading(follower, live.records_dropped)
+                told = follower.notices()
+                for notice in told:
                     _warn(notice)
-                outputs.events(live, live.check())
+                outputs.events(live, _still_there(live, live.check()))
+                now = time.monotonic()
+                if saver is not None:
+                    saver.dirty = saver.dirty or bool(batches or gone or told or let_go)
+                    if outputs.pending or (saver.dirty and now >= next_save):
+                        saver.save(follower, live)  # before announcing: never announced twice
+                        next_save = now + STATE_EVERY_S
+                outputs.deliver()
                 if view is not None:
                     view.refresh()
-                now = time.monotonic()
-                if args.state and now >= next_save:
-                    try:
-                        save_state(args.state, follower.snapshot(), _extra(live))
-                    except OSError as err:
-                        _warn(f"cannot save the state to {args.state}: {err}; will retry")
-                    next_save = now + STATE_EVERY_S
                 if follower.behind:
                     continue  # a backlog: read on without waiting
                 deadline = live.hangs.next_deadline()
@@ -316,11 +418,24 @@ def _follow(args: argparse.Namespace, out: TextIO, run: str, catalog_files: tupl
     except KeyboardInterrupt:
         pass
     finally:
-        if args.state:
-            with contextlib.suppress(OSError):
-                save_state(args.state, follower.snapshot(), _extra(live))
+        if saver is not None:
+            saver.save(follower, live)
+        outputs.deliver()
+        follower.close()
         outputs.close()
     return EXIT_OK
+
+
+def _still_there(live: LiveScan, hangs: list[Event]) -> list[Event]:
+    """`hangs` less those of files deleted meanwhile (let go instead): a deleted file is never called hung,
+    even one the follower has not seen go yet (a file closed while idle is looked at once per rescan)."""
+    kept = []
+    for event in hangs:
+        if event.file is not None and not os.path.exists(event.file):
+            live.forget(event.file)
+        else:
+            kept.append(event)
+    return kept
 
 
 def _extra(live: LiveScan) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 CONTRACT_FIELDS = [
     "kind", "severity", "message", "code", "file", "line", "time", "step", "rank", "node", "device",
     "evidence", "action", "value", "baseline", "domain", "role", "count", "ranks", "nodes", "persistent",
-    "cause", "details", "run",
+    "cause", "details", "run", "schema_version",
 ]
 
 

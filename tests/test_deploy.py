@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 
+from monitor.sinks.metrics_server import DEFAULT_PORT
 from monitor.sinks.prometheus import LiveMetrics, MonitorCollector
 from tests.sinks.test_alert_rules import run_promtool
 
@@ -33,6 +34,7 @@ RECORDING_TESTS = DEPLOY / "prometheus" / "recording_rules_test.yml"
 DASHBOARD = DEPLOY / "grafana" / "monitor-dashboard.json"
 DAEMONSET = DEPLOY / "kubernetes" / "daemonset.yaml"
 PODMONITOR = DEPLOY / "kubernetes" / "podmonitor.yaml"
+NETWORKPOLICY = DEPLOY / "kubernetes" / "networkpolicy.yaml"
 UNIT = DEPLOY / "systemd" / "monitor-tail.service"
 PROLOG = DEPLOY / "slurm" / "prolog.sh"
 EPILOG = DEPLOY / "slurm" / "epilog.sh"
@@ -188,7 +190,7 @@ def test_queries_use_only_exported_metrics_and_recording_rules() -> None:
     # the panels the deployment guide promises
     assert {
         "monitor_loss", "monitor_step_time_seconds", "monitor_tokens_per_second", "monitor_events_total",
-        "monitor_hang", "monitor_seconds_since_progress", "instance_kind_code:monitor_fault_events:increase1h",
+        "monitor_hang", "monitor_last_progress_timestamp_seconds", "node_kind_code:monitor_fault_events:increase1h",
         "run:monitor_step_time_seconds:topk1",
     } <= used
 
@@ -248,9 +250,10 @@ def option(argv: list[str], name: str) -> str:
 
 
 def test_manifests_parse() -> None:
-    kinds = [doc["kind"] for doc in manifests(DAEMONSET)] + [doc["kind"] for doc in manifests(PODMONITOR)]
-    assert "DaemonSet" in kinds and "PodMonitor" in kinds
-    for doc in manifests(DAEMONSET) + manifests(PODMONITOR):
+    docs = manifests(DAEMONSET) + manifests(PODMONITOR) + manifests(NETWORKPOLICY)
+    kinds = [doc["kind"] for doc in docs]
+    assert "DaemonSet" in kinds and "PodMonitor" in kinds and "NetworkPolicy" in kinds
+    for doc in docs:
         assert doc["apiVersion"] and doc["metadata"]["name"]
 
 
@@ -259,8 +262,11 @@ def test_daemonset_runs_monitor_tail_with_metrics_and_state() -> None:
     argv = [str(a) for a in container.get("command", [])] + [str(a) for a in container["args"]]
     assert argv[:2] == ["monitor", "tail"]
     port = int(option(argv, "--metrics-port"))
-    assert port == 9108
-    assert option(argv, "--metrics-addr") == "0.0.0.0"
+    assert port == DEFAULT_PORT
+    # bound to the pod's IP from the downward API, not 0.0.0.0
+    assert option(argv, "--metrics-addr") == "$(POD_IP)"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
     assert option(argv, "--format") == "jsonl"
     assert option(argv, "--run")
     state = option(argv, "--state")
@@ -275,12 +281,30 @@ def test_daemonset_runs_monitor_tail_with_metrics_and_state() -> None:
     assert named["name"]
     probe = container["readinessProbe"]["httpGet"]
     assert probe["path"] == "/metrics" and probe["port"] in (named["name"], port)
+    alive = container["livenessProbe"]["httpGet"]
+    assert alive["path"] == "/healthz" and alive["port"] in (named["name"], port)
     annotations = daemonset()["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(port)
     resources = container["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"]
     assert resources["limits"]["cpu"] and resources["limits"]["memory"]
     assert daemonset()["spec"]["template"]["spec"]["tolerations"]
+
+
+def test_networkpolicy_admits_only_prometheus_to_the_metrics_port() -> None:
+    """The agents' pods accept ingress only on the metrics port, only from Prometheus' namespace and pods
+    (NetworkPolicy: kubernetes.io/docs/concepts/services-networking/network-policies)."""
+    (policy,) = manifests(NETWORKPOLICY)
+    assert policy["kind"] == "NetworkPolicy" and policy["apiVersion"] == "networking.k8s.io/v1"
+    labels = daemonset()["spec"]["template"]["metadata"]["labels"]
+    assert policy["metadata"]["namespace"] == daemonset()["metadata"]["namespace"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    (peer,) = rule["from"]
+    assert peer["namespaceSelector"]["matchLabels"] and peer["podSelector"]["matchLabels"]
+    names = {p["name"] for p in monitor_container()["ports"]}
+    assert [p["port"] for p in rule["ports"]] == ["metrics"] and "metrics" in names
 
 
 def test_podmonitor_selects_the_daemonset_pods_and_port() -> None:
@@ -314,7 +338,7 @@ def test_systemd_unit_runs_monitor_tail_hardened() -> None:
     (exec_start,) = unit["ExecStart"]
     argv = exec_start.split()
     assert argv[0].endswith("/monitor") and argv[1] == "tail"
-    assert option(argv, "--metrics-port") == "9108"
+    assert option(argv, "--metrics-port") == str(DEFAULT_PORT)
     assert option(argv, "--state").startswith("/var/lib/monitor/")
     assert unit["Restart"] == ["always"]
     assert unit["User"] and unit["User"] != ["root"]
@@ -402,16 +426,22 @@ def test_prolog_starts_the_monitor_and_epilog_stops_it(tmp_path: Path) -> None:
         assert b"tail" in cmdline and cmdline[cmdline.index(b"--run") + 1] == b"4242"
         target = json.loads((tmp_path / "sd" / "node07-4242.json").read_text())
         assert target[0]["targets"] == [f"node07:{port}"]
+        def scrape_until(text: str) -> str:
+            deadline = time.monotonic() + 30
+            body = ""
+            while time.monotonic() < deadline and text not in body:
+                time.sleep(0.2)
+                try:
+                    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+                except OSError:
+                    continue
+            return body
+
+        # the agent starts at the end of existing files: append only once it follows the log
+        scrape_until('monitor_lines_read_total{file="train.log"}')
         with log.open("a") as file:
             file.write(MEGATRON.format(step=20, loss="3.9E+00"))
-        deadline = time.monotonic() + 20
-        body = ""
-        while time.monotonic() < deadline and 'monitor_step{' not in body:
-            time.sleep(0.2)
-            try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-            except OSError:
-                continue
+        body = scrape_until("monitor_step{")
         assert re.search(r'^monitor_step\{[^}]*run="4242"[^}]*\} 20\.0$', body, re.MULTILINE), body
 
         done = run_script(EPILOG, env)

@@ -24,7 +24,7 @@ def set_up_commands() -> list[str]:
 
 def test_readme_has_exactly_two_set_up_commands_main_job_then_tests() -> None:
     main_job, tests = set_up_commands()
-    assert main_job.endswith("monitor scan sample_logs/")
+    assert "monitor scan sample_logs/" in main_job and "(1 = problems found)" in main_job
     assert tests.endswith("python -m pytest")
 
 

@@ -44,7 +44,7 @@ def nanogpt_inf_log(path: Path) -> Path:
 def test_report_json_of_megatron_gpt_bf16_nan_log(run_cli, tmp_path) -> None:
     out = tmp_path / "report.json"
     result = run_cli("report", ROOT / "sample_logs" / "megatron_gpt_bf16_nan.log", "-o", out)
-    assert result.code == 1 and "Traceback" not in result.err
+    assert result.code == 0 and "Traceback" not in result.err
     document = strict(out.read_text())
     assert document["verdict"]["root_cause"]["code"] == "LOSS-NAN"
     assert document["verdict"]["root_cause"]["value"] == "nan"
@@ -69,7 +69,7 @@ def test_a_non_finite_number_anywhere_in_a_report_is_null_in_its_json() -> None:
 def test_report_and_scan_json_of_a_log_whose_loss_is_inf(run_cli, tmp_path) -> None:
     log = nanogpt_inf_log(tmp_path / "train.log")
     out = tmp_path / "report.json"
-    assert run_cli("report", log, "-o", out).code == 1
+    assert run_cli("report", log, "-o", out).code == 0
     document = strict(out.read_text())
     losses = dict(document["health"]["series"]["loss"])
     assert losses[290] == 3.71 and losses[300] is None and losses[390] is None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from monitor.model import Domain, Event, Kind, Role, Severity, trim_evidence
+from monitor.model import SCHEMA_VERSION, Domain, Event, Kind, Role, Severity, epoch_of, trim_evidence
 
 
 def test_severities_are_ordered_and_parse_with_a_clear_error() -> None:
@@ -58,3 +60,30 @@ def test_event_round_trips_through_jsonl(kind, severity, message, value, baselin
     assert same(back.value, event.value) and same(back.baseline, event.baseline)
     assert back == Event(kind, severity, message, step=step, value=back.value, baseline=back.baseline,
                          ranks=ranks, domain=domain, role=role)
+
+
+@given(
+    stamp=st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(9998, 12, 31)),
+    offset_minutes=st.one_of(st.none(), st.integers(-23 * 60 - 59, 23 * 60 + 59)),
+)
+def test_every_time_is_written_rfc3339_and_reads_back_as_the_same_instant(stamp, offset_minutes) -> None:
+    """A time with an offset keeps it (UTC as Z); one without is read in the zone given (here UTC)."""
+    zone = None if offset_minutes is None else dt.timezone(dt.timedelta(minutes=offset_minutes))
+    text = stamp.replace(tzinfo=zone).isoformat()
+    written = Event(Kind.HANG, Severity.ERROR, "", time=text).to_dict(dt.timezone.utc)["time"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?(Z|[+-]\d\d:\d\d)", written)
+    assert written.endswith("Z") == (not offset_minutes)
+    back = dt.datetime.fromisoformat(written.replace("Z", "+00:00"))
+    assert back == stamp.replace(tzinfo=zone or dt.timezone.utc)
+    assert epoch_of(written) == epoch_of(text)  # the same instant for the pipeline's comparisons
+
+
+def test_times_in_details_are_written_like_the_event_s_and_other_text_is_left_alone() -> None:
+    details = {"last_time": "2025-03-04T10:31:08", "start": {"time": "2025-03-04T10:31:08.5+05:30"},
+               "elapsed_time": "0:10:02", "time": "not a time"}
+    written = Event(Kind.HANG, Severity.ERROR, "", details=details).to_dict(dt.timezone(dt.timedelta(hours=-3)))
+    assert written["details"] == {"last_time": "2025-03-04T10:31:08-03:00",
+                                  "start": {"time": "2025-03-04T10:31:08.500000+05:30"},
+                                  "elapsed_time": "0:10:02", "time": "not a time"}
+    assert written["schema_version"] == SCHEMA_VERSION == 1
+    assert Event(Kind.HANG, Severity.ERROR, "", time="yesterday").to_dict()["time"] is None

@@ -149,3 +149,48 @@ def test_parallel_scan_of_a_learned_layout_equals_serial_scan(tmp_path, small_ra
     assert serial[0][1]["format"] == "learned" and serial[0][1]["steps"] > 1000
     assert outcome(list(scan(sources, jobs=2))) == serial
     assert any(events for events, *_ in serial)
+
+
+XID = ("Mar  5 10:11:12 node07 kernel: NVRM: Xid (PCI:0000:3b:00): 79, pid=4242, name=python, "
+       "GPU has fallen off the bus.\n")
+"""NVIDIA's kernel driver prints `NVRM: Xid (PCI:<bus id>): <code>, pid=..., name=..., <text>`; syslog's prefix
+names no year, so the parsers' state does not depend on having seen this line."""
+CHATTER = "node07:4242:4250 [{}] NCCL INFO Channel 00/0 : 0[0] -> 1[1] via P2P/IPC\n"
+WARNING = ("[2024-03-05 10:0{}:12,512] [WARNING] [stage3.py:1991:step] 4 pytorch allocator cache flushes since last "
+           "step. this happens when there is high memory pressure and is detrimental to performance.\n")
+"""DeepSpeed's ZeRO-3 warning, through its logger's `[asctime] [LEVEL] [file:line:func]` prefix."""
+
+
+def chatter(count: int) -> list[str]:
+    """NCCL INFO lines, and a timestamped warning every 50 (a log still being written)."""
+    return [WARNING.format(n // 50 % 10) if n % 50 == 0 else CHATTER.format(n % 8) for n in range(count)]
+
+
+def test_a_fault_held_across_ranges_costs_only_a_fault_rescan(tmp_path, small_ranges, monkeypatch) -> None:
+    """An Xid early in the file is held (folded with its repeats) and remembered for later cascades:
+    no warm-up can rebuild that. The merge runs only the fault scanner of the later
+    ranges again, from the true state, and the output still equals the serial scan's."""
+    restores, refaults = [], []  # in this process: a full rescan restores a state, so does a fault rescan
+    restore, refault = SourceScan.restore, parallel._refault
+
+    def counting_restore(self, snapshot):
+        restores.append(1)
+        return restore(self, snapshot)
+
+    def counting_refault(*args, **kwargs):
+        refaults.append(1)
+        return refault(*args, **kwargs)
+
+    monkeypatch.setattr(SourceScan, "restore", counting_restore)
+    monkeypatch.setattr(parallel, "_refault", counting_refault)
+    lines = [*chatter(20), XID, *chatter(3000), XID, FAULT_BLOCKS[1][0], *chatter(100)]  # the Xid again, then a timeout
+    path = tmp_path / "run.log"
+    path.write_text("".join(lines))
+    source = Source(str(path), str(path))
+    serial = outcome(list(scan([source], jobs=1)))
+    assert len(list(parallel._ranges(source, 2))) > 3
+    assert outcome(list(scan([source], jobs=2))) == serial
+    events = serial[0][0]
+    assert sorted(event["code"] for event in events) == ["NCCL-WATCHDOG-TIMEOUT", "XID-79"]
+    assert next(event for event in events if event["code"] == "XID-79")["count"] == 2  # folded across ranges
+    assert refaults and len(restores) == len(refaults)  # fault rescans only, never a full one

@@ -21,7 +21,7 @@ export PATH
 
 MONITOR_BIN=/opt/monitor/bin/monitor        # `pip install .` of this repository into /opt/monitor
 MONITOR_LOGS=("%w")                         # paths to follow (files, directories, globs); an array
-MONITOR_PORT_BASE=9108                      # the metrics port ...
+MONITOR_PORT_BASE=19108                      # the metrics port ...
 MONITOR_PORT_SLOTS=1                        # ... plus job id % slots: set > 1 where jobs share nodes
 MONITOR_RUN_DIR=/run/monitor                # pid files
 MONITOR_STATE_DIR=/var/lib/monitor/slurm    # one directory per job: state, events, the monitor's log

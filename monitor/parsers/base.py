@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Final
 
 from monitor.model import Record
 from monitor.parsers.attribution import attribute_path, attribute_prefix
-from monitor.parsers.timestamps import find_timestamp
+from monitor.parsers.timestamps import StampLayout, find_timestamp
 
 
 def to_float(text: str | None) -> float | None:
@@ -101,6 +101,8 @@ class ParseContext:
         # `it/s` inverted): the step time of records printed beside the bar (the Trainer's dict).
         self.bar_step_time_s: float | None = None
         self._prefixes: dict[str, Where] = {}
+        self._stamps = StampLayout()  # where this source prints its timestamps
+        self._who: dict[tuple[str, str], tuple[int | None, str | None]] = {}  # attribution of stamped prefixes
 
     def where(self, line: str, start: int) -> Where:
         """Time, rank and node of `line`, whose message starts at index `start`.
@@ -112,11 +114,19 @@ class ParseContext:
         cached = self._prefixes.get(prefix)
         if cached is not None:
             return cached
-        rank, node = attribute_prefix(prefix) if prefix.strip() else (None, None)
-        if rank is None:
-            rank = self.file_rank
-        if node is None:
-            node = self.file_node
+        layout = self._stamps
+        if (found := layout.read(prefix)) is not None:
+            iso, seconds, year, begin, end = found
+            masked = (prefix[:begin], prefix[end:])  # the prefix less its stamp
+            who = self._who.get(masked)
+            if who is None:
+                who = self._attribute(prefix)
+                # cached unless the stamp's digits take part in the attribution
+                if len(self._who) < _PREFIX_CACHE_LIMIT and self._attribute(masked[0] + masked[1]) == who:
+                    self._who[masked] = who
+            self.year = year
+            return (iso, seconds, who[0], who[1])
+        rank, node = self._attribute(prefix)
         stamp = find_timestamp(prefix, self.year) if len(prefix) > 7 else None
         if stamp is None:
             where: Where = (None, None, rank, node)
@@ -124,9 +134,19 @@ class ParseContext:
                 self._prefixes.clear()
             self._prefixes[prefix] = where
             return where
+        layout.learn(prefix)
         if stamp.printed_year is not None:
             self.year = stamp.printed_year  # later year-less stamps (glog, syslog) belong to it
         return (stamp.iso, stamp.seconds, rank, node)
+
+    def _attribute(self, prefix: str) -> tuple[int | None, str | None]:
+        """Rank and node of a prefix: the launcher's, else the file name's."""
+        rank, node = attribute_prefix(prefix) if prefix.strip() else (None, None)
+        if rank is None:
+            rank = self.file_rank
+        if node is None:
+            node = self.file_node
+        return rank, node
 
     def snapshot(self) -> tuple[Any, ...]:
         """The state that later lines depend on (for comparing two contexts)."""

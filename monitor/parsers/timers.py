@@ -155,7 +155,7 @@ class TimersParser(Parser):
     @staticmethod
     def _item(block: dict[str, Any], line: str) -> bool:
         """Add a timer line of the block being read; False when `line` is not one."""
-        if len(line) > _MAX_ITEM_CHARS:
+        if len(line) > _MAX_ITEM_CHARS or not _may_be_item(line):
             return False
         timers, spread, low = block["timers"], block["spread"], block["low"]
         m = _ITEM.search(line)
@@ -229,6 +229,20 @@ class TimersParser(Parser):
             timers, step=ctx.step, time=time, epoch_s=epoch_s, rank=rank, node=node,
             file=ctx.file, line=number, text=line,
         )
+
+
+def _may_be_item(line: str) -> bool:
+    """Whether `line` can be a timer line at all: each ends with `name:` or with `: ` and a value
+    that holds no blank (a `(min, max)` pair aside), so the line that ends a block (an iteration
+    line, a message) is turned away without a regex run."""
+    text = line.rstrip()
+    if text.endswith(":"):
+        return True
+    colon = text.rfind(": ")
+    if colon < 0:
+        return False
+    value = text[colon + 2 :]
+    return value.startswith("(") or " " not in value
 
 
 def _copy_block(block: dict[str, Any] | None) -> dict[str, Any] | None:

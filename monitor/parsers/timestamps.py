@@ -108,3 +108,90 @@ def find_timestamp(text: str, year: int) -> Stamp | None:
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
     printed = stamp.year if m.group("iso") or m.group("dmesg") else None
     return Stamp(stamp.isoformat(), seconds, printed)
+
+
+_ISO_AT = re.compile(
+    r"\d{4}[-/]\d\d[-/]\d\d[T :-]\d\d:\d\d:(?P<S>\d\d)"
+    r"(?:[.,](?P<f>\d{1,9})(?:\.(?P<us>\d{3})(?!\d))?)?(?P<z>Z|[+-]\d\d:?\d\d)?"
+)
+_MINUTES_LIMIT = 4096
+_LEADS_LIMIT = 256
+
+
+class StampLayout:
+    """The ISO timestamps of one source, read without the full search once their place is known.
+
+    Most logs stamp every line the same way after the same launcher prefix (` [2024-03-05
+    10:41:12] `, `[rank3]: 2024-03-05T10:41:12.123Z `). The text before a stamp (its lead) is
+    checked once with the full search (nothing in it may start a timestamp of another layout);
+    after that, a prefix with a known lead is read with the ISO pattern alone, and the date and
+    minute, which change rarely, are converted once and reused. `read` returns exactly what
+    `find_timestamp` would (the same ISO text, the same float seconds), or None when it cannot
+    tell, and the caller takes the slow path."""
+
+    def __init__(self) -> None:
+        self._leads: set[str] = set()
+        self._minutes: dict[tuple[str, str | None], tuple[int, str, str, int]] = {}
+
+    def learn(self, prefix: str) -> bool:
+        """Take `prefix`'s lead as known when the full search finds its first timestamp where the
+        ISO pattern does (and not glued to a letter or digit before it)."""
+        iso = _ISO_AT.search(prefix)
+        if iso is None or len(self._leads) >= _LEADS_LIMIT:
+            return False
+        start = iso.start()
+        if start and prefix[start - 1].isalnum():
+            return False
+        m = _TIMESTAMP.search(prefix)
+        if m is None or not m.group("iso") or m.start() != start:
+            return False
+        self._leads.add(prefix[:start])
+        return True
+
+    def read(self, prefix: str) -> tuple[str, float, int, int, int] | None:
+        """(ISO text, seconds, printed year, start, end) of `prefix`'s stamp; None when its lead is
+        unknown or the stamp is not one the fast path reads."""
+        m = _ISO_AT.search(prefix)
+        if m is None:
+            return None
+        start, end = m.span()
+        if prefix[:start] not in self._leads:
+            return None
+        second_text, fraction, us, zone = m.groups()
+        second = int(second_text)
+        if second > 59:
+            return None
+        head = prefix[start : m.start(1)]
+        key = (head, zone)
+        minute = self._minutes.get(key)
+        if minute is None:
+            minute = _minute(head, zone)
+            if minute is None:
+                return None
+            if len(self._minutes) >= _MINUTES_LIMIT:
+                self._minutes.clear()
+            self._minutes[key] = minute
+        epoch, iso_head, zone_text, year = minute
+        if fraction:
+            micro = _micro(fraction if us is None else fraction[:3].rjust(3, "0") + us)
+            iso = f"{iso_head}:{second:02d}.{micro:06d}{zone_text}" if micro else f"{iso_head}:{second:02d}{zone_text}"
+        else:
+            micro = 0
+            iso = f"{iso_head}:{second:02d}{zone_text}"
+        # what datetime.timestamp() computes: whole microseconds over 10**6
+        return iso, ((epoch + second) * 1_000_000 + micro) / 1_000_000, year, start, end
+
+
+def _minute(head: str, zone: str | None) -> tuple[int, str, str, int] | None:
+    """(epoch seconds, ISO text up to the minute, zone suffix, year) of a stamp's minute (`head` is
+    the stamp as printed up to its seconds)."""
+    full = _TIMESTAMP.match(head + "00" + (zone or ""))
+    if full is None or not full.group("iso"):
+        return None
+    try:
+        stamp = _build(full, 1970)
+    except (ValueError, OverflowError):
+        return None
+    iso = stamp.isoformat()
+    epoch = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return int(epoch), iso[:16], iso[19:], stamp.year

@@ -33,7 +33,18 @@ import pandas as pd
 from monitor import __version__
 from monitor.api import PAUSE_COLUMNS, STEP_COLUMNS, TIMER_COLUMNS, Loaded
 from monitor.catalog import load as load_catalog
-from monitor.model import UNCATALOGED, Event, Kind, Role, Severity, epoch_of, last_time
+from monitor.model import (
+    SCHEMA_VERSION,
+    UNCATALOGED,
+    Event,
+    Kind,
+    Role,
+    Severity,
+    epoch_of,
+    last_time,
+    rfc3339,
+    zoned_times,
+)
 from monitor.runs import assign_runs
 
 FAULT_KINDS = {Kind.DEVICE_FAULT, Kind.COMM_ERROR, Kind.OOM, Kind.CRASH, Kind.HANG}
@@ -263,7 +274,8 @@ def verdict(loaded: Loaded, events: list[Event]) -> dict[str, Any]:
         f"It recovered from {len(restarts)} restart(s); the first failure was" if restarts else "It reported")
     summary = (
         f"{_OUTCOME_SENTENCE[outcome]} {intro} {root.code} ({root.kind}"
-        f"{', ' + where if where else ''}) at {root.time or f'{root.file}:{root.line}'}: {root.message.rstrip('.')}."
+        f"{', ' + where if where else ''}) at {rfc3339(root.time) or f'{root.file}:{root.line}'}: "
+        f"{root.message.rstrip('.')}."
         f"{followed}"
     )
     return {
@@ -646,7 +658,8 @@ def build_report(loaded: Loaded) -> dict[str, Any]:
     cost = goodput(loaded, events)
     restarts = cost.pop("restart_list")
     by_run = runs(loaded)
-    return {
+    return zoned_times({  # every time in it as the events' own: RFC 3339
+        "schema_version": SCHEMA_VERSION,
         "title": "monitor report",
         "generated": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "version": __version__,
@@ -664,4 +677,4 @@ def build_report(loaded: Loaded) -> dict[str, Any]:
         "uncatalogued": uncatalogued(events),
         "drain_candidates": drain_candidates(events),
         "events": [event.to_dict() for event in events],
-    }
+    })

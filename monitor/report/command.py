@@ -10,8 +10,19 @@ from pathlib import Path
 from typing import TextIO
 
 from monitor.atomic import replacing
-from monitor.cli import EXIT_ERROR, EXIT_FOUND, EXIT_OK, _warn, load_configuration
+from monitor.cli import (
+    EXIT_ERROR,
+    EXIT_FOUND,
+    EXIT_OK,
+    _warn,
+    input_size,
+    load_configuration,
+    output_problem,
+)
+from monitor.cpus import default_jobs
 from monitor.model import json_safe
+from monitor.sinks.progress import NoProgress, is_terminal, progress_bar
+from monitor.sources.files import expand_paths
 
 REPORT_ROWS_PER_FILE = 20_000
 """Records kept per file for the report's curves and goodput (thinned while reading, so memory stays
@@ -43,6 +54,10 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     if kind is None:
         _warn(f"cannot tell the report format from {args.output!r}: use .html, .md or .json (or - for Markdown)")
         return EXIT_ERROR
+    problem = None if args.output == "-" else output_problem(args.output)
+    if problem is not None:  # before the scan, which can take minutes
+        _warn(problem)
+        return EXIT_ERROR
     configuration = load_configuration(args)
     if configuration is None:
         return EXIT_ERROR
@@ -52,8 +67,9 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
     from monitor.sinks.parquet import ParquetUnavailable
 
     try:
-        loaded = load(args.paths, catalog=catalog_files, settings=settings, jobs=args.jobs,
-                  max_rows_per_file=REPORT_ROWS_PER_FILE)
+        with _progress(args.paths) as progress:
+            loaded = load(args.paths, catalog=catalog_files, settings=settings, jobs=args.jobs or default_jobs(),
+                          max_rows_per_file=REPORT_ROWS_PER_FILE, on_progress=progress.update)
     except ParquetUnavailable as err:
         _warn(str(err))
         return EXIT_ERROR
@@ -73,8 +89,18 @@ def run_report(args: argparse.Namespace, out: TextIO) -> int:
         print(f"monitor: report written to {args.output}", file=sys.stderr)
     if loaded.errors:
         return EXIT_ERROR
+    if args.fail_on is None:  # the report is the product: written is success, whatever it holds
+        return EXIT_OK
     worst = max((e.severity for e in loaded.event_list), default=None)
     return EXIT_FOUND if worst is not None and worst >= args.fail_on else EXIT_OK
+
+
+def _progress(paths: list[str]) -> NoProgress:
+    """A bar on a terminal while a big input is read."""
+    if not is_terminal(sys.stderr):
+        return NoProgress()  # and the inputs are not walked twice
+    sources, _errors = expand_paths(paths)
+    return progress_bar(sum(input_size(s.path) for s in sources), len(sources), sys.stderr)
 
 
 

@@ -4,6 +4,9 @@
 `Dashboard` renders it with rich's console protocol at whatever width the
 terminal has, so a resize simply redraws; `monitor tail` shows it through
 `rich.live.Live`, refreshed at most twice a second (quiet, no flicker).
+Whatever comes from the logs (file names, codes, messages) reaches rich as
+plain `Text` without control characters (`terminal.printable`), never as
+markup.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from monitor.model import Event, Severity, StepRecord
+from monitor.sinks.terminal import printable
 from monitor.sinks.theme import severity_style
 
 _BARS = "▁▂▃▄▅▆▇█"
@@ -71,6 +75,11 @@ class DashboardState:
         self.events.append(event)
         self.totals[event.severity] += 1
 
+    def forget(self, name: str) -> None:
+        """The file `name` is gone: its rows go too (and make room for others)."""
+        for key in [key for key in self.rows if key[0] == name]:
+            del self.rows[key]
+
     def hangs(self, hanging: set[tuple[str, int | None]]) -> None:
         for key, row in self.rows.items():
             row.hanging = key in hanging
@@ -96,7 +105,7 @@ class Dashboard:
             record = row.record
             age = now - row.arrived
             ranks.add_row(
-                Path(name).name if len(name) > 24 else name,
+                Text(printable(Path(name).name if len(name) > 24 else name)),
                 "-" if rank is None else str(rank),
                 "-" if record.step is None else f"{record.step:,}",
                 "-" if record.loss is None else f"{record.loss:.4g}",
@@ -113,9 +122,10 @@ class Dashboard:
         for event in reversed(self.state.events):
             events.add_row(
                 Text(str(event.severity).upper(), style=severity_style(event.severity)),
-                event.code or str(event.kind),
-                f"{Path(event.file or '-').name}:{event.line}" + (f" r{event.rank}" if event.rank is not None else ""),
-                event.message + (f" (×{event.count})" if event.count and event.count > 1 else ""),
+                Text(printable(event.code or str(event.kind))),
+                Text(printable(f"{Path(event.file or '-').name}:{event.line}")
+                     + (f" r{event.rank}" if event.rank is not None else "")),
+                Text(printable(event.message) + (f" (×{event.count})" if event.count and event.count > 1 else "")),
             )
         totals = Text("Events: ")
         for severity in sorted(Severity, reverse=True):

@@ -1,4 +1,5 @@
-"""Events as JSON lines: one contract object per line (the machine interface).
+"""Events as JSON lines: one contract object per line (the machine interface), each valid against
+`monitor/schema/event.schema.json`, its times RFC 3339 (see `Event.to_dict`).
 
 Text stays as the log wrote it (evidence is the raw line), JSON-escaped: C0
 controls are escaped by JSON itself, and DEL and the C1 controls (U+0080 to

@@ -1,44 +1,44 @@
-"""Prometheus metrics for live following: the latest training state per run and rank,
-event counters, and an HTTP endpoint that serves them.
+"""Prometheus metrics for live following: the latest training state per series, event counters,
+and the monitor's own health.
 
 `LiveMetrics` is the state the follower writes into as records and events arrive;
 `MonitorCollector` turns a snapshot of it into fresh metric families on every scrape
-(prometheus_client's custom-collector pattern); `serve` exposes it on its own
-`CollectorRegistry`, never the process-global one.
+(prometheus_client's custom-collector pattern). Serving it over HTTP is `metrics_server`'s job.
 
-Labels come only from bounded sets: run (named by the caller), rank, node, an
-event's kind, severity and catalog code, and a followed file (capped, below).
-Messages, evidence and steps are never labels.
+Series identity. A training series is one (run, rank) where the line names its rank, else one
+(run, source): `source` is the followed file's label, so rank-less logs of different frameworks
+never collapse into one `rank=""` series. Event counters carry `node` (the line's host, else the
+host this monitor runs on) and `device` (a PCI bus id in DCGM's form `00000000:3B:00.0`, else the
+GPU or NPU index as the line prints it), so they join with dcgm-exporter's `Hostname` and
+`pci_bus_id` labels and the Ascend NPU exporter's device id.
 
-Self-observability: how the monitor itself reads (`reading`): per followed file
-(labelled by its path relative to the followed directory, at most `max_files`
-of them, the rest aggregated under file="other") the lines and bytes read, the
-rotations, truncations and read errors seen, and the bytes not read yet; the
-internal errors caught while scanning a followed file; and the events the
-webhook dropped or failed to deliver.
+Labels come only from bounded sets: run (named by the caller), rank, source and file (capped),
+node, device, an event's kind, severity and catalog code. Messages, evidence and steps are never
+labels. Times are served as Unix timestamps (`..._timestamp_seconds`), never as "seconds since",
+so a stale scrape does not lie; counters carry their creation time (`_created`).
 """
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from monitor import __version__
 from monitor.model import Event, StepRecord
 
 OTHER = "other"
-"""The rank label (and event code) that series beyond the cap are aggregated under."""
+"""The rank, source, file or code label that series beyond a cap are aggregated under."""
 
-SERIES_LABELS = ("run", "rank", "node")
-EVENT_LABELS = ("run", "kind", "severity", "code")
+SERIES_LABELS = ("run", "rank", "source", "node")
+EVENT_LABELS = ("run", "node", "device", "kind", "severity", "code")
 
-# StepRecord field -> (metric name, help text); one gauge per (run, rank)
+# StepRecord field -> (metric name, help text); one gauge per series
 GAUGES: dict[str, tuple[str, str]] = {
     "step": ("monitor_step", "Latest training step seen."),
     "loss": ("monitor_loss", "Latest training loss seen (NaN when the run printed a non-finite loss)."),
@@ -55,11 +55,16 @@ FIELDS = tuple(GAUGES)
 # FileReading field -> (counter name without _total, help text); one counter per followed file
 FILE_COUNTERS: dict[str, tuple[str, str]] = {
     "lines": ("monitor_lines_read", "Lines read from the followed file."),
-    "bytes": ("monitor_bytes_read", "Bytes read from the followed file."),
+    "bytes": ("monitor_read_bytes", "Bytes read from the followed file."),
     "rotations": ("monitor_file_rotations", "Times the followed file was rotated (renamed, replaced or re-pointed)."),
     "truncations": ("monitor_file_truncations", "Times the followed file was truncated (read again from its start)."),
     "read_errors": ("monitor_read_errors", "Failed attempts to open or read the followed file."),
 }
+
+# A PCI address as logs print it: [domain:]bus:device[.function] (NVRM's Xid lines print `0000:3b:00`)
+_PCI = re.compile(r"(?:(?P<domain>[0-9A-Fa-f]{1,8}):)?(?P<bus>[0-9A-Fa-f]{2}):(?P<dev>[0-9A-Fa-f]{2})"
+                  r"(?:\.(?P<fn>[0-7]))?")
+_MAX_LABEL_CHARS = 128
 
 
 class FileReading(NamedTuple):
@@ -79,8 +84,21 @@ def rank_label(rank: int | str | None) -> str:
     return "" if rank is None else str(rank)
 
 
+def device_label(device: str | None) -> str:
+    """An event's device as a label: a PCI address in the form dcgm-exporter's `pci_bus_id` label has
+    (NVML's bus id: 8-digit domain, upper case, with the function: `00000000:3B:00.0`), any other id
+    (a GPU or NPU index) as printed, "" when unknown."""
+    if not device:
+        return ""
+    pci = _PCI.fullmatch(device.strip())
+    if pci is None:
+        return device.strip()[:_MAX_LABEL_CHARS]
+    domain = int(pci["domain"] or "0", 16)
+    return f"{domain:08X}:{pci['bus'].upper()}:{pci['dev'].upper()}.{pci['fn'] or '0'}"
+
+
 class _Series:
-    """What is known of one (run, rank): its node, the latest values, progress and hang state."""
+    """What is known of one series: its node, the latest values, progress and hang state."""
 
     __slots__ = ("node", "values", "progress", "hang", "hanging")
 
@@ -89,81 +107,122 @@ class _Series:
         self.values: dict[str, float] = {}
         self.progress: float | None = None
         self.hang: bool | None = None
-        self.hanging: set[str] = set()  # the "other" series: which of its ranks hang
+        self.hanging: set[tuple[str, str]] = set()  # an "other" series: which of its members hang
+
+
+class _Labels:
+    """A capped label: the first `cap` distinct values are served as themselves, any later one
+    as "other" (for good: a value never moves between the two)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self._own: dict[str, float] = {}  # value -> when it was first seen
+
+    def slot(self, value: str, now: float) -> str:
+        if value in self._own:
+            return value
+        if value != OTHER and len(self._own) < self.cap:
+            self._own[value] = now
+            return value
+        return OTHER
 
 
 class LiveMetrics:
     """The live state the exporter reads; safe to update from any thread.
 
-    Series are kept per (run, rank) with the latest value of each gauge, the node
-    last seen for that rank, the time of its last progress and whether it hangs.
-    Only values that were seen are kept (a rank that never printed a learning rate
-    has no learning-rate sample); a NaN loss is a value and is kept.
+    Series are kept per (run, rank), or per (run, source) for records without a rank, with the
+    latest value of each gauge, the node last seen, the time of the last progress and whether it
+    hangs. Only values that were seen are kept (a rank that never printed a learning rate has no
+    learning-rate sample); a NaN loss is a value and is kept.
 
-    Cardinality cap: at most `max_series` distinct (run, rank) pairs get their own
-    series. Once the cap is reached, updates for any further pair are aggregated
-    under rank="other" (node="") of the same run: each gauge there holds the latest
-    value from any of those ranks, progress is the most recent progress of any of
-    them, and hang is 1 while any of them hangs. Every step record aggregated this
-    way, and every event counted under the code "other" (the same cap applies to
-    the distinct (run, kind, severity, code) sets of the event counter), is counted
-    in `monitor_series_dropped_total`. So the exporter serves at most `max_series`
-    rank series plus one rank="other" series per run, and at most `max_series`
-    event series plus one code="other" series per run, kind and severity.
+    Cardinality caps: at most `max_files` distinct source labels (the rest are served as
+    source="other") and at most `max_series` training series. Updates for a series beyond the
+    caps are aggregated under rank="other" (or source="other") of the same run: each gauge there
+    holds the latest value from any of its members, progress the most recent, and hang is 1
+    while any of them hangs. The event counter keeps at most `max_series` label sets, then counts
+    under code="other". Every record and event aggregated this way is counted in
+    `monitor_series_dropped_total`.
+
+    `host` is the node label of events whose line names no host (default: this machine's name);
+    `clock` gives the wall time for counters' creation and the follow loop's liveness.
     """
 
-    def __init__(self, max_series: int = 1000, max_files: int = 1000) -> None:
+    def __init__(self, max_series: int = 1000, max_files: int = 1000, host: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         if max_series < 1 or max_files < 1:
             raise ValueError(f"max_series and max_files must be at least 1, not {max_series} and {max_files}")
         self.max_series = max_series
         self.max_files = max_files
+        self.host = socket.gethostname() if host is None else host
+        self.clock = clock
+        self.started = clock()
         self._lock = threading.Lock()
-        self._series: dict[tuple[str, str], _Series] = {}
-        self._other: dict[str, _Series] = {}
-        self._events: dict[tuple[str, str, str, str], float] = {}
+        self._series: dict[tuple[str, str, str], _Series] = {}
+        self._other: dict[tuple[str, str, str], _Series] = {}
+        self._sources = _Labels(max_files)
+        self._events: dict[tuple[str, ...], list[float]] = {}  # labels -> [count, created]
         self._dropped = 0
         self._files: dict[str, FileReading] = {}  # file label -> its reading (summed over the paths it names)
-        self._file_slots: dict[str, str] = {}  # file label as given -> the label served (itself or "other")
-        self._own_files = 0  # labels served as themselves
+        self._file_labels = _Labels(max_files)
+        self._file_created: dict[str, float] = {}
         self._parse_errors = 0
+        self._over_rank_caps = 0
         self._webhook = (0, 0)  # (dropped, failed)
+        self._http_dropped = 0
         self._roots: dict[str, tuple[str, str, str, str, str]] = {}  # run -> the current root cause's labels
+        self._last_iteration: float | None = None
 
-    def _slot(self, run: str, rank: str) -> tuple[_Series, bool]:
-        """The series for (run, rank), created if the cap allows, else the run's "other"
-        series; and whether it is the latter. Call with the lock held."""
-        key = (run, rank)
+    def _slot(self, run: str, rank: int | str | None, source: str) -> tuple[_Series, tuple[str, str] | None]:
+        """The series for a record, created if the caps allow, else the run's aggregate; and, for the
+        latter, the member (rank, source) it stands for. Call with the lock held."""
+        rank_l = rank_label(rank)
+        src = "" if rank_l else self._sources.slot(source, self.clock())
+        key = (run, rank_l, src)
         series = self._series.get(key)
         if series is not None:
-            return series, False
-        if len(self._series) < self.max_series:
+            return series, None
+        if src != OTHER and len(self._series) < self.max_series:
             series = self._series[key] = _Series()
-            return series, False
-        other = self._other.get(run)
+            return series, None
+        other_key = (run, "", OTHER) if src == OTHER else (run, OTHER, "")
+        other = self._other.get(other_key)
         if other is None:
-            other = self._other[run] = _Series()
-        return other, True
+            other = self._other[other_key] = _Series()
+        return other, (rank_l, source)
 
-    def observe(self, run: str, record: StepRecord) -> None:
-        """Keep the values `record` carries as the latest of its run and rank."""
+    def observe(self, run: str, record: StepRecord, source: str = "") -> None:
+        """Keep the values `record` (read from the file labelled `source`) carries as the latest of its series."""
         values = {name: float(v) for name in FIELDS if (v := getattr(record, name)) is not None}
         with self._lock:
-            series, other = self._slot(run, rank_label(record.rank))
-            if other:
+            series, member = self._slot(run, record.rank, source)
+            if member is not None:
                 self._dropped += 1
             elif record.node:
                 series.node = record.node
             series.values.update(values)
 
-    def progress(self, run: str, rank: int | str | None, node: str | None, wall_time: float) -> None:
-        """The run's rank made progress at `wall_time` (seconds since the epoch, on the
-        collector's clock)."""
+    def progress(self, run: str, rank: int | str | None, node: str | None, wall_time: float,
+                 source: str = "") -> None:
+        """The series made progress at `wall_time` (seconds since the epoch)."""
         with self._lock:
-            series, other = self._slot(run, rank_label(rank))
-            if not other and node:
+            series, member = self._slot(run, rank, source)
+            if member is None and node:
                 series.node = node
-            if not other or series.progress is None or wall_time > series.progress:
-                series.progress = wall_time  # the "other" series keeps the most recent
+            if member is None or series.progress is None or wall_time > series.progress:
+                series.progress = wall_time  # an aggregate keeps the most recent
+
+    def hang(self, run: str, rank: int | str | None, hanging: bool, source: str = "") -> None:
+        """The series is (or is no longer) hanging."""
+        with self._lock:
+            series, member = self._slot(run, rank, source)
+            if member is None:
+                series.hang = hanging
+                return
+            if hanging:
+                series.hanging.add(member)
+            else:
+                series.hanging.discard(member)
+            series.hang = bool(series.hanging)
 
     def root_cause(self, run: str, event: Event) -> None:
         """The root of the run's current incident (one per run: the latest replaces it)."""
@@ -172,29 +231,19 @@ class LiveMetrics:
             if run in self._roots or len(self._roots) < self.max_series:
                 self._roots[run] = labels
 
-    def hang(self, run: str, rank: int | str | None, hanging: bool) -> None:
-        """The run's rank is (or is no longer) hanging."""
-        label = rank_label(rank)
-        with self._lock:
-            series, other = self._slot(run, label)
-            if other:
-                if hanging:
-                    series.hanging.add(label)
-                else:
-                    series.hanging.discard(label)
-                series.hang = bool(series.hanging)
-            else:
-                series.hang = hanging
-
     def event(self, run: str, event: Event) -> None:
-        """Count `event` (as many times as it was folded) by kind, severity and code."""
-        key = (run, str(event.kind), str(event.severity), event.code or "")
+        """Count `event` (as many times as it was folded) by node, device, kind, severity and code."""
+        key = (run, event.node or self.host, device_label(event.device), str(event.kind), str(event.severity),
+               event.code or "")
         amount = event.count or 1
         with self._lock:
             if key not in self._events and len(self._events) >= self.max_series:
-                key = key[:3] + (OTHER,)
+                key = key[:5] + (OTHER,)
                 self._dropped += amount
-            self._events[key] = self._events.get(key, 0) + amount
+            entry = self._events.get(key)
+            if entry is None:
+                entry = self._events[key] = [0.0, self.clock()]
+            entry[0] += amount
 
     def reading(self, files: Iterable[tuple[str, FileReading]]) -> None:
         """The follower's counters now, as (file label, reading) pairs for every file it has seen
@@ -202,13 +251,11 @@ class LiveMetrics:
         share a label are added up). The first `max_files` labels keep their own series for good;
         any later one is added into file="other"."""
         with self._lock:
+            now = self.clock()
             served: dict[str, FileReading] = {}
             for label, reading in files:
-                slot = self._file_slots.get(label)
-                if slot is None:
-                    slot = label if self._own_files < self.max_files and label != OTHER else OTHER
-                    self._file_slots[label] = slot
-                    self._own_files += slot != OTHER
+                slot = self._file_labels.slot(label, now)
+                self._file_created.setdefault(slot, now)
                 served[slot] = _add(served[slot], reading) if slot in served else reading
             for label, reading in self._files.items():  # a file forgotten by the caller keeps its counts
                 if label not in served:
@@ -220,20 +267,44 @@ class LiveMetrics:
         with self._lock:
             self._parse_errors = max(self._parse_errors, total)
 
+    def over_rank_caps(self, total: int) -> None:
+        """The step records so far that were not checked: their file or the agent had reached its cap of
+        ranks (`tail_max_ranks_per_file`, `tail_max_ranks`)."""
+        with self._lock:
+            self._over_rank_caps = max(self._over_rank_caps, total)
+
     def webhook(self, dropped: int, failed: int) -> None:
-        """The webhook's counts so far of events dropped (queue full) and failed (not delivered)."""
+        """The webhook's counts so far of notifications dropped (queue full) and failed (not delivered)."""
         with self._lock:
             self._webhook = (max(self._webhook[0], dropped), max(self._webhook[1], failed))
+
+    def http_dropped(self) -> None:
+        """The metrics server dropped a connection (its request was not complete in time, or it was reset)."""
+        with self._lock:
+            self._http_dropped += 1
+
+    def iteration(self, wall_time: float | None = None) -> None:
+        """The follow loop started an iteration (at `wall_time`, default now): its liveness signal."""
+        with self._lock:
+            self._last_iteration = self.clock() if wall_time is None else wall_time
+
+    def stale_for(self, now: float | None = None) -> float | None:
+        """Seconds since the follow loop last started an iteration; None when it never did."""
+        with self._lock:
+            last = self._last_iteration
+        return None if last is None else max(0.0, (self.clock() if now is None else now) - last)
 
     def snapshot(self) -> Snapshot:
         """A consistent copy of the state, taken under the lock."""
         with self._lock:
-            rows = [
-                Row(run, rank, s.node, dict(s.values), s.progress, s.hang) for (run, rank), s in self._series.items()
-            ]
-            rows += [Row(run, OTHER, "", dict(s.values), s.progress, s.hang) for run, s in self._other.items()]
-            return Snapshot(rows, dict(self._events), self._dropped, dict(self._files), self._parse_errors,
-                            *self._webhook, list(self._roots.values()))
+            rows = [Row(run, rank, src, s.node, dict(s.values), s.progress, s.hang)
+                    for (run, rank, src), s in (*self._series.items(), *self._other.items())]
+            events = {key: (count, created) for key, (count, created) in self._events.items()}
+            return Snapshot(
+                rows, events, self._dropped, dict(self._files), dict(self._file_created), self._parse_errors,
+                *self._webhook, self._http_dropped, list(self._roots.values()), self.started, self._last_iteration,
+                self._over_rank_caps,
+            )
 
 
 def _add(a: FileReading, b: FileReading) -> FileReading:
@@ -242,10 +313,11 @@ def _add(a: FileReading, b: FileReading) -> FileReading:
 
 
 class Row(NamedTuple):
-    """One series in a snapshot."""
+    """One training series in a snapshot."""
 
     run: str
     rank: str
+    source: str
     node: str
     values: dict[str, float]
     progress: float | None
@@ -253,152 +325,138 @@ class Row(NamedTuple):
 
 
 class Snapshot(NamedTuple):
-    """The state at one instant: one row per series, the event counts and the drop count; the
-    reading per file label, the parse errors and the webhook's dropped and failed counts."""
+    """The state at one instant: the training series, the event counts (with their creation
+    times), the drop count; the reading per file label and when each label appeared; the parse
+    errors, the webhook's dropped and failed counts, the metrics server's dropped connections;
+    the root causes; when the monitor started and when the follow loop last ran; the records over
+    the rank caps."""
 
     rows: list[Row]
-    events: dict[tuple[str, str, str, str], float]
+    events: dict[tuple[str, ...], tuple[float, float]]
     dropped: int
     files: dict[str, FileReading]
+    file_created: dict[str, float]
     parse_errors: int
     webhook_dropped: int
     webhook_failed: int
-    roots: list[tuple[str, str, str, str, str]] = []
+    http_dropped: int
+    roots: list[tuple[str, str, str, str, str]]
+    started: float
+    last_iteration: float | None
+    over_rank_caps: int = 0
 
 
 class MonitorCollector:
-    """A custom collector: fresh metric families from a snapshot of `metrics` on each
-    scrape. `clock` gives the current time for seconds-since-progress (the clock the
-    progress times were taken on)."""
+    """A custom collector: fresh metric families from a snapshot of `metrics` on each scrape."""
 
-    def __init__(self, metrics: LiveMetrics, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, metrics: LiveMetrics) -> None:
         self.metrics = metrics
-        self.clock = clock
 
     def describe(self) -> Iterator[Metric]:
         """The families' names, so that a registry can reject a duplicate."""
-        gauges, *others = _families()
-        counters, behind, *own = _self_families()
-        return iter([*gauges.values(), *others, *counters.values(), behind, *own])
+        return iter([*_training_families().values(), *_self_families().values()])
 
     def collect(self) -> Iterator[Metric]:
         snap = self.metrics.snapshot()
-        now = self.clock()
-        yield from self._training(snap, now)
+        yield from self._training(snap)
         yield from self._self(snap)
 
-    def _self(self, snap: Snapshot) -> Iterator[Metric]:
-        counters, behind, parse_errors, webhook_dropped, webhook_failed = _self_families()
-        for label, reading in snap.files.items():
-            for field, family in counters.items():
-                family.add_metric([label], getattr(reading, field))
-            if reading.behind is not None:
-                behind.add_metric([label], reading.behind)
-        for family in (*counters.values(), behind):
-            if family.samples:
-                yield family
-        parse_errors.add_metric([], snap.parse_errors)
-        webhook_dropped.add_metric([], snap.webhook_dropped)
-        webhook_failed.add_metric([], snap.webhook_failed)
-        yield from (parse_errors, webhook_dropped, webhook_failed)
-
-    def _training(self, snap: Snapshot, now: float) -> Iterator[Metric]:
-        gauges, since, hang, events, dropped, build = _families()
+    def _training(self, snap: Snapshot) -> Iterator[Metric]:
+        families = _training_families()
         for row in snap.rows:
-            labels = [row.run, row.rank, row.node]
+            labels = [row.run, row.rank, row.source, row.node]
             for name, value in row.values.items():
-                gauges[name].add_metric(labels, value)
+                families[name].add_metric(labels, value)
             if row.progress is not None:
-                since.add_metric(labels, max(0.0, now - row.progress))
+                families["progress"].add_metric(labels, row.progress)
             if row.hang is not None:
-                hang.add_metric(labels, 1.0 if row.hang else 0.0)
-        for key, count in snap.events.items():
-            events.add_metric(list(key), count)
-        root = GaugeMetricFamily(
-            "monitor_root_cause_info",
-            "The root fault of the run's current incident (the latest root that other events were traced to); "
-            "always 1.",
-            labels=["run", "code", "kind", "node", "rank"],
-        )
+                families["hang"].add_metric(labels, 1.0 if row.hang else 0.0)
+        for key, (count, created) in snap.events.items():
+            families["events"].add_metric(list(key), count, created=created)
         for labels in snap.roots:
-            root.add_metric(list(labels), 1.0)
-        if root.samples:
-            yield root
-        dropped.add_metric([], snap.dropped)
-        build.add_metric([__version__], 1.0)
-        for family in (*gauges.values(), since, hang, events):
-            if family.samples:
-                yield family
-        yield dropped
-        yield build
+            families["root"].add_metric(list(labels), 1.0)
+        families["dropped"].add_metric([], snap.dropped, created=snap.started)
+        families["build"].add_metric([__version__], 1.0)
+        yield from (family for family in families.values() if family.samples)
+
+    def _self(self, snap: Snapshot) -> Iterator[Metric]:
+        families = _self_families()
+        for label, reading in snap.files.items():
+            created = snap.file_created.get(label, snap.started)
+            for field in FILE_COUNTERS:
+                families[field].add_metric([label], getattr(reading, field), created=created)
+            if reading.behind is not None:
+                families["behind"].add_metric([label], reading.behind)
+        families["parse_errors"].add_metric([], snap.parse_errors, created=snap.started)
+        families["over_rank_caps"].add_metric([], snap.over_rank_caps, created=snap.started)
+        families["webhook_dropped"].add_metric([], snap.webhook_dropped, created=snap.started)
+        families["webhook_failed"].add_metric([], snap.webhook_failed, created=snap.started)
+        families["http_dropped"].add_metric([], snap.http_dropped, created=snap.started)
+        if snap.last_iteration is not None:
+            families["iteration"].add_metric([], snap.last_iteration)
+        yield from (family for family in families.values() if family.samples)
 
 
-def _families() -> tuple[
-    dict[str, GaugeMetricFamily],
-    GaugeMetricFamily,
-    GaugeMetricFamily,
-    CounterMetricFamily,
-    CounterMetricFamily,
-    GaugeMetricFamily,
-]:
-    """Empty families, one of each metric the collector serves."""
-    gauges = {field: GaugeMetricFamily(name, text, labels=SERIES_LABELS) for field, (name, text) in GAUGES.items()}
-    since = GaugeMetricFamily(
-        "monitor_seconds_since_progress", "Seconds since the rank last made training progress.", labels=SERIES_LABELS
+def _training_families() -> dict[str, Metric]:
+    """Empty families of the training metrics, by StepRecord field or role."""
+    families: dict[str, Metric] = {
+        field: GaugeMetricFamily(name, text, labels=SERIES_LABELS) for field, (name, text) in GAUGES.items()
+    }
+    families["progress"] = GaugeMetricFamily(
+        "monitor_last_progress_timestamp_seconds",
+        "When the series last made training progress (Unix time the progress line was read).", labels=SERIES_LABELS,
     )
-    hang = GaugeMetricFamily(
-        "monitor_hang", "1 while the rank is hanging (no progress for too long), else 0.", labels=SERIES_LABELS
+    families["hang"] = GaugeMetricFamily(
+        "monitor_hang", "1 while the series is hanging (no progress for too long), else 0.", labels=SERIES_LABELS,
     )
-    events = CounterMetricFamily(
-        "monitor_events", "Events found, by kind, severity and catalog code (folded events count each time).",
-        labels=EVENT_LABELS,
+    families["events"] = CounterMetricFamily(
+        "monitor_events", "Events found, by node, device, kind, severity and catalog code (folded events count "
+        "each time).", labels=EVENT_LABELS,
     )
-    dropped = CounterMetricFamily(
+    families["root"] = GaugeMetricFamily(
+        "monitor_root_cause_info",
+        "The root fault of the run's current incident (the latest root that other events were traced to); always 1.",
+        labels=["run", "code", "kind", "node", "rank"],
+    )
+    families["dropped"] = CounterMetricFamily(
         "monitor_series_dropped",
-        'Step records and events aggregated under rank="other" or code="other" because the series cap was reached.',
+        'Step records and events aggregated under rank, source or code "other" because a series cap was reached.',
     )
-    build = GaugeMetricFamily("monitor_build_info", "The monitor's version; always 1.", labels=["version"])
-    return gauges, since, hang, events, dropped, build
+    families["build"] = GaugeMetricFamily("monitor_build_info", "The monitor's version; always 1.", labels=["version"])
+    return families
 
 
-def _self_families() -> tuple[
-    dict[str, CounterMetricFamily], GaugeMetricFamily, CounterMetricFamily, CounterMetricFamily, CounterMetricFamily
-]:
+def _self_families() -> dict[str, Metric]:
     """Empty families of the monitor's own metrics."""
-    counters = {
+    families: dict[str, Metric] = {
         field: CounterMetricFamily(name, text, labels=["file"]) for field, (name, text) in FILE_COUNTERS.items()
     }
-    behind = GaugeMetricFamily(
-        "monitor_bytes_behind", "Bytes of the followed file not read yet (its size minus the bytes read).",
+    families["behind"] = GaugeMetricFamily(
+        "monitor_file_behind_bytes", "Bytes of the followed file not read yet (its size minus the bytes read).",
         labels=["file"],
     )
-    parse_errors = CounterMetricFamily(
+    families["parse_errors"] = CounterMetricFamily(
         "monitor_parse_errors", "Internal errors caught while scanning followed files (those lines were skipped).",
     )
-    webhook_dropped = CounterMetricFamily(
-        "monitor_webhook_events_dropped", "Events not sent to the webhook: its queue was full or it was closing.",
+    families["over_rank_caps"] = CounterMetricFamily(
+        "monitor_records_over_rank_cap",
+        "Step records not checked because their file or the agent had reached its cap of ranks "
+        "(settings tail_max_ranks_per_file, tail_max_ranks).",
     )
-    webhook_failed = CounterMetricFamily(
-        "monitor_webhook_events_failed", "Events the webhook receiver never accepted (every retry failed, or a 4xx).",
+    families["webhook_dropped"] = CounterMetricFamily(
+        "monitor_webhook_events_dropped",
+        "Notifications not sent to the webhook: its queue was full or it was closing.",
     )
-    return counters, behind, parse_errors, webhook_dropped, webhook_failed
-
-
-def serve(metrics: LiveMetrics, addr: str = "127.0.0.1", port: int = 9108) -> tuple[WSGIServer, threading.Thread]:
-    """Serve `metrics` at http://ADDR:PORT/metrics from a daemon thread, on a private registry.
-
-    Port 0 binds an ephemeral port: the bound one is `server.server_port`. Stop it with
-    `shutdown(server, thread)`.
-    """
-    registry = CollectorRegistry()
-    registry.register(MonitorCollector(metrics))
-    server, thread = start_http_server(port, addr, registry=registry)
-    return server, thread
-
-
-def shutdown(server: WSGIServer, thread: threading.Thread, timeout: float = 5.0) -> None:
-    """Stop a server started by `serve` and release its port."""
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout)
-
+    families["webhook_failed"] = CounterMetricFamily(
+        "monitor_webhook_events_failed",
+        "Notifications the webhook receiver never accepted (every retry failed, or a 4xx).",
+    )
+    families["http_dropped"] = CounterMetricFamily(
+        "monitor_http_connections_dropped",
+        "Connections to the metrics server dropped: the request was not complete in time, or was reset.",
+    )
+    families["iteration"] = GaugeMetricFamily(
+        "monitor_follow_loop_last_iteration_timestamp_seconds",
+        "When the follow loop last started an iteration (Unix time): a stuck monitor stops moving it.",
+    )
+    return families

@@ -5,54 +5,54 @@ POSTs them, retrying with exponential backoff while the receiver is unreachable 
 answers 5xx (or 429). An event that does not fit in the queue is dropped and counted;
 one that still fails after the retries is counted as failed. Nothing is raised into
 the pipeline.
+
+In Alertmanager's style the thread also keeps the firing alerts (`alert_book.AlertBook`):
+it posts them again every `resend_s` until they are over, then once more with `endsAt`,
+so Alertmanager neither forgets a long hang nor keeps an alert that ended. The plain style
+posts each event once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import queue
+import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from monitor.model import Event, Severity, epoch_of
+from monitor.sinks.alert_book import AlertBook, alert_annotations, alert_labels, rfc3339
 
 STYLES = ("alertmanager", "plain")
+RESEND_S = 60.0
+"""Prometheus' --rules.alert.resend-delay default; below Alertmanager's resolve_timeout (5m)."""
+FIRING_S = 600.0
+"""The window the Prometheus alert rules fire for after an event (deploy/prometheus/alerts.yml)."""
 _STOP = object()
 
 
-def alertmanager_alerts(event: Event, run: str | None = None, now: float | None = None) -> list[dict[str, Any]]:
+def alertmanager_alerts(event: Event, run: str | None = None, now: float | None = None,
+                        host: str | None = None) -> list[dict[str, Any]]:
     """`event` as the body of a POST to Alertmanager's /api/v2/alerts: a list of one alert.
 
-    Labels identify the alert (Alertmanager groups and deduplicates by them): kind,
-    severity, code, and run and node where known. The message, action and evidence
-    are annotations. `startsAt` is the event's time (UTC), or `now` when it has none.
+    Labels identify the alert (Alertmanager groups and deduplicates by them): kind, severity,
+    code, run, node (`host`, default this machine's name, when the line names none) and device
+    where known. The message, action and evidence are annotations. `startsAt` is the event's
+    time (UTC), or `now` when it has none.
     """
-    labels = {"alertname": "MonitorEvent", "kind": str(event.kind), "severity": str(event.severity)}
-    if event.code:
-        labels["code"] = event.code
-    if run:
-        labels["run"] = run
-    if event.node:
-        labels["node"] = event.node
-    annotations = {"summary": event.message}
-    if event.action:
-        annotations["action"] = event.action
-    if event.evidence:
-        annotations["evidence"] = event.evidence
     epoch = epoch_of(event.time)
     if epoch is None:
         epoch = time.time() if now is None else now
-    starts = dt.datetime.fromtimestamp(epoch, dt.timezone.utc).isoformat(timespec="milliseconds")
     return [{
-        "labels": labels,
-        "annotations": annotations,
-        "startsAt": starts.replace("+00:00", "Z"),
+        "labels": alert_labels(event, run, socket.gethostname() if host is None else host),
+        "annotations": alert_annotations(event),
+        "startsAt": rfc3339(epoch),
         "generatorURL": "",
     }]
 
@@ -86,10 +86,14 @@ class Webhook:
     `style` is "alertmanager" (a v2 API alert list; point `url` at
     http://HOST:9093/api/v2/alerts) or "plain" (the event's contract object).
     Up to `queue_size` events wait; `retries` more attempts follow a failed one,
-    `backoff_s`, then twice that, and so on apart. Counters: `sent`, `dropped`
-    (the queue was full, or `close` gave up on them before they were tried) and
-    `failed` (every attempt failed, the receiver refused the request with a 4xx,
-    or `close` gave up while it was being retried).
+    `backoff_s`, then twice that, and so on apart. In Alertmanager's style firing
+    alerts are posted again every `resend_s` and resolved as `AlertBook` says (an
+    event that clears others, e.g. PROGRESS-RESUMED, is taken whatever its
+    severity); `host` is the node label of events that name none (default: this
+    machine's name). Counters, in notifications (one event or alert each): `sent`,
+    `dropped` (the queue was full, or `close` gave up on them before they were
+    tried) and `failed` (every attempt failed, the receiver refused the request
+    with a 4xx, or `close` gave up while it was being retried).
     """
 
     def __init__(
@@ -101,6 +105,10 @@ class Webhook:
         retries: int = 3,
         timeout_s: float = 5.0,
         backoff_s: float = 0.5,
+        resend_s: float = RESEND_S,
+        firing_s: float = FIRING_S,
+        host: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if style not in STYLES:
             raise ValueError(f"unknown webhook style {style!r}; expected one of {', '.join(STYLES)}")
@@ -113,6 +121,8 @@ class Webhook:
         self.retries = retries
         self.timeout_s = timeout_s
         self.backoff_s = backoff_s
+        self.clock = clock
+        self.book = AlertBook(resend_s, firing_s, socket.gethostname() if host is None else host)
         self.sent = 0
         self.failed = 0
         self.dropped = 0
@@ -124,9 +134,10 @@ class Webhook:
         self._thread.start()
 
     def submit(self, event: Event, run: str | None = None) -> bool:
-        """Queue `event` for delivery without waiting; False when it was filtered out by
+        """Queue `event` (of `run`) for delivery without waiting; False when it was filtered out by
         severity or dropped (queue full, or the webhook is closed)."""
-        if event.severity < self.min_severity:
+        clears = self.style == "alertmanager" and self.book.clears(event)
+        if event.severity < self.min_severity and not clears:
             return False
         if not self._closed:
             try:
@@ -140,7 +151,8 @@ class Webhook:
 
     def close(self, timeout: float = 10.0) -> bool:
         """Deliver what is queued, waiting at most `timeout` seconds, then stop the thread.
-        True when everything queued was handled in time; otherwise the rest is dropped."""
+        True when everything queued was handled in time; otherwise the rest is dropped.
+        Firing alerts are left to expire at their `endsAt` (as Prometheus leaves them)."""
         deadline = time.monotonic() + timeout
         if not self._closed:
             self._closed = True
@@ -158,17 +170,39 @@ class Webhook:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            item = self._queue.get()
+            due = self.book.next_due()
+            try:
+                item = self._queue.get(timeout=None if due is None else max(0.0, due - self.clock()))
+            except queue.Empty:
+                item = None
             if item is _STOP:
                 return
-            event, run = item
-            ok = self._deliver(self._body(event, run))
+            if item is not None:
+                event, run = item
+                self._post(self._bodies(event, run))
+            if self.style == "alertmanager":
+                self._post(self.book.due(self.clock()))
+        self._drop_rest()
+
+    def _bodies(self, event: Event, run: str | None) -> list[Any]:
+        """What to post for `event`: alerts (Alertmanager) or the event itself (plain)."""
+        if self.style == "alertmanager":
+            return self.book.event(event, run, self.clock())
+        return [plain_body(event, run)]
+
+    def _post(self, bodies: list[Any]) -> None:
+        """POST each plain body, or all the alerts in one list, and count them."""
+        if not bodies:
+            return
+        batches = [bodies] if self.style == "alertmanager" else bodies
+        for batch in batches:
+            data = json.dumps(batch, ensure_ascii=False, default=str).encode("utf-8")
+            ok = self._deliver(data)
             with self._count_lock:
                 if ok:
-                    self.sent += 1
+                    self.sent += len(bodies) if batch is bodies else 1
                 else:
-                    self.failed += 1
-        self._drop_rest()
+                    self.failed += len(bodies) if batch is bodies else 1
 
     def _drop_rest(self) -> None:
         """Count what is still queued as dropped."""
@@ -180,10 +214,6 @@ class Webhook:
                 break
         with self._count_lock:
             self.dropped += left
-
-    def _body(self, event: Event, run: str | None) -> bytes:
-        body: Any = alertmanager_alerts(event, run) if self.style == "alertmanager" else plain_body(event, run)
-        return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
 
     def _deliver(self, data: bytes) -> bool:
         """POST `data`, retrying transient failures; True once the receiver accepted it."""

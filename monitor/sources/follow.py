@@ -31,12 +31,14 @@ descriptor has been read to its end):
   dropped; a file created later under that name is a new file.
 - Rotation: the path names another file (rename and create, or a symlink
   re-pointed: identity is the resolved target's device and inode). The old
-  descriptor is read to its end and its partial line flushed, then the new
-  file is read from its start, line numbers restarting at 1. A file moved
-  away with nothing in its place yet is the first half of a rotation. The
-  old file is remembered with its offset, so if a pattern also matches its
-  new name (`train.log.1` in a followed directory) reading continues there
-  instead of starting over.
+  descriptor is read to its end, then the new file is read from its start,
+  line numbers restarting at 1. The old file is still read (its lines under
+  the old name, before the new file's in each poll) until it has been quiet
+  for `rotated_quiet_seconds`: a writer that has not reopened yet goes on
+  writing to it. Then its partial line is flushed and it is closed. A file
+  moved away with nothing in its place yet is the first half of a rotation.
+  If a pattern also matches the old file's new name (`train.log.1` in a
+  followed directory) reading continues there instead of starting over.
 - Partial lines: a last line without its newline is held until the newline
   arrives, then delivered once and whole; it is flushed as a line before a
   truncation, rotation or deletion discards it. Pieces already ended by a
@@ -44,6 +46,13 @@ descriptor has been read to its end):
   and writes the newline only when the bar ends), numbered with their
   physical line, as `scan` numbers them; only the piece after the last `\\r`
   is held.
+- Open files: at most `max_open_files` descriptors (lowered to fit the
+  process's `RLIMIT_NOFILE`, with a notice). Beyond it the longest idle file
+  is closed and its offset kept; it is reopened, by path, when a rescan sees
+  it change size, and resumes only if it is still the same file (below).
+  A closed file is looked at once per rescan, so its new lines arrive up to
+  `rescan_every` seconds later; one rotated or deleted while closed is let go
+  (it had been idle; renamed into a pattern, it is read from its start).
 - Errors: a path that cannot be opened (permission denied, ...) or read is
   a notice (told once, until it changes) and a counted error, never an
   exception; opening is retried at every rescan. Pipes, devices and
@@ -51,17 +60,26 @@ descriptor has been read to its end):
 
 Restarts: `snapshot()` gives JSON-ready state (per file its identity, the
 offset after the last delivered line and the next line number); given back
-through `state=`, a file whose device, inode and first bytes (up to the
-saved offset, at most 1 KiB) still match resumes at the saved offset, so no
-line is lost or repeated. Every rank's log starts with the same banner, so
-the fingerprint alone proves nothing; together with the inode it does. A file
-whose identity changed is read from its start, one shorter than the offset
-from 0. With a state, files it does not know appeared while we were stopped
+through `state=`, a file whose device, inode, size (at least the offset),
+first bytes (up to 1 KiB) and the bytes just before the offset (up to 1 KiB)
+still match resumes at the saved offset, so no line is lost or repeated.
+Every rank's log starts with the same banner, so the first bytes alone prove
+nothing, and a deleted file's inode is reused by the next file created; the
+bytes before the offset (the last lines read, with their steps and times)
+tell such a file from the old one. An offset not trusted is a notice, and
+the file is read from its start. While following, a file that grew is also
+checked to still hold, just before our offset, the byte we read there: a
+file truncated and refilled past our offset between two polls is then seen
+as truncated (unless that byte happens to match). With a state, files it does not know appeared while we were stopped
 and are read from their start. `save_state`/`load_state` keep it on disk.
 
 Memory does not grow with file size: files are read in chunks, and at most
 `max_bytes_per_poll` bytes per poll (`behind` tells the caller to poll again
 at once); an endless line is cut at `max_line_chars` and the rest skipped.
+
+Memory stays flat under churn: everything kept about a path (counters,
+offsets, judgements) goes when the file is deleted, and `gone()` names such
+files so the caller lets go of them too.
 
 Deliberately not here: standard input and pipes (read them as a stream),
 compressed files, inotify, and what the lines mean.
@@ -76,6 +94,7 @@ import hashlib
 import io
 import json
 import os
+import resource
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -89,6 +108,9 @@ FINGERPRINT_BYTES = 1024
 MAX_BYTES_PER_POLL = 16 << 20
 STATE_VERSION = 1
 ROTATED_KEPT = 1024  # files rotated away whose offsets we remember
+MAX_OPEN_FILES = 512
+ROTATED_QUIET_SECONDS = 30.0
+RESERVED_DESCRIPTORS = 64  # for the metrics server, the state file, the webhook, Python itself
 
 Identity = tuple[int, int]  # (st_dev, st_ino)
 
@@ -127,10 +149,13 @@ class _Mark:
     mid_line: bool = False
     skipping: bool = False
     saved: bool = False  # came from a saved state (not from a rotation seen live)
+    last: str = ""  # of the FINGERPRINT_BYTES before the offset, when the offset is beyond them
+    name: str = ""  # the name the pattern found the file by (a file closed while idle)
+    size: int = 0  # the bytes read from it when it was closed
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "dev": self.identity[0], "ino": self.identity[1], "fingerprint": self.fingerprint,
+            "dev": self.identity[0], "ino": self.identity[1], "fingerprint": self.fingerprint, "last": self.last,
             "offset": self.offset, "line": self.line, "mid_line": self.mid_line, "skipping": self.skipping,
         }
 
@@ -145,7 +170,8 @@ class _Mark:
             return None
         dev, ino, offset, line = ints
         flags = bool(data.get("mid_line")), bool(data.get("skipping"))
-        return cls(path, (dev, ino), data["fingerprint"], offset, line, *flags, saved=True)
+        last = data.get("last") if isinstance(data.get("last"), str) else ""
+        return cls(path, (dev, ino), data["fingerprint"], offset, line, *flags, saved=True, last=last)
 
 
 @dataclasses.dataclass(eq=False, slots=True)
@@ -165,17 +191,30 @@ class _Stream:
     mid_line: bool = False  # pieces of this line ended by `\r` were delivered already
     skipping: bool = False  # this line was cut at max_line_chars; its rest is dropped
     fingerprint: tuple[int, str] | None = None  # (bytes hashed, digest), cached
+    last: tuple[int, str] | None = None  # (offset, digest of the bytes before it), cached
     size: int = 0  # the file's size when it was last looked at
+    active_at: float = 0.0  # the clock when it last grew (or was opened)
+    last_byte: bytes = b""  # the byte at pos - 1, to see a truncation refilled past pos
 
 
-def _fingerprint(file: BinaryIO, length: int) -> str:
-    here = file.tell()
+def _fingerprint(file: BinaryIO, length: int, end: int | None = None) -> str:
+    """A digest of `length` bytes: the first ones, or those that end at `end`."""
+    data = os.pread(file.fileno(), length, 0 if end is None else end - length)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _last_digest(file: BinaryIO, offset: int) -> str:
+    """The digest of the bytes before `offset`, or "" when the first bytes' digest covers them."""
+    return _fingerprint(file, FINGERPRINT_BYTES, offset) if offset > FINGERPRINT_BYTES else ""
+
+
+def descriptor_limit() -> int | None:
+    """The process's soft limit on open descriptors (`ulimit -n`), None when unlimited or unknown."""
     try:
-        file.seek(0)
-        head = file.read(length)
-    finally:
-        file.seek(here)
-    return hashlib.blake2b(head, digest_size=16).hexdigest()
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _reason(err: OSError) -> str:
@@ -220,6 +259,8 @@ class Follower:
         rescan_every: seconds of `clock` between two expansions of the patterns.
         clock: monotonic seconds; injected so tests trigger rescans without sleeping.
         max_bytes_per_poll: most bytes one poll reads, over all files.
+        max_open_files: most files held open at once (lowered to fit `ulimit -n`).
+        rotated_quiet_seconds: how long a file renamed away must be quiet before it is let go.
 
     Raises:
         ValueError: no patterns, `-` among them, or a limit below 1.
@@ -232,18 +273,22 @@ class Follower:
         from_start: bool = False,
         state: dict[str, Any] | None = None,
         max_line_chars: int = MAX_LINE_CHARS,
-        rescan_every: float = 1.0,
+        rescan_every: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         max_bytes_per_poll: int = MAX_BYTES_PER_POLL,
+        max_open_files: int = MAX_OPEN_FILES,
+        rotated_quiet_seconds: float = ROTATED_QUIET_SECONDS,
     ) -> None:
         if isinstance(patterns, str) or not patterns:
             raise ValueError(f"patterns must be a non-empty list of paths, got {patterns!r}")
         if STDIN in patterns:
             raise ValueError("'-' (standard input) cannot be followed by path; read it as a stream")
-        if max_line_chars < 1 or max_bytes_per_poll < 1 or rescan_every < 0:
+        if min(max_line_chars, max_bytes_per_poll, max_open_files) < 1 or min(rescan_every,
+                                                                               rotated_quiet_seconds) < 0:
             raise ValueError(
-                f"max_line_chars and max_bytes_per_poll must be >= 1 and rescan_every >= 0, got "
-                f"{max_line_chars}, {max_bytes_per_poll}, {rescan_every}"
+                f"max_line_chars, max_bytes_per_poll and max_open_files must be >= 1 and rescan_every and "
+                f"rotated_quiet_seconds >= 0, got {max_line_chars}, {max_bytes_per_poll}, {max_open_files}, "
+                f"{rescan_every}, {rotated_quiet_seconds}"
             )
         self._patterns = list(patterns)
         self._from_start = from_start
@@ -264,6 +309,12 @@ class Follower:
         self._skipped: dict[str, Identity] = {}  # compressed or not regular: told once
         self._has_state = False
         self._cursor = 0
+        self._quiet_s = rotated_quiet_seconds
+        self._draining: dict[Identity, _Stream] = {}  # renamed away, read until quiet
+        self._dormant: dict[str, _Mark] = {}  # closed while idle (the open-file cap), by path
+        self._gone: list[str] = []
+        self._seen_now: set[str] = set()
+        self._max_open = self._fit_descriptors(max_open_files)
         self.behind = False
         """True when the last poll stopped at `max_bytes_per_poll`: poll again without waiting."""
         self._load(state)
@@ -285,9 +336,11 @@ class Follower:
             self._rescan()
             self._next_rescan = now + self._rescan_every
         out: list[FollowedBatch] = []
-        streams = list(self._streams.values())
         budget = self._max_bytes
         self.behind = False
+        for s in list(self._draining.values()):  # older lines than the new files' (rotated away)
+            budget -= self._drain(s, out, budget, now)
+        streams = list(self._streams.values())
         for i in range(len(streams)):
             index = (self._cursor + i) % len(streams)
             budget -= self._visit(streams[index], out, budget)
@@ -296,6 +349,11 @@ class Follower:
                 self._cursor = index + 1  # the next poll starts after the file that used the budget up
                 break
         return out
+
+    def gone(self) -> list[str]:
+        """Names of the files deleted since the last call (all their state here is dropped); drained."""
+        gone, self._gone = self._gone, []
+        return gone
 
     def notices(self) -> list[str]:
         """Messages for people (rotated, truncated, deleted, cannot read), each once; drained."""
@@ -317,19 +375,28 @@ class Follower:
 
     @property
     def followed(self) -> list[str]:
-        """Names of the files open now."""
-        return [s.name for s in self._streams.values()]
+        """Names of the files followed now (open, closed while idle, or renamed away and still read)."""
+        return [s.name for s in [*self._streams.values(), *self._draining.values()]] + [
+            m.name for m in self._dormant.values()]
+
+    @property
+    def open_files(self) -> int:
+        """Descriptors held now: followed files and files renamed away still read."""
+        return len(self._streams) + len(self._draining)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready state to resume from: see the module docstring."""
         files = {path: self._mark(s).to_json() for path, s in self._streams.items()}
-        rotated = [dict(mark.to_json(), path=mark.path) for mark in self._marks.values()]
+        files.update((path, mark.to_json()) for path, mark in self._dormant.items())
+        rotated = [dict(self._mark(s).to_json(), path=s.path) for s in self._draining.values()]
+        rotated += [dict(mark.to_json(), path=mark.path) for mark in self._marks.values()]
         return {"version": STATE_VERSION, "files": files, "rotated": rotated}
 
     def close(self) -> None:
         """Close every open file."""
-        for s in list(self._streams.values()):
+        for s in [*self._streams.values(), *self._draining.values()]:
             self._close(s)
+        self._draining.clear()
 
     def __enter__(self) -> Follower:
         return self
@@ -339,7 +406,20 @@ class Follower:
 
     # -- finding files -----------------------------------------------------
 
+    def _fit_descriptors(self, wanted: int) -> int:
+        """`wanted`, or less when `ulimit -n` leaves too few descriptors (with a notice)."""
+        limit = descriptor_limit()
+        if limit is None or wanted + RESERVED_DESCRIPTORS <= limit:
+            return wanted
+        fitted = max(1, limit - RESERVED_DESCRIPTORS)
+        self._notice(f"ulimit -n is {limit}: holding at most {fitted} followed files open at once, not {wanted} "
+                     "(tail_max_open_files); the others are closed while idle and looked at once per rescan. "
+                     f"Raise the limit (ulimit -n {wanted + RESERVED_DESCRIPTORS}) to hold them all")
+        return fitted
+
     def _rescan(self) -> None:
+        self._seen_now = set()
+        self._wake_dormant()
         for pattern in self._patterns:
             sources, errors = expand_paths([pattern], binary=self._binary)
             if errors and not sources:
@@ -351,13 +431,34 @@ class Follower:
             for source in sources:
                 assert source.path is not None
                 path = os.path.abspath(source.path)
-                if path not in self._streams:
+                self._seen_now.add(path)
+                if path not in self._streams and path not in self._dormant:
                     self._open(path, source.name)
+        for judged in (self._sniffed, self._skipped):  # files no pattern names any more: let go
+            for path in [path for path in judged if path not in self._seen_now]:
+                del judged[path]
+
+    def _wake_dormant(self) -> None:
+        """Reopen the files closed while idle that changed size; drop those deleted or replaced."""
+        for path, mark in list(self._dormant.items()):
+            try:
+                st = os.stat(path)
+            except OSError:
+                st = None
+            if st is not None and (st.st_dev, st.st_ino) == mark.identity and st.st_size == mark.size:
+                continue  # still idle: the size it had when all of it was read
+            del self._dormant[path]
+            if st is not None:  # where the reopen resumes (a file gone may be deleted: its inode is reused)
+                self._marks[mark.identity] = mark
+                self._marks.move_to_end(mark.identity)
+            if st is None or (self._open(path, mark.name) is None and not os.path.exists(path)):
+                self._forget(path, mark.name, f"{mark.name}: gone while closed for being idle; no longer followed")
 
     def _binary(self, name: str) -> bool:
         """`files.looks_binary`, remembered per file, so a rescan reads no file it has judged."""
         path = os.path.abspath(name)
-        if path in self._streams:
+        self._seen_now.add(path)
+        if path in self._streams or path in self._dormant:
             return False
         try:
             st = os.stat(path)
@@ -383,8 +484,12 @@ class Follower:
             self._seen_at_start.setdefault(path, (identity, st.st_size))
         if stat.S_ISDIR(st.st_mode) or identity in self._identities or self._skipped.get(path) == identity:
             return None
+        if identity in self._draining:  # renamed away, and a pattern names its new name: follow it there
+            return self._adopt(self._draining.pop(identity), path, name)
         if not stat.S_ISREG(st.st_mode):
             self._skip(path, name, identity, "not a regular file (a pipe or a device); not followed")
+            return None
+        if not self._make_room():
             return None
         try:
             file = open(path, "rb", buffering=0)  # noqa: SIM115 - kept open while followed
@@ -406,7 +511,8 @@ class Follower:
             self._notice(f"{name}: readable now; following it")
         counters = self._counters.setdefault(path, FileCounters())
         stats = self._stats.setdefault(path, ReadStats())
-        s = _Stream(name, path, file, (fst.st_dev, fst.st_ino), counters, stats, size=fst.st_size)
+        s = _Stream(name, path, file, (fst.st_dev, fst.st_ino), counters, stats, size=fst.st_size,
+                    active_at=self._clock())
         try:
             self._place(s, fst.st_size)
         except OSError as err:  # reading the existing lines to count them failed
@@ -416,6 +522,37 @@ class Follower:
         self._streams[path] = s
         self._identities[s.identity] = path
         return s
+
+    def _adopt(self, s: _Stream, path: str, name: str) -> _Stream:
+        """Follow a file renamed away, still open, under the new name a pattern found it by."""
+        s.path, s.name = path, name
+        s.counters = self._counters.setdefault(path, FileCounters())
+        s.stats = self._stats.setdefault(path, ReadStats())
+        self._streams[path] = s
+        self._identities[s.identity] = path
+        return s
+
+    def _make_room(self) -> bool:
+        """Below the open-file cap, closing the longest idle followed file if need be."""
+        if self.open_files < self._max_open:
+            return True
+        self._problem("open files", f"{self._max_open} followed files are open, the most allowed "
+                      "(tail_max_open_files, ulimit -n); the longest idle are closed and reopened when they grow")
+        if not self._streams:
+            return False
+        idle = min(self._streams.values(), key=lambda s: s.active_at)
+        mark = self._mark(idle)
+        mark.name, mark.size = idle.name, idle.pos  # a file with unread bytes wakes at the next rescan
+        self._close(idle)
+        self._dormant[idle.path] = mark
+        return True
+
+    def _forget(self, path: str, name: str, notice: str) -> None:
+        """Drop what is kept about a deleted file and tell the caller (`gone`)."""
+        self._notice(notice)
+        for kept in (self._counters, self._stats, self._sniffed, self._skipped, self._problems, self._seen_at_start):
+            kept.pop(path, None)  # type: ignore[attr-defined]
+        self._gone.append(name)
 
     def _place(self, s: _Stream, size: int) -> None:
         """Choose where reading starts: a saved or remembered offset, the end, or the start."""
@@ -428,7 +565,12 @@ class Follower:
                 s.line, s.mid_line, s.skipping = mark.line, mark.mid_line, mark.skipping
             elif mark.saved and mark.path == s.path:
                 s.counters.truncations += 1
-                self._notice(f"{s.name}: truncated or rewritten while the monitor was stopped; reading from the start")
+                self._notice(f"{s.name}: truncated or rewritten while the monitor was stopped (the saved offset "
+                             "is not trusted); reading from the start")
+            elif mark.path == s.path:
+                s.counters.truncations += 1
+                self._notice(f"{s.name}: truncated or replaced while closed for being idle (the offset is not "
+                             "trusted); reading from the start")
         elif self._saved_paths.pop(s.path, None) is not None:
             s.counters.rotations += 1
             self._notice(f"{s.name}: rotated while the monitor was stopped; reading the new file from the start")
@@ -441,10 +583,13 @@ class Follower:
         s.file.seek(s.pos)
 
     def _resumable(self, s: _Stream, mark: _Mark, size: int) -> bool:
+        """Whether `s` is the file `mark` was taken of: size, first bytes and the bytes before the offset."""
         if size < mark.offset:
             return False
         try:
-            return _fingerprint(s.file, min(mark.offset, FINGERPRINT_BYTES)) == mark.fingerprint
+            if _fingerprint(s.file, min(mark.offset, FINGERPRINT_BYTES)) != mark.fingerprint:
+                return False
+            return not mark.last or _last_digest(s.file, mark.offset) == mark.last
         except OSError:
             return False
 
@@ -458,7 +603,7 @@ class Follower:
             self._read_failed(s, err)
             return 0
         s.size = size
-        if size < s.pos:
+        if size < s.pos or (size > s.pos and not self._same_byte(s)):
             self._truncated(s, out, size)
         used = 0
         if size > s.pos:
@@ -466,6 +611,33 @@ class Follower:
             if not done:
                 return used
         return used + self._check_path(s, out, budget - used)
+
+    def _same_byte(self, s: _Stream) -> bool:
+        """Whether the byte before our read position is still the one we read (not truncated and refilled)."""
+        if not s.last_byte:
+            return True
+        try:
+            return os.pread(s.file.fileno(), 1, s.pos - 1) == s.last_byte
+        except OSError:
+            return True  # a read error is told when reading
+
+    def _drain(self, s: _Stream, out: list[FollowedBatch], budget: int, now: float) -> int:
+        """Read a file renamed away; let it go once it has been quiet long enough or is deleted."""
+        try:
+            info = os.fstat(s.file.fileno())
+        except OSError:
+            info = None
+        used, done = (0, True)
+        if info is not None and info.st_size > s.pos:
+            used, done = self._read(s, out, budget)
+        if not done or (info is not None and info.st_nlink and now - s.active_at < self._quiet_s):
+            return used
+        self._flush(s, out)
+        if info is not None and info.st_nlink:
+            self._remember(s)
+        del self._draining[s.identity]
+        self._close(s)
+        return used
 
     def _check_path(self, s: _Stream, out: list[FollowedBatch], budget: int) -> int:
         """Deletion, rotation or a re-pointed symlink, seen from the path (one stat)."""
@@ -481,29 +653,35 @@ class Follower:
         used, done = self._read(s, out, budget)  # what was written before the switch
         if not done:
             return used
-        self._flush(s, out)
         try:
             links = os.fstat(s.file.fileno()).st_nlink
         except OSError:
             links = 0
-        if links:
-            self._remember(s)
-        self._close(s)
+        self._detach(s)
         if st is None and not links:
+            self._flush(s, out)
+            self._close(s)
             s.counters.deletions += 1
-            self._notice(f"{s.name}: deleted; read what was left, no longer followed")
+            self._forget(s.path, s.name, f"{s.name}: deleted; read what was left, no longer followed")
             return used
         s.counters.rotations += 1
+        if links:  # still open: read on while its writer may not have reopened yet
+            s.active_at = self._clock()
+            self._draining[s.identity] = s
+        else:
+            self._flush(s, out)
+            self._close(s)
+        rest = f"reading it until it is quiet for {self._quiet_s:g} s" if links else "read it to its end"
         if st is None:
-            self._notice(f"{s.name}: moved away; read it to its end, waiting for a new file under this name")
+            self._notice(f"{s.name}: moved away; {rest}, waiting for a new file under this name")
         elif stat.S_ISREG(st.st_mode):
-            self._notice(f"{s.name}: rotated; read the old file to its end, following the new one")
+            self._notice(f"{s.name}: rotated; {rest.replace('it', 'the old file', 1)}, following the new one")
             new = self._open(s.path, s.name)
             if new is not None:
                 used += self._visit(new, out, budget - used)
         else:
             kind = "a directory" if stat.S_ISDIR(st.st_mode) else "something that is not a regular file"
-            self._notice(f"{s.name}: replaced by {kind}; read the old file to its end, no longer followed")
+            self._notice(f"{s.name}: replaced by {kind}; {rest.replace('it', 'the old file', 1)}, no longer followed")
         return used
 
     def _truncated(self, s: _Stream, out: list[FollowedBatch], size: int) -> None:
@@ -511,7 +689,7 @@ class Follower:
         s.counters.truncations += 1
         self._notice(f"{s.name}: truncated to {size} bytes (we had read {s.pos}); reading again from the start")
         s.pos = s.offset = 0
-        s.line, s.fingerprint = 1, None
+        s.line, s.fingerprint, s.last, s.last_byte = 1, None, None, b""
         s.file.seek(0)
 
     def _read(self, s: _Stream, out: list[FollowedBatch], budget: int) -> tuple[int, bool]:
@@ -530,6 +708,8 @@ class Follower:
                 self._problems.pop(s.path, None)  # reading works again: tell the next failure
             used += len(data)
             s.pos += len(data)
+            s.last_byte = data[-1:]
+            s.active_at = self._clock()
             s.counters.bytes_read += len(data)
             self._consume(s, data, out)
             if len(data) < want:
@@ -609,12 +789,14 @@ class Follower:
 
     def _mark(self, s: _Stream) -> _Mark:
         length = min(s.offset, FINGERPRINT_BYTES)
-        if s.fingerprint is None or s.fingerprint[0] != length:
-            try:
+        try:
+            if s.fingerprint is None or s.fingerprint[0] != length:
                 s.fingerprint = (length, _fingerprint(s.file, length))
-            except OSError:
-                s.fingerprint = (length, "")
-        return _Mark(s.path, s.identity, s.fingerprint[1], s.offset, s.line, s.mid_line, s.skipping)
+            if s.last is None or s.last[0] != s.offset:
+                s.last = (s.offset, _last_digest(s.file, s.offset))
+        except OSError:
+            s.fingerprint, s.last = (length, ""), (s.offset, "")
+        return _Mark(s.path, s.identity, s.fingerprint[1], s.offset, s.line, s.mid_line, s.skipping, last=s.last[1])
 
     def _remember(self, s: _Stream) -> None:
         """Keep the offset of a file rotated away, in case a pattern finds it under its new name."""
@@ -623,11 +805,15 @@ class Follower:
         while len(self._marks) > ROTATED_KEPT + len(self._saved_paths):
             self._marks.popitem(last=False)
 
-    def _close(self, s: _Stream) -> None:
+    def _detach(self, s: _Stream) -> None:
+        """No longer the file its path names (it stays open)."""
         if self._streams.get(s.path) is s:
             del self._streams[s.path]
         if self._identities.get(s.identity) == s.path:
             del self._identities[s.identity]
+
+    def _close(self, s: _Stream) -> None:
+        self._detach(s)
         with contextlib.suppress(OSError):
             s.file.close()
 
@@ -694,8 +880,7 @@ def save_state(path: str, snapshot: dict[str, Any], extra: dict[str, Any] | None
         OSError: it could not be written (the previous file is left as it was).
         TypeError, ValueError: `extra` holds something strict JSON cannot encode.
     """
-    with replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
-        os.chmod(temporary, 0o600)
+    with replacing(path, mode=0o600) as temporary, open(temporary, "w", encoding="utf-8") as stream:
         json.dump({"version": STATE_VERSION, "follow": snapshot, "extra": extra}, stream, allow_nan=False)
         stream.flush()
         os.fsync(stream.fileno())

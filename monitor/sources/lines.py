@@ -27,9 +27,19 @@ from monitor.sources.files import SourceError
 CHUNK_BYTES = 1 << 20
 MAX_LINE_CHARS = 1 << 20
 
-# CSI sequences (colours, cursor moves), OSC sequences (titles, links), and
-# the two-byte escapes; see ECMA-48.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# Escape sequences (ECMA-48), in their 7-bit forms (ESC ...) and the 8-bit C1
+# forms a UTF-8 log can hold as U+0080-U+009F: CSI (colours, cursor moves,
+# erase; ESC [ or U+009B), the string controls OSC, DCS, SOS, PM, APC (titles,
+# links, clipboard; ESC ] P X ^ _ or U+009D U+0090 U+0098 U+009E U+009F, ended
+# by BEL or ST, or cut at the next escape or the line's end), and the other escapes: ESC with
+# intermediate bytes then a final byte (ESC c resets the terminal, ESC 7 and
+# ESC 8 save and restore the cursor, ESC ( B picks a character set).
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n\r]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+_ANSI_START = re.compile(r"[\x1b\x90\x98\x9b\x9d-\x9f]")
 
 
 @dataclasses.dataclass(slots=True)
@@ -80,7 +90,7 @@ def _split_carriage_returns(lines: list[str], first: int) -> tuple[list[str], li
 
 def _decode(block: bytes) -> str:
     text = block.decode("utf-8", "replace")
-    if "\x1b" in text:
+    if _ANSI_START.search(text):
         text = _ANSI.sub("", text)
     return text
 

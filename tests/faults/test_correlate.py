@@ -59,6 +59,20 @@ def test_a_timeout_after_a_gpu_falls_off_the_bus_is_its_cascade() -> None:
     assert out[1].count == 7
 
 
+def test_hardware_faults_of_two_devices_on_one_node_are_two_roots() -> None:
+    """One GPU's uncorrectable ECC error does not explain another GPU's row-remap failure; on the
+    same GPU it does."""
+    first = fault("XID-48", Kind.DEVICE_FAULT, node="node-a", device="0000:3b:00", domain=Domain.HARDWARE,
+                  time="2025-03-04T10:01:00")
+    other = fault("XID-64", Kind.DEVICE_FAULT, file="b.log", node="node-a", device="0000:86:00",
+                  domain=Domain.HARDWARE, time="2025-03-04T10:01:05")
+    same = fault("XID-64", Kind.DEVICE_FAULT, file="c.log", node="node-a", device="0000:3b:00",
+                 domain=Domain.HARDWARE, time="2025-03-04T10:01:07")
+    out = {e.file: e for e in correlate([first, other, same])}
+    assert out["rank0.log"].role is Role.ROOT and out["b.log"].role is Role.ROOT and out["b.log"].cause is None
+    assert out["c.log"].role is Role.CASCADE and out["c.log"].cause == out["rank0.log"].label()
+
+
 def test_a_cascade_long_after_the_root_is_not_linked_to_it() -> None:
     root = fault("XID-79", Kind.DEVICE_FAULT, time="2025-03-04T01:00:00", domain=Domain.HARDWARE)
     late = fault("NCCL-WATCHDOG-TIMEOUT", Kind.HANG, file="b.log", time="2025-03-04T09:00:00", role=Role.CASCADE)

@@ -19,8 +19,8 @@ def test_deleted_file_is_drained_then_dropped(tmp_path) -> None:
     assert lines(follower.poll()) == [(2, "b"), (3, "c unfinished")]
     assert follower.followed == []
     assert follower.notices() == [f"{log}: deleted; read what was left, no longer followed"]
-    counters = follower.counters[str(log)]
-    assert (counters.deletions, counters.rotations, counters.lines) == (1, 0, 3)
+    assert follower.gone() == [str(log)]  # the caller lets go of it too
+    assert str(log) not in follower.counters  # nothing about a deleted file is kept: memory stays flat
     clock.advance()
     assert follower.poll() == []
     assert follower.notices() == [f"{log}: no such file or directory yet; waiting for files"]

@@ -116,7 +116,8 @@ def test_truncated_while_stopped_is_read_from_zero(tmp_path) -> None:
     assert lines(follower.poll()) == [(1, "x")]
     assert follower.counters[str(log)].truncations == 1
     assert follower.notices() == [
-        f"{log}: truncated or rewritten while the monitor was stopped; reading from the start"
+        f"{log}: truncated or rewritten while the monitor was stopped (the saved offset is not trusted); "
+        "reading from the start"
     ]
 
 

@@ -42,13 +42,27 @@ def test_truncation_to_a_smaller_size_restarts_at_zero_not_at_the_new_end(tmp_pa
     assert lines(follower.poll()) == [(1, "aaaa")]
 
 
-def test_refilled_past_our_offset_between_two_polls_is_not_noticed(tmp_path) -> None:
-    """The documented blind spot of polling: reading goes on from the old offset."""
+def test_refilled_past_our_offset_between_two_polls_is_seen_by_the_byte_before_it(tmp_path) -> None:
+    """Truncated and refilled past our offset between two polls: the byte before the offset is no
+    longer the newline we read there, so it is a truncation, read again from the start."""
     log = tmp_path / "train.log"
     log.write_text("")
     follower = follow([log], Clock())
     append(log, "a\n")
     assert lines(follower.poll()) == [(1, "a")]
     log.write_text("xyz\nnext\n")
-    assert lines(follower.poll()) == [(2, "z"), (3, "next")]
+    assert lines(follower.poll()) == [(1, "xyz"), (2, "next")]
+    assert follower.counters[str(log)].truncations == 1
+
+
+def test_refilled_with_the_same_byte_before_our_offset_is_the_blind_spot(tmp_path) -> None:
+    """The documented blind spot of polling: when that byte happens to match, reading goes on from
+    the old offset, mid-line."""
+    log = tmp_path / "train.log"
+    log.write_text("")
+    follower = follow([log], Clock())
+    append(log, "a\n")
+    assert lines(follower.poll()) == [(1, "a")]
+    log.write_text("x\nyz\n")
+    assert lines(follower.poll()) == [(2, "yz")]
     assert follower.counters[str(log)].truncations == 0

@@ -83,7 +83,7 @@ def test_the_report_command_writes_each_format(run_cli, tmp_path) -> None:
     for suffix in (".html", ".md", ".json"):
         out = tmp_path / f"report{suffix}"
         result = run_cli("report", str(SAMPLES / "gpu_fell_off_bus"), "-o", str(out))
-        assert result.code == 1 and out.stat().st_size > 1000
+        assert result.code == 0 and out.stat().st_size > 1000  # written: success, whatever it holds
     document = json.loads((tmp_path / "report.json").read_text())
     assert document["verdict"]["root_cause"]["code"] == "XID-79"
     assert "<svg" in (tmp_path / "report.html").read_text()

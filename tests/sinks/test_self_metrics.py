@@ -15,7 +15,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from monitor.cli import main
-from monitor.sinks.prometheus import FileReading, LiveMetrics, MonitorCollector, serve, shutdown
+from monitor.sinks.metrics_server import serve, shutdown
+from monitor.sinks.prometheus import FileReading, LiveMetrics, MonitorCollector
 from monitor.sources.follow import Follower
 from monitor.tail import file_labels
 from tests.sinks.test_alert_rules import run_promtool
@@ -23,7 +24,7 @@ from tests.test_cli_scan import megatron
 
 FILE_COUNTERS = {
     "monitor_lines_read_total": "lines",
-    "monitor_bytes_read_total": "bytes",
+    "monitor_read_bytes_total": "bytes",
     "monitor_file_rotations_total": "rotations",
     "monitor_file_truncations_total": "truncations",
     "monitor_read_errors_total": "read_errors",
@@ -32,7 +33,7 @@ FILE_COUNTERS = {
 
 def registry_for(metrics: LiveMetrics) -> CollectorRegistry:
     registry = CollectorRegistry()
-    registry.register(MonitorCollector(metrics, clock=lambda: 0.0))
+    registry.register(MonitorCollector(metrics))
     return registry
 
 
@@ -50,18 +51,18 @@ def test_counters_and_bytes_behind_per_file() -> None:
     registry = registry_for(metrics)
     value = registry.get_sample_value
     assert value("monitor_lines_read_total", {"file": "rank0.log"}) == 120
-    assert value("monitor_bytes_read_total", {"file": "rank0.log"}) == 9000
+    assert value("monitor_read_bytes_total", {"file": "rank0.log"}) == 9000
     assert value("monitor_file_rotations_total", {"file": "rank0.log"}) == 1
     assert value("monitor_file_truncations_total", {"file": "rank0.log"}) == 2
     assert value("monitor_read_errors_total", {"file": "rank0.log"}) == 3
-    assert value("monitor_bytes_behind", {"file": "rank0.log"}) == 512
+    assert value("monitor_file_behind_bytes", {"file": "rank0.log"}) == 512
     assert value("monitor_lines_read_total", {"file": "rank1.log"}) == 7
-    assert value("monitor_bytes_behind", {"file": "rank1.log"}) == 0
+    assert value("monitor_file_behind_bytes", {"file": "rank1.log"}) == 0
     families = {m.name: m for m in registry.collect()}
     for name in FILE_COUNTERS:
         family = families[name.removesuffix("_total")]
         assert family.type == "counter" and family.documentation, name
-    assert families["monitor_bytes_behind"].type == "gauge"
+    assert families["monitor_file_behind_bytes"].type == "gauge"
     assert value("monitor_parse_errors_total") == 0
     assert value("monitor_webhook_events_dropped_total") == 0
     assert value("monitor_webhook_events_failed_total") == 0
@@ -69,7 +70,7 @@ def test_counters_and_bytes_behind_per_file() -> None:
 
 def test_no_file_series_before_anything_was_followed() -> None:
     names = {m.name for m in registry_for(LiveMetrics()).collect() if m.samples}
-    assert "monitor_lines_read" not in names and "monitor_bytes_behind" not in names
+    assert "monitor_lines_read" not in names and "monitor_file_behind_bytes" not in names
     assert {"monitor_parse_errors", "monitor_webhook_events_dropped", "monitor_webhook_events_failed"} <= names
 
 
@@ -79,7 +80,7 @@ def test_totals_replace_the_previous_ones_files_sharing_a_label_add_up_and_a_clo
     metrics.reading([("a.log", FileReading(lines=8, behind=0)), ("a.log", FileReading(lines=2, behind=4))])
     registry = registry_for(metrics)
     assert samples(registry, "monitor_lines_read_total") == {"a.log": 10, "b.log": 1}
-    assert samples(registry, "monitor_bytes_behind") == {"a.log": 4}  # b.log is no longer open
+    assert samples(registry, "monitor_file_behind_bytes") == {"a.log": 4}  # b.log is no longer open
 
 
 def test_the_file_label_is_capped_and_the_rest_aggregated_under_other() -> None:
@@ -90,7 +91,7 @@ def test_the_file_label_is_capped_and_the_rest_aggregated_under_other() -> None:
     assert samples(registry, "monitor_lines_read_total") == {"rank0.log": 0, "rank1.log": 1, "rank2.log": 2,
                                                              "other": 3 + 4}
     assert samples(registry, "monitor_file_rotations_total")["other"] == 2
-    assert samples(registry, "monitor_bytes_behind")["other"] == 7
+    assert samples(registry, "monitor_file_behind_bytes")["other"] == 7
     # the label a file got is kept: a file beyond the cap stays under "other", counters never go back
     metrics.reading([("rank9.log", FileReading(lines=100)), *readings[::-1]])
     lines = samples(registry_for(metrics), "monitor_lines_read_total")
@@ -103,7 +104,7 @@ def test_the_cap_bounds_the_series_whatever_arrives() -> None:
     registry = registry_for(metrics)
     lines = samples(registry, "monitor_lines_read_total")
     assert len(lines) == 1001 and lines["other"] == 16_384 - 1000
-    assert len(samples(registry, "monitor_bytes_behind")) == 1001
+    assert len(samples(registry, "monitor_file_behind_bytes")) == 1001
 
 
 def test_parse_errors_and_webhook_counters_never_go_back() -> None:
@@ -115,6 +116,15 @@ def test_parse_errors_and_webhook_counters_never_go_back() -> None:
     assert value("monitor_parse_errors_total") == 3
     assert value("monitor_webhook_events_dropped_total") == 2
     assert value("monitor_webhook_events_failed_total") == 5
+
+
+def test_records_over_the_rank_caps_are_counted() -> None:
+    metrics = LiveMetrics()
+    value = registry_for(metrics).get_sample_value
+    assert value("monitor_records_over_rank_cap_total") == 0
+    metrics.over_rank_caps(40)
+    metrics.over_rank_caps(12)  # a total never goes back
+    assert value("monitor_records_over_rank_cap_total") == 40
 
 
 def test_max_files_must_be_positive() -> None:
@@ -180,7 +190,7 @@ class FakeWebhook:
     def __init__(self, *_args: object, **_kwargs: object) -> None:
         self.dropped, self.failed, self.submitted = 2, 1, []
 
-    def submit(self, event: object) -> bool:
+    def submit(self, event: object, run: object = None) -> bool:
         self.submitted.append(event)
         return True
 
@@ -194,7 +204,7 @@ def test_a_running_tail_serves_its_own_counters_and_survives_an_internal_error(
     """In process: `monitor tail` follows a directory while a script (run at each of its sleeps)
     writes lines, two of which make the scan fail, then rotates the log; the loop ends with Ctrl-C."""
     import monitor.live
-    import monitor.sinks.prometheus
+    import monitor.sinks.metrics_server
     import monitor.sinks.webhook
     import monitor.tail
 
@@ -203,8 +213,9 @@ def test_a_running_tail_serves_its_own_counters_and_survives_an_internal_error(
     log = logs / "train.log"
     log.write_text("")
     served: list[LiveMetrics] = []
-    monkeypatch.setattr(monitor.sinks.prometheus, "serve", lambda metrics, *a: served.append(metrics) or (None, None))
-    monkeypatch.setattr(monitor.sinks.prometheus, "shutdown", lambda *a: None)
+    monkeypatch.setattr(monitor.sinks.metrics_server, "serve",
+                        lambda metrics, *a, **k: served.append(metrics) or (None, None))
+    monkeypatch.setattr(monitor.sinks.metrics_server, "shutdown", lambda *a: None)
     monkeypatch.setattr(monitor.sinks.webhook, "Webhook", FakeWebhook)
     monkeypatch.setattr(monitor.tail, "_stop_on_sigterm", lambda: None)
     feed = monitor.live.LiveScan.feed
@@ -250,12 +261,14 @@ def test_a_running_tail_serves_its_own_counters_and_survives_an_internal_error(
     value = registry.get_sample_value
     assert value("monitor_parse_errors_total") == 2
     assert value("monitor_lines_read_total", {"file": "train.log"}) == 3 + 2 + 1 + 1
-    assert value("monitor_bytes_read_total", {"file": "train.log"}) == (
+    assert value("monitor_read_bytes_total", {"file": "train.log"}) == (
         len(megatron(10)) * 3 + len("BOOM one\nBOOM two\n") + len(megatron(40))
         + len("RuntimeError: CUDA error: an illegal memory access was encountered\n")
     )
     assert value("monitor_file_rotations_total", {"file": "train.log"}) == 1
-    assert value("monitor_bytes_behind", {"file": "train.log"}) == 0
+    assert value("monitor_file_behind_bytes", {"file": "train.log"}) == 0
     assert value("monitor_webhook_events_dropped_total") == 2
     assert value("monitor_webhook_events_failed_total") == 1
-    assert value("monitor_step", {"run": "logs", "rank": "", "node": ""}) == 40  # still following after the errors
+    # still following after the errors
+    assert value("monitor_step", {"run": "logs", "rank": "", "source": "train.log", "node": ""}) == 40
+    assert value("monitor_follow_loop_last_iteration_timestamp_seconds") > 0  # the loop's liveness

@@ -50,5 +50,15 @@ def test_issue_15_a_log_line_stays_raw_in_jsonl_evidence_but_escaped(run_cli, tm
     [event] = [json.loads(line) for line in result.out.splitlines()]
     assert event["code"] == "CUDA-ILLEGAL-ADDRESS"
     assert event["evidence"].startswith("RuntimeError: CUDA error")
-    if attack.startswith(("\x9b", "\x9d")):  # the reader strips 7-bit escapes; a C1 control stays, escaped
-        assert attack[1:3] in event["evidence"] and f"\\u00{ord(attack[0]):x}" in result.out
+    if attack.startswith(("\x9b", "\x9d")):  # the reader strips escape sequences in their 8-bit C1 forms too
+        assert attack[1:3] not in event["evidence"] and "\\u009" not in result.out
+
+
+def test_a_lone_c1_control_stays_in_jsonl_evidence_json_escaped(run_cli, tmp_path: Path) -> None:
+    """Only escape sequences are cut by the reader; a lone control (NEL, U+0085) is data, kept in the
+    JSON-lines evidence as an escape, never as the raw character."""
+    log = tmp_path / "train.log"
+    log.write_text("RuntimeError: CUDA error: an illegal memory access was encountered \x85 here\n")
+    result = run_cli("scan", "--format", "jsonl", log)
+    assert controls(result.out) == [] and "\\u0085" in result.out
+    assert "\x85" in json.loads(result.out)["evidence"]

@@ -1,5 +1,6 @@
 """The webhook against a real HTTP receiver on an ephemeral port: both body styles,
-retries, a dead receiver that never slows the caller, and the severity filter."""
+retries, a dead receiver that never slows the caller, the severity filter, and a hang
+alert kept firing at Alertmanager's cadence until progress resumes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from typing import Any
 
 import pytest
 
-from monitor.model import Event, Kind, Severity
+from monitor.live import HangWatch
+from monitor.model import Event, Kind, Severity, StepRecord
+from monitor.settings import Settings
+from monitor.sinks.alert_book import rfc3339
 from monitor.sinks.webhook import Webhook, alertmanager_alerts
 
 
@@ -89,7 +93,7 @@ def closed_port() -> int:
 
 
 def test_alertmanager_style(receiver: Receiver) -> None:
-    hook = Webhook(receiver.url())
+    hook = Webhook(receiver.url(), clock=lambda: 1_714_564_800.0)
     assert hook.submit(event(), run="llama")
     assert hook.close(10)
     assert (hook.sent, hook.failed, hook.dropped) == (1, 0, 0)
@@ -106,14 +110,15 @@ def test_alertmanager_style(receiver: Receiver) -> None:
             "evidence": "NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus.",
         },
         "startsAt": "2024-05-01T12:00:00.000Z",
+        "endsAt": "2024-05-01T12:04:00.000Z",  # four resend intervals ahead, as Prometheus sets it
         "generatorURL": "",
     }]
 
 
 def test_alertmanager_alert_without_time_or_optional_fields_starts_now() -> None:
     bare = Event(kind=Kind.HANG, severity=Severity.CRITICAL, message="no progress for 30 min")
-    [alert] = alertmanager_alerts(bare, now=1_714_564_800.25)
-    assert alert["labels"] == {"alertname": "MonitorEvent", "kind": "hang", "severity": "critical"}
+    [alert] = alertmanager_alerts(bare, now=1_714_564_800.25, host="agent1")
+    assert alert["labels"] == {"alertname": "MonitorEvent", "kind": "hang", "severity": "critical", "node": "agent1"}
     assert alert["annotations"] == {"summary": "no progress for 30 min"}
     assert alert["startsAt"] == "2024-05-01T12:00:00.250Z"
     offset = alertmanager_alerts(event(time="2024-05-01T14:00:00+02:00"))[0]
@@ -217,3 +222,59 @@ def test_bad_settings_are_refused() -> None:
         Webhook("http://127.0.0.1:1/", style="slack")
     with pytest.raises(ValueError, match="http"):
         Webhook("ftp://example.org/")
+
+
+def wait_for(condition: Any, deadline_s: float = 30.0) -> None:
+    end = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < end, "not true by the deadline"
+        time.sleep(0.01)
+
+
+def test_a_hang_alert_is_resent_while_it_lasts_and_resolved_when_progress_resumes(receiver: Receiver) -> None:
+    """The live no-progress watch raises NO-PROGRESS and then PROGRESS-RESUMED (severity info, below the
+    webhook's threshold, taken all the same because it clears an alert); Alertmanager sees the hang
+    posted again and again, then once with endsAt. Alertmanager's API: POST /api/v2/alerts takes a list
+    of {labels, annotations, startsAt, endsAt, generatorURL} (prometheus/alertmanager api/v2/openapi.yaml)."""
+    watch = HangWatch(Settings(), hang_after=60.0)
+    record = StepRecord(step=100, loss=2.0, node="gpu7")
+    assert watch.progress("logs/train.log", record, now=0.0) is None
+    [hang] = watch.check(now=61.0)
+    assert hang.code == "NO-PROGRESS"
+    hook = Webhook(receiver.url(), resend_s=0.05, host="agent1")
+    assert hook.submit(hang, run="llama")
+    wait_for(lambda: len(receiver.bodies()) >= 3)
+    resumed = watch.progress("logs/train.log", StepRecord(step=101, loss=2.0, node="gpu7"), now=90.0)
+    assert resumed is not None and resumed.code == "PROGRESS-RESUMED" and resumed.severity < Severity.ERROR
+    assert hook.submit(resumed, run="llama")
+    wait_for(lambda: len(hook.book) == 0)
+    assert hook.close(10)
+    alerts = [alert for body in receiver.bodies() for alert in body]
+    labels = {"alertname": "MonitorEvent", "kind": "hang", "severity": "error", "code": "NO-PROGRESS",
+              "run": "llama", "node": "gpu7"}
+    assert all(alert["labels"] == labels for alert in alerts)  # one alert, never a second
+    assert len({alert["startsAt"] for alert in alerts}) == 1
+    *firing, resolved = alerts
+    assert len(firing) >= 2  # posted again while the hang lasted
+    assert all(alert["endsAt"] > alert["startsAt"] for alert in firing)
+    assert resolved["endsAt"] <= rfc3339(time.time())  # over: endsAt is the moment it was resolved
+    assert hook.failed == hook.dropped == 0
+
+
+def test_progress_resumed_on_another_file_does_not_resolve_the_hang(receiver: Receiver) -> None:
+    hook = Webhook(receiver.url(), resend_s=60.0, host="agent1")
+    hang = event(kind=Kind.HANG, code="NO-PROGRESS", file="a.log", rank=None)
+    hook.submit(hang, run="llama")
+    hook.submit(event(kind=Kind.HANG, code="PROGRESS-RESUMED", severity=Severity.INFO, file="b.log", rank=None),
+                run="llama")
+    hook.submit(event(kind=Kind.HANG, code="PROGRESS-RESUMED", severity=Severity.INFO, file="a.log", rank=None),
+                run="other-run")
+    wait_for(lambda: len(receiver.bodies()) >= 1)
+    assert hook.close(10)
+    assert len(receiver.bodies()) == 1 and len(hook.book) == 1  # still firing
+
+
+def test_plain_style_posts_no_resolutions(receiver: Receiver) -> None:
+    hook = Webhook(receiver.url("/hook"), style="plain")
+    assert not hook.submit(event(kind=Kind.HANG, code="PROGRESS-RESUMED", severity=Severity.INFO))
+    assert hook.close(10) and receiver.bodies() == []
