@@ -7,8 +7,8 @@ can do their own post-mortem in Jupyter, and `monitor report` is built on it.
 `Loaded.steps` columns: file, line, rank, node, step, epoch, loss, eval_loss,
 grad_norm, lr, loss_scale, step_time_s, tokens_per_s, samples_per_s, tflops,
 mfu, skipped, nan_count, total_steps, epoch_s (seconds since the epoch, NaN
-without a timestamp; a time the log printed without an offset is read as UTC
-here, so intervals stay right whatever the zone). `line`, `rank`, `step`,
+without a timestamp; a time the log printed without an offset is read in the
+`timezone` setting). `line`, `rank`, `step`,
 `skipped`, `nan_count` and `total_steps` are nullable `Int64` (<NA> when
 unknown); the other numbers are floats, a non-finite loss kept as NaN or inf.
 
@@ -24,8 +24,7 @@ are indexed by time whenever any row has one: a UTC `DatetimeIndex` (named
 `time` for steps, unnamed for events, which keep `time` as a column too),
 sorted, the rows without a time kept after the timed ones in their own order
 with NaT as their index; a frame with no time at all is indexed by position.
-The steps' index reads an offset-less time in the `timezone` setting, as the
-events' `time` does.
+Offset-less times are read in the `timezone` setting in both frames.
 
 `Loaded.timers` has one row per timer of each step-time breakdown (file,
 line, step, epoch_s, name, ms); `Loaded.pauses` one per announced checkpoint
@@ -68,6 +67,8 @@ from monitor.model import (
     SourceSummary,
     StepRecord,
     TimerRecord,
+    log_zone,
+    set_log_zone,
 )
 from monitor.pipeline import Progress, ProgressCounter, scan_source, source_size
 from monitor.runs import label_runs
@@ -110,12 +111,10 @@ class Loaded:
 class _Collector:
     """Keeps the records of one file in columns (lists), cheaper than a list of records."""
 
-    def __init__(self, name: str, max_rows: int | None = None, zoned: bool = False) -> None:
+    def __init__(self, name: str, max_rows: int | None = None) -> None:
         self.name = name
         self.max_rows = max_rows  # keep at most about this many rows (None: every record)
         self.columns: dict[str, list[Any]] = {key: [] for key in ("file", "line", "rank", "node", *STEP_COLUMNS)}
-        if zoned:  # the `timezone` is not UTC: which records' times were printed without an offset
-            self.columns[_NAIVE] = []
         self.keep: list[bool] = []  # rows a thinning must keep: around restarts, non-finite losses
         self.previous_step: float | None = None
         self.timers: list[tuple[Any, ...]] = []
@@ -140,8 +139,6 @@ class _Collector:
                 columns["node"].append(record.node)
                 for key in STEP_COLUMNS:
                     columns[key].append(getattr(record, key))
-                if _NAIVE in columns:
-                    columns[_NAIVE].append(_is_naive(record.time))
                 self._seen(record.epoch_s)
                 step, loss = record.step, record.loss
                 restart = step is not None and self.previous_step is not None and step < self.previous_step
@@ -171,12 +168,6 @@ class _Collector:
         self.keep = [self.keep[i] for i in chosen]
 
 
-_NAIVE = "_naive"
-
-
-def _is_naive(time: str | None) -> bool:
-    """A record's ISO time printed without an offset (`...+01:00` and `...Z` carry one)."""
-    return time is not None and time[-1:] != "Z" and time[-6:-5] not in ("+", "-")
 
 
 def _scan_one(
@@ -187,7 +178,7 @@ def _scan_one(
     on_progress: Progress | None = None,
 ) -> Any:
     """One source, scanned with its records kept (run in a worker process by `load(jobs=...)`)."""
-    collector = _Collector(source.name, max_rows, zoned=settings.zone is not dt.timezone.utc)
+    collector = _Collector(source.name, max_rows)
     return collector, scan_source(source, catalog, settings, on_records=collector, on_progress=on_progress)
 
 
@@ -218,21 +209,13 @@ def _by_time(frame: pd.DataFrame, times: pd.Series, name: str | None) -> pd.Data
     return frame.sort_index(kind="stable", na_position="last")
 
 
-def _step_times(steps: pd.DataFrame, zone: dt.tzinfo) -> pd.Series:
-    """Each record's instant: `epoch_s`, except that a time printed without an offset (which
-    `epoch_s` reads as UTC) is read in `zone` (a wall time a clock change skips or repeats: NaT)."""
-    times = pd.to_datetime(steps["epoch_s"], unit="s", utc=True).dt.round("us").astype("datetime64[us, UTC]")
-    if _NAIVE not in steps:
-        return times
-    naive = steps[_NAIVE].fillna(False).astype(bool)
-    if naive.any():
-        wall = pd.to_datetime(steps.loc[naive, "epoch_s"], unit="s").dt.round("us")
-        local = wall.dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
-        times.loc[naive] = local.astype(times.dtype)
-    return times
+def _step_times(steps: pd.DataFrame) -> pd.Series:
+    """Each record's instant, from `epoch_s` (a time printed without an offset was read in the
+    `timezone` setting when it was parsed)."""
+    return pd.to_datetime(steps["epoch_s"], unit="s", utc=True).dt.round("us").astype("datetime64[us, UTC]")
 
 
-def _steps_frame(collectors: Sequence[_Collector], zone: dt.tzinfo = dt.timezone.utc) -> pd.DataFrame:
+def _steps_frame(collectors: Sequence[_Collector]) -> pd.DataFrame:
     frames = [
         pd.DataFrame({key: _integers(values) if key in STEP_INTEGERS else values for key, values in c.columns.items()})
         for c in collectors if c.columns["line"]
@@ -243,8 +226,7 @@ def _steps_frame(collectors: Sequence[_Collector], zone: dt.tzinfo = dt.timezone
     for key in STEP_COLUMNS:
         if key not in STEP_INTEGERS:
             steps[key] = pd.to_numeric(steps[key], errors="coerce").astype(float)
-    times = _step_times(steps, zone)
-    return _by_time(steps.drop(columns=[_NAIVE], errors="ignore"), times, "time")
+    return _by_time(steps, _step_times(steps), "time")
 
 
 def events_frame(events: Sequence[Event], zone: dt.tzinfo | None = None) -> pd.DataFrame:
@@ -528,6 +510,25 @@ def _loaded(
     max_rows: int | None = None,
     on_progress: Progress | None = None,
 ) -> Loaded:
+    """Scan and correlate, with offset-less log times read in the `timezone` setting meanwhile."""
+    previous = log_zone()
+    set_log_zone(settings.zone)
+    try:
+        return _scan_and_correlate(logs, found, catalog, settings, errors, jobs, max_rows, on_progress)
+    finally:
+        set_log_zone(previous)
+
+
+def _scan_and_correlate(
+    logs: Sequence[str],
+    found: _EventFiles,
+    catalog: Sequence[str],
+    settings: Settings,
+    errors: list[str],
+    jobs: int,
+    max_rows: int | None,
+    on_progress: Progress | None,
+) -> Loaded:
     sources, unreadable = expand_paths(list(logs)) if logs else ([], [])
     errors += [f"{e.name}: {e.reason}" for e in unreadable]
     collectors: list[_Collector] = []
@@ -548,7 +549,6 @@ def _loaded(
     timers = pd.DataFrame([row for c in collectors for row in c.timers], columns=TIMER_COLUMNS)
     pauses = pd.DataFrame([row for c in collectors for row in c.pauses], columns=PAUSE_COLUMNS)
     clock = {c.name: (c.first, c.last) for c in collectors if c.first is not None and c.last is not None}
-    zone = settings.zone
     return Loaded(
-        _steps_frame(collectors, zone), events_frame(events, zone), events, files, timers, pauses, clock, errors
+        _steps_frame(collectors), events_frame(events, settings.zone), events, files, timers, pauses, clock, errors
     )

@@ -91,7 +91,7 @@ class StepRecord(NamedTuple):
     per-record ones). Non-finite values stay floats (`nan`, `inf`).
     `eval_loss` is set on evaluation records, which carry no training `loss`.
     `time` is the ISO 8601 text of the line's timestamp, `epoch_s` the same
-    instant as seconds (naive timestamps are read as UTC); `text` is the line
+    instant as seconds (naive timestamps are read in the `timezone` setting); `text` is the line
     as read, kept as evidence.
     """
 
@@ -241,7 +241,8 @@ _MINUTE = dt.timedelta(minutes=1)
 def set_log_zone(zone: dt.tzinfo) -> None:
     """The zone that times a log printed without an offset are written in, by every output of this
     process that is not given one (the `timezone` setting; the command line sets it once its
-    settings are loaded). Internally such times stay naive and are compared as if UTC."""
+    settings are loaded). Internally such times stay naive text, compared as printed; their seconds
+    since the epoch (`epoch_of`, the parsers' `epoch_s`) read them in this zone."""
     global _log_zone
     _log_zone = zone
 
@@ -515,7 +516,7 @@ def fold_key(event: Event) -> tuple[Any, ...]:
 
 
 def epoch_of(time: str | None) -> float | None:
-    """Seconds since the epoch of an event's ISO time (naive times read as UTC)."""
+    """Seconds since the epoch of an event's ISO time (naive times read in `log_zone()`)."""
     if not time:
         return None
     try:
@@ -523,7 +524,7 @@ def epoch_of(time: str | None) -> float | None:
     except ValueError:
         return None
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        stamp = stamp.replace(tzinfo=_log_zone)
     return stamp.timestamp()
 
 

@@ -51,6 +51,7 @@ from monitor.sinks.jsonl import write_jsonl
 from monitor.sources.files import expand_paths
 
 STATE_EVERY_S = 5.0
+_LABELS_CACHED = 4096
 _STATE_VERSION = 2  # 2: tagged JSON (monitor.snapshot); 1 was a pickle, never read
 _UNSAVED: list[str] = []  # the detector state could not be encoded (told once)
 
@@ -98,8 +99,9 @@ def file_labels(patterns: list[str]) -> Callable[[str], str]:
                 found = os.path.relpath(path, base)
             else:
                 found = path
-            if len(cache) < 100_000:
-                cache[path] = found
+            if len(cache) >= _LABELS_CACHED:
+                cache.clear()  # files come and go: survivors of old ones would pin memory
+            cache[path] = found
         return found
 
     return label

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pyarrow as pa
@@ -234,8 +235,8 @@ def test_load_indexes_steps_by_time_read_in_the_timezone_setting(tmp_path) -> No
         assert steps.index.dropna().is_monotonic_increasing and not steps.index.hasnans
         assert {str(steps[c].dtype) for c in ("line", "rank", "step")} == {"Int64"}
     assert (utc.steps.index - tokyo.steps.index == pd.Timedelta(hours=9)).all()
-    same = utc.steps["epoch_s"].to_numpy() == tokyo.steps["epoch_s"].to_numpy()
-    assert same.all()  # the pipeline's seconds (for intervals) are the same either way
+    shift = utc.steps["epoch_s"].to_numpy() - tokyo.steps["epoch_s"].to_numpy()
+    assert (shift == 9 * 3600).all()  # the seconds are the same instants as the index
 
 
 def test_load_keeps_untimed_step_rows_after_the_timed_ones(tmp_path) -> None:
@@ -250,3 +251,21 @@ def test_load_keeps_untimed_step_rows_after_the_timed_ones(tmp_path) -> None:
     assert steps.index[~untimed].is_monotonic_increasing and steps.index[untimed].isna().all()
     assert list(untimed) == sorted(untimed)  # the untimed rows come last...
     assert steps[untimed]["line"].is_monotonic_increasing  # ...in their own order
+
+
+def test_the_timezone_setting_moves_every_instant_derived_from_an_offset_less_time(tmp_path) -> None:
+    """Seconds since the epoch (stall gaps, Alertmanager's `startsAt`, Prometheus timestamps) and the
+    written `time` agree: both read the offset-less stamp in the `timezone` setting."""
+    from monitor.model import epoch_of, log_zone
+    from monitor.parsers.timestamps import find_timestamp
+
+    previous = log_zone()
+    try:
+        set_log_zone(ZoneInfo("Europe/Berlin"))
+        stamp = find_timestamp(" [2024-03-05 10:00:00] iteration", 2024)
+        assert stamp is not None and stamp.iso == "2024-03-05T10:00:00"
+        assert stamp.seconds == dt.datetime(2024, 3, 5, 9, tzinfo=dt.timezone.utc).timestamp()
+        assert epoch_of("2024-07-05T10:00:00") == dt.datetime(2024, 7, 5, 8, tzinfo=dt.timezone.utc).timestamp()
+        assert epoch_of("2024-07-05T10:00:00Z") == dt.datetime(2024, 7, 5, 10, tzinfo=dt.timezone.utc).timestamp()
+    finally:
+        set_log_zone(previous)

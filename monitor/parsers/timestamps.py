@@ -19,7 +19,8 @@ Layouts, as printed by the tools that produce them:
 Where a layout has no year, the caller supplies one: the year of the last
 dated line of the same file, else the file's modification year (an
 approximation, stated here because it is one). Naive timestamps
-are read as UTC when turned into seconds; zone offsets are honoured.
+are read in the `timezone` setting (`monitor.model.log_zone()`, UTC by default) when turned into
+seconds; zone offsets are honoured.
 Seconds since boot (`[ 1234.5678]` in raw dmesg) are not wall time and are
 ignored.
 """
@@ -29,6 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import NamedTuple
+
+from monitor.model import log_zone
 
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTHS = {month: i for i, month in enumerate(_MONTH_NAMES, 1)}
@@ -105,7 +108,7 @@ def find_timestamp(text: str, year: int) -> Stamp | None:
         stamp = _build(m, year)
     except (ValueError, OverflowError):
         return None
-    seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+    seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=log_zone())).timestamp()
     printed = stamp.year if m.group("iso") or m.group("dmesg") else None
     return Stamp(stamp.isoformat(), seconds, printed)
 
@@ -193,5 +196,5 @@ def _minute(head: str, zone: str | None) -> tuple[int, str, str, int] | None:
     except (ValueError, OverflowError):
         return None
     iso = stamp.isoformat()
-    epoch = (stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)).timestamp()
+    epoch = (stamp if stamp.tzinfo else stamp.replace(tzinfo=log_zone())).timestamp()
     return int(epoch), iso[:16], iso[19:], stamp.year
