@@ -326,7 +326,9 @@ class SlowdownDetector(Detector):
         what = "step time" if metric == "step_time_s" else _UNITS[metric]
         return make_event(
             "SLOWDOWN", start,
-            f"{what} worse by {ratio:.2f}x from step {start.step}: {format_number(shown_slow)} "
+            f"{what} worse by {ratio:.2f}x "
+            f"{f'from step {start.step}' if start.step is not None else f'from line {start.line}'}: "
+            f"{format_number(shown_slow)} "
             f"{_UNITS[metric]} against a baseline of {format_number(shown_base)}{where}",
             value=shown_slow, baseline=shown_base, details=details, **fields,
         )

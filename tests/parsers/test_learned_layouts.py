@@ -865,3 +865,22 @@ def test_near_miss_sockeye_state_and_summary() -> None:
         "Best validation perplexity: 12.345678",
     )
     assert steps(text) == []
+
+
+def test_a_step_time_without_any_counter_is_still_read_and_a_sustained_jump_is_a_slowdown(tmp_path) -> None:
+    """A home-grown loop that logs only how long each iteration took, through Python logging's
+    `%(asctime)s: %(message)s` (the layout of the posted log in cBio/cbio-cluster#342): no step
+    counter anywhere, so the records carry the time alone, and a lasting 3x step time is a slowdown
+    placed on the line where it began."""
+    from monitor.pipeline import scan_source
+    from monitor.sources.files import Source
+
+    times = [31.9, 32.4, 32.1, 33.0, 31.5, 32.8, 32.2, 31.7, 97.3, 98.8, 96.1, 99.4, 97.7, 98.2]
+    lines = [f"2019-04-02 11:{n:02d}:{n % 60:02d},{100 + n}: Iteration took {t:.3f} s." for n, t in enumerate(times)]
+    read = steps("\n".join(lines))
+    # the first line is taken once its shape repeats (a counter-less line alone could be anything)
+    assert [r.step_time_s for r in read] == approx(times[1:]) and all(r.step is None for r in read)
+    log = tmp_path / "train.log"
+    log.write_text("\n".join(lines) + "\n")
+    [slowdown] = [e for e in scan_source(Source(str(log), str(log))).events if e.code == "SLOWDOWN"]
+    assert slowdown.line == 9 and "from line 9" in slowdown.message
