@@ -28,7 +28,7 @@ from monitor.catalog import CatalogError, load
 from monitor.correlate import correlate
 from monitor.cpus import JOBS_CAP, default_jobs
 from monitor.model import Event, Severity, SourceSummary, set_log_zone
-from monitor.pipeline import SourceResult, scan
+from monitor.pipeline import SourceResult, scan, source_size
 from monitor.runs import label_runs
 from monitor.settings import Settings, SettingsError, load_settings, load_settings_with_sources
 from monitor.sinks.progress import progress_bar
@@ -317,7 +317,7 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
     summaries: list[SourceSummary] = []
     counts: collections.Counter[str] = collections.Counter()  # raw events per file, before folding
     unreadable = [f"{e.name}: {e.reason}" for e in errors]
-    with progress_bar(sum(input_size(source.path) for source in sources), len(sources), sys.stderr) as progress:
+    with progress_bar(sum(source_size(source) for source in sources), len(sources), sys.stderr) as progress:
         results = scan(sources, jobs=args.jobs or default_jobs(), catalog_files=catalog_files, settings=settings,
                        on_progress=progress.update)
         for result in results:
@@ -361,14 +361,6 @@ def run_scan(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_ERROR
     worst = max((e.severity for e in events), default=None)
     return EXIT_FOUND if worst is not None and worst >= args.fail_on else EXIT_OK
-
-
-def input_size(path: str | None) -> int:
-    """An input's size on disk (0 for stdin or a file that cannot be read: the scan names those)."""
-    try:
-        return os.path.getsize(path) if path is not None else 0
-    except OSError:
-        return 0
 
 
 def run_settings(args: argparse.Namespace, out: TextIO) -> int:

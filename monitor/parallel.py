@@ -28,7 +28,6 @@ import dataclasses
 import io
 import math
 import multiprocessing
-import os
 import pickle
 import zlib
 from collections.abc import Iterator
@@ -92,13 +91,6 @@ class _RangeResult:
         return out
 
 
-def _size(source: Source) -> int:
-    try:
-        return os.path.getsize(source.path) if source.path else 0
-    except OSError:
-        return 0
-
-
 def _line_start_after(handle: BinaryIO, offset: int) -> int | None:
     """The offset of the first line that starts at or after `offset` (None: none does)."""
     handle.seek(offset)
@@ -118,7 +110,7 @@ def _ranges(source: Source, jobs: int) -> Iterator[_Range]:
     soon as the number of its first line is known (newlines are counted once,
     front to back, while earlier ranges are already being scanned)."""
     assert source.path is not None
-    size = _size(source)
+    size = source_size(source)
     count = min(max(jobs, size // RANGE_BYTES), 4 * jobs)
     with open(source.path, "rb", buffering=0) as handle:
         starts = [0]
@@ -278,7 +270,7 @@ def _context() -> multiprocessing.context.BaseContext:
 
 
 def _splittable(source: Source) -> bool:
-    return _size(source) >= 2 * RANGE_BYTES and is_plain_file(source) and not is_event_source(source.path)
+    return source_size(source) >= 2 * RANGE_BYTES and is_plain_file(source) and not is_event_source(source.path)
 
 
 def scan_parallel(
@@ -296,7 +288,7 @@ def scan_parallel(
     counter = ProgressCounter(on_progress)
     split = [_splittable(source) for source in sources]
     pooled = sum(2 if cut else (0 if s.is_stdin else 1) for s, cut in zip(sources, split))
-    if sum(_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
+    if sum(source_size(s) for s in sources) < PARALLEL_MIN_BYTES or pooled < 2:
         for source in sources:
             yield scan_source(source, catalog_files, settings, on_progress=counter.within(source))
             counter.add(source_size(source))

@@ -134,8 +134,8 @@ class ParseContext:
                 self._prefixes.clear()
             self._prefixes[prefix] = where
             return where
-        layout.learn(prefix)
-        if stamp.printed_year is not None:
+        if stamp.printed_year is not None:  # ISO (or dmesg): only these layouts can be learned
+            layout.learn(prefix)
             self.year = stamp.printed_year  # later year-less stamps (glog, syslog) belong to it
         return (stamp.iso, stamp.seconds, rank, node)
 

@@ -15,12 +15,12 @@ from monitor.cli import (
     EXIT_FOUND,
     EXIT_OK,
     _warn,
-    input_size,
     load_configuration,
     output_problem,
 )
 from monitor.cpus import default_jobs
 from monitor.model import json_safe
+from monitor.pipeline import source_size
 from monitor.sinks.progress import NoProgress, is_terminal, progress_bar
 from monitor.sources.files import expand_paths
 
@@ -100,7 +100,7 @@ def _progress(paths: list[str]) -> NoProgress:
     if not is_terminal(sys.stderr):
         return NoProgress()  # and the inputs are not walked twice
     sources, _errors = expand_paths(paths)
-    return progress_bar(sum(input_size(s.path) for s in sources), len(sources), sys.stderr)
+    return progress_bar(sum(source_size(s) for s in sources), len(sources), sys.stderr)
 
 
 

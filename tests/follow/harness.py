@@ -117,6 +117,17 @@ def tally(delivered: list[int], written: int) -> tuple[list[int], int]:
     return [n for n in range(written) if n not in seen], len(delivered) - len(seen)
 
 
+def fast_writer(tmp_path: Path, total: int, **kwargs: object) -> tuple[Path, Clock, Follower, Writer]:
+    """An empty `train.log` followed from the start, and a writer already filling it with `total` markers."""
+    log = tmp_path / "train.log"
+    log.write_text("")
+    clock = Clock()
+    follower = follow([log], clock, **kwargs)
+    writer = Writer(log, total=total)
+    writer.start()
+    return log, clock, follower, writer
+
+
 def poll_until(follower: Follower, writer: Writer, written: int) -> list[FollowedBatch]:
     """Poll as fast as a busy agent would until the writer has written `written` lines."""
     out: list[FollowedBatch] = []

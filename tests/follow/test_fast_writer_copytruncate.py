@@ -10,16 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 
-from tests.follow.harness import Clock, Writer, drain_while, follow, markers, poll_until, tally
+from tests.follow.harness import drain_while, fast_writer, markers, poll_until, tally
 
 
 def test_copytruncate_loses_only_lines_written_since_the_last_poll_and_repeats_none(tmp_path) -> None:
-    log = tmp_path / "train.log"
-    log.write_text("")
-    clock = Clock()
-    follower = follow([log], clock)
-    writer = Writer(log, total=5000)
-    writer.start()
+    log, clock, follower, writer = fast_writer(tmp_path, 5000)
     out = poll_until(follower, writer, 2000)
     out += follower.poll()  # the last poll before the rotation
     read_before = max(markers(out))

@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 
-from tests.follow.harness import Clock, Writer, drain_while, follow, markers, poll_until, tally
+from tests.follow.harness import drain_while, fast_writer, follow, markers, poll_until, tally
 
 
 def test_killed_and_restarted_from_the_last_save_repeats_only_what_came_after_it(tmp_path) -> None:
-    log = tmp_path / "train.log"
-    log.write_text("")
-    clock = Clock()
-    first = follow([log], clock)
-    writer = Writer(log, total=6000)
-    writer.start()
+    log, clock, first, writer = fast_writer(tmp_path, 6000)
     before = poll_until(first, writer, 2000)
     saved = json.loads(json.dumps(first.snapshot()))  # what save_state wrote
     after = poll_until(first, writer, 3500)

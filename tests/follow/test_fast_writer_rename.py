@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import os
 
-from tests.follow.harness import Clock, Writer, drain_while, follow, markers, poll_until, tally
+from tests.follow.harness import drain_while, fast_writer, markers, poll_until, tally
 
 
 def test_rename_with_late_writes_loses_and_repeats_nothing(tmp_path) -> None:
-    log = tmp_path / "train.log"
-    log.write_text("")
-    clock = Clock()
-    follower = follow([log], clock, rotated_quiet_seconds=5.0)
-    writer = Writer(log, total=4000)
-    writer.start()
+    log, clock, follower, writer = fast_writer(tmp_path, 4000, rotated_quiet_seconds=5.0)
     out = poll_until(follower, writer, 1000)
     with writer.paused():
         os.rename(log, tmp_path / "train.log.1")

@@ -5,16 +5,11 @@ and the only lines lost are those written after the last poll before the truncat
 
 from __future__ import annotations
 
-from tests.follow.harness import Clock, Writer, drain_while, follow, markers, poll_until, tally
+from tests.follow.harness import drain_while, fast_writer, markers, poll_until, tally
 
 
 def test_truncation_by_the_writer_loses_only_the_unread_tail_and_repeats_none(tmp_path) -> None:
-    log = tmp_path / "train.log"
-    log.write_text("")
-    clock = Clock()
-    follower = follow([log], clock)
-    writer = Writer(log, total=5000)
-    writer.start()
+    log, clock, follower, writer = fast_writer(tmp_path, 5000)
     out = poll_until(follower, writer, 2000)
     with writer.paused():
         out += follower.poll()  # the last poll before the truncation
