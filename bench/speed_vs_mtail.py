@@ -10,8 +10,11 @@ Commands, alternated and repeated (the median is reported): `mtail --one_shot` w
 program, `monitor scan --jobs 1`, `monitor scan` (default jobs), `monitor report -o X.html`.
 For each: wall time, CPU time (user + system, the workers included) and peak resident memory
 (the largest single process, from wait4). Then the ratios the speed goals are stated in, a
-check that the serial and parallel scans report identical events, and, with `--memory-lines`,
-the serial scan's peak memory on a bigger log (memory must not grow with log size).
+check that the serial and parallel scans report identical events, a check that the bulk path
+(the main layout read a block at a time, detectors screening whole batches) and the
+line-by-line path give identical events, detector state and summary (with the CPU time of each,
+in this process), and, with `--memory-lines`, the serial scan's peak memory on a bigger log
+(memory must not grow with log size).
 
 Usage: python bench/speed_vs_mtail.py [--lines 1000000] [--repeat 3] [--memory-lines 5000000]
        [--generator ../shared/bench/gen_log.py] [--program ../shared/bench/training.mtail]
@@ -87,6 +90,34 @@ def bench(log: Path, program: Path, repeat: int, work: Path) -> dict[str, tuple[
     }
 
 
+def paths_agree(log: Path) -> None:
+    """Scan `log` in this process through the bulk path and line by line; print whether events,
+    summary and final state agree, and each path's CPU time."""
+    sys.path.insert(0, str(HERE.parent))
+    from monitor.catalog import load
+    from monitor.pipeline import SourceScan, in_line_order
+    from monitor.sources.files import Source
+    from monitor.sources.lines import ReadStats, read_batches
+
+    outcome = {}
+    for bulk in (True, False):
+        scan = SourceScan(Source(log.name, str(log)), load())
+        scan.skim = bulk
+        found = []
+        started = time.process_time()
+        with open(log, "rb") as stream:
+            for batch in read_batches(stream, log.name, ReadStats()):
+                found += scan.process(batch if bulk else batch.numbered())
+        state = repr(scan.snapshot())
+        found += scan.finish()
+        cpu = time.process_time() - started
+        outcome[bulk] = (repr(in_line_order(found)), scan.summary.to_dict(), state, cpu, scan.skimmed, scan.observed)
+    bulk, by_line = outcome[True], outcome[False]
+    print(f"  bulk and line-by-line paths: events identical {bulk[0] == by_line[0]}, summary {bulk[1] == by_line[1]}, "
+          f"state {bulk[2] == by_line[2]}; cpu {bulk[3]:.2f} s against {by_line[3]:.2f} s; detector batches "
+          f"skimmed {bulk[4]}, read record by record {bulk[5]}")
+
+
 def table(name: str, results: dict[str, tuple[float, float, int]]) -> None:
     mtail_wall, mtail_cpu, _ = results["mtail"]
     print(f"\n{name}\n{'command':<16} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9} {'wall/mtail':>11} {'cpu/mtail':>10}")
@@ -116,6 +147,7 @@ def main() -> int:
         for name, log in (("as generated", plain), ("a timestamp on every line", every)):
             print(f"{name}: {args.lines:,} lines, {log.stat().st_size / 2**20:.0f} MiB")
             table(name, bench(log, args.program, args.repeat, work))
+            paths_agree(log)
         if args.memory_lines:
             big = work / "big.log"
             subprocess.run([sys.executable, str(args.generator), str(big), "--lines", str(args.memory_lines)],

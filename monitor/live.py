@@ -289,7 +289,7 @@ class LiveScan:
         scan = self.scan_for(name, path)
         self._active[name] = self.clock()
         self._active.move_to_end(name)
-        events = scan.process(batch.numbered())
+        events = scan.process(batch)
         events.extend(scan.faults.flush())
         events.extend(self.pending)
         self.pending = []

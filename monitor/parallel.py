@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from monitor.catalog import load
+from monitor.columns import RecordBatch
 from monitor.model import Event, SourceSummary
 from monitor.pipeline import (
     Progress,
@@ -141,7 +142,7 @@ def _warm_up(scan: SourceScan, handle: BinaryIO, unit: _Range) -> None:
     data = handle.read(unit.start - warm_start)
     first_line = unit.first_line - data.count(b"\n")
     for batch in read_batches(io.BytesIO(data), unit.source.name, ReadStats(), first_line=first_line):
-        scan.process(batch.numbered())  # events discarded: they belong to the range before
+        scan.process(batch)  # events discarded: they belong to the range before
 
 
 def _scan_range(
@@ -172,7 +173,7 @@ def _scan_range(
             for batch in read_batches(
                 handle, unit.source.name, stats, first_line=unit.first_line, limit_bytes=unit.end - unit.start
             ):
-                parts.append(scan.process_parts(batch.numbered()))
+                parts.append(scan.process_parts(batch))
                 if scan.fault_inputs:  # kept as bytes: live objects would slow every collection
                     packed.append(pickle.dumps(scan.fault_inputs.pop(), pickle.HIGHEST_PROTOCOL))
     except OSError as err:
@@ -184,7 +185,7 @@ def _scan_range(
     end_state = scan.snapshot()
     finish = None
     if unit.last:
-        finish = (scan._detect(scan.parsers.finish()), scan.faults.finish(), scan.finish_detectors())
+        finish = (scan._detect(RecordBatch(scan.parsers.finish(), None)), scan.faults.finish(), scan.finish_detectors())
     else:
         scan.summary.formats = dict(scan.parsers.records_by_format)
     count_reading(scan.summary, stats)

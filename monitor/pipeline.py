@@ -19,7 +19,10 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 from monitor.catalog import Catalog, load
+from monitor.columns import Columns, RecordBatch, went_back_from
 from monitor.detectors import new_detectors
 from monitor.detectors.base import Position, went_back
 from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
@@ -34,7 +37,7 @@ from monitor.settings import Settings
 from monitor.sources.files import Source, SourceError, open_source
 from monitor.sources.health_reports import read_report
 from monitor.sources.health_reports import sniff as sniff_report
-from monitor.sources.lines import ReadStats, read_batches
+from monitor.sources.lines import Batch, ReadStats, read_batches
 from monitor.sources.tfevents import is_event_source, read_scalars
 
 _CHECKPOINT_SAVES = ("aving checkpoint", "aving the checkpoint", "aving model checkpoint")
@@ -72,20 +75,27 @@ class SourceScan:
         self.on_records: Callable[[list[Any]], None] | None = None  # live following watches records too
         self.position: Position | None = None  # the last training step, to see restarts
         self.fault_inputs: list[FaultInput] | None = None
+        self.skim = True  # detectors may screen batches read in bulk (the same events, faster)
+        self.skimmed = self.observed = 0  # detector batches screened in bulk, and read record by record
 
-    def process(self, numbered: Iterable[tuple[int, str]]) -> list[Event]:
-        """Parse and check lines; return the events they raise."""
-        faults, detected = self.process_parts(numbered)
+    def process(self, lines: Batch | Iterable[tuple[int, str]]) -> list[Event]:
+        """Parse and check lines (a batch read from the source, or (number, text) pairs); return
+        the events they raise."""
+        faults, detected = self.process_parts(lines)
         faults.extend(detected)
         return faults
 
-    def process_parts(self, numbered: Iterable[tuple[int, str]]) -> tuple[list[Event], list[Event]]:
+    def process_parts(self, lines: Batch | Iterable[tuple[int, str]]) -> tuple[list[Event], list[Event]]:
         """`process`, with the fault scanner's events apart from the detectors'. With `fault_inputs`
         set, what the fault scanner was given is kept there, so that its part can be run again
         from another state (`rescan_faults`)."""
         others: list[tuple[int, str, int | None]] = []
-        records = self.parsers.parse_lines(numbered, others)
-        restarts, clock = self._landmarks(records) if records else ([], [])
+        if type(lines) is Batch and lines.numbers is None:  # physical lines: the format's main layout in bulk
+            batch = self.parsers.parse_block(lines.lines, lines.first_line, others, lines.text)
+        else:
+            batch = RecordBatch(self.parsers.parse_lines(lines.numbered() if type(lines) is Batch else lines, others),
+                                None)
+        restarts, clock = self._landmarks(batch) if batch else ([], [])
         if self.fault_inputs is not None:
             self.fault_inputs.append((self.ctx.snapshot(), others, restarts, clock))
         faults = self.faults.scan(others, restarts, clock) if others or restarts or clock else []
@@ -95,8 +105,8 @@ class SourceScan:
         if others:
             # a planned exit only matters after the batch's last record (progress after it starts over),
             # so only those lines pay for its phrases
-            after = bisect.bisect_right(others, (records[-1].line or 0) if records else 0, key=lambda item: item[0])
-            records = self._with_heartbeats(records, others)
+            after = bisect.bisect_right(others, batch.last_line(), key=lambda item: item[0])
+            self._add_heartbeats(batch, others)
             pauses = [
                 Pause(self.source.name, n, line, step)
                 for n, line, step in others
@@ -105,9 +115,9 @@ class SourceScan:
             pauses += [Pause(self.source.name, n, line, step, end=True)
                        for n, line, step in others[after:] if is_planned_exit(line)]
             if pauses:
-                records = sorted([*records, *pauses], key=lambda r: r.line or 0)
-        if records:
-            events.extend(self._detect(records))
+                batch = RecordBatch(sorted([*batch.records(), *pauses], key=lambda r: r.line or 0), None)
+        if batch:
+            events.extend(self._detect(batch))
         return faults, events
 
     def rescan_faults(self, inputs: list[FaultInput]) -> list[list[Event]]:
@@ -119,13 +129,16 @@ class SourceScan:
             out.append(self.faults.scan(others, restarts, clock) if others or restarts or clock else [])
         return out
 
-    def _landmarks(self, records: list[Any]) -> tuple[list[int], list[tuple[int, str]]]:
+    def _landmarks(self, batch: RecordBatch) -> tuple[list[int], list[tuple[int, str]]]:
         """For the fault scanner, in one pass: the lines where the training step went back (a
         restart), and (line, time) of the timestamped progress lines."""
+        columns = batch.columns()
+        if columns is not None and columns.exact_steps():
+            return self._column_landmarks(columns)
         restarts: list[int] = []
         clock: list[tuple[int, str]] = []
         position = self.position
-        for record in records:
+        for record in batch.records():
             if type(record) is not StepRecord:
                 continue
             if record.time is not None:
@@ -141,14 +154,26 @@ class SourceScan:
         self.position = position
         return restarts, clock
 
-    def _with_heartbeats(self, records: list[Any], others: list[tuple[int, str, int | None]]) -> list[Any]:
-        """`records` plus up to two `Heartbeat`s: the first and the last timestamped non-progress
+    def _column_landmarks(self, columns: Columns) -> tuple[list[int], list[tuple[int, str]]]:
+        """`_landmarks` of a batch of rows read in bulk."""
+        rows = columns.rows
+        clock = [(number, where[0]) for number, where in zip(rows.numbers, rows.wheres) if where[0] is not None]
+        index = np.flatnonzero(columns.present("step"))
+        if not len(index):
+            return [], clock
+        back = np.flatnonzero(went_back_from(columns, index, self.position))
+        restarts = [rows.numbers[int(index[i])] for i in back]
+        last = columns.record(int(index[-1]))
+        self.position = (last.epoch, last.step)  # type: ignore[assignment]
+        return restarts, clock
+
+    def _add_heartbeats(self, batch: RecordBatch, others: list[tuple[int, str, int | None]]) -> None:
+        """Add up to two `Heartbeat`s to the batch: the first and the last timestamped non-progress
         lines after the batch's last record (a few lines are tried from each end, so this costs
         nothing per line). They tell the stall detector the log was still being written."""
-        after = (records[-1].line or 0) if records else 0
-        start = bisect.bisect_right(others, after, key=lambda item: item[0])
+        start = bisect.bisect_right(others, batch.last_line(), key=lambda item: item[0])
         if start >= len(others):
-            return records
+            return
         head = others[start:start + _HEARTBEAT_TRIES]
         tail = others[max(start, len(others) - _HEARTBEAT_TRIES):]
         beats: list[Any] = []
@@ -160,20 +185,28 @@ class SourceScan:
                     break
         if len(beats) == 2 and beats[0].line == beats[1].line:
             beats.pop()
-        return [*records, *sorted(beats, key=lambda b: b.line or 0)]
+        batch.add(sorted(beats, key=lambda b: b.line or 0))
 
-    def _detect(self, records: list[Any]) -> list[Event]:
-        self.summary.add_all(records)
+    def _detect(self, batch: RecordBatch) -> list[Event]:
+        columns = batch.columns() if self.skim else None
+        if columns is not None:
+            _summarize(self.summary, columns)
+        else:
+            self.summary.add_all(batch.records())
         if self.on_records is not None:
-            self.on_records(records)
+            self.on_records(batch.records())
         events: list[Event] = []
         for detector in self.detectors:
-            events.extend(detector.observe(records))
+            if columns is not None and detector.skim(columns):
+                self.skimmed += 1
+            else:
+                self.observed += 1
+                events.extend(detector.observe(batch.records()))
         return events
 
     def finish(self) -> list[Event]:
         """End of input: flush partial records and open episodes."""
-        events = self._detect(self.parsers.finish())
+        events = self._detect(RecordBatch(self.parsers.finish(), None))
         events.extend(self.faults.finish())
         events.extend(self.finish_detectors())
         return events
@@ -201,6 +234,22 @@ class SourceScan:
         self.faults.restore(snapshot["faults"])
         for detector, state in zip(self.detectors, snapshot["detectors"]):
             detector.restore(state)
+
+
+def _summarize(summary: SourceSummary, columns: Columns) -> None:
+    """`SourceSummary.add_all` for a batch whose step records were all read in bulk (training
+    records: a row is never an evaluation)."""
+    rows = columns.rows
+    summary.steps += len(rows)
+    steps = np.flatnonzero(columns.present("step"))
+    if len(steps):
+        if summary.first_step is None:
+            summary.first_step = columns.record(int(steps[0])).step
+        summary.last_step = columns.record(int(steps[-1])).step
+    losses = np.flatnonzero(columns.present("loss"))
+    if len(losses):
+        summary.last_loss = columns.record(int(losses[-1])).loss
+    summary.ranks.update(rank for rank in {where[2] for where in rows.wheres} if rank is not None)
 
 
 def count_reading(summary: SourceSummary, stats: ReadStats) -> None:
@@ -294,7 +343,7 @@ def scan_source(
         return SourceResult(source, [], scan.summary, err)
     try:
         for batch in read_batches(stream, source.name, stats):
-            events.extend(scan.process(batch.numbered()))
+            events.extend(scan.process(batch))
             if on_progress is not None:
                 on_progress(stats.bytes_read)
     except SourceError as err:
@@ -322,7 +371,7 @@ def _scan_event_file(scan: SourceScan) -> SourceResult:
         error = SourceError(source.name, err.strerror or str(err))
         scan.summary.error = error.reason
         return SourceResult(source, [], scan.summary, error)
-    events = scan._detect(builder.add(reading.scalars) + builder.flush())
+    events = scan._detect(RecordBatch(builder.add(reading.scalars) + builder.flush(), None))
     for detector in scan.detectors:
         events.extend(detector.finish())
     scan.summary.formats = {"tensorboard": builder.count} if builder.count else {}

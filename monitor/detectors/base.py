@@ -48,6 +48,7 @@ import math
 from typing import Any
 
 from monitor.catalog import definition
+from monitor.columns import Columns
 from monitor.model import Event, Record, trim_evidence
 
 
@@ -110,6 +111,12 @@ class Detector:
     def finish(self) -> list[Event]:
         """End of input: events for episodes still open."""
         return []
+
+    def skim(self, batch: Columns) -> bool:
+        """Screen a batch in bulk (see `monitor.columns`): True when `observe(batch.records)`
+        would raise nothing, with the state brought to where it would have left it; False (and the
+        state untouched) when the records must go through `observe`."""
+        return False
 
     def snapshot(self) -> dict[str, Any]:
         """The detector's state, comparable with `==` and picklable."""

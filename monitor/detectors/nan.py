@@ -31,6 +31,9 @@ import dataclasses
 import math
 from typing import Any
 
+import numpy as np
+
+from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_number, make_event
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
@@ -87,6 +90,32 @@ class NanDetector(Detector):
                 continue
             self._check(record, state, events)
         return events
+
+    def skim(self, batch: Columns) -> bool:
+        """Nothing non-finite, no nan-iteration count, no evaluation and no episode open: only the
+        last finite loss moves."""
+        if not len(batch):
+            return True
+        if not batch.one_rank:
+            return False
+        state = self.ranks.get(batch.rank)
+        if state is not None and (state.loss is not None or state.grad is not None or state.counter is not None):
+            return False
+        loss, grad = batch.values("loss"), batch.values("grad_norm")
+        has_loss, has_grad = batch.present("loss"), batch.present("grad_norm")
+        counts = batch.values("nan_count")
+        if (
+            np.any(has_loss & ~np.isfinite(loss)) or np.any(has_grad & ~np.isfinite(grad))
+            or np.any(batch.present("nan_count") & (counts != 0)) or np.any(batch.present("eval_loss"))
+        ):
+            return False
+        if state is None:
+            state = self.ranks[batch.rank] = _RankState()
+        found = np.flatnonzero(has_loss)
+        if len(found):
+            last = batch.record(int(found[-1]))
+            state.last_finite_loss, state.last_finite_step = last.loss, last.step
+        return True
 
     def finish(self) -> list[Event]:
         events: list[Event] = []

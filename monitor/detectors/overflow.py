@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
+from monitor.columns import Columns, went_back_from
 from monitor.detectors.base import Detector, Position, format_number, make_event, went_back
 from monitor.model import Event, LossScaleOverflow, Record, StepRecord
 
@@ -134,6 +137,40 @@ class OverflowDetector(Detector):
             if found:
                 events.extend(found)
         return events
+
+    def skim(self, batch: Columns) -> bool:
+        """No scaler message, no episode open, nothing skipped and no scale below the collapse line:
+        only the position and whether the rank made progress move."""
+        if len(batch.all_ranks) != 1 or LossScaleOverflow in batch.kinds:
+            return False
+        if not len(batch):
+            return True
+        if not batch.exact_steps():
+            return False
+        state = self._state(batch.rank)  # what `observe` does first (it may adopt the unnamed rank's state)
+        if state.episode is not None or state.collapsed:
+            return False
+        training = ~(~batch.present("loss") & batch.present("eval_loss"))
+        skipped, has_skipped = batch.values("skipped"), batch.present("skipped")
+        scale = batch.values("loss_scale")
+        if np.any(training & has_skipped & (skipped != 0)) or np.any(
+            training & batch.present("loss_scale") & ~(scale >= COLLAPSE_SCALE)
+        ):
+            return False
+        index = np.flatnonzero(training)
+        if not len(index):
+            return True
+        with_step = index[batch.present("step")[index]]
+        back = np.zeros(len(index), dtype=bool)
+        if len(with_step):
+            back[np.searchsorted(index, with_step)] = went_back_from(batch, with_step, state.position)
+            last = batch.record(int(with_step[-1]))
+            state.position = (last.epoch, last.step)  # type: ignore[assignment]
+        progressed = (batch.present("loss") | (has_skipped & (skipped == 0)))[index]
+        decided = np.flatnonzero(progressed | back)
+        if len(decided):
+            state.progressed = bool(progressed[decided[-1]])
+        return True
 
     def _step(self, state: _RankState, record: StepRecord) -> list[Event] | None:
         step = record.step

@@ -12,6 +12,9 @@ by the fault catalog.
 
 from __future__ import annotations
 
+import numpy as np
+
+from monitor.columns import Columns, went_back_from
 from monitor.detectors.base import Detector, Position, make_event, went_back
 from monitor.model import Event, Record, StepRecord
 
@@ -40,6 +43,22 @@ class RestartDetector(Detector):
             ):
                 events.append(self._event(record, previous))  # type: ignore[arg-type]
         return events
+
+    def skim(self, batch: Columns) -> bool:
+        """No training step of the batch went back: only the rank's position moves."""
+        if not len(batch):
+            return True
+        if not batch.one_rank or not batch.exact_steps():
+            return False
+        training = batch.present("step") & ~(~batch.present("loss") & batch.present("eval_loss"))
+        index = np.flatnonzero(training)
+        if not len(index):
+            return True
+        if np.any(went_back_from(batch, index, self.last.get(batch.rank))):
+            return False
+        last = batch.record(int(index[-1]))
+        self.last[batch.rank] = (last.epoch, last.step)  # type: ignore[assignment]
+        return True
 
     @staticmethod
     def _event(record: StepRecord, previous: Position) -> Event:

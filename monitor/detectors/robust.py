@@ -13,8 +13,28 @@ from __future__ import annotations
 import collections
 import math
 import statistics
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 _MAD_TO_SIGMA = 1.4826 / math.sqrt(2.0)
+
+
+def noise_of(held: Iterable[float]) -> float | None:
+    """The robust standard deviation of one log value of `held`, or None with fewer than three."""
+    values = [math.log(v) for v in held if v > 0]
+    if len(values) < 3:
+        return None
+    diffs = [abs(b - a) for a, b in zip(values, values[1:])]
+    return _MAD_TO_SIGMA * statistics.median(diffs)
+
+
+def threshold_of(held: Sequence[float], z: float, min_ratio: float, short_ratio: float, noise_records: int) -> float:
+    """How far above the level of `held` (in log units) a value must be to stand out."""
+    noise = noise_of(held) if len(held) >= noise_records else None
+    if noise is None:
+        return math.log(short_ratio)
+    return max(math.log(min_ratio), z * noise)
 
 
 class Baseline:
@@ -48,6 +68,38 @@ class Baseline:
             return True
         return False
 
+    def refreshes(self, values: Sequence[float], lines: Sequence[int | None]) -> tuple[list[int], list[float]]:
+        """Where `extend(values, lines)` would refresh the median (indexes into `values`), and the
+        medians it would take there; nothing changes."""
+        if not values:
+            return [], []
+        blocks = np.asarray([line or 0 for line in lines], dtype=np.int64) >> self.BLOCK_SHIFT
+        starts: list[int] = np.flatnonzero(np.diff(blocks, prepend=self._block) != 0).tolist()
+        size = self.values.maxlen or 1
+        held = list(self.values)[-size:]
+        medians = []
+        for i in starts:
+            window = list(values[max(0, i + 1 - size):i + 1])
+            if len(window) < size and held:
+                window = held[-(size - len(window)):] + window
+            medians.append(statistics.median(window))
+        return starts, medians
+
+    def extend(self, values: Sequence[float], lines: Sequence[int | None],
+               refreshed: tuple[list[int], list[float]] | None = None) -> list[float]:
+        """`add` each value in turn (printed at the same index of `lines`), at the cost of one
+        median per refresh (`refreshed`: what `refreshes` said of them); the medians taken at the
+        refreshes, in order."""
+        if not values:
+            return []
+        _starts, medians = refreshed if refreshed is not None else self.refreshes(values, lines)
+        self.values.extend(values)
+        self._block = (lines[-1] or 0) >> self.BLOCK_SHIFT
+        if medians:
+            self._median = medians[-1]
+            self.gate = self._median * self.gate_ratio
+        return medians
+
     @property
     def median(self) -> float:
         """The (possibly slightly stale) median itself."""
@@ -65,18 +117,11 @@ class Baseline:
 
     def noise(self) -> float | None:
         """The robust standard deviation of one log value, or None with fewer than three values."""
-        values = [math.log(v) for v in self.values if v > 0]
-        if len(values) < 3:
-            return None
-        diffs = [abs(b - a) for a, b in zip(values, values[1:])]
-        return _MAD_TO_SIGMA * statistics.median(diffs)
+        return noise_of(self.values)
 
     def threshold(self, z: float, min_ratio: float, short_ratio: float, noise_records: int) -> float:
         """How far above the level (in log units) a value must be to stand out."""
-        noise = self.noise() if len(self.values) >= noise_records else None
-        if noise is None:
-            return math.log(short_ratio)
-        return max(math.log(min_ratio), z * noise)
+        return threshold_of(self.values, z, min_ratio, short_ratio, noise_records)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Baseline) and list(self.values) == list(other.values) and (

@@ -36,8 +36,11 @@ import re
 import statistics
 from typing import Any
 
+import numpy as np
+
+from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_duration, format_number, make_event
-from monitor.detectors.robust import Baseline
+from monitor.detectors.robust import Baseline, threshold_of
 from monitor.model import Domain, Event, Pause, Record, StepRecord, TimerRecord
 from monitor.settings import Settings
 
@@ -159,6 +162,90 @@ class SlowdownDetector(Detector):
                         continue
             self._step(record, events)  # type: ignore[arg-type]
         return events
+
+    def skim(self, batch: Columns) -> bool:
+        """No step is slow (none above `slow_min_ratio` times the exact median it meets), none is
+        erratic (`erratic_ratio` times the fast steps of its window), no episode is open and no
+        pause came before: the baseline, the recent steps and the timers move. The stale gate is
+        followed one value at a time, since `observe` refreshes it whenever a value passes it."""
+        state = self.ranks.get(batch.rank)
+        settings = self.settings
+        size = settings.slow_window
+        if not batch.one_rank or state is None or state.clocked or state.open or state.slow or state.erratic or (
+            state.erratic_episode is not None or state.episode is not None or len(state.baseline.values) < size
+            or len(state.recent) < _ERRATIC_WINDOW - 1
+            or (state.last is not None and (state.last.line or 0) < self.pause_line)
+        ):
+            return False
+        raw = batch.values(state.metric)
+        valid = np.flatnonzero((raw > 0) & (raw < np.inf))  # others are skipped by `observe`
+        if not len(valid):
+            return self._skim_timers(batch)
+        values = 1.0 / raw[valid] if state.inverse else raw[valid]
+        history = np.asarray(list(state.recent)[-(_ERRATIC_WINDOW - 1):])
+        windows = np.lib.stride_tricks.sliding_window_view(np.concatenate((history, values)), _ERRATIC_WINDOW)
+        floors = settings.erratic_ratio * np.sort(windows, axis=1)[:, _ERRATIC_WINDOW // 4]
+        if np.any(values >= floors):
+            return False  # a swing: `observe` judges it
+        numbers = batch.lines()
+        lines = [numbers[i] for i in valid]
+        value_list: list[float] = values.tolist()
+        floor_list: list[float] = floors.tolist()
+        baseline = state.baseline
+        added = list(baseline.values)[-size:]  # what the baseline holds, and then takes
+        kept = len(added)
+        ratio, slow_ratio, shift = baseline.gate_ratio, settings.slow_min_ratio, baseline.BLOCK_SHIFT
+        least = min(slow_ratio, settings.slow_short_ratio) * (1 - 1e-12)  # no threshold is lower
+        gate, median, block, floor = baseline.gate, baseline.median, baseline._block, state.erratic_floor
+        slow: list[int] = []  # slow steps in a row (fewer than `slow_records`)
+        for i, value in enumerate(value_list):
+            if slow or value > gate:  # `observe`'s exact path
+                floor = floor_list[i]
+                if value > gate:  # out of line with the cached median: the exact one
+                    window = added[-size:]
+                    median = statistics.median(window)
+                    gate = median * ratio
+                    if value > median * least and math.log(value) - math.log(median) > threshold_of(
+                        window, settings.slow_z, slow_ratio, settings.slow_short_ratio, settings.slow_noise_records
+                    ):
+                        slow.append(i)
+                        if len(slow) >= settings.slow_records:
+                            return False  # a slowdown: `observe` reports it
+                        continue
+                slow = []
+                refresh_floor = False
+            else:
+                if value >= floor:
+                    floor = floor_list[i]
+                refresh_floor = True
+            added.append(value)
+            b = (lines[i] or 0) >> shift
+            if b != block:
+                block = b
+                median = statistics.median(added[-size:])
+                gate = median * ratio
+                if refresh_floor:
+                    floor = floor_list[i]
+        # the state `observe` leaves
+        baseline.values.extend(added[kept:])
+        baseline._block, baseline._median, baseline.gate = block, median, gate
+        state.erratic_floor = floor
+        if len(slow) or len(added) - kept < len(value_list):
+            state.normal_run = 0
+        state.slow = [batch.record(int(valid[i])) for i in slow]
+        state.slow_values = [value_list[i] for i in slow]
+        state.recent.extend(value_list)
+        state.recent_records.extend(batch.record(int(i)) for i in valid[-_ERRATIC_WINDOW:])
+        state.last = state.recent_records[-1]
+        return self._skim_timers(batch)
+
+    def _skim_timers(self, batch: Columns) -> bool:
+        for record in batch.others:
+            if type(record) is TimerRecord:
+                state = self.ranks.get(record.rank)
+                if state is not None:
+                    state.timers.append(record)
+        return True
 
     def _step(self, record: StepRecord, events: list[Event]) -> None:
         state = self.ranks.get(record.rank)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
+from monitor.columns import Columns
 from monitor.detectors.base import Detector, format_duration, make_event
 from monitor.detectors.robust import Baseline
 from monitor.model import Event, Heartbeat, Pause, Record, StepRecord
@@ -73,6 +76,67 @@ class StallDetector(Detector):
                 continue
             self._progress(record, events)  # type: ignore[arg-type]
         return events
+
+    def skim(self, batch: Columns) -> bool:
+        """No gap between progress lines longer than `stall_min_s` (so none over the threshold), no
+        step going back, no evaluation or checkpoint save, heartbeats only after the last record:
+        the usual interval's baseline, the last step and the clock move."""
+        if Pause in batch.kinds or self.eval_since or not batch.exact_steps():
+            return False
+        beats: list[Heartbeat] | None = batch.trailing(Heartbeat)  # type: ignore[assignment]
+        if beats is None:
+            return False
+        if np.any(batch.present("eval_loss") & ~batch.present("loss")):
+            return False
+        step, has_step = batch.values("step"), batch.present("step")
+        before = self.last.step if self.last is not None else None
+        previous = np.concatenate(([math.nan if before is None else before], step[:-1]))
+        has_previous = np.concatenate(([before is not None], has_step[:-1]))
+        both = has_step & has_previous
+        kept = ~(both & (step == previous))  # another line about the same step is no progress
+        if np.any(kept & both & (step < previous)):
+            return False  # a restart: its gap is judged in `observe`
+        epoch_s, has_epoch = batch.values("epoch_s"), batch.present("epoch_s")
+        timed = np.flatnonzero(kept & has_epoch)
+        clock = epoch_s[timed]
+        if self.last_epoch is not None:
+            clock = np.concatenate(([self.last_epoch], clock))
+            timed = np.concatenate(([-1], timed))
+        gaps = np.diff(clock)
+        if np.any(gaps > self.settings.stall_min_s):
+            return False
+        # the batch is quiet: the state `observe` would leave
+        totals = np.flatnonzero(batch.present("total_steps"))
+        if len(totals):
+            self.total = batch.record(int(totals[-1])).total_steps
+        step_time = batch.values("step_time_s")
+        timings = np.flatnonzero(np.isfinite(step_time) & (step_time > 0))
+        if len(timings):
+            self.step_time = batch.record(int(timings[-1])).step_time_s
+        forward = np.flatnonzero(kept & both & (step > previous))
+        if len(forward):
+            i = int(forward[-1])
+            self.steps_per_line = int(step[i] - previous[i])
+        added = gaps > 0
+        numbers = batch.lines()
+        self.gaps.extend(gaps[added].tolist(), [numbers[int(i)] for i in timed[1:][added]])
+        if len(timed) and timed[-1] >= 0:
+            self.last_epoch = batch.record(int(timed[-1])).epoch_s
+        moved = np.flatnonzero(kept)
+        if len(moved):
+            self.last = batch.record(int(moved[-1]))
+            self.eval_since = False
+            self.first_after = self.last_after = None
+            self.ended = False
+        self._beats(beats)
+        return True
+
+    def _beats(self, beats: list[Heartbeat]) -> None:
+        """Heartbeats after the last progress record: the log was still being written."""
+        if self.last is not None:
+            for beat in beats:
+                self.first_after = self.first_after or beat
+                self.last_after = beat
 
     def _progress(self, record: StepRecord, events: list[Event]) -> None:
         if record.total_steps is not None:

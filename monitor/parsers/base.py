@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Final
 
+from monitor.columns import StepRows
 from monitor.model import Record
 from monitor.parsers.attribution import attribute_path, attribute_prefix
 from monitor.parsers.timestamps import StampLayout, find_timestamp
@@ -191,6 +194,25 @@ class Parser(abc.ABC):
 
     def finish(self, ctx: ParseContext) -> Record | None:
         """End of input: hand over a record still being assembled."""
+        return None
+
+    def bulk_template(self) -> re.Pattern[str] | None:
+        """As the source's format: a pattern (MULTILINE) that finds, in a block of lines joined by
+        newlines, the end of lines that `read_bulk` reads exactly as `parse` would in the parser's
+        present state (a match never spans lines); None when there is none (then every line goes
+        through `parse`)."""
+        return None
+
+    def bulk_rows(self, file: str) -> StepRows:
+        """An empty block of rows in the layout of `bulk_template`."""
+        raise NotImplementedError
+
+    def read_bulk(
+        self, match: re.Match[str], prefix: str, line: str, number: int, ctx: ParseContext
+    ) -> tuple[Sequence[str], Where] | None:
+        """The row of `line`, where `bulk_template` matched after `prefix` (the line's text before
+        the match): its values as printed (the pattern's groups), and where it was printed; or
+        None: `parse` must read that line. A row's record is the one `parse` would have made."""
         return None
 
     def snapshot(self) -> dict[str, Any]:

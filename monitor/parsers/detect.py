@@ -18,9 +18,11 @@ the bar's step.
 from __future__ import annotations
 
 import collections
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from monitor.columns import RecordBatch
 from monitor.model import Record
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
 from monitor.substrings import cover
@@ -158,6 +160,65 @@ class ParserSet:
         if primary is not None and taken:
             self.records_by_format[primary.name] += taken
         return out
+
+    def parse_block(
+        self, lines: list[str], first: int, others: list[tuple[int, str, int | None]] | None = None,
+        text: str | None = None,
+    ) -> RecordBatch:
+        """`parse_lines` for physical lines numbered from `first`, with the source format's main
+        layout read in bulk: while the format offers a pattern for a block of lines
+        (`bulk_template`), one search over the joined block finds its lines, each read into a row
+        of numbers (`read_bulk`), not a record; every other line, and any line the pattern's
+        reading does not settle, goes through `parse_lines`, in order. The batch's records are
+        the same either way. `text`: the lines joined by newlines, when the caller has it."""
+        primary = self.primary
+        pattern = primary.bulk_template() if primary is not None else None
+        if pattern is None:
+            return RecordBatch(self.parse_lines(enumerate(lines, first), others), None)
+        assert primary is not None
+        rows = primary.bulk_rows(self.ctx.file)
+        items: list[Any] = []
+        ctx, read, add, bar_mark = self.ctx, primary.read_bulk, rows.add, self.BAR_MARK
+        if text is None:
+            text = "\n".join(lines)
+        done = position = index = 0  # lines parsed; where `index` was counted up to
+        usable = self.pending is None  # a multi-line record being assembled takes the next lines first
+        for match in pattern.finditer(text):
+            start = match.start()
+            index += text.count("\n", position, start)
+            position = start
+            line = lines[index]
+            if index > done:  # the lines in between, as ever
+                items += self.parse_lines(zip(range(first + done, first + index), lines[done:index]), others)
+                usable = self._bulk_usable(primary, pattern)
+            consumed = False
+            if usable is False and self.pending is not None:  # the parser assembling a record sees it first
+                consumed = self._resume(line, first + index, items.append)
+                usable = self._bulk_usable(primary, pattern)
+            if not consumed:
+                row = None
+                if usable and bar_mark not in line:
+                    row = read(match, line[: len(line) - (match.end() - start)], line, first + index, ctx)
+                if row is None:
+                    items += self.parse_lines(((first + index, line),), others)
+                    usable = self._bulk_usable(primary, pattern)
+                else:
+                    items.append(add(row[0], row[1], first + index, line))
+            done = index + 1
+            if usable is None:
+                break
+        self.records_by_format[primary.name] += len(rows)
+        if done < len(lines):
+            items += self.parse_lines(zip(range(first + done, first + len(lines)), lines[done:]), others)
+        return RecordBatch(items, rows if len(rows) else None)
+
+    def _bulk_usable(self, primary: Parser, pattern: re.Pattern[str]) -> bool | None:
+        """Whether the next line `pattern` matched may be read in bulk: False while a multi-line
+        record is being assembled, None when the format or its layout changed (the block's
+        remaining lines then go through `parse_lines`)."""
+        if self.primary is not primary or primary.bulk_template() is not pattern:
+            return None if self.pending is None else False
+        return self.pending is None
 
     def _take(self, parser: Parser, record: Any, append: Callable[[Record], None]) -> None:
         if record is PENDING:

@@ -39,6 +39,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from monitor.columns import StepRows
 from monitor.model import StepRecord
 from monitor.parsers.base import PENDING, ParseContext, Parser, Where, _Pending
 
@@ -46,6 +47,8 @@ _HEADER = re.compile(r"iteration\s+(\d{1,18})\s*/\s*(\d{1,18}|infinity)\s*\|")
 _VALIDATION = re.compile(r"\bvalid(?:ation)? loss at iteration\s+(\d{1,18})\s*\|(.*)")
 _NEOX_RATE = re.compile(r"samples/sec:\s*([^\s|]+)")
 
+_FLOAT = r"([-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?(?:[nN][aA][nN]|[iI][nN][fF]))"
+"""A printed number `float` reads (and nan, inf), as one regex group: what the bulk template accepts."""
 _MAX_WRAPPED_PIECES = 4
 _MAX_TEMPLATE_LABELS = 64  # a real line has a few dozen fields; a regex of thousands takes seconds to compile
 _FIRST_VALUE = 2  # values[0] and values[1] are the step and the planned total
@@ -114,7 +117,7 @@ class _Layout:
     with the unreadable values as None.
     """
 
-    __slots__ = ("labels", "slots", "loss_keys", "main_loss", "template", "build")
+    __slots__ = ("labels", "slots", "loss_keys", "main_loss", "template", "build", "counts", "skipped", "_bulk")
 
     def __init__(self, labels: tuple[str, ...], colons: bool) -> None:
         self.labels = labels
@@ -134,16 +137,45 @@ class _Layout:
             self._compile_template() if colons and self.loss_keys and len(labels) <= _MAX_TEMPLATE_LABELS else None
         )
         self.build: Callable[..., StepRecord] = self._compile_builder()
+        self.counts = [position for position, _index, convert, _d in self.slots if convert is _integer]
+        skipped = [position for position, index, _c, _d in self.slots if index == _FIELD_INDEX["skipped"]]
+        self.skipped = skipped[-1] if skipped else None
+        self._bulk: re.Pattern[str] | None = None
 
-    def _compile_template(self) -> re.Pattern[str]:
+    def _template_source(self, space: str, values: Sequence[str] | None = None) -> str:
+        """The template's regex; `values`: one group per label instead of any printed value."""
         # Possessive quantifiers (Python 3.11+) skip backtracking bookkeeping
         # the template never needs; older Pythons get the plain ones.
         q = "*+" if sys.version_info >= (3, 11) else "*"
-        parts = [r"iteration\s+(\d{1,18})\s" + q + r"/\s" + q + r"(\d{1,18})\s" + q + r"\|"]
-        for label in self.labels:
-            parts.append(r"\s" + q + re.escape(label) + r":\s" + q + r"([^|\s]" + q + r")\s" + q + r"\|")
-        parts.append(r"\s*$")
-        return re.compile("".join(parts))
+        s = space
+        parts = [r"iteration" + s + r"+(\d{1,18})" + s + q + r"/" + s + q + r"(\d{1,18})" + s + q + r"\|"]
+        for i, label in enumerate(self.labels):
+            value = r"([^|\s]" + q + r")" if values is None else values[i]
+            parts.append(s + q + re.escape(label) + r":" + s + q + value + s + q + r"\|")
+        parts.append(s + "*$")
+        return "".join(parts)
+
+    def _compile_template(self) -> re.Pattern[str]:
+        return re.compile(self._template_source(r"\s"))
+
+    @property
+    def bulk(self) -> re.Pattern[str]:
+        """The template over a block of lines joined by newlines, for lines `build` reads without
+        a fault: whitespace is the template's less the newline (a match ends its line, read as the
+        template reads it), a number `float` reads where `build` converts one, a count of at most
+        18 digits (zero for the skipped iterations) where it counts; any other line is left to the
+        template."""
+        if self._bulk is None:
+            groups = [r"([^|\s]*+)"] * len(self.labels)
+            for position, index, convert, _divisor in self.slots:
+                if convert is _integer:
+                    groups[position - _FIRST_VALUE] = "(0+)" if index == _FIELD_INDEX["skipped"] else "([0-9]{1,18})"
+                else:
+                    groups[position - _FIRST_VALUE] = _FLOAT
+            if self.main_loss is not None:
+                groups[self.main_loss - _FIRST_VALUE] = _FLOAT
+            self._bulk = re.compile(self._template_source(r"[^\S\n]", groups), re.MULTILINE)
+        return self._bulk
 
     def _compile_builder(self) -> Callable[..., StepRecord]:
         items = ["None"] * len(StepRecord._fields)
@@ -207,6 +239,36 @@ class MegatronParser(Parser):
         }
 
     # -- lines ---------------------------------------------------------
+    def bulk_template(self) -> re.Pattern[str] | None:
+        """The layout every line of the run prints, as a pattern over a block of lines (see
+        `_Layout.bulk`), while a line it matches is read by `parse`'s hot path: None otherwise."""
+        layout = self._template
+        if layout is None or self.known_loss_keys is not layout.loss_keys or self.pending:
+            return None
+        return layout.bulk
+
+    def bulk_rows(self, file: str) -> StepRows:
+        """An empty block of rows in the layout `bulk_template` matches (its values' fields)."""
+        layout = self._template
+        assert layout is not None
+        fields = {"step": (0, 1.0), "total_steps": (1, 1.0)}
+        for position, index, _convert, divisor in layout.slots:
+            fields[StepRecord._fields[index]] = (position, float(divisor))
+        if layout.main_loss is not None:
+            fields["loss"] = (layout.main_loss, 1.0)
+        return StepRows(fields, file, layout.build)
+
+    def read_bulk(
+        self, match: re.Match[str], prefix: str, line: str, number: int, ctx: ParseContext
+    ) -> tuple[Sequence[str], Where] | None:
+        """The row `parse` would make the record of: the values as printed, and where the line was
+        printed; None when `parse` must read the line (it reads from an earlier `iteration`)."""
+        if "iteration" in prefix:
+            return None
+        texts = match.groups()
+        ctx.step = self.previous_step = int(texts[0])
+        return texts, ctx.where(prefix, len(prefix))
+
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
         layout = self._template
         if layout is not None:

@@ -65,6 +65,8 @@ class Batch:
     first_line: int
     lines: list[str]
     numbers: list[int] | None = None
+    text: str | None = None
+    """The lines joined by newlines, when the reader has it at hand (else None)."""
 
     def numbered(self) -> Iterator[tuple[int, str]]:
         """Pairs of (line number, text)."""
@@ -170,16 +172,18 @@ def read_batches(
         stats.replaced_chars += text.count("\ufffd")
         lines = text.split("\n")
         lines.pop()  # the empty piece after the final newline
+        whole: str | None = text[:-1]
         if len(lines[0]) > max_line_chars:
             lines[0] = lines[0][:max_line_chars]
             stats.long_lines += 1
             stats.first_long_line = stats.first_long_line or line_no
+            whole = None
         stats.lines += len(lines)
         if "\r" in text:
             pieces, numbers = _split_carriage_returns(lines, line_no)
             yield Batch(line_no, pieces, numbers)
         else:
-            yield Batch(line_no, lines)
+            yield Batch(line_no, lines, None, whole)
         line_no += len(lines)
     if carry and not skipping:
         text = _decode(carry[:max_line_chars])

@@ -132,3 +132,19 @@ def test_file_truncated_mid_read_keeps_what_was_read(tmp_path) -> None:
     rest = [p for b in batches for p in b.numbered()]
     assert first[0] == (1, "line 0")
     assert [n for n, _ in first + rest] == list(range(1, len(first + rest) + 1))
+
+
+def test_a_batch_carries_its_lines_joined_when_they_are_the_block_as_read() -> None:
+    """The bulk reading searches a batch's text instead of joining its lines again: that text must
+    be exactly the lines joined by newlines, terminal escapes stripped and all; a batch whose
+    first line was cut (over-long) or whose lines were split at carriage returns has none."""
+    data = b"plain line\n\x1b[31mred\x1b[0m line\n" + b"x" * 50 + b"\n" + "caf\u00e9 \n".encode() + b"\xff\n"
+    for chunk in (7, 16, 64, 4096):
+        for batch in read_batches(io.BytesIO(data), "t", ReadStats(), chunk_bytes=chunk, max_line_chars=40):
+            if batch.text is not None:
+                assert batch.text == "\n".join(batch.lines)
+                assert batch.numbers is None
+    batches = list(read_batches(io.BytesIO(b"a\rb\nc\n"), "t", ReadStats()))
+    assert all(b.text is None for b in batches if b.numbers is not None)
+    cut = list(read_batches(io.BytesIO(b"y" * 100 + b"\nz\n"), "t", ReadStats(), chunk_bytes=4096, max_line_chars=40))
+    assert cut[0].lines[0] == "y" * 40 and cut[0].text is None

@@ -1,0 +1,231 @@
+"""Progress records read in bulk, kept as columns until something needs them one by one.
+
+A source's main layout is read a block of lines at a time (see
+`ParserSet.parse_block`): each matching line becomes a row of numbers, not a
+`StepRecord`. `StepRows` holds a block's rows and makes the record of a row
+only when asked (it is then the very record the line-by-line reading makes).
+`RecordBatch` is one batch of records, rows and line-by-line records in the order
+the lines were read; it gives the plain list of records (`records()`) to code
+that wants them, and `Columns`, arrays over the rows, to detectors that
+screen a whole batch at once (`Detector.skim`): when a detector can prove its
+per-record `observe` would raise nothing in a batch, it brings its state to
+where `observe` would have left it, and the batch costs it a few array
+operations. The events are the same either way (the tests compare both paths,
+the detectors' state included).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+
+from monitor.model import Record, StepRecord
+
+_EXACT_INTEGERS = float(2**53)
+
+Where = tuple[str | None, float | None, int | None, str | None]
+Builder = Callable[[Sequence[str], Where, str, int, str], StepRecord]
+
+
+class StepRows:
+    """The progress lines of one block read through one layout: per row the printed values (the
+    layout's regex groups) and what else building its record takes (where the line was printed,
+    its number and text). `fields` maps a `StepRecord` field to (group, divisor): the field is the
+    group read as a float, divided by the divisor (every row's group reads as one); fields not in
+    it are None on every row."""
+
+    __slots__ = ("numbers", "texts", "wheres", "lines", "fields", "file", "build", "_records")
+
+    def __init__(self, fields: dict[str, tuple[int, float]], file: str, build: Builder) -> None:
+        self.fields = fields
+        self.file = file
+        self.build = build
+        self.numbers: list[int] = []
+        self.texts: list[Sequence[str]] = []
+        self.wheres: list[Where] = []
+        self.lines: list[str] = []
+        self._records: dict[int, StepRecord] = {}
+
+    def add(self, texts: Sequence[str], where: Where, number: int, line: str) -> int:
+        """Keep one row; its index."""
+        self.texts.append(texts)
+        self.wheres.append(where)
+        self.numbers.append(number)
+        self.lines.append(line)
+        return len(self.numbers) - 1
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def record(self, index: int) -> StepRecord:
+        """The record of row `index` (built once)."""
+        found = self._records.get(index)
+        if found is None:
+            found = self._records[index] = self.build(
+                self.texts[index], self.wheres[index], self.file, self.numbers[index], self.lines[index]
+            )
+        return found
+
+    def column(self, group: int) -> np.ndarray[Any, Any]:
+        """One group of every row, read as floats."""
+        return np.fromiter(map(float, map(itemgetter(group), self.texts)), dtype=np.float64, count=len(self.texts))
+
+
+class RecordBatch:
+    """The records of one batch in reading order: line-by-line records, and row numbers of `rows`
+    (ints) where a progress line was read in bulk; then `extra` records (heartbeats)."""
+
+    def __init__(self, items: list[Any], rows: StepRows | None) -> None:
+        self.items = items
+        self.rows = rows
+        self.extra: list[Record] = []
+        self._records: list[Record] | None = None
+        self._columns: Columns | None | bool = False
+
+    def add(self, extra: list[Record]) -> None:
+        """Records to put after the batch's own (heartbeats)."""
+        if extra:
+            self.extra = [*self.extra, *extra]
+            self._records = None
+            self._columns = False
+
+    def __bool__(self) -> bool:
+        return bool(self.items or self.extra)
+
+    def records(self) -> list[Record]:
+        """Every record as an object, in order (built once)."""
+        if self._records is None:
+            rows = self.rows
+            if rows is None:
+                self._records = [*self.items, *self.extra]
+            else:
+                record = rows.record
+                self._records = [record(x) if type(x) is int else x for x in self.items] + self.extra
+        return self._records
+
+    def last_line(self) -> int:
+        """The line of the last record (0 without records)."""
+        if not self.items:
+            return 0
+        last = self.items[-1]
+        return (self.rows.numbers[last] if type(last) is int and self.rows is not None else last.line) or 0
+
+    def columns(self) -> Columns | None:
+        """The batch as columns, when every step record in it was read in bulk (else None)."""
+        if self._columns is False:
+            rows = self.rows
+            others = [x for x in self.items if type(x) is not int]
+            if rows is None or any(type(x) is StepRecord for x in others) or len(rows) == 0:
+                self._columns = None
+            else:
+                self._columns = Columns(self, rows, [*others, *self.extra])
+        return self._columns  # type: ignore[return-value]
+
+
+class Columns:
+    """The step records of a batch as arrays (each computed when first asked for), and the batch's
+    other records (`others`: timers, heartbeats, ...; `kinds` their types). A field's values are
+    float64 with NaN where the record has None; `present` tells a None from a printed NaN."""
+
+    def __init__(self, batch: RecordBatch, rows: StepRows, others: list[Record]) -> None:
+        self.batch = batch
+        self.rows = rows
+        self.others = others
+        self.kinds = {type(r) for r in others}
+        ranks = {w[2] for w in rows.wheres}
+        self.rank: int | None = next(iter(ranks)) if len(ranks) == 1 else None
+        self.one_rank = len(ranks) == 1
+        """All step records belong to one rank (`rank`); skims keep to that case."""
+        self.all_ranks = ranks | {r.rank for r in others}
+        """The ranks of all records, of every kind."""
+        self._values: dict[str, np.ndarray[Any, Any]] = {}
+        self._present: dict[str, np.ndarray[Any, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def record(self, index: int) -> StepRecord:
+        """The `index`-th step record."""
+        return self.rows.record(index)
+
+    def values(self, field: str) -> np.ndarray[Any, Any]:
+        """The field of every step record as float64 (NaN for None)."""
+        found = self._values.get(field)
+        if found is None:
+            rows = self.rows
+            column = rows.fields.get(field)
+            if column is not None:
+                found = rows.column(column[0])
+                if column[1] != 1:
+                    found = found / column[1]
+            elif field in ("epoch_s", "rank"):
+                at = 1 if field == "epoch_s" else 2
+                found = np.array([math.nan if (w := where[at]) is None else w for where in rows.wheres], np.float64)
+            elif field == "line":
+                found = np.array(rows.numbers, dtype=np.float64)
+            else:
+                found = np.full(len(rows), math.nan)
+            self._values[field] = found
+        return found
+
+    def present(self, field: str) -> np.ndarray[Any, Any]:
+        """Whether the field of each step record is set (not None)."""
+        found = self._present.get(field)
+        if found is None:
+            rows = self.rows
+            if field in rows.fields or field == "line":
+                found = np.ones(len(rows), dtype=bool)
+            elif field in ("epoch_s", "time", "rank", "node"):
+                at = ("time", "epoch_s", "rank", "node").index(field)
+                found = np.fromiter((w[at] is not None for w in rows.wheres), dtype=bool, count=len(rows))
+            else:
+                found = np.zeros(len(rows), dtype=bool)
+            self._present[field] = found
+        return found
+
+    def lines(self) -> list[int]:
+        """The line number of each step record."""
+        return self.rows.numbers
+
+    def exact_steps(self) -> bool:
+        """Whether every step number is exact as a float (compared in arrays)."""
+        return bool(np.all(np.abs(self.values("step")[self.present("step")]) < _EXACT_INTEGERS))
+
+    def trailing(self, kind: type) -> list[Record] | None:
+        """The batch's records of `kind`, when they all come after its last step record (else None)."""
+        found = [r for r in self.others if type(r) is kind]
+        if not found:
+            return found
+        items = self.batch.items
+        last = next((i for i in range(len(items) - 1, -1, -1) if type(items[i]) is int), -1)
+        return found if all(type(x) is not kind for x in items[:last]) else None
+
+
+def went_back(epochs: np.ndarray[Any, Any], has_epoch: np.ndarray[Any, Any],
+              steps: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """`detectors.base.went_back` between consecutive entries (the first has no predecessor: False):
+    across epochs when both print one, the epoch went down; else the step did."""
+    back = np.zeros(len(steps), dtype=bool)
+    if len(steps) < 2:
+        return back
+    both = has_epoch[1:] & has_epoch[:-1] & (epochs[1:] != epochs[:-1])
+    back[1:] = np.where(both, epochs[1:] < epochs[:-1], steps[1:] < steps[:-1])
+    return back
+
+
+def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
+                   position: tuple[float | None, int] | None) -> np.ndarray[Any, Any]:
+    """For the step records at `index` (each printing a step), in turn: whether its (epoch, step)
+    went back from the one before it, the first from `position` (None: from nothing)."""
+    epochs, has_epoch = columns.values("epoch")[index], columns.present("epoch")[index]
+    steps = columns.values("step")[index]
+    if position is None:
+        return went_back(epochs, has_epoch, steps)
+    epochs = np.concatenate(([math.nan if position[0] is None else position[0]], epochs))
+    has_epoch = np.concatenate(([position[0] is not None], has_epoch))
+    steps = np.concatenate(([position[1]], steps))
+    return went_back(epochs, has_epoch, steps)[1:]
