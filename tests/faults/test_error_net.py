@@ -159,3 +159,18 @@ def test_a_traceback_is_read_as_a_crash_not_as_error_lines() -> None:
 def test_no_rule_can_backtrack_catastrophically(group, rule) -> None:
     """The catalog's own check: no unbounded repeat nested in another."""
     assert not nested_repetition(rule.pattern.pattern), rule.pattern.pattern
+
+
+def test_a_settings_dump_rule_reads_a_long_run_of_dots_in_linear_time() -> None:
+    """The settings-dump rule (Megatron-LM's `arguments` print: `  name ...... value`) once
+    backtracked through every split of a long run of dots between the name and its leader: a
+    100k-character line of dots before an error took over ten seconds (this test then takes that
+    long). Its leader is matched at most 400 dots long and never given back."""
+    from monitor.parsers.error_lines import load
+
+    rule = next(r for r in load().benign if r.id == "settings-dump")
+    for line in ("." * 100_000 + "Alloc transports failed", "  lr " + "." * 100_000 + " 0.1"):
+        assert rule.pattern.search(line) is None
+    assert rule.pattern.search("  lr " + "." * 40 + " 0.0001")
+    assert rule.pattern.search("  lr " + "." * 400 + " 0.0001")
+    assert rule.pattern.search("  lr " + "." * 401 + " 0.0001") is None
