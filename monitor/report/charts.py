@@ -22,6 +22,7 @@ tooltip lists them (at most `MAX_TOOLTIP_LINES`).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Sequence
 from html import escape
@@ -303,19 +304,31 @@ def _series(index: int, points: list[tuple[float, float]], x_axis: Axis, y_axis:
 
 def _runs(points: list[tuple[float, float]], bands: Sequence[tuple[float, float, str]] = ()
           ) -> list[list[tuple[float, float]]]:
+    crosses = _Outages(bands).spanned
     runs: list[list[tuple[float, float]]] = [[]]
     for x, y in points:
         last = runs[-1][-1][0] if runs[-1] else None
-        if not math.isfinite(y) or (last is not None and (x < last or _crosses(last, x, bands))):
+        if not math.isfinite(y) or (last is not None and (x < last or crosses(last, x))):
             runs.append([])
         if math.isfinite(y):
             runs[-1].append((x, y))
     return [run for run in runs if run]
 
 
-def _crosses(a: float, b: float, bands: Sequence[tuple[float, float, str]]) -> bool:
-    """Whether the segment from x=a to x=b spans a whole outage (so it must not be drawn)."""
-    return any(a <= lo and b >= hi for lo, hi, _ in bands)
+class _Outages:
+    """Outage bands, sorted so that whether a segment spans a whole one costs a binary search: a
+    band lies within [a, b] exactly when the earliest-ending band that starts at a or later ends by b."""
+
+    def __init__(self, bands: Sequence[tuple[float, float, str]]) -> None:
+        ordered = sorted((lo, hi) for lo, hi, _ in bands)
+        self.starts = [lo for lo, _ in ordered]
+        self.first_end = [math.inf] * (len(ordered) + 1)  # the lowest end among bands i and after
+        for i in range(len(ordered) - 1, -1, -1):
+            self.first_end[i] = min(ordered[i][1], self.first_end[i + 1])
+
+    def spanned(self, a: float, b: float) -> bool:
+        """Whether the segment from x=a to x=b spans a whole outage (so it must not be drawn)."""
+        return a == a and self.first_end[bisect.bisect_left(self.starts, a)] <= b  # a NaN spans nothing
 
 
 def _band(band: tuple[float, float, str], x_axis: Axis, y_axis: Axis) -> str:

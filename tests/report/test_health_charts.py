@@ -236,3 +236,24 @@ def test_time_ticks_read_as_clock_times_and_as_dates_over_long_spans() -> None:
     assert time_axis([start, start + 20 * 86400], 0, 100).labels[0] == "Mar 06"
     overnight = time_axis([start + 12 * 3600, start + 20 * 3600], 0, 100).labels
     assert overnight[0].endswith(":00") and any(label.startswith("Mar 05 ") for label in overnight)
+
+
+def test_outage_spans_are_found_as_a_scan_of_every_band_finds_them() -> None:
+    """A chart line is broken where it would span a whole outage band; the lookup over sorted
+    bands (a report of a long log has thousands) answers as checking every band does."""
+    import math
+    import random
+
+    from monitor.report.charts import _Outages
+
+    rng = random.Random(5)
+    for _ in range(200):
+        bands = []
+        for _ in range(rng.randrange(0, 12)):
+            lo = rng.uniform(0, 100)
+            bands.append((lo, lo + rng.uniform(0, 20), "gap"))
+        outages = _Outages(bands)
+        for _ in range(50):
+            a, b = sorted((rng.uniform(-10, 130), rng.uniform(-10, 130)))
+            assert outages.spanned(a, b) == any(a <= lo and b >= hi for lo, hi, _ in bands)
+        assert not outages.spanned(math.nan, 200.0)
