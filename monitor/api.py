@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from monitor.catalog import load as load_catalog
+from monitor.columns import Columns, RecordBatch
 from monitor.correlate import correlate
 from monitor.model import (
     SCHEMA_VERSION,
@@ -128,7 +129,49 @@ class _Collector:
         self.first = epoch if self.first is None else min(self.first, epoch)
         self.last = epoch if self.last is None else max(self.last, epoch)
 
-    def __call__(self, records: list[Any]) -> None:
+    def __call__(self, batch: RecordBatch) -> None:
+        found = batch.columns()
+        if found is None:
+            self._records(batch.records())
+            return
+        self._rows(found)
+        self._records(found.others)
+
+    def _rows(self, found: Columns) -> None:
+        """The step records read in bulk, column by column (the values their records hold)."""
+        rows = found.rows
+        start, end = 0, len(rows)
+        while start < end:  # in slices that end where a thinning is due, as record by record
+            stop = end if self.max_rows is None else min(end, start + max(1, 2 * self.max_rows - len(self.keep)))
+            self._slice(found, start, stop)
+            start = stop
+            if self.max_rows is not None and len(self.keep) >= 2 * self.max_rows:
+                self._thin()
+
+    def _slice(self, found: Columns, start: int, stop: int) -> None:
+        rows, columns, n = found.rows, self.columns, stop - start
+        wheres = rows.wheres[start:stop]
+        columns["file"] += [self.name] * n
+        columns["line"] += rows.numbers[start:stop]
+        columns["rank"] += [w[2] for w in wheres]
+        columns["node"] += [w[3] for w in wheres]
+        for key in STEP_COLUMNS:
+            if key == "epoch_s":
+                columns[key] += [w[1] for w in wheres]
+            else:
+                columns[key] += rows.values(key, start, stop)
+        for epoch in (w[1] for w in wheres):
+            self._seen(epoch)
+        steps, losses = columns["step"][-n:], columns["loss"][-n:]
+        for step, loss in zip(steps, losses):
+            restart = step is not None and self.previous_step is not None and step < self.previous_step
+            if restart and self.keep:
+                self.keep[-1] = True
+            self.keep.append(restart or (loss is not None and not math.isfinite(loss)))
+            if step is not None:
+                self.previous_step = step
+
+    def _records(self, records: list[Any]) -> None:
         columns = self.columns
         for record in records:
             kind = type(record)

@@ -26,6 +26,7 @@ import numpy as np
 from monitor.model import Record, StepRecord
 
 _EXACT_INTEGERS = float(2**53)
+_WHERE = {"time": 0, "epoch_s": 1, "rank": 2, "node": 3}
 
 Where = tuple[str | None, float | None, int | None, str | None]
 Builder = Callable[[Sequence[str], Where, str, int, str], StepRecord]
@@ -34,13 +35,14 @@ Builder = Callable[[Sequence[str], Where, str, int, str], StepRecord]
 class StepRows:
     """The progress lines of one block read through one layout: per row the printed values (the
     layout's regex groups) and what else building its record takes (where the line was printed,
-    its number and text). `fields` maps a `StepRecord` field to (group, divisor): the field is the
-    group read as a float, divided by the divisor (every row's group reads as one); fields not in
-    it are None on every row."""
+    its number and text). `fields` maps a `StepRecord` field to (group, divisor, integer): the
+    field is the group read as an int (`integer`), or as a float divided by the divisor (every
+    row's group reads as one); fields not in it are None on every row, but for those of where the
+    line was printed (time, epoch_s, rank, node)."""
 
     __slots__ = ("numbers", "texts", "wheres", "lines", "fields", "file", "build", "_records")
 
-    def __init__(self, fields: dict[str, tuple[int, float]], file: str, build: Builder) -> None:
+    def __init__(self, fields: dict[str, tuple[int, float, bool]], file: str, build: Builder) -> None:
         self.fields = fields
         self.file = file
         self.build = build
@@ -69,6 +71,18 @@ class StepRows:
                 self.texts[index], self.wheres[index], self.file, self.numbers[index], self.lines[index]
             )
         return found
+
+    def values(self, field: str, start: int, stop: int) -> list[Any]:
+        """The field of rows `start` to `stop`, as their records hold it."""
+        column = self.fields.get(field)
+        if column is None:
+            at = _WHERE.get(field)
+            return [None] * (stop - start) if at is None else [w[at] for w in self.wheres[start:stop]]
+        texts = map(itemgetter(column[0]), self.texts[start:stop])
+        if column[2]:
+            return list(map(int, texts))
+        divisor = column[1]
+        return [float(t) / divisor for t in texts] if divisor != 1 else list(map(float, texts))
 
     def column(self, group: int) -> np.ndarray[Any, Any]:
         """One group of every row, read as floats."""

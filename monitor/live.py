@@ -236,7 +236,7 @@ class LiveScan:
         if scan is None:
             scan = self.scans[name] = SourceScan(Source(name, path), self.catalog, self.settings)
             scan.detectors = new_detectors(self.settings, live=True)  # episodes announced early, then updated
-            scan.on_records = lambda records, name=name: self._records(name, records)
+            scan.on_records = lambda batch, name=name: self._records(name, batch.records())
             while len(self._active) >= self.settings.tail_max_files:
                 self.forget(next(iter(self._active)))  # the least recently active
             self._active[name] = self.clock()

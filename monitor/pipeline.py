@@ -72,7 +72,7 @@ class SourceScan:
         self.faults = FaultScanner(catalog or load(), ctx)
         self.detectors = new_detectors(settings)
         self.summary = SourceSummary(file=source.name)
-        self.on_records: Callable[[list[Any]], None] | None = None  # live following watches records too
+        self.on_records: Callable[[RecordBatch], None] | None = None  # the report keeps records; tail watches them
         self.position: Position | None = None  # the last training step, to see restarts
         self.fault_inputs: list[FaultInput] | None = None
         self.skim = True  # detectors may screen batches read in bulk (the same events, faster)
@@ -194,7 +194,7 @@ class SourceScan:
         else:
             self.summary.add_all(batch.records())
         if self.on_records is not None:
-            self.on_records(batch.records())
+            self.on_records(batch)
         events: list[Event] = []
         for detector in self.detectors:
             if columns is not None and detector.skim(columns):
@@ -320,7 +320,7 @@ def scan_source(
     source: Source,
     catalog_files: tuple[str, ...] = (),
     settings: Settings | None = None,
-    on_records: Callable[[list[Any]], None] | None = None,
+    on_records: Callable[[RecordBatch], None] | None = None,
     on_progress: Progress | None = None,
 ) -> SourceResult:
     """Scan one source to its end (serially), with the shipped catalog plus `catalog_files`;

@@ -196,3 +196,28 @@ def test_a_row_is_the_record_the_line_gives() -> None:
     batch = scan.parsers.parse_block(lines[1:], 2)
     assert isinstance(batch, RecordBatch) and isinstance(batch.rows, StepRows) and len(batch.rows) > 300
     assert repr([r for r in batch.records() if type(r) is StepRecord]) == repr(expected)
+
+
+@pytest.mark.parametrize("seed", range(0, 40, 3))
+def test_the_report_keeps_the_same_rows_from_both_paths(seed: int) -> None:
+    """`monitor.load` (the report's data) keeps rows read in bulk column by column: the same
+    values, types and thinning as record by record."""
+    from monitor.api import _Collector
+
+    run = _Run(seed)
+    text = "\n".join(run.lines(run.rng.randrange(200, 4000))) + "\n"
+    kept = []
+    for bulk in (True, False):
+        collector = _Collector("run.log", max_rows=run.rng.choice([None, 50, 300]) if bulk else None)
+        if not bulk:
+            collector.max_rows = kept[0][1]
+        scan = SourceScan(Source("run.log", None), load())
+        scan.on_records = collector
+        for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=16384):
+            scan.process(batch if bulk else batch.numbered())
+        scan.finish()
+        values = {key: [(type(v).__name__, repr(v)) for v in column] for key, column in collector.columns.items()}
+        kept.append((values, collector.max_rows, collector.keep, collector.timers, collector.pauses,
+                     collector.first, collector.last))
+    assert repr(kept[0]) == repr(kept[1])
+    assert len(kept[0][0]["step"]) > 50

@@ -251,11 +251,11 @@ class MegatronParser(Parser):
         """An empty block of rows in the layout `bulk_template` matches (its values' fields)."""
         layout = self._template
         assert layout is not None
-        fields = {"step": (0, 1.0), "total_steps": (1, 1.0)}
-        for position, index, _convert, divisor in layout.slots:
-            fields[StepRecord._fields[index]] = (position, float(divisor))
+        fields = {"step": (0, 1.0, True), "total_steps": (1, 1.0, True)}
+        for position, index, convert, divisor in layout.slots:
+            fields[StepRecord._fields[index]] = (position, divisor, convert is _integer)
         if layout.main_loss is not None:
-            fields["loss"] = (layout.main_loss, 1.0)
+            fields["loss"] = (layout.main_loss, 1.0, False)
         return StepRows(fields, file, layout.build)
 
     def read_bulk(
