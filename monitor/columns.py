@@ -40,7 +40,7 @@ class StepRows:
     row's group reads as one); fields not in it are None on every row, but for those of where the
     line was printed (time, epoch_s, rank, node)."""
 
-    __slots__ = ("numbers", "texts", "wheres", "lines", "fields", "file", "build", "_records")
+    __slots__ = ("numbers", "texts", "wheres", "lines", "fields", "file", "build", "_records", "_parent", "_index")
 
     def __init__(self, fields: dict[str, tuple[int, float, bool]], file: str, build: Builder) -> None:
         self.fields = fields
@@ -51,6 +51,8 @@ class StepRows:
         self.wheres: list[Where] = []
         self.lines: list[str] = []
         self._records: dict[int, StepRecord] = {}
+        self._parent: StepRows | None = None  # a subset's rows are its parent's (their records too)
+        self._index: list[int] = []
 
     def add(self, texts: Sequence[str], where: Where, number: int, line: str) -> int:
         """Keep one row; its index."""
@@ -63,8 +65,20 @@ class StepRows:
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def subset(self, index: list[int]) -> StepRows:
+        """The rows at `index`, in that order; their records are this block's own."""
+        part = StepRows(self.fields, self.file, self.build)
+        part.texts = [self.texts[i] for i in index]
+        part.wheres = [self.wheres[i] for i in index]
+        part.numbers = [self.numbers[i] for i in index]
+        part.lines = [self.lines[i] for i in index]
+        part._parent, part._index = self, index
+        return part
+
     def record(self, index: int) -> StepRecord:
         """The record of row `index` (built once)."""
+        if self._parent is not None:
+            return self._parent.record(self._index[index])
         found = self._records.get(index)
         if found is None:
             found = self._records[index] = self.build(
@@ -158,6 +172,7 @@ class Columns:
         """The ranks of all records, of every kind."""
         self._values: dict[str, np.ndarray[Any, Any]] = {}
         self._present: dict[str, np.ndarray[Any, Any]] = {}
+        self._parts: list[Columns] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -204,6 +219,27 @@ class Columns:
     def lines(self) -> list[int]:
         """The line number of each step record."""
         return self.rows.numbers
+
+    def ranks_in_order(self) -> list[int | None]:
+        """The ranks of all the batch's records, in the order they first appear."""
+        wheres, seen = self.rows.wheres, {}
+        for x in self.batch.items:
+            seen.setdefault(wheres[x][2] if type(x) is int else x.rank, None)
+        for record in self.batch.extra:
+            seen.setdefault(record.rank, None)
+        return list(seen)
+
+    def by_rank(self) -> list[Columns]:
+        """The step records of each rank, as columns of their own (in the order ranks first appear;
+        the batch's other records stay with the whole batch)."""
+        if self.one_rank:
+            return [self]
+        if self._parts is None:
+            index: dict[int | None, list[int]] = {}
+            for i, where in enumerate(self.rows.wheres):
+                index.setdefault(where[2], []).append(i)
+            self._parts = [Columns(self.batch, self.rows.subset(rows), []) for rows in index.values()]
+        return self._parts
 
     def exact_steps(self) -> bool:
         """Whether every step number is exact as a float (compared in arrays)."""

@@ -40,7 +40,7 @@ class _Run:
         rng = self.rng
         self.stamped = rng.random() < 0.7
         self.prefix = rng.choice(["", "", "[default0]:", "[default3]:"])
-        self.two_ranks = rng.random() < 0.15
+        self.ranks = rng.choice([1, 1, 1, 2, 4])  # torchrun's combined output interleaves the ranks' lines
         self.clock = 1_709_632_800.0 + rng.randrange(0, 10**6)
         self.step = rng.randrange(0, 5000)
         self.loss = rng.uniform(2.0, 10.0)
@@ -106,9 +106,7 @@ class _Run:
         rng, t = self.rng, self.trouble
         out: list[str] = []
         while len(out) < count:
-            rank_prefix = self.prefix
-            if self.two_ranks and rng.random() < 0.5:
-                rank_prefix = "[default1]:"
+            rank_prefix = self.prefix if self.ranks == 1 else f"[default{rng.randrange(self.ranks)}]:"
             out.append(self._iteration(rank_prefix))
             if rng.random() < t["noise"]:
                 out.append(f"node{rng.randrange(64):03d}:{rng.randrange(99999)}:1 [{rng.randrange(8)}] NCCL INFO "
@@ -187,14 +185,15 @@ def test_the_random_runs_go_through_both_paths() -> None:
 
 def test_a_row_is_the_record_the_line_gives() -> None:
     """A line read in bulk becomes, when asked for, the very record `parse` makes of it."""
-    run = _Run(7)
+    run = _Run(1)  # one rank, no odd values, bars or wrapped lines
     lines = [line for line in run.lines(400) if " iteration " in line and "%|" not in line]
     scan = SourceScan(Source("run.log", None), load())
     scan.process(enumerate(lines[:1], 1))  # the layout is learned from the first line
     reference = SourceScan(Source("run.log", None), load())
     expected = [r for r in reference.parsers.parse_lines(enumerate(lines, 1)) if type(r) is StepRecord][1:]
     batch = scan.parsers.parse_block(lines[1:], 2)
-    assert isinstance(batch, RecordBatch) and isinstance(batch.rows, StepRows) and len(batch.rows) > 300
+    assert isinstance(batch, RecordBatch) and isinstance(batch.rows, StepRows)
+    assert len(batch.rows) == len(lines) - 1 > 200
     assert repr([r for r in batch.records() if type(r) is StepRecord]) == repr(expected)
 
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 from monitor.catalog import definition
@@ -117,6 +118,20 @@ class Detector:
         would raise nothing, with the state brought to where it would have left it; False (and the
         state untouched) when the records must go through `observe`."""
         return False
+
+    def skim_ranks(self, batch: Columns, screen: Callable[[Columns], Callable[[], None] | None]) -> bool:
+        """`skim` for a detector whose ranks are independent: `screen` looks at one rank's step
+        records and returns what brings that rank's state forward, or None; the batch is skimmed
+        when every rank's screen passes, and only then is any state changed."""
+        moves = []
+        for part in batch.by_rank():
+            move = screen(part)
+            if move is None:
+                return False
+            moves.append(move)
+        for move in moves:
+            move()
+        return True
 
     def snapshot(self) -> dict[str, Any]:
         """The detector's state, comparable with `==` and picklable."""

@@ -48,6 +48,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -134,22 +135,29 @@ class _Rank:
     )  # the last training records, for the end-of-log grad-norm blow-up check
 
 
+def _after_refreshes(first: float, refreshed: tuple[list[int], list[float]], n: int,
+                     each: list[float]) -> np.ndarray[Any, Any]:
+    """For each of `n` values added in turn, what holds when it meets the state: `first` before
+    any refresh, else `each[k]` after the k-th refresh (a refresh takes effect after its value)."""
+    if not refreshed[0]:
+        return np.full(n, first)
+    table = np.asarray([first, *each], dtype=np.float64)
+    return table[np.searchsorted(np.asarray(refreshed[0]) + 1, np.arange(n), side="right")]
+
+
 def _gates(baseline: Baseline, refreshed: tuple[list[int], list[float]], n: int) -> np.ndarray[Any, Any]:
     """The gate each of `n` values added in turn meets (the one before its own refresh)."""
-    gates = np.full(n, baseline.gate)
-    for index, median in zip(*refreshed):
-        gates[index + 1:] = median * baseline.gate_ratio
-    return gates
+    return _after_refreshes(baseline.gate, refreshed, n, [m * baseline.gate_ratio for m in refreshed[1]])
 
 
 def _best_before(state: _Rank, refreshed: tuple[list[int], list[float]], n: int, size: int) -> np.ndarray[Any, Any]:
     """The best baseline (lowest of the last `size` medians) each of `n` loss values added in turn meets."""
     levels = collections.deque(state.levels, maxlen=size)
-    best = np.full(n, state.best)
-    for index, median in zip(*refreshed):
+    bests = []
+    for median in refreshed[1]:
         levels.append(median)
-        best[index + 1:] = min(levels)
-    return best
+        bests.append(min(levels))
+    return _after_refreshes(state.best, refreshed, n, bests)
 
 
 class LossDetector(Detector):
@@ -233,28 +241,31 @@ class LossDetector(Detector):
         moment, the learning rate not rising, past the warm-up; a grad norm at or under its gate,
         or not positive and finite) and no climb crosses `climb_ratio` above the best baseline: the
         baselines, the climb's bookkeeping and the last records move."""
+        return self.skim_ranks(batch, self._screen)
+
+    def _screen(self, batch: Columns) -> Callable[[], None] | None:
         state = self.ranks.get(batch.rank)
-        if not batch.one_rank or state is None or not batch.exact_steps() or not state.loss.values or (
+        if state is None or not batch.exact_steps() or not state.loss.values or (
             not state.levels or state.spike is not None or state.nans is not None or state.zeros is not None
             or state.collapse is not None or state.climb is not None or state.climb_crossed is not None
             or state.grad_open or state.grad_episode is not None or state.diverged
         ):
-            return False
+            return None
         if not np.all(batch.present("loss")) or np.any(batch.values("step") < self.settings.warmup_steps):
-            return False
+            return None
         losses = batch.values("loss")
         lines = batch.lines()
         loss_list: list[float] = losses.tolist()
         refreshed = state.loss.refreshes(loss_list, lines)
         if not np.all((losses > 0) & (losses <= _gates(state.loss, refreshed, len(losses)))):
-            return False
+            return None
         if batch.present("lr")[0]:
             lr = batch.values("lr")
             before = np.concatenate(([np.inf if state.last_lr is None else state.last_lr], lr[:-1]))
             if not np.all(batch.present("lr")) or not np.all(lr <= before * _LR_RISE):
-                return False
+                return None
         elif np.any(batch.present("lr")):
-            return False
+            return None
         has_grad = batch.present("grad_norm")
         grads = batch.values("grad_norm")[has_grad]
         valid = (grads > 0) & (grads < np.inf)
@@ -262,7 +273,7 @@ class LossDetector(Detector):
         grad_lines = [line for line, ok in zip((n for n, h in zip(lines, has_grad) if h), valid) if ok]
         grad_refreshed = state.grad.refreshes(grad_values, grad_lines)
         if np.any(np.asarray(grad_values) > _gates(state.grad, grad_refreshed, len(grad_values))):
-            return False  # a grad norm over its gate is judged in `observe`
+            return None  # a grad norm over its gate is judged in `observe`
         # the climb's bookkeeping: reset where the loss dips, else count the rises
         before_loss = np.concatenate(([state.climb_last], losses[:-1]))
         reset = losses < before_loss * _DIP
@@ -275,25 +286,27 @@ class LossDetector(Detector):
         reported = ~since & state.climb_reported
         best = _best_before(state, refreshed, len(losses), 2 * self.settings.spike_window)
         if np.any((rises >= 2) & ~reported & (losses >= best * self.settings.climb_ratio)):
-            return False  # a climb crossing: `observe` follows it
-        # the state `observe` leaves
-        medians = state.loss.extend(loss_list, lines, refreshed)
-        state.levels.extend(medians)
-        if medians:
-            state.best = min(state.levels)
-        state.grad.extend(grad_values, grad_lines, grad_refreshed)
-        if batch.present("lr")[0]:
-            state.last_lr = batch.record(len(batch) - 1).lr
-        n = len(losses)
-        if since[-1]:
-            state.climb_start = batch.record(int(last_reset[-1]))
-            state.climb_reported = False
-        state.climb_last = loss_list[-1]
-        state.climb_rises = int(rises[-1])
-        with_grad = np.flatnonzero(has_grad)[-_TAIL:]
-        state.tail.extend(batch.record(int(i)) for i in with_grad)
-        state.previous = batch.record(n - 1)
-        return True
+            return None  # a climb crossing: `observe` follows it
+
+        def move() -> None:
+            medians = state.loss.extend(loss_list, lines, refreshed)
+            state.levels.extend(medians)
+            if medians:
+                state.best = min(state.levels)
+            state.grad.extend(grad_values, grad_lines, grad_refreshed)
+            if batch.present("lr")[0]:
+                state.last_lr = batch.record(len(batch) - 1).lr
+            n = len(losses)
+            if since[-1]:
+                state.climb_start = batch.record(int(last_reset[-1]))
+                state.climb_reported = False
+            state.climb_last = loss_list[-1]
+            state.climb_rises = int(rises[-1])
+            with_grad = np.flatnonzero(has_grad)[-_TAIL:]
+            state.tail.extend(batch.record(int(i)) for i in with_grad)
+            state.previous = batch.record(n - 1)
+
+        return move
 
     def finish(self) -> list[Event]:
         """Episodes still open at the end of the log, decided now that their future is known: a spike

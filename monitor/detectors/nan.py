@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -94,13 +95,12 @@ class NanDetector(Detector):
     def skim(self, batch: Columns) -> bool:
         """Nothing non-finite, no nan-iteration count, no evaluation and no episode open: only the
         last finite loss moves."""
-        if not len(batch):
-            return True
-        if not batch.one_rank:
-            return False
+        return self.skim_ranks(batch, self._screen)
+
+    def _screen(self, batch: Columns) -> Callable[[], None] | None:
         state = self.ranks.get(batch.rank)
         if state is not None and (state.loss is not None or state.grad is not None or state.counter is not None):
-            return False
+            return None
         loss, grad = batch.values("loss"), batch.values("grad_norm")
         has_loss, has_grad = batch.present("loss"), batch.present("grad_norm")
         counts = batch.values("nan_count")
@@ -108,14 +108,18 @@ class NanDetector(Detector):
             np.any(has_loss & ~np.isfinite(loss)) or np.any(has_grad & ~np.isfinite(grad))
             or np.any(batch.present("nan_count") & (counts != 0)) or np.any(batch.present("eval_loss"))
         ):
-            return False
-        if state is None:
-            state = self.ranks[batch.rank] = _RankState()
+            return None
         found = np.flatnonzero(has_loss)
-        if len(found):
-            last = batch.record(int(found[-1]))
-            state.last_finite_loss, state.last_finite_step = last.loss, last.step
-        return True
+        last = batch.record(int(found[-1])) if len(found) else None
+
+        def move() -> None:
+            moved = self.ranks.get(batch.rank)
+            if moved is None:
+                moved = self.ranks[batch.rank] = _RankState()
+            if last is not None:
+                moved.last_finite_loss, moved.last_finite_step = last.loss, last.step
+
+        return move
 
     def finish(self) -> list[Event]:
         events: list[Event] = []

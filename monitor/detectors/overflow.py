@@ -34,6 +34,7 @@ least `SEARCH_SCALE` = 2^16 or within the first `STARTUP_STEPS` steps.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -140,37 +141,45 @@ class OverflowDetector(Detector):
 
     def skim(self, batch: Columns) -> bool:
         """No scaler message, no episode open, nothing skipped and no scale below the collapse line:
-        only the position and whether the rank made progress move."""
-        if len(batch.all_ranks) != 1 or LossScaleOverflow in batch.kinds:
+        only each rank's position and whether it made progress move."""
+        if LossScaleOverflow in batch.kinds or not batch.exact_steps():
             return False
-        if not len(batch):
-            return True
-        if not batch.exact_steps():
-            return False
-        state = self._state(batch.rank)  # what `observe` does first (it may adopt the unnamed rank's state)
+        if len(batch.all_ranks) > 1 and None in batch.all_ranks:
+            return False  # unnamed records may belong to a named rank: `observe` sorts them out
+        for rank in batch.ranks_in_order():  # what `observe` does first for every record, whatever its kind
+            self._state(rank)
+        return self.skim_ranks(batch, self._screen)
+
+    def _screen(self, batch: Columns) -> Callable[[], None] | None:
+        state = self._state(batch.rank)
         if state.episode is not None or state.collapsed:
-            return False
+            return None
         training = ~(~batch.present("loss") & batch.present("eval_loss"))
         skipped, has_skipped = batch.values("skipped"), batch.present("skipped")
         scale = batch.values("loss_scale")
         if np.any(training & has_skipped & (skipped != 0)) or np.any(
             training & batch.present("loss_scale") & ~(scale >= COLLAPSE_SCALE)
         ):
-            return False
+            return None
         index = np.flatnonzero(training)
         if not len(index):
-            return True
+            return lambda: None
         with_step = index[batch.present("step")[index]]
         back = np.zeros(len(index), dtype=bool)
+        last = None
         if len(with_step):
             back[np.searchsorted(index, with_step)] = went_back_from(batch, with_step, state.position)
             last = batch.record(int(with_step[-1]))
-            state.position = (last.epoch, last.step)  # type: ignore[assignment]
         progressed = (batch.present("loss") | (has_skipped & (skipped == 0)))[index]
         decided = np.flatnonzero(progressed | back)
-        if len(decided):
-            state.progressed = bool(progressed[decided[-1]])
-        return True
+
+        def move() -> None:
+            if last is not None:
+                state.position = (last.epoch, last.step)  # type: ignore[assignment]
+            if len(decided):
+                state.progressed = bool(progressed[decided[-1]])
+
+        return move
 
     def _step(self, state: _RankState, record: StepRecord) -> list[Event] | None:
         step = record.step

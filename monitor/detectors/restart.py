@@ -12,6 +12,8 @@ by the fault catalog.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from monitor.columns import Columns, went_back_from
@@ -45,20 +47,22 @@ class RestartDetector(Detector):
         return events
 
     def skim(self, batch: Columns) -> bool:
-        """No training step of the batch went back: only the rank's position moves."""
-        if not len(batch):
-            return True
-        if not batch.one_rank or not batch.exact_steps():
-            return False
+        """No training step of the batch went back: only each rank's position moves."""
+        return bool(batch.exact_steps()) and self.skim_ranks(batch, self._screen)
+
+    def _screen(self, batch: Columns) -> Callable[[], None] | None:
         training = batch.present("step") & ~(~batch.present("loss") & batch.present("eval_loss"))
         index = np.flatnonzero(training)
         if not len(index):
-            return True
+            return lambda: None
         if np.any(went_back_from(batch, index, self.last.get(batch.rank))):
-            return False
+            return None
         last = batch.record(int(index[-1]))
-        self.last[batch.rank] = (last.epoch, last.step)  # type: ignore[assignment]
-        return True
+
+        def move() -> None:
+            self.last[batch.rank] = (last.epoch, last.step)  # type: ignore[assignment]
+
+        return move
 
     @staticmethod
     def _event(record: StepRecord, previous: Position) -> Event:

@@ -77,6 +77,10 @@ class Baseline:
         starts: list[int] = np.flatnonzero(np.diff(blocks, prepend=self._block) != 0).tolist()
         size = self.values.maxlen or 1
         held = list(self.values)[-size:]
+        if len(held) == size and len(starts) > 8:  # every window is full: take the medians as arrays
+            series = np.concatenate((np.asarray(held[1:], dtype=np.float64), np.asarray(values, dtype=np.float64)))
+            windows = np.lib.stride_tricks.sliding_window_view(series, size)[starts]
+            return starts, np.median(windows, axis=1).tolist()
         medians = []
         for i in starts:
             window = list(values[max(0, i + 1 - size):i + 1])

@@ -34,6 +34,7 @@ import dataclasses
 import math
 import re
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -168,25 +169,28 @@ class SlowdownDetector(Detector):
         erratic (`erratic_ratio` times the fast steps of its window), no episode is open and no
         pause came before: the baseline, the recent steps and the timers move. The stale gate is
         followed one value at a time, since `observe` refreshes it whenever a value passes it."""
+        return self.skim_ranks(batch, self._screen) and self._skim_timers(batch)
+
+    def _screen(self, batch: Columns) -> Callable[[], None] | None:
         state = self.ranks.get(batch.rank)
         settings = self.settings
         size = settings.slow_window
-        if not batch.one_rank or state is None or state.clocked or state.open or state.slow or state.erratic or (
+        if state is None or state.clocked or state.open or state.slow or state.erratic or (
             state.erratic_episode is not None or state.episode is not None or len(state.baseline.values) < size
             or len(state.recent) < _ERRATIC_WINDOW - 1
             or (state.last is not None and (state.last.line or 0) < self.pause_line)
         ):
-            return False
+            return None
         raw = batch.values(state.metric)
         valid = np.flatnonzero((raw > 0) & (raw < np.inf))  # others are skipped by `observe`
         if not len(valid):
-            return self._skim_timers(batch)
+            return lambda: None
         values = 1.0 / raw[valid] if state.inverse else raw[valid]
         history = np.asarray(list(state.recent)[-(_ERRATIC_WINDOW - 1):])
         windows = np.lib.stride_tricks.sliding_window_view(np.concatenate((history, values)), _ERRATIC_WINDOW)
         floors = settings.erratic_ratio * np.sort(windows, axis=1)[:, _ERRATIC_WINDOW // 4]
         if np.any(values >= floors):
-            return False  # a swing: `observe` judges it
+            return None  # a swing: `observe` judges it
         numbers = batch.lines()
         lines = [numbers[i] for i in valid]
         value_list: list[float] = values.tolist()
@@ -210,7 +214,7 @@ class SlowdownDetector(Detector):
                     ):
                         slow.append(i)
                         if len(slow) >= settings.slow_records:
-                            return False  # a slowdown: `observe` reports it
+                            return None  # a slowdown: `observe` reports it
                         continue
                 slow = []
                 refresh_floor = False
@@ -226,18 +230,20 @@ class SlowdownDetector(Detector):
                 gate = median * ratio
                 if refresh_floor:
                     floor = floor_list[i]
-        # the state `observe` leaves
-        baseline.values.extend(added[kept:])
-        baseline._block, baseline._median, baseline.gate = block, median, gate
-        state.erratic_floor = floor
-        if len(slow) or len(added) - kept < len(value_list):
-            state.normal_run = 0
-        state.slow = [batch.record(int(valid[i])) for i in slow]
-        state.slow_values = [value_list[i] for i in slow]
-        state.recent.extend(value_list)
-        state.recent_records.extend(batch.record(int(i)) for i in valid[-_ERRATIC_WINDOW:])
-        state.last = state.recent_records[-1]
-        return self._skim_timers(batch)
+
+        def move() -> None:
+            baseline.values.extend(added[kept:])
+            baseline._block, baseline._median, baseline.gate = block, median, gate
+            state.erratic_floor = floor
+            if len(slow) or len(added) - kept < len(value_list):
+                state.normal_run = 0
+            state.slow = [batch.record(int(valid[i])) for i in slow]
+            state.slow_values = [value_list[i] for i in slow]
+            state.recent.extend(value_list)
+            state.recent_records.extend(batch.record(int(i)) for i in valid[-_ERRATIC_WINDOW:])
+            state.last = state.recent_records[-1]
+
+        return move
 
     def _skim_timers(self, batch: Columns) -> bool:
         for record in batch.others:
