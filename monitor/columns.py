@@ -191,13 +191,8 @@ class Columns:
                 found = rows.column(column[0])
                 if column[1] != 1:
                     found = found / column[1]
-            elif field in ("epoch_s", "rank"):
-                at = 1 if field == "epoch_s" else 2
-                found = np.array([math.nan if (w := where[at]) is None else w for where in rows.wheres], np.float64)
-            elif field == "line":
-                found = np.array(rows.numbers, dtype=np.float64)
             else:
-                found = np.full(len(rows), math.nan)
+                found = np.array([math.nan if v is None else v for v in rows.values(field, 0, len(rows))], np.float64)
             self._values[field] = found
         return found
 
@@ -205,14 +200,11 @@ class Columns:
         """Whether the field of each step record is set (not None)."""
         found = self._present.get(field)
         if found is None:
-            rows = self.rows
-            if field in rows.fields or field == "line":
-                found = np.ones(len(rows), dtype=bool)
-            elif field in ("epoch_s", "time", "rank", "node"):
-                at = ("time", "epoch_s", "rank", "node").index(field)
-                found = np.fromiter((w[at] is not None for w in rows.wheres), dtype=bool, count=len(rows))
+            rows, n = self.rows, len(self.rows)
+            if field in rows.fields:
+                found = np.ones(n, dtype=bool)
             else:
-                found = np.zeros(len(rows), dtype=bool)
+                found = np.fromiter((v is not None for v in rows.values(field, 0, n)), dtype=bool, count=n)
             self._present[field] = found
         return found
 

@@ -169,7 +169,12 @@ class SlowdownDetector(Detector):
         erratic (`erratic_ratio` times the fast steps of its window), no episode is open and no
         pause came before: the baseline, the recent steps and the timers move. The stale gate is
         followed one value at a time, since `observe` refreshes it whenever a value passes it."""
-        return self.skim_ranks(batch, self._screen) and self._skim_timers(batch)
+        if not self.skim_ranks(batch, self._screen):
+            return False
+        for record in batch.others:
+            if type(record) is TimerRecord and (state := self.ranks.get(record.rank)) is not None:
+                state.timers.append(record)  # type: ignore[arg-type]
+        return True
 
     def _screen(self, batch: Columns) -> Callable[[], None] | None:
         state = self.ranks.get(batch.rank)
@@ -244,14 +249,6 @@ class SlowdownDetector(Detector):
             state.last = state.recent_records[-1]
 
         return move
-
-    def _skim_timers(self, batch: Columns) -> bool:
-        for record in batch.others:
-            if type(record) is TimerRecord:
-                state = self.ranks.get(record.rank)
-                if state is not None:
-                    state.timers.append(record)
-        return True
 
     def _step(self, record: StepRecord, events: list[Event]) -> None:
         state = self.ranks.get(record.rank)
