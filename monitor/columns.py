@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -103,6 +103,32 @@ class StepRows:
         return np.fromiter(map(float, map(itemgetter(group), self.texts)), dtype=np.float64, count=len(self.texts))
 
 
+class RecordRows:
+    """Step records already built (read line by line), behind the interface of `StepRows`, so that
+    detectors screen a batch of them as columns too. Every field is read from the records."""
+
+    __slots__ = ("records", "wheres", "numbers")
+    fields: dict[str, tuple[int, float, bool]] = {}
+
+    def __init__(self, records: list[StepRecord]) -> None:
+        self.records = records
+        self.wheres: list[Where] = [(r.time, r.epoch_s, r.rank, r.node) for r in records]
+        self.numbers = [r.line for r in records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def subset(self, index: list[int]) -> RecordRows:
+        records = self.records
+        return RecordRows([records[i] for i in index])
+
+    def record(self, index: int) -> StepRecord:
+        return self.records[index]
+
+    def values(self, field: str, start: int, stop: int) -> list[Any]:
+        return list(map(attrgetter(field), self.records[start:stop]))
+
+
 class RecordBatch:
     """The records of one batch in reading order: line-by-line records, and row numbers of `rows`
     (ints) where a progress line was read in bulk; then `extra` records (heartbeats)."""
@@ -142,8 +168,9 @@ class RecordBatch:
         last = self.items[-1]
         return (self.rows.numbers[last] if type(last) is int and self.rows is not None else last.line) or 0
 
-    def columns(self) -> Columns | None:
-        """The batch as columns, when every step record in it was read in bulk (else None)."""
+    def columns(self, built: bool = False) -> Columns | None:
+        """The batch as columns, when every step record in it was read in bulk (else None); with
+        `built`, else as columns over its records (None without step records)."""
         if self._columns is False:
             rows = self.rows
             others = [x for x in self.items if type(x) is not int]
@@ -151,7 +178,23 @@ class RecordBatch:
                 self._columns = None
             else:
                 self._columns = Columns(self, rows, [*others, *self.extra])
+        if self._columns is None and built:
+            return self._built_columns()
         return self._columns  # type: ignore[return-value]
+
+    def _built_columns(self) -> Columns | None:
+        items: list[Any] = []
+        steps: list[StepRecord] = []
+        for record in self.records():
+            if type(record) is StepRecord:
+                items.append(len(steps))
+                steps.append(record)
+            else:
+                items.append(record)
+        if not steps:
+            return None
+        others = [x for x in items if type(x) is not int]
+        return Columns(self, RecordRows(steps), others, items[: len(items) - len(self.extra)])
 
 
 class Columns:
@@ -159,9 +202,13 @@ class Columns:
     other records (`others`: timers, heartbeats, ...; `kinds` their types). A field's values are
     float64 with NaN where the record has None; `present` tells a None from a printed NaN."""
 
-    def __init__(self, batch: RecordBatch, rows: StepRows, others: list[Record]) -> None:
+    def __init__(
+        self, batch: RecordBatch, rows: StepRows | RecordRows, others: list[Record], items: list[Any] | None = None
+    ) -> None:
         self.batch = batch
         self.rows = rows
+        self.items = batch.items if items is None else items
+        """The batch's records in order, a step record as its row's index (the batch's extra records apart)."""
         self.others = others
         self.kinds = {type(r) for r in others}
         ranks = {w[2] for w in rows.wheres}
@@ -191,22 +238,29 @@ class Columns:
                 found = rows.column(column[0])
                 if column[1] != 1:
                     found = found / column[1]
+                self._values[field] = found
             else:
-                found = np.array([math.nan if v is None else v for v in rows.values(field, 0, len(rows))], np.float64)
-            self._values[field] = found
+                found = self._read(field)[0]
         return found
 
     def present(self, field: str) -> np.ndarray[Any, Any]:
         """Whether the field of each step record is set (not None)."""
         found = self._present.get(field)
         if found is None:
-            rows, n = self.rows, len(self.rows)
-            if field in rows.fields:
-                found = np.ones(n, dtype=bool)
+            if field in self.rows.fields:
+                found = self._present[field] = np.ones(len(self.rows), dtype=bool)
             else:
-                found = np.fromiter((v is not None for v in rows.values(field, 0, n)), dtype=bool, count=n)
-            self._present[field] = found
+                found = self._read(field)[1]
         return found
+
+    def _read(self, field: str) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """A field the rows do not hold as a column: its values and presence, from the values its
+        records hold."""
+        values = self.rows.values(field, 0, len(self.rows))
+        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+        numbers = np.array([math.nan if v is None else v for v in values], np.float64)
+        self._values[field], self._present[field] = numbers, present
+        return numbers, present
 
     def lines(self) -> list[int]:
         """The line number of each step record."""
@@ -215,7 +269,7 @@ class Columns:
     def ranks_in_order(self) -> list[int | None]:
         """The ranks of all the batch's records, in the order they first appear."""
         wheres, seen = self.rows.wheres, {}
-        for x in self.batch.items:
+        for x in self.items:
             seen.setdefault(wheres[x][2] if type(x) is int else x.rank, None)
         for record in self.batch.extra:
             seen.setdefault(record.rank, None)
@@ -230,7 +284,7 @@ class Columns:
             index: dict[int | None, list[int]] = {}
             for i, where in enumerate(self.rows.wheres):
                 index.setdefault(where[2], []).append(i)
-            self._parts = [Columns(self.batch, self.rows.subset(rows), []) for rows in index.values()]
+            self._parts = [Columns(self.batch, self.rows.subset(rows), [], self.items) for rows in index.values()]
         return self._parts
 
     def exact_steps(self) -> bool:
@@ -242,7 +296,7 @@ class Columns:
         found = [r for r in self.others if type(r) is kind]
         if not found:
             return found
-        items = self.batch.items
+        items = self.items
         last = next((i for i in range(len(items) - 1, -1, -1) if type(items[i]) is int), -1)
         return found if all(type(x) is not kind for x in items[:last]) else None
 

@@ -195,6 +195,8 @@ class SourceScan:
             self.summary.add_all(batch.records())
         if self.on_records is not None:
             self.on_records(batch)
+        if columns is None and self.skim:  # records read line by line are screened as columns too
+            columns = batch.columns(built=True)
         events: list[Event] = []
         for detector in self.detectors:
             if columns is not None and detector.skim(columns):

@@ -169,6 +169,8 @@ class SlowdownDetector(Detector):
         erratic (`erratic_ratio` times the fast steps of its window), no episode is open and no
         pause came before: the baseline, the recent steps and the timers move. The stale gate is
         followed one value at a time, since `observe` refreshes it whenever a value passes it."""
+        if Pause in batch.kinds or np.any(batch.present("eval_loss") & ~batch.present("loss")):
+            return False  # a pause (a save, an evaluation) excuses the next step: `observe` follows it
         if not self.skim_ranks(batch, self._screen):
             return False
         for record in batch.others:
