@@ -435,15 +435,15 @@ class LossDetector(Detector):
             state.collapse = None
         if loss < 0:
             return  # objectives that go negative have no ratio to speak of
+        spike = state.spike
+        if spike is not None:  # an open spike follows every loss, warm-up or not, until it is back
+            self._in_spike(state, spike, record, math.log(loss), events)
+            return
         if not state.loss.values or (record.step is not None and record.step < self.settings.warmup_steps) or (
             self._warming_up(state, record)
             and math.log(loss) - state.loss.exact_level() < math.log(self.settings.warmup_spike_ratio)
         ):  # the first `warmup_steps` are never checked; a rising learning rate excuses all but a big jump
             self._accept(state, loss, record.line)
-            return
-        spike = state.spike
-        if spike is not None:
-            self._in_spike(state, spike, record, math.log(loss), events)
             return
         if loss > state.loss.gate:  # out of line with the cached median: look exactly
             settings = self.settings

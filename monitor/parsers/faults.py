@@ -267,23 +267,26 @@ class FaultScanner:
             self.approx_time = clock[-1][1]  # the latest, for the next batch's first lines
         return out
 
-    def _uncataloged(self, line: str, number: int) -> list[Event]:
+    def _uncataloged(
+        self, line: str, number: int, inside: bool = False, kinds: tuple[Kind, ...] | None = None
+    ) -> list[Event]:
         """The net under the catalog: an error line no entry knows (outside a traceback or a
-        launcher's failure summary, whose lines are read as part of them)."""
+        launcher's failure summary, whose lines are read as part of them, unless `inside`), of
+        one of `kinds` when given."""
         if not self.net.screened(line) or self.child_failed is not None or TRACEBACK in line or FRAME in line:
             return []
-        owner = self._owner(line) if self.tracebacks else None
+        owner = self._owner(line) if self.tracebacks and not inside else None
         if owner is not None and owner.crash is None:
             return []
         start = error_lines.message_start(line)
         verdict = self.net.take(line, start)
-        if verdict is None:
+        if verdict is None or (kinds is not None and verdict.kind not in kinds):
             return []
         text = line[start:].strip()
         message = f"An error no catalog entry knows: {text[:200]}" if text else "An error no catalog entry knows"
         return [self._new(
             self.catalog.definition(error_lines.CODE), error_lines.CODE, message, line, number, start,
-            kind=verdict.kind, severity=verdict.severity,
+            kind=verdict.kind, severity=Severity.ERROR if inside else verdict.severity,  # a traceback's end: it died
             details={"template": verdict.template, "process_died": verdict.died},
         )]
 
@@ -400,6 +403,9 @@ class FaultScanner:
         if any(e.kind is Kind.CRASH for e in events):
             self._forget(tb)  # the catalog already names this crash
             return events
+        if not events:  # an exception no entry knows that says it ran out of memory is an oom, then a crash
+            events = self._uncataloged(line, number, inside=True, kinds=(Kind.OOM,))
+            tb.faults.extend(events)
         tb.crash = self._crash(tb, found, line, number)
         if tb.crash is None:
             self._forget(tb)

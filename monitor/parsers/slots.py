@@ -41,11 +41,12 @@ _TOKEN = re.compile(
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.])|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
 # The label at the end of the text before a number: up to six words joined by single spaces,
-# then separators, then an optional opening bracket.
+# then separators (a bracket the label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an
+# optional opening bracket.
 _LABEL = re.compile(
     r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}"
-    r"(?: (?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
-    r"[\s'\":=]{0,12}([\[(]?)[ \t]{0,8}$"
+    r"(?: (?!(?:is|was) )(?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
+    r"(?:\][ \t:=]{0,4}|(?: (?:is|was))?[\s'\":=]{0,12})([\[(]?)[ \t]{0,8}$"
 )
 # A printed tensor or array around a value: PyTorch `tensor(2.31, device='cuda:0')`, numpy `array(2.31)`.
 _WRAPPER = re.compile(r"(?:tensor|array|np\.float\d{0,2}|float\d{0,2})\(\[{0,2}[ \t]{0,4}$")

@@ -92,6 +92,14 @@ def test_a_jump_during_the_warm_up_is_excused_unless_it_is_several_times_the_bas
     assert (spike.code, spike.step, divergence.code) == ("LOSS-SPIKE", 80, "DIVERGENCE")
 
 
+def test_a_big_jump_during_the_warm_up_that_comes_back_at_once_is_a_recovered_spike() -> None:
+    """The learning rate still rising must not hide the way back: the spike follows every loss."""
+    rising = [step(10 * i, loss=2.5 - 0.01 * i, lr=1e-5 * i) for i in range(1, 8)]
+    [spike] = run([*rising, step(80, loss=900.0, lr=8e-5), step(90, loss=2.41, lr=9e-5)])
+    assert (spike.code, spike.step) == ("LOSS-SPIKE", 80)
+    assert "recovered" in spike.message
+
+
 def test_the_evaluation_loss_is_watched_as_its_own_series() -> None:
     evals = [step(1000 * i, eval_loss=53.9 - 0.5 * i) for i in range(1, 5)] + [step(5000, eval_loss=75.2)]
     spike, divergence = run(evals)

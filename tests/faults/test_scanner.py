@@ -251,3 +251,25 @@ def test_the_same_fault_after_training_went_back_is_not_folded_into_the_earlier_
     fault = "RuntimeError: CUDA error: uncorrectable ECC error encountered"
     events = fault_events("\n".join([iteration(500), fault, iteration(400), fault]))
     assert [e.step for e in events if e.code == "CUDA-ECC-UNCORRECTABLE"] == [500, 400]
+
+
+def test_an_exception_no_entry_knows_that_ran_out_of_memory_is_an_oom_then_the_crash() -> None:
+    """The exception line ends the traceback (CPython's layout) and names the memory exhaustion in
+    its own words: the out-of-memory is the root, the crash its consequence. An exception about
+    devices that is not a memory exhaustion stays a crash alone."""
+    text = """\
+[rank2]: Traceback (most recent call last):
+[rank2]:   File "/w/train.py", line 80, in step
+[rank2]:     out = model(batch)
+[rank2]: RuntimeError: Insufficient device memory on HPU 2 for the graph workspace
+Traceback (most recent call last):
+  File "/w/train.py", line 91, in step
+    x = a + b
+RuntimeError: Expected all tensors to be on the same device, but found at least two devices, cuda:0 and cpu!
+"""
+    events = fault_events(text)
+    assert [(str(e.kind), e.line) for e in events] == [("oom", 4), ("crash", 4), ("crash", 8)]
+    oom, crash, other = events
+    assert oom.severity is Severity.ERROR and oom.rank == 2
+    assert crash.role is Role.CASCADE and crash.cause == oom.label()
+    assert other.role is Role.ROOT and other.cause is None

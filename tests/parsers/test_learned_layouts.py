@@ -884,3 +884,62 @@ def test_a_step_time_without_any_counter_is_still_read_and_a_sustained_jump_is_a
     log.write_text("\n".join(lines) + "\n")
     [slowdown] = [e for e in scan_source(Source(str(log), str(log))).events if e.code == "SLOWDOWN"]
     assert slowdown.line == 9 and "from line 9" in slowdown.message
+
+
+# --- names in brackets, names in prose, Paddle's passes ---------------------------------------
+
+
+def test_a_name_in_brackets_before_its_value() -> None:
+    """loguru-style trainer lines whose names sit in brackets before the value (`| [Loss] x |
+    [step] n |`), layout of the run log in nv-tlabs/LION issue #9 (loguru's default format
+    `{time} | {level: <8} | {name}:{function}:{line} - {message}`)."""
+    records = steps(
+        lines(
+            "2024-02-03 10:11:12.345 | INFO     | trainers.base_trainer:train_epochs:256 - [R0] | E3 iter[ 14/ 15] "
+            "| [Loss] 2.41 | [exp] ./exp/run1 | [step]    59 | [url] none | [time] 0.4m (~5h) |",
+            "2024-02-03 10:11:37.912 | INFO     | trainers.base_trainer:train_epochs:256 - [R0] | E4 iter[ 14/ 15] "
+            "| [Loss] 2.38 | [exp] ./exp/run1 | [step]    74 | [url] none | [time] 0.4m (~5h) |",
+            "2024-02-03 10:12:03.101 | INFO     | trainers.base_trainer:train_epochs:256 - [R0] | E5 iter[ 14/ 15] "
+            "| [Loss] nan | [exp] ./exp/run1 | [step]    89 | [url] none | [time] 0.4m (~5h) |",
+        )
+    )
+    assert [r.step for r in records] == [59, 74, 89]
+    assert records[0].loss == approx(2.41) and math.isnan(records[2].loss)
+
+
+def test_names_in_prose_with_is() -> None:
+    """BigDL, intel-analytics/BigDL spark/dl/src/main/scala/com/intel/analytics/bigdl/optim/
+    DistriOptimizer.scala (0.x): `[Epoch e n/N][Iteration i][Wall Clock ts] Train k in ts.
+    Throughput is x records/second. Loss is x. Current learning rate is x.`; a JVM double prints
+    `Infinity`."""
+    head = "2018-03-04 10:11:12 INFO  DistriOptimizer$:295 - "
+    records = steps(
+        lines(
+            head + "[Epoch 3 51200/1281167][Iteration 1201][Wall Clock 5012.41s] Train 256 in 1.81seconds. "
+            "Throughput is 141.4 records/second. Loss is 2.7712. Current learning rate is 0.1. "
+            "Current weight decay is 1.0E-4.",
+            head + "[Epoch 3 51456/1281167][Iteration 1202][Wall Clock 5014.22s] Train 256 in 1.79seconds. "
+            "Throughput is 143.0 records/second. Loss is 2.7654. Current learning rate is 0.1. "
+            "Current weight decay is 1.0E-4.",
+            head + "[Epoch 3 51712/1281167][Iteration 1203][Wall Clock 5016.05s] Train 256 in 1.83seconds. "
+            "Throughput is 139.9 records/second. Loss is Infinity. Current learning rate is 0.1. "
+            "Current weight decay is 1.0E-4.",
+        )
+    )
+    assert [r.step for r in records] == [1201, 1202, 1203]
+    assert records[0].loss == approx(2.7712) and records[2].loss == math.inf
+    assert records[0].lr == approx(0.1) and records[0].samples_per_s == approx(141.4)
+
+
+def test_paddle_passes_are_epochs_and_its_batch_counter_starts_again_every_pass() -> None:
+    """PaddlePaddle's book and model examples, PaddlePaddle/book (v2 `event_handler`: `print "Pass %d,
+    Batch %d, Cost %f" % (event.pass_id, event.batch_id, event.cost)`) and fluid's language model
+    (`Pass %d, batch %d, loss %s`): the batch counter starts again with every pass, which is no
+    restart."""
+    from tests.conftest import fault_events
+
+    text = lines(*[f"Pass {p}, Batch {b}, Cost {4.0 - 0.1 * p - 0.001 * b:f}"
+                   for p in range(3) for b in range(0, 500, 100)])
+    records = steps(text)
+    assert [(r.epoch, r.step) for r in records[4:7]] == [(0, 400), (1, 0), (1, 100)]
+    assert [e.code for e in fault_events(text)] == []
