@@ -113,7 +113,7 @@ VARIANTS = {
     "spike": ("loss_spike", "spike", "LOSS-SPIKE"),
     "jump": ("divergence", "divergence", "DIVERGENCE"),
     "climb": ("divergence", "divergence", "DIVERGENCE"),
-    "nan": ("divergence", "divergence", "NAN-DIVERGENCE"),
+    "nan": ("nan", "divergence", "NAN-DIVERGENCE"),
     "collapse": ("divergence", "divergence", "LOSS-COLLAPSE"),
     "slowdown": ("slowdown", "slowdown", "SLOWDOWN"),
     "stall": ("hang", "stall", "STALL"),

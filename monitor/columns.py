@@ -27,6 +27,9 @@ from monitor.model import Record, StepRecord
 
 _EXACT_INTEGERS = float(2**53)
 _WHERE = {"time": 0, "epoch_s": 1, "rank": 2, "node": 3}
+_ARRAYS = frozenset({"int", "div", "mul"})
+"""How a field is read that gives the same float64 whether converted one by one or as an array (a
+product or quotient of two floats is rounded once either way)."""
 
 Where = tuple[str | None, float | None, int | None, str | None]
 Builder = Callable[[Sequence[str], Where, str, int, str], StepRecord]
@@ -34,15 +37,17 @@ Builder = Callable[[Sequence[str], Where, str, int, str], StepRecord]
 
 class StepRows:
     """The progress lines of one block read through one layout: per row the printed values (the
-    layout's regex groups) and what else building its record takes (where the line was printed,
-    its number and text). `fields` maps a `StepRecord` field to (group, divisor, integer): the
-    field is the group read as an int (`integer`), or as a float divided by the divisor (every
-    row's group reads as one); fields not in it are None on every row, but for those of where the
-    line was printed (time, epoch_s, rank, node)."""
+    layout's regex groups, and what the parser read beside them) and what else building its record
+    takes (where the line was printed, its number and text). `fields` maps a `StepRecord` field to
+    (group, how, constant), how the record has it: `int` the group read as an int; `div` read as a
+    float and divided by the constant; `mul` read as a float and multiplied by it; `value` the
+    group as it is (a number or None); `record` as the row's record has it (a conversion only the
+    record makes). Fields not in `fields` are None on every row, but for those of where the line
+    was printed (time, epoch_s, rank, node)."""
 
     __slots__ = ("numbers", "texts", "wheres", "lines", "fields", "file", "build", "_records", "_parent", "_index")
 
-    def __init__(self, fields: dict[str, tuple[int, float, bool]], file: str, build: Builder) -> None:
+    def __init__(self, fields: dict[str, tuple[int, str, float]], file: str, build: Builder) -> None:
         self.fields = fields
         self.file = file
         self.build = build
@@ -92,11 +97,17 @@ class StepRows:
         if column is None:
             at = _WHERE.get(field)
             return [None] * (stop - start) if at is None else [w[at] for w in self.wheres[start:stop]]
-        texts = map(itemgetter(column[0]), self.texts[start:stop])
-        if column[2]:
+        group, how, constant = column
+        if how == "record":
+            return [getattr(self.record(i), field) for i in range(start, stop)]
+        texts = map(itemgetter(group), self.texts[start:stop])
+        if how == "int":
             return list(map(int, texts))
-        divisor = column[1]
-        return [float(t) / divisor for t in texts] if divisor != 1 else list(map(float, texts))
+        if how == "value":
+            return list(texts)
+        if how == "mul":
+            return [float(t) * constant for t in texts]
+        return [float(t) / constant for t in texts] if constant != 1 else list(map(float, texts))
 
     def column(self, group: int) -> np.ndarray[Any, Any]:
         """One group of every row, read as floats."""
@@ -108,7 +119,7 @@ class RecordRows:
     detectors screen a batch of them as columns too. Every field is read from the records."""
 
     __slots__ = ("records", "wheres", "numbers")
-    fields: dict[str, tuple[int, float, bool]] = {}
+    fields: dict[str, tuple[int, str, float]] = {}
 
     def __init__(self, records: list[StepRecord]) -> None:
         self.records = records
@@ -234,10 +245,13 @@ class Columns:
         if found is None:
             rows = self.rows
             column = rows.fields.get(field)
-            if column is not None:
-                found = rows.column(column[0])
-                if column[1] != 1:
-                    found = found / column[1]
+            if column is not None and column[1] in _ARRAYS:
+                group, how, constant = column
+                found = rows.column(group)
+                if how == "mul":
+                    found = found * constant
+                elif how == "div" and constant != 1:
+                    found = found / constant
                 self._values[field] = found
             else:
                 found = self._read(field)[0]
@@ -247,7 +261,8 @@ class Columns:
         """Whether the field of each step record is set (not None)."""
         found = self._present.get(field)
         if found is None:
-            if field in self.rows.fields:
+            column = self.rows.fields.get(field)
+            if column is not None and column[1] in _ARRAYS:
                 found = self._present[field] = np.ones(len(self.rows), dtype=bool)
             else:
                 found = self._read(field)[1]

@@ -1,5 +1,7 @@
-"""Detectors screening a batch as columns give what record-by-record `observe` gives, on logs in
-layouts read line by line (no bulk template): the same events, summary and state.
+"""The bulk path gives what the line-by-line path gives on logs in many layouts: learned layouts read
+a block at a time into rows, and detectors screening a batch as columns (records read line by line
+included), against every line parsed and every record observed one by one: the same events,
+summary and state.
 
 The layouts follow the frameworks' own print statements (values are made up):
 - nanoGPT, karpathy/nanoGPT train.py: `iter {}: loss {:.4f}, time {:.2f}ms, mfu {:.2f}%` and the
@@ -118,11 +120,13 @@ class _Run:
 
 
 def _scan(text: str, skim: bool, chunk: int) -> tuple[str, dict[str, object], str, int]:
+    """Events, summary and state of a scan through the bulk path (a learned layout read a block at a
+    time, detectors screening columns) or line by line, record by record."""
     scan = SourceScan(Source("run.log", None), load())
     scan.skim = skim
     events = []
     for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=chunk):
-        events += scan.process(batch)
+        events += scan.process(batch if skim else batch.numbered())
     state = repr(scan.snapshot())
     events += scan.finish()
     return repr(in_line_order(events)), scan.summary.to_dict(), state, scan.skimmed

@@ -73,6 +73,7 @@ class _Spike:
     last: float = 0.0
     peak_loss: float = 0.0  # as printed
     episode: Episode | None = None
+    after_peak: int = 0  # records since the peak
 
 
 @dataclasses.dataclass
@@ -311,14 +312,18 @@ class LossDetector(Detector):
     def finish(self) -> list[Event]:
         """Episodes still open at the end of the log, decided now that their future is known: a spike
         episode still `spike_min_ratio` above its baseline did not come back (a divergence), one
-        below it came back as far as the log shows (a loss spike); likewise a climb."""
+        below it, or a short one the log leaves on its way down (one record after the peak, lower),
+        came back as far as the log shows (a loss spike); likewise a climb."""
         events: list[Event] = []
         min_ratio = math.log(self.settings.spike_min_ratio)
         for state in [*self.ranks.values(), *self.evals.values()]:
             spike = state.spike
             if spike is not None:
-                if spike.last - spike.level >= min_ratio:
-                    if spike.records < self.settings.divergence_records and not self.live:
+                # the log ended on the way down: one record after the peak, lower than it
+                falling = spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
+                short = spike.records < self.settings.divergence_records
+                if spike.last - spike.level >= min_ratio and not (short and falling):
+                    if short and not self.live:
                         # too short to tell a spike the log cut off from a divergence: both views, one episode
                         events.append(self._spike_event(state, spike, None))
                     self._report(state, spike, self._divergence(state, spike, None), events, final=True)
@@ -501,8 +506,9 @@ class LossDetector(Detector):
         settings = self.settings
         spike.records += 1
         spike.last = x
+        spike.after_peak += 1
         if x > spike.peak:
-            spike.peak, spike.peak_step, spike.peak_loss = x, record.step, record.loss or 0.0
+            spike.peak, spike.peak_step, spike.peak_loss, spike.after_peak = x, record.step, record.loss or 0.0, 0
         if x - spike.level <= math.log(settings.recover_ratio):
             spike.records -= 1  # this one is back
             self._report(state, spike, self._spike_event(state, spike, record), events, final=True, ended=True)

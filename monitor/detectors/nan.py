@@ -9,7 +9,8 @@ in `details` (see `monitor.detectors.base` for the fields, and for how the
 batch and live paths emit an episode).
 
 A non-finite loss episode is `LOSS-NAN` when the loss came back, and also
-`NAN-DIVERGENCE` (kind divergence) when it did not: still non-finite when
+`NAN-DIVERGENCE` (kind nan, critical) when it did not, `INF-DIVERGENCE` (kind divergence) when
+it began infinite (the loss blew up): still non-finite when
 the log ends after `nan_divergence_records` records or more, or an infinite
 loss up to the end (it exploded); both events carry the same episode. The live path announces `LOSS-NAN` at once
 and updates it to `NAN-DIVERGENCE` after `nan_divergence_records` records.
@@ -62,7 +63,7 @@ class _RankState:
 
 
 class NanDetector(Detector):
-    """Raises LOSS-NAN, NAN-DIVERGENCE, GRAD-NORM-NAN, NAN-ITERATIONS and EVAL-LOSS-NAN."""
+    """Raises LOSS-NAN, NAN-DIVERGENCE, INF-DIVERGENCE, GRAD-NORM-NAN, NAN-ITERATIONS and EVAL-LOSS-NAN."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -221,9 +222,11 @@ class NanDetector(Detector):
             series = "loss"
             if self._diverged(found, end) if diverged is None else diverged:
                 until = "up to the end of the log" if end is None and not self.live else "and has not come back"
+                exploded = found.value is not None and math.isinf(found.value)  # infinite: it blew up
                 return make_event(
-                    "NAN-DIVERGENCE", start,
-                    f"the {series} has been non-finite since step {start.step} {until} ({count} record(s))",
+                    "INF-DIVERGENCE" if exploded else "NAN-DIVERGENCE", start,
+                    f"the {series} has been {'infinite' if exploded else 'non-finite'} since step {start.step} "
+                    f"{until} ({count} record(s))",
                     value=found.value, baseline=found.baseline, **fields,
                 )
             before = ""

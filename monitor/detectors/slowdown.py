@@ -146,7 +146,8 @@ class SlowdownDetector(Detector):
             if state is not None and state.last is not None and (state.last.line or 0) < self.pause_line:
                 state.last = record  # type: ignore[assignment]
                 continue
-            if state is not None and not state.open and not state.slow and not state.clocked:  # usual, inline
+            if state is not None and not state.open and not state.slow and not state.clocked and len(state.recent) > 1:
+                # the usual case, inline (the second step goes through `_step`: the first may be a warm-up)
                 value = getattr(record, state.metric)
                 if value is not None and 0 < value < math.inf:
                     if state.inverse:
@@ -271,6 +272,13 @@ class SlowdownDetector(Detector):
         value = self._clock(state, record) if state.clocked else _time_like(record, state.metric)
         if value is None:
             return
+        settings = self.settings
+        if len(state.recent) == 1 and len(state.baseline.values) == 1 and not (
+            1 / settings.erratic_ratio < value / state.recent[0] < settings.erratic_ratio
+        ):  # the first step was the warm-up (compilation, caches, a timer starting): no baseline
+            state.recent.clear()
+            state.recent_records.clear()
+            state.baseline = Baseline(settings.slow_window, settings.slow_min_ratio**0.5)
         state.recent.append(value)
         state.recent_records.append(record)
         state.last = record
@@ -279,7 +287,6 @@ class SlowdownDetector(Detector):
         if not baseline.values:
             baseline.add(value, record.line)
             return
-        settings = self.settings
         slow = False
         if value > baseline.gate:  # out of line with the cached median: look exactly
             level = baseline.exact_level()

@@ -32,6 +32,15 @@ _NUM = (
     r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)|-?1\.#(?:INF|IND|QNAN))"
 )
 _DURATION = r"((?:\d{1,4} days?, )?\d{1,4}:\d\d(?::\d\d)?(?:\.\d{1,6})?)"
+# What the builder converts without a fault, for the bulk pattern: a number `float` reads (no
+# thousands separators) and a whole number `int` reads; whitespace that stays within its line.
+_PLAIN = (
+    r"([-+]?(?:\d{1,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?(?![\d,#])"
+    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY))"
+)
+_WHOLE = r"([-+]?\d{1,18})(?![\d.,#eE])"
+_BULK_SPACE, _BULK_SPACE1 = ((r"[^\S\n]*+", r"[^\S\n]++") if sys.version_info >= (3, 11)
+                             else (r"[^\S\n]*", r"[^\S\n]+"))
 _PIECES = re.compile(r"(\s+|\d+)")
 _INDEX = {name: i for i, name in enumerate(StepRecord._fields)}
 _RECORD_FIELDS = {**{f: _INDEX[n] for f, n in FIELD_NAMES.items()}, "eval_loss": _INDEX["eval_loss"]}
@@ -42,14 +51,14 @@ _new = tuple.__new__
 _SPACE, _SPACE1, _DIGITS = (r"\s*+", r"\s++", r"\d++") if sys.version_info >= (3, 11) else (r"\s*", r"\s+", r"\d+")
 
 
-def _literal(text: str, between_numbers: bool) -> str:
+def _literal(text: str, between_numbers: bool, space: str = _SPACE, space1: str = _SPACE1) -> str:
     """A regex for the text between two slots: digits and padding may change from line to line."""
     if between_numbers and text.isspace():
-        return _SPACE1  # keep two numbers apart
+        return space1  # keep two numbers apart
     out = []
     for piece in _PIECES.split(text):
         if piece:
-            out.append(_SPACE if piece.isspace() else _DIGITS if piece.isdigit() else re.escape(piece))
+            out.append(space if piece.isspace() else _DIGITS if piece.isdigit() else re.escape(piece))
     return "".join(out)
 
 
@@ -70,30 +79,22 @@ def keyword_of(line: str, start: int, slots: list[Slot]) -> str | None:
 class CompiledLayout:
     """A learned layout compiled for its shape: one anchored regex, and which group is which field."""
 
-    __slots__ = ("regex", "plan", "step", "total", "epoch", "elapsed", "shape", "build")
+    __slots__ = ("regex", "plan", "step", "total", "epoch", "elapsed", "shape", "build", "keyword", "_source", "_bulk")
 
     def __init__(self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, shape: Any) -> None:
         """Compile the layout of `line` (message from `start`), read as `slots` and `reading`, whose
         step is the slot at `step_at`; `shape` keeps the elapsed-time state the record needs."""
-        parts = [f"({_literal(line[:start], False)})"]
+        self._source = (line, start, slots, step_at)
+        self._bulk: re.Pattern[str] | None | bool = False
+        self.keyword = keyword_of(line, start, slots)
+        self.regex = re.compile(self._pattern(line, start, slots, step_at, bulk=False))
         groups: list[int] = []  # slot position -> group number
         group = 1
-        previous = start
-        for i, slot in enumerate(slots):
-            parts.append(_literal(line[previous : slot.start], i > 0))
+        for slot in slots:
             group += 1
             groups.append(group)
-            if ":" in slot.text:
-                parts.append(_DURATION)
-            elif slot.total is not None:
-                parts.append(_NUM + r"\s*/\s*(\d{1,18})")
+            if ":" not in slot.text and slot.total is not None:
                 group += 1
-            else:
-                parts.append(_NUM)
-            parts.append(_literal(line[slot.start + len(slot.text) : slot.end], False))
-            previous = slot.end
-        parts.append(_literal(line[previous:].rstrip(), False) + r"\s*")
-        self.regex = re.compile("".join(parts))
         self.plan: list[tuple[int, int, str, float]] = []
         for field, (position, source) in reading.chosen.items():
             index = _RECORD_FIELDS.get(field)
@@ -123,6 +124,64 @@ class CompiledLayout:
         self.elapsed = groups[elapsed[0]] if elapsed is not None else None
         self.shape = shape
         self.build = self._compile_builder()
+
+    @staticmethod
+    def _pattern(line: str, start: int, slots: list[Slot], step_at: int, bulk: bool) -> str:
+        """The layout's regex: for one line, or (`bulk`) for a line of a block joined by newlines
+        whose every group the builder converts without a fault."""
+        space, space1 = (_BULK_SPACE, _BULK_SPACE1) if bulk else (_SPACE, _SPACE1)
+        number = _PLAIN if bulk else _NUM
+        parts = [f"({_literal(line[:start], False, space, space1)})"]
+        previous = start
+        for i, slot in enumerate(slots):
+            parts.append(_literal(line[previous : slot.start], i > 0, space, space1))
+            if ":" in slot.text:
+                parts.append(_DURATION)
+            else:
+                parts.append(_WHOLE if bulk and i == step_at else number)
+                if slot.total is not None:
+                    parts.append(r"[^\S\n]*/[^\S\n]*(\d{1,18})" if bulk else r"\s*/\s*(\d{1,18})")
+            parts.append(_literal(line[slot.start + len(slot.text) : slot.end], False, space, space1))
+            previous = slot.end
+        parts.append(_literal(line[previous:].rstrip(), False, space, space1) + space.replace("+", ""))
+        return "^" + "".join(parts) + "$" if bulk else "".join(parts)
+
+    @property
+    def bulk(self) -> re.Pattern[str] | None:
+        """The layout over a block of lines (multiline, anchored at each line's ends), for the lines
+        the builder reads without a fault (plain numbers, a whole step); None for a layout whose
+        values only the record converts right (a perplexity's log, a rate's inverse: their row
+        would need a check the record makes anyway)."""
+        if self._bulk is False:
+            if any(kind in ("log", "inverse") for _g, _i, kind, _f in self.plan):
+                self._bulk = None
+            else:
+                line, start, slots, step_at = self._source
+                try:
+                    self._bulk = re.compile(self._pattern(line, start, slots, step_at, bulk=True), re.MULTILINE)
+                except re.error:
+                    self._bulk = None
+        return self._bulk  # type: ignore[return-value]
+
+    def fields(self) -> dict[str, tuple[int, str, float]]:
+        """How a row read through `bulk` holds each field (see `monitor.columns.StepRows`): the
+        groups, then the epoch announced before the line, the step time and the clock from the
+        elapsed-time slot (the last three entries of a row)."""
+        n = self.regex.groups
+        fields: dict[str, tuple[int, str, float]] = {
+            "step": (self.step - 1, "int", 1.0),
+            "epoch": (self.epoch - 1, "div", 1.0) if self.epoch is not None else (n, "value", 1.0),
+            "step_time_s": (n + 1, "value", 1.0),
+        }
+        if self.total is not None:
+            fields["total_steps"] = (self.total - 1, "int", 1.0)
+        for group, index, kind, factor in self.plan:
+            name = StepRecord._fields[index]
+            if kind == "same":
+                fields[name] = (group - 1, "record", 1.0)
+            else:
+                fields[name] = (group - 1, "mul", factor) if factor != 1.0 else (group - 1, "div", 1.0)
+        return fields
 
     def _compile_builder(self) -> Any:
         """One expression that converts each group and makes the record (`v` the groups, `w` the

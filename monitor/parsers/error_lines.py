@@ -9,7 +9,8 @@ is healthy (`0 errors`, a Python warning, a retry that succeeded, a settings
 dump). Its kind comes from the words it holds, first match wins: memory
 exhaustion → oom; timeout, watchdog, heartbeat → hang; accelerator, driver,
 memory hardware → device_fault; collective, network, transport → comm_error;
-otherwise a crash when the process died, else a warning-level note.
+otherwise a crash when the process died, else a warning-level note. A kernel-log line (a
+driver's message) is a device fault unless it says out of memory or network.
 
 The event's code is `UNCATALOGED` (the set of codes stays bounded) and its
 `details.template` is the line with numbers, hex, paths and addresses masked,
@@ -93,6 +94,8 @@ class ErrorLines:
         self.died = [_rule(e, "died") for e in data["died"]]
         self.benign = [_rule(e, "benign") for e in data["benign"]]
         self.kinds = [(Kind(str(e["kind"])), _rule(e, "kind")) for e in data["kinds"]]
+        self.kernel = [_rule(e, "kernel") for e in data["kernel"]]
+        self._kernel = _joined(self.kernel)
         screen = data["prefilter"]
         self._words = tuple(screen["lowercase"])  # type: ignore[index]
         self._exact = tuple(screen["exact"])  # type: ignore[index]
@@ -125,6 +128,8 @@ class ErrorLines:
         words = f"{module['module']} {masked}" if module is not None else masked
         died = self._died.search(text) is not None
         kind = next((kind for kind, rule in self.kinds if rule.pattern.search(words)), None)
+        if kind not in (Kind.OOM, Kind.COMM_ERROR) and self._kernel.match(line) is not None:
+            kind = Kind.DEVICE_FAULT  # a driver's message: its failures and timeouts are the device's
         at_level = self._level.search(line) is not None
         if kind is None:
             kind = Kind.CRASH

@@ -33,9 +33,10 @@ import math
 import re
 from typing import Any
 
+from monitor.columns import StepRows, Where
 from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
-from monitor.parsers.compiled import CompiledLayout, keyword_of
+from monitor.parsers.compiled import CompiledLayout
 from monitor.parsers.slots import (
     FIELD_NAMES,
     Reading,
@@ -239,6 +240,37 @@ class LearnedParser(Parser):
             return record
         return None
 
+    def bulk_template(self) -> re.Pattern[str] | None:
+        """The most recently used learned layout as a pattern over a block of lines, while a line it
+        matches is read by `parse_known` through that layout (it holds the word that sends lines here)."""
+        if not self.fast:
+            return None
+        layout = self.fast[0]
+        if layout.keyword is None or self.own_keywords != (layout.keyword,):
+            return None
+        return layout.bulk
+
+    def bulk_rows(self, file: str) -> StepRows:
+        """An empty block of rows read through `bulk_template`'s layout."""
+        layout = self.fast[0]
+        build = layout.build
+        return StepRows(layout.fields(), file, lambda t, w, f, n, line: build(t, w, f, n, line, t[-3], t[-2], t[-1]))
+
+    def read_bulk(
+        self, match: re.Match[str], prefix: str, line: str, number: int, ctx: ParseContext
+    ) -> tuple[tuple[Any, ...], Where] | None:
+        """The row `parse_known` would make the record of: the groups, then the epoch announced
+        before the line and the step time and clock of an elapsed-time slot; where the line was
+        printed (its clock in place of a wall clock it lacks)."""
+        layout = self.fast[0]
+        v = match.groups()
+        per_step, clock = (None, None) if layout.elapsed is None else self._elapsed(layout, v)
+        where = ctx.where(line, match.end(1) - match.start())
+        if where[1] is None and clock is not None:
+            where = (where[0], clock, where[2], where[3])
+        ctx.step = int(v[layout.step - 1])
+        return (*v, self.epoch, per_step, clock), where
+
     def _elapsed(self, layout: CompiledLayout, v: tuple[Any, ...]) -> tuple[float | None, float | None]:
         """(step time, clock) from a layout's elapsed-time slot, as `parse` derives them."""
         try:
@@ -271,8 +303,7 @@ class LearnedParser(Parser):
             del self.compiled[next(iter(self.compiled))]
         self.fast.insert(0, layout)
         del self.fast[_MAX_FAST:]
-        keyword = keyword_of(line, start, slots)
-        self.own_keywords = (keyword,) if keyword else None
+        self.own_keywords = (layout.keyword,) if layout.keyword else None
 
     def _under_header(self, line: str, start: int, slots: list[Slot]) -> list[Slot]:
         """A table row (numbers only) takes its slot names from the columns of the header above it."""

@@ -251,11 +251,11 @@ class MegatronParser(Parser):
         """An empty block of rows in the layout `bulk_template` matches (its values' fields)."""
         layout = self._template
         assert layout is not None
-        fields = {"step": (0, 1.0, True), "total_steps": (1, 1.0, True)}
+        fields = {"step": (0, "int", 1.0), "total_steps": (1, "int", 1.0)}
         for position, index, convert, divisor in layout.slots:
-            fields[StepRecord._fields[index]] = (position, divisor, convert is _integer)
+            fields[StepRecord._fields[index]] = (position, "int" if convert is _integer else "div", divisor)
         if layout.main_loss is not None:
-            fields["loss"] = (layout.main_loss, 1.0, False)
+            fields["loss"] = (layout.main_loss, "div", 1.0)
         return StepRows(fields, file, layout.build)
 
     def read_bulk(

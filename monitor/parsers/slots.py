@@ -263,6 +263,8 @@ def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]
             return None, rank  # a time-like name with some other unit
         return field, rank
     if unit is not None and unit.field is not None:
+        if slot.name:  # a name the vocabulary does not know (`data_time: 0.002 s/iter`): after any it knows
+            return unit.field, (3, 0)
         return unit.field, (0 if unit.field == "step_time" else 1, 0)
     if unit is not None and not slot.name:
         # an unnamed duration: per step when in brackets or in ms (`(646.6 sec/step)`, `36.58 ms`),

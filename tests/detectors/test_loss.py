@@ -75,6 +75,12 @@ def test_a_spike_still_high_when_the_log_ends_soon_after_is_both_views_of_one_ep
     assert spike.details["episode"] == divergence.details["episode"]
 
 
+def test_a_short_spike_already_falling_from_its_peak_when_the_log_ends_is_only_a_spike() -> None:
+    """2.6x, then on its way back (1.7x) as the log ends: coming back, not diverged."""
+    [event] = run(curve(20, level=0.39) + [step(1200, loss=1.0), step(1210, loss=0.65)])
+    assert event.code == "LOSS-SPIKE" and event.step == 1200
+
+
 def test_a_jump_to_many_times_the_baseline_at_the_end_of_the_log_is_also_a_divergence() -> None:
     spike, divergence = run(curve(20) + [step(1200, loss=9.0)])
     assert (spike.code, divergence.code, divergence.step) == ("LOSS-SPIKE", "DIVERGENCE", 1200)

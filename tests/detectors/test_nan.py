@@ -48,19 +48,22 @@ def test_repeated_nan_steps_that_come_back_are_one_event_with_count_and_extent()
 def test_a_loss_nan_to_the_end_of_the_log_is_a_nan_and_a_divergence_of_one_episode() -> None:
     nan, event = run([step(1, loss=2.0)] + [step(i, loss=NAN, grad_norm=NAN) for i in range(2, 8)])
     assert (nan.code, nan.kind, nan.step, nan.count) == ("LOSS-NAN", Kind.NAN, 2, 6)
-    assert (event.code, event.kind, event.step, event.count) == ("NAN-DIVERGENCE", Kind.DIVERGENCE, 2, 6)
+    assert (event.code, event.kind, event.step, event.count) == ("NAN-DIVERGENCE", Kind.NAN, 2, 6)
     assert event.details["open"] is True and "up to the end of the log" in event.message
     assert nan.details["episode"] == event.details["episode"]
 
 
 def test_an_infinite_loss_to_the_end_of_the_log_is_a_divergence_however_short() -> None:
-    assert codes(run([step(1, loss=2.0), step(2, loss=INF)])) == [("LOSS-NAN", 2), ("NAN-DIVERGENCE", 2)]
+    """It blew up: a divergence (INF-DIVERGENCE); a NaN that stays is the NaN's own (NAN-DIVERGENCE)."""
+    events = run([step(1, loss=2.0), step(2, loss=INF)])
+    assert codes(events) == [("LOSS-NAN", 2), ("INF-DIVERGENCE", 2)]
+    assert events[1].kind is Kind.DIVERGENCE and "infinite" in events[1].message
     assert codes(run([step(1, loss=2.0), step(2, loss=NAN)])) == [("LOSS-NAN", 2)]
 
 
 def test_a_new_episode_after_recovery_raises_again() -> None:
     events = run([step(1, loss=NAN), step(2, loss=1.0), step(3, loss=INF)])
-    assert codes(events) == [("LOSS-NAN", 1), ("LOSS-NAN", 3), ("NAN-DIVERGENCE", 3)]
+    assert codes(events) == [("LOSS-NAN", 1), ("LOSS-NAN", 3), ("INF-DIVERGENCE", 3)]
     assert "inf" in events[1].message
 
 

@@ -171,3 +171,12 @@ def test_a_slow_line_whose_own_interval_holds_the_stall_is_only_the_stall() -> N
     speed afterwards."""
     speeds = [2.40 - 0.005 * i for i in range(14)]
     assert _kinds(_hand4whole([*speeds, speeds[-1], 3.60], gap_before=15)) == [("STALL", 74)]
+
+
+def test_a_first_step_far_from_the_next_is_the_warm_up_and_no_baseline() -> None:
+    """A first iteration timed at almost nothing (a timer starting) or at a minute (compilation)
+    says nothing of the run's pace: neither makes the steady steps after it a slowdown, nor hides one."""
+    assert run([step(0, step_time_s=0.0004)] + steady(5, start=20, seconds=1.2)) == []
+    records = [step(0, step_time_s=60.0)] + steady(8, start=1, seconds=1.2) + steady(8, start=9, seconds=1.75, seed=4)
+    [event] = run(records)
+    assert event.step == 9 and 1.15 < event.baseline < 1.25

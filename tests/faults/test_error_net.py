@@ -26,7 +26,7 @@ RULES = [
     (group, rule)
     for group, rules in (
         ("levels", NET.levels), ("failures", NET.failures), ("died", NET.died), ("benign", NET.benign),
-        ("kinds", [rule for _kind, rule in NET.kinds]),
+        ("kinds", [rule for _kind, rule in NET.kinds]), ("kernel", NET.kernel),
     )
     for rule in rules
 ]
@@ -74,6 +74,10 @@ def test_benign_samples_are_never_taken(rule) -> None:
         ("2025-01-07 10:01:02,334 - ERROR - data loader worker 3 returned an empty batch",
          Kind.CRASH, Severity.WARNING),
         ("shard 7 checksum failed, reading the next one", Kind.CRASH, Severity.WARNING),
+        # the kernel log: a driver's failure or timeout is the device's (habanalabs, NVRM as dmesg prints them)
+        ("[   72.993088] habanalabs hl2: failed to initialize CPU H/W queues -5", Kind.DEVICE_FAULT, Severity.WARNING),
+        ("[   72.993087] habanalabs hl2: Failed to communicate with Device CPU (CPU-CP timeout)",
+         Kind.DEVICE_FAULT, Severity.WARNING),
     ],
 )
 def test_the_kind_comes_from_the_words_of_the_message(line, kind, severity) -> None:

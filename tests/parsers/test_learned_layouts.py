@@ -943,3 +943,21 @@ def test_paddle_passes_are_epochs_and_its_batch_counter_starts_again_every_pass(
     records = steps(text)
     assert [(r.epoch, r.step) for r in records[4:7]] == [(0, 400), (1, 0), (1, 100)]
     assert [e.code for e in fault_events(text)] == []
+
+
+def test_a_named_slot_the_vocabulary_knows_wins_over_an_unknown_name_with_a_time_unit() -> None:
+    """OneFlow LiBai, Oneflow-Inc/libai libai/utils/events.py (CommonMetricPrinter, after
+    detectron2's): `eta: ...  iteration: i/N  consumed_samples: n  total_loss: x  time: t s/iter
+    data_time: d s/iter total_throughput: r samples/s lr: ...`. The step takes `time`, not the
+    data loader's `data_time`, although both carry the per-step unit."""
+    head = "[09/10 10:{:02d}:{:02d} lb.utils.events]:  eta: 21:00:38  iteration: {}/10000  consumed_samples: {}  "
+    records = steps(
+        lines(*[
+            head.format(40 + i, 11 * i, 19 + 20 * i, 80 * (i + 1))
+            + f"total_loss: {9.9 - 0.4 * i:.3f}  time: {7.52 + 0.05 * i:.4f} s/iter  data_time: 0.0021 s/iter "
+            "total_throughput: 0.53 samples/s lr: 1.50e-04"
+            for i in range(3)
+        ])
+    )
+    assert [r.step for r in records] == [19, 39, 59]
+    assert [r.step_time_s for r in records] == approx([7.52, 7.57, 7.62])
