@@ -272,8 +272,11 @@ class Columns:
         """A field the rows do not hold as a column: its values and presence, from the values its
         records hold."""
         values = self.rows.values(field, 0, len(self.rows))
-        present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-        numbers = np.array([math.nan if v is None else v for v in values], np.float64)
+        if None in values:
+            present = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+            numbers = np.array([math.nan if v is None else v for v in values], np.float64)
+        else:  # every record has it (the usual case): one conversion
+            numbers, present = np.array(values, np.float64), np.ones(len(values), dtype=bool)
         self._values[field], self._present[field] = numbers, present
         return numbers, present
 

@@ -160,3 +160,16 @@ def test_the_layouts_are_screened_and_raise_events() -> None:
         assert steps > 4000, layout
         assert skimmed > 100, layout
     assert {"LOSS-SPIKE", "LOSS-NAN", "SLOWDOWN", "STALL", "STEP-RESTART"} <= codes
+
+
+def test_the_learned_layouts_are_read_in_bulk() -> None:
+    """The comparison covers the bulk reading of learned layouts: their lines become rows, not records."""
+    for layout in ("opennmt", "mmengine"):
+        run = _Run(3, layout)
+        text = "\n".join(run.lines(2000)) + "\n"
+        scan = SourceScan(Source("run.log", None), load())
+        rows = 0
+        for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=16384):
+            found = scan.parsers.parse_block(batch.lines, batch.first_line, [], batch.text)
+            rows += len(found.rows) if found.rows is not None else 0
+        assert rows > 1000, layout
