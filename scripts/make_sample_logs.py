@@ -437,7 +437,9 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
     "bloom_megatron_deepspeed_restart.log": [
         ("crash", "SRUN-TASK-FAILED"), ("restart", "RESUME-FROM-CHECKPOINT"), ("restart", "STEP-RESTART"),
     ],
-    "hf_deepspeed_fp16_overflow_storm.log": [("overflow", "LOSS-SCALE-SEARCH"), ("overflow", "LOSS-SCALE-STORM")],
+    "hf_deepspeed_fp16_overflow_storm.log": [
+        ("overflow", "LOSS-SCALE-SEARCH"), ("overflow", "LOSS-SCALE-STORM"), ("overflow", "LOSS-SCALE-COLLAPSE"),
+    ],
     "hf_trainer_healthy.log": [],
     "lightning_nan.log": [("nan", "LOSS-NAN"), ("nan", "NAN-DIVERGENCE")],
     "nanogpt_fp16_nan.log": [("nan", "LOSS-NAN"), ("nan", "NAN-DIVERGENCE")],

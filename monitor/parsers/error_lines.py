@@ -114,6 +114,11 @@ class ErrorLines:
             or self._glog.search(line) is not None
         )
 
+    def tells_death(self, line: str) -> bool:
+        """Whether `line` says a process died (`Killed`, `core dumped`, a fatal signal): never just
+        more of the error before it, though indented like its continuation."""
+        return self.screened(line) and self._died.search(line) is not None
+
     def take(self, line: str, start: int = 0) -> Verdict | None:
         """The net's reading of `line`, whose message starts at `start` (see `message_start`), or
         None when it is not an error line (or a benign one). The kind is read from the message

@@ -242,7 +242,7 @@ class FaultScanner:
             continued = False
             if hits:
                 events = [self.event(hit, line, number) for hit in hits]
-            elif self.continuing and adjacent and error_lines.is_continuation(line):
+            elif self.continuing and adjacent and error_lines.is_continuation(line) and not self.net.tells_death(line):
                 events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
             else:
                 events = self._uncataloged(line, number)

@@ -149,6 +149,19 @@ def test_the_lines_after_a_catalogued_fault_belong_to_it() -> None:
     assert [(e.code, e.line) for e in events] == [("EL0004", 1), ("UNCATALOGED", 8)]
 
 
+def test_a_process_death_right_after_a_fault_is_its_own_event_though_indented() -> None:
+    """A shell's job message (zsh: `[1]    PID IOT instruction (core dumped)  command`) under a
+    device fault looks like the fault's continuation (indented after its prefix), but it says the
+    process died: a crash of its own."""
+    text = "\n".join([
+        "Memory access fault by GPU node-1 (Agent handle: 0x5d8d620) on address 0x7f8104000000. "
+        "Reason: Page not present or supervisor privilege.",
+        "[1]    18956 IOT instruction (core dumped)  /home/u/.conda/bin/python /home/u/gan/main.py",
+    ])
+    assert [(e.code, str(e.kind), e.line) for e in fault_events(text)] == [
+        ("AMD-MEMORY-ACCESS-FAULT", "device_fault", 1), ("UNCATALOGED", "crash", 2)]
+
+
 def test_a_traceback_is_read_as_a_crash_not_as_error_lines() -> None:
     text = "\n".join([
         "Traceback (most recent call last):",
