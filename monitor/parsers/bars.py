@@ -163,6 +163,7 @@ class BarParser(Parser):
 
     def __init__(self) -> None:
         self.rest: int | None = None  # where the text after the last bar read starts (None: not a bar)
+        self.head = 0  # where the last bar read starts (its description is the text before)
 
     def snapshot(self) -> dict[str, object]:
         return {}  # `rest` only matters for the line just read
@@ -185,6 +186,7 @@ class BarParser(Parser):
             return None
         end = right.end()
         self.rest = end + 1 if line.startswith("]", end) else end
+        self.head = digits
         description, start = described
         epoch: int | None = None
         if description:

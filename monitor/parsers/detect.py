@@ -109,6 +109,10 @@ class ParserSet:
                 if record is not None or rest is not None:  # a bar: no other parser's progress line
                     if record is not None:
                         self._take(bar, record, append)
+                    elif table is not None and table.header is not None:  # a table's row as the bar's description
+                        row = table.parse(line[: bar.head].rstrip().removesuffix(":"), number, ctx)  # type: ignore[attr-defined]
+                        if row is not None:
+                            self._take(table, row, append)
                     glued = "" if rest is None else line[rest:]
                     if glued.strip():  # a message glued after the bar: `...]` + `[rank1]: Traceback ...`
                         keep((number, glued, ctx.step))  # the fault scanner reads it as printed, prefix and all

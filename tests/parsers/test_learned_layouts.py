@@ -961,3 +961,28 @@ def test_a_named_slot_the_vocabulary_knows_wins_over_an_unknown_name_with_a_time
     )
     assert [r.step for r in records] == [19, 39, 59]
     assert [r.step_time_s for r in records] == approx([7.52, 7.57, 7.62])
+
+
+def test_a_table_whose_rows_are_the_descriptions_of_a_bar() -> None:
+    """Ultralytics YOLO, ultralytics/ultralytics ultralytics/engine/trainer.py: every epoch logs the
+    header `('\\n' + '%11s' * (4 + len(loss_names))) % ('Epoch', 'GPU_mem', *loss_names, 'Instances',
+    'Size')`, then the training bar's description is the row, `('%11s' * 2 + '%11.4g' * (2 +
+    loss_length)) % (f'{epoch}/{epochs}', mem, *losses, instances, size)`; the validation bar and
+    its result line follow. A NaN in the loss columns is a NaN."""
+    from tests.conftest import fault_events
+
+    rows: list[str] = []
+    for epoch in (1, 2, 3):
+        rows += ["", ("%11s" * 7) % ("Epoch", "GPU_mem", "box_loss", "cls_loss", "dfl_loss", "Instances", "Size")]
+        for batch in (3, 6):
+            losses = (1.31 - 0.1 * epoch, 2.24 - 0.1 * epoch, 1.52) if epoch < 3 else (math.nan,) * 3
+            row = ("%11s" * 2 + "%11.4g" * 5) % (f"{epoch}/50", "3.12G", *losses, 17, 640)
+            rows.append(f"{row}: {batch * 100 // 6:3d}%|█████     | {batch}/6 [00:03<00:03,  1.92it/s]")
+        rows.append(("%22s" + "%11s" * 6) % ("Class", "Images", "Instances", "Box(P", "R", "mAP50",
+                                             "mAP50-95): 100%|██████████| 1/1 [00:00<00:00,  4.40it/s]"))
+        rows.append(("%22s" + "%11i" * 2 + "%11.3g" * 4) % ("all", 8, 61, 0.61, 0.52, 0.55, 0.31))
+    text = lines(*rows)
+    records = steps(text)
+    assert [(r.epoch, r.step) for r in records] == [(1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
+    assert records[0].loss == approx(1.21) and math.isnan(records[4].loss)
+    assert [e.code for e in fault_events(text)][:1] == ["LOSS-NAN"]
