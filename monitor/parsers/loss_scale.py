@@ -12,7 +12,10 @@ Sources (NVIDIA/apex):
   Attempted loss scale: {scale}, reducing to {new scale}`; its first version
   printed only `OVERFLOW! Skipping step. Attempted loss scale: {scale}`.
 
-Neither message names a step: the record takes `ctx.step` (a tqdm bar glued in
+PaddleNLP's trainer (`paddlenlp/trainer/trainer.py`, its GradScaler step) prints the same event as
+`optimizer not run, scale_before: {scale}, scale_after: {new scale}`.
+
+None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
 launcher prefix on the same line, so they are searched for, not anchored.
 
@@ -31,6 +34,7 @@ from monitor.parsers.base import ParseContext, Parser, to_float
 _OVERFLOW = re.compile(
     r"Gradient overflow\. {1,2}Skipping step, loss scaler (?:\d+ )?reducing loss scale to ([^\s,]+)"
     r"|(?<!\] )OVERFLOW! Skipping step\. Attempted loss scale: ([^\s,]+)(?:, reducing to ([^\s,]+))?"
+    r"|optimizer not run, scale_before: ([^\s,]+), scale_after: ([^\s,]+)"
 )
 
 
@@ -43,12 +47,13 @@ class ApexLossScaleParser(Parser):
     """apex AMP `Gradient overflow.` and FP16_Optimizer `OVERFLOW! Skipping step.` messages."""
 
     name = "apex"
-    keywords = ("Gradient overflow.", "OVERFLOW! Skipping step.")
+    keywords = ("Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before")
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
         " 41%|████      | 412/1000 [03:10<04:31,  2.17it/s]Gradient overflow.  Skipping step, loss scaler 0 "
         "reducing loss scale to 2048.0",
         "OVERFLOW! Skipping step. Attempted loss scale: 1024.0, reducing to 512.0",
+        "[2023-11-02 10:11:12,345] [ WARNING] - optimizer not run, scale_before: 0.5, scale_after: 0.25",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -57,6 +62,8 @@ class ApexLossScaleParser(Parser):
             return None
         if m.group(1) is not None:
             scale, new_scale = None, _scale(m.group(1))
+        elif m.group(4) is not None:
+            scale, new_scale = _scale(m.group(4)), _scale(m.group(5))
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

@@ -79,6 +79,14 @@ def test_garbage_gives_nothing() -> None:
         assert parser.parse(line, 1, ctx) is None
 
 
+def test_paddlenlp_optimizer_not_run_is_an_overflow_with_both_scales() -> None:
+    """PaddleNLP, PaddlePaddle/PaddleNLP paddlenlp/trainer/trainer.py (the GradScaler step): when the
+    scaler found inf it skips the step and logs `optimizer not run, scale_before: {x}, scale_after: {y}`
+    through PaddleNLP's logger (`[time] [ WARNING] - message`)."""
+    [o] = overflows("[2023-11-02 10:11:12,345] [ WARNING] - optimizer not run, scale_before: 0.5, scale_after: 0.25")
+    assert (o.scale, o.new_scale) == (0.5, 0.25)
+
+
 def test_unreadable_scale_becomes_none() -> None:
     [o] = overflows("Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to tensor(8.)")
     assert o.new_scale is None
