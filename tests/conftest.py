@@ -55,3 +55,22 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return CliRun(code, out.getvalue() + captured.out, captured.err)
 
     return run
+
+
+def scan_one_way(text: str, bulk: bool, chunk: int) -> tuple[str, dict[str, object], str, int]:
+    """Events, summary and final state of a scan of `text` read in chunks of `chunk` bytes, through the
+    bulk path (a layout read a block at a time, detectors screening columns) or line by line, record
+    by record (events and state as text: NaN is not equal to itself); and the batches skimmed."""
+    from monitor.catalog import load
+    from monitor.pipeline import SourceScan, in_line_order
+    from monitor.sources.files import Source
+    from monitor.sources.lines import ReadStats, read_batches
+
+    scan = SourceScan(Source("run.log", None), load())
+    scan.skim = bulk
+    events = []
+    for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=chunk):
+        events += scan.process(batch if bulk else batch.numbered())
+    state = repr(scan.snapshot())
+    events += scan.finish()
+    return repr(in_line_order(events)), scan.summary.to_dict(), state, scan.skimmed

@@ -21,9 +21,10 @@ import pytest
 from monitor.catalog import load
 from monitor.columns import RecordBatch, StepRows
 from monitor.model import StepRecord
-from monitor.pipeline import SourceScan, in_line_order
+from monitor.pipeline import SourceScan
 from monitor.sources.files import Source
 from monitor.sources.lines import ReadStats, read_batches
+from tests.conftest import scan_one_way
 
 _FIELDS = (
     "consumed samples: {samples} | elapsed time per iteration (ms): {ms} | throughput per GPU (TFLOP/s/GPU): "
@@ -138,28 +139,13 @@ def _format_time(clock: float) -> str:
     return dt.datetime.fromtimestamp(int(clock), dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _scan(text: str, bulk: bool, chunk: int) -> tuple[str, dict[str, object], str]:
-    """Events, the summary and the final state of a scan of `text` read in chunks of `chunk`
-    bytes, through the bulk path or line by line (events and state as text: NaN is not equal to
-    itself)."""
-    scan = SourceScan(Source("run.log", None), load())
-    scan.skim = bulk
-    events = []
-    for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=chunk):
-        events += scan.process(batch if bulk else batch.numbered())
-    state = repr(scan.snapshot())
-    events += scan.finish()
-    summary = scan.summary.to_dict()
-    return repr(in_line_order(events)), summary, state
-
-
 @pytest.mark.parametrize("seed", range(40))
 def test_bulk_and_line_by_line_agree_on_random_runs(seed: int) -> None:
     run = _Run(seed)
     text = "\n".join(run.lines(run.rng.randrange(200, 4000))) + "\n"
     chunk = run.rng.choice([4096, 16384, 65536, 1 << 20])
-    by_line = _scan(text, bulk=False, chunk=chunk)
-    bulk = _scan(text, bulk=True, chunk=chunk)
+    by_line = scan_one_way(text, bulk=False, chunk=chunk)
+    bulk = scan_one_way(text, bulk=True, chunk=chunk)
     assert bulk[0] == by_line[0]
     assert bulk[1] == by_line[1]
     assert bulk[2] == by_line[2]

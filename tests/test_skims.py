@@ -27,9 +27,10 @@ import random
 import pytest
 
 from monitor.catalog import load
-from monitor.pipeline import SourceScan, in_line_order
+from monitor.pipeline import SourceScan
 from monitor.sources.files import Source
 from monitor.sources.lines import ReadStats, read_batches
+from tests.conftest import scan_one_way
 
 LAYOUTS = ("nanogpt", "hf", "opennmt", "mmengine", "jsonl")
 
@@ -119,27 +120,14 @@ class _Run:
         return out[:count]
 
 
-def _scan(text: str, skim: bool, chunk: int) -> tuple[str, dict[str, object], str, int]:
-    """Events, summary and state of a scan through the bulk path (a learned layout read a block at a
-    time, detectors screening columns) or line by line, record by record."""
-    scan = SourceScan(Source("run.log", None), load())
-    scan.skim = skim
-    events = []
-    for batch in read_batches(io.BytesIO(text.encode()), "run.log", ReadStats(), chunk_bytes=chunk):
-        events += scan.process(batch if skim else batch.numbered())
-    state = repr(scan.snapshot())
-    events += scan.finish()
-    return repr(in_line_order(events)), scan.summary.to_dict(), state, scan.skimmed
-
-
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("seed", range(8))
 def test_screening_records_read_line_by_line_changes_nothing(layout: str, seed: int) -> None:
     run = _Run(seed, layout)
     text = "\n".join(run.lines(run.rng.randrange(300, 3000))) + "\n"
     chunk = run.rng.choice([4096, 16384, 65536])
-    by_record = _scan(text, skim=False, chunk=chunk)
-    screened = _scan(text, skim=True, chunk=chunk)
+    by_record = scan_one_way(text, bulk=False, chunk=chunk)
+    screened = scan_one_way(text, bulk=True, chunk=chunk)
     assert screened[:3] == by_record[:3]
 
 
@@ -152,7 +140,7 @@ def test_the_layouts_are_screened_and_raise_events() -> None:
         for seed in range(8):
             run = _Run(seed, layout)
             text = "\n".join(run.lines(run.rng.randrange(300, 3000))) + "\n"
-            events, summary, _, count = _scan(text, skim=True, chunk=16384)
+            events, summary, _, count = scan_one_way(text, bulk=True, chunk=16384)
             skimmed += count
             steps += int(summary["steps"])  # type: ignore[call-overload]
             codes.update(code for code in ("LOSS-SPIKE", "LOSS-NAN", "SLOWDOWN", "STALL", "STEP-RESTART")

@@ -87,14 +87,8 @@ class CompiledLayout:
         self._source = (line, start, slots, step_at)
         self._bulk: re.Pattern[str] | None | bool = False
         self.keyword = keyword_of(line, start, slots)
-        self.regex = re.compile(self._pattern(line, start, slots, step_at, bulk=False))
-        groups: list[int] = []  # slot position -> group number
-        group = 1
-        for slot in slots:
-            group += 1
-            groups.append(group)
-            if ":" not in slot.text and slot.total is not None:
-                group += 1
+        pattern, groups = self._pattern(line, start, slots, step_at, bulk=False)  # groups: slot position -> group
+        self.regex = re.compile(pattern)
         self.plan: list[tuple[int, int, str, float]] = []
         for field, (position, source) in reading.chosen.items():
             index = _RECORD_FIELDS.get(field)
@@ -126,25 +120,32 @@ class CompiledLayout:
         self.build = self._compile_builder()
 
     @staticmethod
-    def _pattern(line: str, start: int, slots: list[Slot], step_at: int, bulk: bool) -> str:
-        """The layout's regex: for one line, or (`bulk`) for a line of a block joined by newlines
-        whose every group the builder converts without a fault."""
+    def _pattern(line: str, start: int, slots: list[Slot], step_at: int, bulk: bool) -> tuple[str, list[int]]:
+        """The layout's regex, for one line or (`bulk`) for a line of a block joined by newlines whose
+        every group the builder converts without a fault; and each slot's group number."""
         space, space1 = (_BULK_SPACE, _BULK_SPACE1) if bulk else (_SPACE, _SPACE1)
+        greedy = space.replace("+", "")  # what `\s*` is in this regex
         number = _PLAIN if bulk else _NUM
         parts = [f"({_literal(line[:start], False, space, space1)})"]
+        groups: list[int] = []
+        group = 1  # the prefix's
         previous = start
         for i, slot in enumerate(slots):
             parts.append(_literal(line[previous : slot.start], i > 0, space, space1))
+            group += 1
+            groups.append(group)
             if ":" in slot.text:
                 parts.append(_DURATION)
             else:
                 parts.append(_WHOLE if bulk and i == step_at else number)
                 if slot.total is not None:
-                    parts.append(r"[^\S\n]*/[^\S\n]*(\d{1,18})" if bulk else r"\s*/\s*(\d{1,18})")
+                    parts.append(f"{greedy}/{greedy}" + r"(\d{1,18})")
+                    group += 1
             parts.append(_literal(line[slot.start + len(slot.text) : slot.end], False, space, space1))
             previous = slot.end
-        parts.append(_literal(line[previous:].rstrip(), False, space, space1) + space.replace("+", ""))
-        return "^" + "".join(parts) + "$" if bulk else "".join(parts)
+        parts.append(_literal(line[previous:].rstrip(), False, space, space1) + greedy)
+        source = "".join(parts)
+        return ("^" + source + "$" if bulk else source), groups
 
     @property
     def bulk(self) -> re.Pattern[str] | None:
@@ -158,7 +159,7 @@ class CompiledLayout:
             else:
                 line, start, slots, step_at = self._source
                 try:
-                    self._bulk = re.compile(self._pattern(line, start, slots, step_at, bulk=True), re.MULTILINE)
+                    self._bulk = re.compile(self._pattern(line, start, slots, step_at, bulk=True)[0], re.MULTILINE)
                 except re.error:
                     self._bulk = None
         return self._bulk  # type: ignore[return-value]
