@@ -320,14 +320,15 @@ class Columns:
 
 
 def went_back(epochs: np.ndarray[Any, Any], has_epoch: np.ndarray[Any, Any],
-              steps: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+              steps: np.ndarray[Any, Any], done: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """`detectors.base.went_back` between consecutive entries (the first has no predecessor: False):
-    across epochs when both print one, the epoch went down; else the step did."""
+    across epochs when both print one, the epoch went down; else the step did, unless the entry
+    before finished its pass (`done`, see `detectors.base.position_of`)."""
     back = np.zeros(len(steps), dtype=bool)
     if len(steps) < 2:
         return back
     both = has_epoch[1:] & has_epoch[:-1] & (epochs[1:] != epochs[:-1])
-    back[1:] = np.where(both, epochs[1:] < epochs[:-1], steps[1:] < steps[:-1])
+    back[1:] = np.where(both, epochs[1:] < epochs[:-1], (steps[1:] < steps[:-1]) & ~done[:-1])
     return back
 
 
@@ -337,9 +338,12 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
     went back from the one before it, the first from `position` (None: from nothing)."""
     epochs, has_epoch = columns.values("epoch")[index], columns.present("epoch")[index]
     steps = columns.values("step")[index]
+    totals = columns.values("total_steps")[index]
+    done = columns.present("total_steps")[index] & (totals > 0) & (totals <= steps)
     if position is None:
-        return went_back(epochs, has_epoch, steps)
+        return went_back(epochs, has_epoch, steps, done)
     epochs = np.concatenate(([math.nan if position[0] is None else position[0]], epochs))
     has_epoch = np.concatenate(([position[0] is not None], has_epoch))
     steps = np.concatenate(([position[1]], steps))
-    return went_back(epochs, has_epoch, steps)[1:]
+    done = np.concatenate(([False], done))
+    return went_back(epochs, has_epoch, steps, done)[1:]

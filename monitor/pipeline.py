@@ -24,7 +24,7 @@ import numpy as np
 from monitor.catalog import Catalog, load
 from monitor.columns import Columns, RecordBatch, went_back_from
 from monitor.detectors import new_detectors
-from monitor.detectors.base import Position, went_back
+from monitor.detectors.base import Position, position_of, went_back
 from monitor.model import Event, Heartbeat, Pause, SourceSummary, StepRecord
 from monitor.parsers import ParseContext, new_parser_set
 from monitor.parsers.exits import is_planned_exit
@@ -150,7 +150,7 @@ class SourceScan:
                 position, record.epoch, step
             ):
                 restarts.append(record.line or 0)
-            position = (record.epoch, step)
+            position = position_of(record.epoch, step, record.total_steps)
         self.position = position
         return restarts, clock
 
@@ -164,7 +164,7 @@ class SourceScan:
         back = np.flatnonzero(went_back_from(columns, index, self.position))
         restarts = [rows.numbers[int(index[i])] for i in back]
         last = columns.record(int(index[-1]))
-        self.position = (last.epoch, last.step)  # type: ignore[assignment]
+        self.position = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
         return restarts, clock
 
     def _add_heartbeats(self, batch: RecordBatch, others: list[tuple[int, str, int | None]]) -> None:

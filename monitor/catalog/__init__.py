@@ -425,10 +425,15 @@ def _shipped_entries() -> list[Definition]:
     return entries
 
 
-@functools.cache
-def load(extra_files: tuple[str, ...] = ()) -> Catalog:
+def load(extra_files: Sequence[str] = ()) -> Catalog:
     """The shipped catalog, with the entries of `extra_files` added or
     overriding shipped ones by id (cached; CatalogError when invalid)."""
+    return _load(tuple(extra_files))
+
+
+@functools.cache
+def _load(extra_files: tuple[str, ...]) -> Catalog:
+    """`load`, cached by the files' names: `load()` and `load(())` are the same catalog."""
     entries = _shipped_entries()
     seen: dict[str, str] = {}
     for entry in entries:

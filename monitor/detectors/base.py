@@ -165,6 +165,13 @@ Position = tuple[float | None, int]
 """(epoch, step) of a training record."""
 
 
+def position_of(epoch: float | None, step: int, total: int | None) -> Position:
+    """Where a record leaves the run, for `went_back`: a counter that reached its total finished a
+    pass (Keras' `370784/370784`, a bar at 100%), so whatever count follows starts a new one and
+    goes back from nothing (-1)."""
+    return (epoch, -1 if total is not None and 0 < total <= step else step)
+
+
 def went_back(previous: Position | None, epoch: float | None, step: int) -> bool:
     """Whether (epoch, step) is earlier than `previous`: steps are compared
     within an epoch when both records carry one, since some frameworks count

@@ -39,7 +39,7 @@ from collections.abc import Callable
 import numpy as np
 
 from monitor.columns import Columns, went_back_from
-from monitor.detectors.base import Detector, Position, format_number, make_event, went_back
+from monitor.detectors.base import Detector, Position, format_number, make_event, position_of, went_back
 from monitor.model import Event, LossScaleOverflow, Record, StepRecord
 
 STORM_OVERFLOWS = 3
@@ -123,7 +123,7 @@ class OverflowDetector(Detector):
                         and went_back(position, record.epoch, step)
                     ):
                         state.progressed = False  # a restarted run searches for its scale again
-                    state.position = (record.epoch, step)
+                    state.position = position_of(record.epoch, step, record.total_steps)
                 if (
                     state.episode is None
                     and not record.skipped
@@ -175,7 +175,7 @@ class OverflowDetector(Detector):
 
         def move() -> None:
             if last is not None:
-                state.position = (last.epoch, last.step)  # type: ignore[assignment]
+                state.position = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
             if len(decided):
                 state.progressed = bool(progressed[decided[-1]])
 

@@ -2,7 +2,8 @@
 earlier checkpoint and recomputes the steps in between.
 
 Steps are compared within an epoch when both records carry one (see
-`went_back`): a new epoch restarting its step count is not a restart.
+`went_back`): a new epoch restarting its step count is not a restart, and
+neither is a count that starts again after reaching its total (`position_of`).
 Evaluation records are not training steps and are ignored.
 
 Deliberately not here: restarts that only a launcher message reveals
@@ -17,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from monitor.columns import Columns, went_back_from
-from monitor.detectors.base import Detector, Position, make_event, went_back
+from monitor.detectors.base import Detector, Position, make_event, position_of, went_back
 from monitor.model import Event, Record, StepRecord
 
 
@@ -37,7 +38,7 @@ class RestartDetector(Detector):
             if step is None or (record.loss is None and record.eval_loss is not None):
                 continue
             previous = last.get(record.rank)
-            last[record.rank] = (record.epoch, step)
+            last[record.rank] = position_of(record.epoch, step, record.total_steps)
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])
@@ -60,7 +61,7 @@ class RestartDetector(Detector):
         last = batch.record(int(index[-1]))
 
         def move() -> None:
-            self.last[batch.rank] = (last.epoch, last.step)  # type: ignore[assignment]
+            self.last[batch.rank] = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
 
         return move
 

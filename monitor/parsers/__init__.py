@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from monitor.parsers.bars import BarParser
 from monitor.parsers.base import ParseContext, Parser
+from monitor.parsers.blocks import KeyValueBlockParser
 from monitor.parsers.deepspeed import DeepSpeedParser
 from monitor.parsers.detect import ParserSet
 from monitor.parsers.fairseq import FairseqParser
@@ -44,6 +45,7 @@ def new_parsers() -> list[Parser]:
         FairseqParser(),
         MlxParser(),
         TimersParser(),
+        KeyValueBlockParser(),
         LearnedParser(),  # generic: must stay last
     ]
 

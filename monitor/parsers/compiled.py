@@ -29,7 +29,7 @@ _STEP, _TOTAL, _EPOCH, _STEP_TIME, _TIME, _EPOCH_S, _RANK, _NODE, _FILE, _LINE, 
 )
 _NUM = (
     r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?"
-    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)|-?1\.#(?:INF|IND|QNAN))"
+    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3}(?!\w))?|-?1\.#(?:INF|IND|QNAN))"
 )
 _DURATION = r"((?:\d{1,4} days?, )?\d{1,4}:\d\d(?::\d\d)?(?:\.\d{1,6})?)"
 # What the builder converts without a fault, for the bulk pattern: a number `float` reads (no

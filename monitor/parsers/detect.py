@@ -37,6 +37,20 @@ def _discard(_: tuple[int, str, int | None]) -> None:
     pass
 
 
+_SHELL_DEATHS = ("Killed", "Segmentation fault", "Aborted", "(core dumped)", "Bus error", "Illegal instruction")
+"""What a shell prints when it reaps a killed job. A progress line redrawn in place has no newline of
+its own, so the message lands glued to its end (`... - loss: 2.1371Killed`)."""
+_DEATH_ENDS = frozenset("dtnr) \t")  # the last characters of those messages (and trailing blanks): a cheap test
+
+
+def _died_after(line: str, number: int, step: int | None, keep: Callable[[tuple[int, str, int | None]], None]) -> None:
+    """Give the fault scanner the shell's message glued to the end of a progress line."""
+    if line.rstrip().endswith(_SHELL_DEATHS):
+        text = line.rstrip()
+        at = max(text.rfind(word) for word in _SHELL_DEATHS[:3] + _SHELL_DEATHS[4:])
+        keep((number, text[at:] if at > 0 else text, step))
+
+
 def _primary_keywords(primary: Parser | None) -> tuple[str, ...]:
     """The substrings that send a line to the source's format first: a learned layout names one of
     its own words (a line without it still reaches the layout through the fallback, only slower)."""
@@ -138,6 +152,8 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
+                        if line[-1:] in _DEATH_ENDS:
+                            _died_after(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:
                 if keyword in line:
@@ -145,6 +161,8 @@ class ParserSet:
                     outcome = self._fallback(line, number, append)
                     if outcome is None:
                         keep((number, line, ctx.step))
+                    elif line[-1:] in _DEATH_ENDS:
+                        _died_after(line, number, ctx.step, keep)
                     elif outcome:
                         if previous is not None:
                             self.records_by_format[previous.name] += taken
@@ -159,6 +177,8 @@ class ParserSet:
                     record = table.parse(line, number, ctx)
                     if record is not None:
                         self._take(table, record, append)
+                        if line[-1:] in _DEATH_ENDS:
+                            _died_after(line, number, ctx.step, keep)
                         continue
                 keep((number, line, ctx.step))
         if primary is not None and taken:

@@ -403,8 +403,8 @@ class FaultScanner:
         if any(e.kind is Kind.CRASH for e in events):
             self._forget(tb)  # the catalog already names this crash
             return events
-        if not events:  # an exception no entry knows that says it ran out of memory is an oom, then a crash
-            events = self._uncataloged(line, number, inside=True, kinds=(Kind.OOM,))
+        if not events:  # an unknown exception that says it ran out of memory (or a NaN loss): that, then the crash
+            events = self._uncataloged(line, number, inside=True, kinds=(Kind.OOM, Kind.NAN))
             tb.faults.extend(events)
         tb.crash = self._crash(tb, found, line, number)
         if tb.crash is None:

@@ -36,7 +36,8 @@ MAX_SLOTS = 48
 # optional `/total`), or a non-finite spelling. Every repeat is bounded.
 _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
-    r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?!\w)|-?1\.#(?:INF|IND|QNAN))"
+    r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
+    r"|-?1\.#(?:INF|IND|QNAN))"
     r"|(?<![\w.#+-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?![\d,])|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.])|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
@@ -383,11 +384,14 @@ def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
 
 def read_number(text: str) -> float | None:
     """A slot's text as a float: plain, with thousands separators, or a non-finite spelling
-    (`nan`, `-inf`, MSVC's `1.#INF` and `-1.#IND`)."""
+    (`nan`, `-inf`, MSVC's `1.#INF` and `-1.#IND`, and `nanxxx`: PaddleOCR's and PaddleDetection's
+    `{:x<6f}` pads a value shorter than six characters with `x`)."""
     try:
         return float(text)
     except ValueError:
         value = to_float(text)
+        if value is None and text.endswith("x"):
+            return to_float(text.rstrip("x"))
         if value is not None or "#" not in text:
             return value
         lower = text.lower()

@@ -135,6 +135,11 @@ class StampLayout:
     def __init__(self) -> None:
         self._leads: set[str] = set()
         self._minutes: dict[tuple[str, str | None], tuple[int, str, str, int]] = {}
+        # The last prefix read, less its seconds and fraction: (length, text before the seconds,
+        # text after the fraction, where the seconds start, the fraction's separator, the
+        # fraction's length, its minute, the stamp's span). A prefix that differs from it only in
+        # those digits has the same stamp but for them, and is read without a search.
+        self._shape: tuple[int, str, str, int, str, int, tuple[int, str, str, int], int, int] | None = None
 
     def learn(self, prefix: str) -> bool:
         """Take `prefix`'s lead as known when the full search finds its first timestamp where the
@@ -154,6 +159,18 @@ class StampLayout:
     def read(self, prefix: str) -> tuple[str, float, int, int, int] | None:
         """(ISO text, seconds, printed year, start, end) of `prefix`'s stamp; None when its lead is
         unknown or the stamp is not one the fast path reads."""
+        shape = self._shape
+        if (
+            shape is not None and len(prefix) == shape[0] and prefix.startswith(shape[1])
+            and prefix.endswith(shape[2])
+        ):
+            at, separator, digits = shape[3], shape[4], shape[5]
+            second_text = prefix[at : at + 2]
+            fraction = prefix[at + 3 : at + 3 + digits] if digits else None
+            if second_text.isdecimal() and (
+                fraction is None or (prefix[at + 2] == separator and fraction.isdecimal())
+            ):
+                return self._stamp(second_text, fraction, shape[6], shape[7], shape[8])
         m = _ISO_AT.search(prefix)
         if m is None:
             return None
@@ -174,13 +191,30 @@ class StampLayout:
             if len(self._minutes) >= _MINUTES_LIMIT:
                 self._minutes.clear()
             self._minutes[key] = minute
+        if us is None:
+            at = m.start(1)
+            digits = len(fraction) if fraction else 0
+            self._shape = (
+                len(prefix), prefix[:at], prefix[at + 3 + digits if digits else at + 2 :], at,
+                prefix[at + 2] if digits else "", digits, minute, start, end,
+            )
+            return self._stamp(second_text, fraction, minute, start, end)
+        return self._stamp(second_text, fraction[:3].rjust(3, "0") + us, minute, start, end)
+
+    @staticmethod
+    def _stamp(
+        second_text: str, fraction: str | None, minute: tuple[int, str, str, int], start: int, end: int
+    ) -> tuple[str, float, int, int, int] | None:
+        """`read`'s answer for a stamp's seconds and fraction digits in a known minute."""
+        second = int(second_text)
+        if second > 59:
+            return None
         epoch, iso_head, zone_text, year = minute
-        if fraction:
-            micro = _micro(fraction if us is None else fraction[:3].rjust(3, "0") + us)
-            iso = f"{iso_head}:{second:02d}.{micro:06d}{zone_text}" if micro else f"{iso_head}:{second:02d}{zone_text}"
-        else:
-            micro = 0
-            iso = f"{iso_head}:{second:02d}{zone_text}"
+        micro_text = fraction[:6].ljust(6, "0") if fraction else "0"
+        micro = int(micro_text)
+        if not (second_text + micro_text).isascii():  # other scripts' digits, printed as ASCII ones
+            second_text, micro_text = f"{second:02d}", f"{micro:06d}"
+        iso = iso_head + ":" + second_text + ("." + micro_text if micro else "") + zone_text
         # what datetime.timestamp() computes: whole microseconds over 10**6
         return iso, ((epoch + second) * 1_000_000 + micro) / 1_000_000, year, start, end
 

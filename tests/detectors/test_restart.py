@@ -44,3 +44,29 @@ def test_restart_across_batches() -> None:
     d = RestartDetector()
     assert d.observe([step(100, loss=1.0)]) == []
     assert [e.step for e in d.observe([step(40, loss=1.0)])] == [40]
+
+
+def test_a_count_that_reached_its_total_starts_a_new_pass_not_a_restart() -> None:
+    """Keras prints each epoch's bar as `i/n` samples and ends it at `n/n`; without the `Epoch e/E`
+    header in front (an excerpt, a fit() called in a loop) the next epoch's count is smaller. A count
+    short of its total that goes back is still a restart."""
+    finished = [step(370784, total_steps=370784, loss=1.9), step(137856, line=1, total_steps=370784, loss=2.1)]
+    assert RestartDetector().observe(finished) == []
+    cut_short = [step(300000, total_steps=370784, loss=1.9), step(137856, line=1, total_steps=370784, loss=2.1)]
+    assert [e.code for e in RestartDetector().observe(cut_short)] == ["STEP-RESTART"]
+
+
+def test_a_new_pass_after_a_full_count_is_read_the_same_in_bulk() -> None:
+    """The batch screen (columns) and the record-by-record reading agree on it."""
+    from tests.conftest import scan_one_way
+
+    rows = []
+    for attempt in range(3):
+        for i in range(1, 6):
+            loss = 2.0 - 0.1 * i - 0.01 * attempt
+            rows.append(f"{i * 100}/500 [==============================] - 12s - loss: {loss:.4f}")
+    rows.append("200/500 [=====>........................] - 12s - loss: 1.5000")
+    text = "\n".join(rows * 2) + "\n"
+    bulk, line_by_line = scan_one_way(text, True, 4096), scan_one_way(text, False, 4096)
+    assert bulk[:3] == line_by_line[:3]
+    assert bulk[0].count("STEP-RESTART") == 1  # 200/500 after 500/500 is a new pass; 100/500 after 200/500 is not

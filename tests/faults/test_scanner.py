@@ -10,7 +10,7 @@ exception occurred:". Launchers prefix every line (`[rank3]:`, `worker-1: `).
 from __future__ import annotations
 
 from monitor.model import Kind, Role, Severity
-from tests.conftest import fault_events
+from tests.conftest import fault_events, steps
 
 
 def crashes(text: str) -> list:
@@ -273,3 +273,41 @@ RuntimeError: Expected all tensors to be on the same device, but found at least 
     assert oom.severity is Severity.ERROR and oom.rank == 2
     assert crash.role is Role.CASCADE and crash.cause == oom.label()
     assert other.role is Role.ROOT and other.cause is None
+
+
+def test_an_exception_that_refuses_a_non_finite_loss_is_the_nan_then_the_crash() -> None:
+    """A training loop that raises on a NaN loss with the value in its message (a PPO optimizer's
+    `raise ValueError(f"loss={loss}, policy_loss={policy_loss}, ...")`, an assertion on the total
+    loss): the non-finite loss is the root, the crash its consequence. A finite value in the same
+    words is a crash alone."""
+    text = """\
+Traceback (most recent call last):
+  File "/w/optimizer.py", line 640, in train
+    raise ValueError(f"loss={loss}, policy_loss={policy_loss}")
+ValueError: loss=nan, policy_loss=nan, value_loss=0.81
+Traceback (most recent call last):
+  File "/w/train.py", line 91, in step
+    assert total_loss < 100, total_loss
+AssertionError: total_loss=412.5
+"""
+    events = fault_events(text)
+    assert [(str(e.kind), e.line) for e in events] == [("nan", 4), ("crash", 4), ("crash", 8)]
+    nan, crash, other = events
+    assert crash.role is Role.CASCADE and crash.cause == nan.label()
+    assert other.role is Role.ROOT
+
+
+def test_a_shell_message_glued_to_a_progress_line_is_read() -> None:
+    """Keras redraws its bar with a carriage return and no newline: when the process is killed, the
+    shell's `Killed` lands at the end of the last redraw (`... - loss: 2.1371Killed`). The line is
+    still the step's record, and the death is a crash. A line that only ends in a word is neither."""
+    text = "\n".join([
+        "Epoch 1/3",
+        "1024/4096 [======>.......................] - ETA: 61s - loss: 2.3016",
+        "2048/4096 [==============>...............] - ETA: 40s - loss: 2.2011Killed",
+    ])
+    events = fault_events(text)
+    assert [(str(e.kind), e.line) for e in events] == [("crash", 3)]
+    assert [r.step for r in steps(text)] == [1024, 2048]
+    calm = "\n".join(["step 10 loss 2.3 status: started", "step 11 loss 2.2 status: granted"])
+    assert fault_events(calm) == []

@@ -419,6 +419,30 @@ def test_paddledetection_log_printer() -> None:
     assert math.isnan(records[2].loss)
 
 
+def test_paddleocr_pads_a_non_finite_value_with_x() -> None:
+    """PaddleOCR, PaddlePaddle/PaddleOCR ppocr/utils/stats.py (`TrainingStats.log`: `'{}: {:x<6f}'.format(k,
+    v)`) inside tools/program.py's `epoch: [e/E], global_step: s, lr: ..., <stats>, avg_reader_cost: ...`
+    line: the format pads a value shorter than six characters with `x`, so a NaN prints `nanxxx` and an
+    infinity `infxxx` (`-infxx`); finite values are longer and print unpadded."""
+    records = steps(
+        lines(
+            "[2024/02/11 09:10:11] ppocr INFO: epoch: [3/400], global_step: 1210, lr: 0.000512, acc: 0.281250, "
+            "norm_edit_dis: 0.640113, CTCLoss: 7.301142, loss: 7.301142, avg_reader_cost: 0.00021 s, "
+            "avg_batch_cost: 0.43190 s, avg_samples: 64.0, ips: 148.18245 samples/s, eta: 1 day, 3:10:11",
+            "[2024/02/11 09:10:16] ppocr INFO: epoch: [3/400], global_step: 1220, lr: 0.000514, acc: 0.000000, "
+            "norm_edit_dis: 0.000000, CTCLoss: nanxxx, loss: nanxxx, avg_reader_cost: 0.00020 s, "
+            "avg_batch_cost: 0.43870 s, avg_samples: 64.0, ips: 145.88553 samples/s, eta: 1 day, 3:09:40",
+            "[2024/02/11 09:10:21] ppocr INFO: epoch: [3/400], global_step: 1230, lr: 0.000517, acc: 0.000000, "
+            "norm_edit_dis: 0.000000, CTCLoss: infxxx, loss: -infxx, avg_reader_cost: 0.00022 s, "
+            "avg_batch_cost: 0.44012 s, avg_samples: 64.0, ips: 145.41489 samples/s, eta: 1 day, 3:09:12",
+        )
+    )
+    assert [r.step for r in records] == [1210, 1220, 1230]
+    assert records[0].loss == approx(7.301142)
+    assert math.isnan(records[1].loss)
+    assert records[2].loss == -math.inf
+
+
 def test_hand4whole_style_screen_line() -> None:
     """Hand4Whole, mks0601/Hand4Whole_RELEASE main/train.py:59-67 @ c9490865 (colour log format
     common/logger.py:28). `Epoch e/E itr i/n: lr: ... speed: T(Gs rR)s/itr H h/epoch loss_*: ...`,

@@ -70,3 +70,33 @@ def test_the_context_gives_the_same_time_rank_and_node_either_way() -> None:
         start = line.index(" INFO")
         assert fast.where(line, start) == slow.where(line, start)
     assert len(fast._stamps._leads) == 4  # one lead per rank prefix
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_stamps_that_differ_only_in_their_seconds_read_as_the_search_reads(layout) -> None:
+    """Consecutive lines of a log share the stamp up to the minute: the layout reads the seconds and
+    fraction of such a prefix without the search. Seconds out of range, other scripts' digits
+    (which the search's `\\d` takes too) and fractions of other lengths must come out as the search's
+    answer, or as None (the caller then searches)."""
+    rng = random.Random(layout + "seconds")
+    learned = StampLayout()
+    base = {"Y": 2024, "m": "03", "d": "05", "H": "10", "M": "41", "ms": "123", "us": "456",
+            "ns": "000000001", "f": "5"}
+    assert learned.learn(layout.format(S="07", **base))
+    digits = "0123456789" * 6 + "\u0663\u0667"  # mostly ASCII, sometimes Arabic-Indic
+    fast = 0
+    for _ in range(3000):
+        fields = dict(base)
+        second = "".join(rng.choice(digits) for _ in range(2))
+        fields["ms"] = "".join(rng.choice(digits) for _ in range(3))
+        fields["ns"] = "".join(rng.choice(digits) for _ in range(rng.choice((9, 9, 9, 6))))
+        fields["f"] = "".join(rng.choice(digits) for _ in range(rng.choice((1, 1, 3))))
+        prefix = layout.format(S=second, **fields)
+        found = learned.read(prefix)
+        expected = find_timestamp(prefix, 2020)
+        if found is not None:
+            fast += 1
+            assert found[:3] == tuple(expected), prefix
+        elif expected is not None and expected.printed_year is not None and second.isascii() and int(second) < 60:
+            assert not prefix.isascii(), prefix  # an ASCII stamp in range is always read
+    assert fast > 1000

@@ -1,0 +1,118 @@
+"""Metrics printed as a vertical block of `key | value` rows: one record per block.
+
+Layouts, as the loggers print them (values made up):
+- OpenAI baselines / stable-baselines `baselines/logger.py` `HumanOutputFormat.writekvs`: dashes,
+  `'| %s%s | %s%s |' % (key, pad, val, pad)` per key (sorted), dashes; floats as `'%-8.3g'`.
+- Stable-Baselines3 `stable_baselines3/common/logger.py` `HumanOutputFormat.write`: the same frame;
+  a key's namespace (`train/`) printed once as a row with an empty value, the key indented by three
+  spaces under it; floats as `f"{value:<8.3g}"`.
+- rllab / garage / rlpyt `logger.dump_tabular`: `tabulate` rows (`key  value`), each behind the
+  logger's `"%s | %s" % (timestamp, line)`; statistics as `loss/Average`, `loss/Std`, ...
+"""
+
+from __future__ import annotations
+
+import math
+
+from pytest import approx
+
+from tests.conftest import fault_events, steps
+
+
+def baselines_block(nupdates: int, policy_loss: str, value_loss: str) -> list[str]:
+    dashes = "-" * 38
+    return [
+        dashes,
+        f"| approxkl           | {'0.00031':<13} |",
+        f"| ep_rewmean         | {'nan':<13} |",
+        f"| nupdates           | {nupdates:<13} |",
+        f"| policy_loss        | {policy_loss:<13} |",
+        f"| total_timesteps    | {nupdates * 128:<13} |",
+        f"| value_loss         | {value_loss:<13} |",
+        dashes,
+    ]
+
+
+def test_baselines_blocks_are_records_with_the_step_of_nupdates() -> None:
+    text = "\n".join(
+        ["Logging to /tmp/openai-2024-01-02", *baselines_block(1, "-0.0042", "38.1"),
+         *baselines_block(2, "-0.0017", "31.7"), *baselines_block(3, "nan", "nan")]
+    )
+    records = steps(text)
+    assert [r.step for r in records] == [1, 2, 3]
+    assert records[0].loss == approx(-0.0042)  # the first loss of the block; a reward is no loss
+    assert math.isnan(records[2].loss)
+    assert [r.line for r in records] == [6, 14, 22]  # the loss's own row
+    events = fault_events(text)
+    assert [(e.code, e.line, e.step) for e in events if str(e.kind) == "nan"][:1] == [("LOSS-NAN", 22, 3)]
+
+
+def test_a_reward_that_is_nan_is_not_a_nan_loss() -> None:
+    """An empty episode buffer prints `ep_rewmean nan`: no loss or grad norm is non-finite."""
+    text = "\n".join([*baselines_block(7, "-0.0042", "38.1"), *baselines_block(8, "-0.0040", "36.0")])
+    assert [str(e.kind) for e in fault_events(text)] == []
+    assert [r.step for r in steps(text)] == [7, 8]
+
+
+def sb3_block(iteration: int, loss: str) -> list[str]:
+    dashes = "-" * 41
+    rows = [("rollout/", ""), ("   ep_len_mean", "212"), ("   ep_rew_mean", "212"), ("time/", ""),
+            ("   fps", "1490"), ("   iterations", str(iteration)), ("   total_timesteps", str(iteration * 2048)),
+            ("train/", ""), ("   entropy_loss", "-0.61"), ("   learning_rate", "0.0003"), ("   loss", loss),
+            ("   n_updates", str(iteration * 10)), ("   value_loss", "44.2")]
+    return [dashes, *(f"| {key:<23} | {value:<11} |" for key, value in rows), dashes]
+
+
+def test_stable_baselines3_groups_name_the_keys_under_them() -> None:
+    text = "\n".join([*sb3_block(2, "5.85"), *sb3_block(3, "6.1"), *sb3_block(4, "nan")])
+    records = steps(text)
+    assert [r.step for r in records] == [20, 30, 40]  # train/n_updates: the optimizer's steps
+    assert records[0].loss == approx(5.85)  # train/loss itself, not a component
+    assert records[0].lr == approx(3e-4)
+    assert math.isnan(records[2].loss)
+
+
+def test_rllab_tabular_rows_behind_the_timestamp() -> None:
+    """`loss/Average` is the loss; the spread of a statistic (`loss/Std`, `loss/Max`) is not."""
+    rows = []
+    for itr, loss in ((10, "0.412"), (11, "0.398"), (12, "nan")):
+        for key, value in (("Diagnostics/Iteration", str(itr)), ("Diagnostics/CumSteps", str(itr * 5000)),
+                           ("loss/Average", loss), ("loss/Std", "0.05"), ("loss/Max", "9.9")):
+            rows.append(f"2024-05-01 10:{itr:02d}:01.112233  | {key:<30} {value}")
+    records = steps("\n".join(rows))
+    assert [(r.step, r.time) for r in records][:1] == [(10, "2024-05-01T10:10:01.112233")]
+    assert [r.step for r in records] == [10, 11, 12]
+    assert records[0].loss == approx(0.412)
+    assert math.isnan(records[2].loss)
+
+
+def test_a_block_without_a_step_counts_its_blocks() -> None:
+    text = "\n".join(["| policy_loss | 0.5 |", "| value_loss | 3.1 |", "-" * 20,
+                      "| policy_loss | 0.4 |", "| value_loss | 2.9 |", "-" * 20])
+    assert [(r.step, r.loss) for r in steps(text)] == [(1, approx(0.5)), (2, approx(0.4))]
+
+
+def test_tables_that_are_not_metric_blocks_give_no_record() -> None:
+    """Lightning's model summary, a markdown table of words, one stray row, a progress layout whose
+    key ends in a number, and rows with no loss."""
+    text = "\n".join([
+        "  | Name    | Type             | Params",
+        "---------------------------------------------",
+        "0 | model   | GPT              | 124 M",
+        "1 | loss_fn | CrossEntropyLoss | 0",
+        "| Model | Status |",
+        "| gpt2  | ready  |",
+        "| loss | 0.5 |",
+        "",
+        "epoch 3 | 0.52",
+        "epoch 4 | 0.50",
+        "| fps | 1200 |",
+        "| iterations | 3 |",
+    ])
+    assert steps(text) == []
+
+
+def test_the_line_after_a_block_still_reaches_the_fault_scanner() -> None:
+    text = "\n".join([*baselines_block(1, "-0.0042", "38.1")[:-1],
+                      "RuntimeError: CUDA error: an illegal memory access was encountered"])
+    assert [e.code for e in fault_events(text)][:1] == ["CUDA-ILLEGAL-ADDRESS"]
