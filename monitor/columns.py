@@ -110,8 +110,8 @@ class StepRows:
         return [float(t) / constant for t in texts] if constant != 1 else list(map(float, texts))
 
     def column(self, group: int) -> np.ndarray[Any, Any]:
-        """One group of every row, read as floats."""
-        return np.fromiter(map(float, map(itemgetter(group), self.texts)), dtype=np.float64, count=len(self.texts))
+        """One group of every row, read as floats (numpy reads the texts as `float` does, faster)."""
+        return np.array(list(map(itemgetter(group), self.texts)), dtype=np.float64)
 
 
 class RecordRows:

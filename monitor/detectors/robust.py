@@ -20,6 +20,11 @@ import numpy as np
 _MAD_TO_SIGMA = 1.4826 / math.sqrt(2.0)
 
 
+_SPREAD_MULTIPLE = 1.5
+"""Before a noise estimate: a value must stand this many times the range of the few values held above
+their level (three losses that already range over 1.7x do not make a 2x value a spike)."""
+
+
 def noise_of(held: Iterable[float]) -> float | None:
     """The robust standard deviation of one log value of `held`, or None with fewer than three."""
     values = [math.log(v) for v in held if v > 0]
@@ -33,7 +38,9 @@ def threshold_of(held: Sequence[float], z: float, min_ratio: float, short_ratio:
     """How far above the level of `held` (in log units) a value must be to stand out."""
     noise = noise_of(held) if len(held) >= noise_records else None
     if noise is None:
-        return math.log(short_ratio)
+        positive = [v for v in held if v > 0]
+        spread = math.log(max(positive) / min(positive)) if len(positive) >= 3 else 0.0
+        return max(math.log(short_ratio), _SPREAD_MULTIPLE * spread)  # a few records: as far as they already range
     return max(math.log(min_ratio), z * noise)
 
 

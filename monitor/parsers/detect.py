@@ -37,18 +37,20 @@ def _discard(_: tuple[int, str, int | None]) -> None:
     pass
 
 
-_SHELL_DEATHS = ("Killed", "Segmentation fault", "Aborted", "(core dumped)", "Bus error", "Illegal instruction")
-"""What a shell prints when it reaps a killed job. A progress line redrawn in place has no newline of
-its own, so the message lands glued to its end (`... - loss: 2.1371Killed`)."""
-_DEATH_ENDS = frozenset("dtnr) \t")  # the last characters of those messages (and trailing blanks): a cheap test
+_GLUED = re.compile(r"\d(?=[A-Z][a-z]|\d{4}-\d\d-\d\d[ T]\d)")
+"""A message glued to a number: a progress line redrawn in place (Keras' bar) has no newline of its own,
+so what the process or its shell prints next lands on it (`loss: 2.1371Killed`, `accuracy:
+0.6652Memory access fault by GPU ...`, `0.99282021-02-18 20:55:36.002311: E tensorflow/...`)."""
+_MAY_GLUE = frozenset("dtnr.) \t")  # how such a message ends (and a blank): a cheap test, with a bar's `=`
 
 
-def _died_after(line: str, number: int, step: int | None, keep: Callable[[tuple[int, str, int | None]], None]) -> None:
-    """Give the fault scanner the shell's message glued to the end of a progress line."""
-    if line.rstrip().endswith(_SHELL_DEATHS):
-        text = line.rstrip()
-        at = max(text.rfind(word) for word in _SHELL_DEATHS[:3] + _SHELL_DEATHS[4:])
-        keep((number, text[at:] if at > 0 else text, step))
+def _glued_message(
+    line: str, number: int, step: int | None, keep: Callable[[tuple[int, str, int | None]], None]
+) -> None:
+    """Give the fault scanner a message glued to the end of a progress line, as printed."""
+    found = _GLUED.search(line)
+    if found is not None:
+        keep((number, line[found.start() + 1 :], step))
 
 
 def _primary_keywords(primary: Parser | None) -> tuple[str, ...]:
@@ -152,8 +154,8 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
-                        if line[-1:] in _DEATH_ENDS:
-                            _died_after(line, number, ctx.step, keep)
+                        if line[-1:] in _MAY_GLUE or "=" in line:
+                            _glued_message(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:
                 if keyword in line:
@@ -161,9 +163,10 @@ class ParserSet:
                     outcome = self._fallback(line, number, append)
                     if outcome is None:
                         keep((number, line, ctx.step))
-                    elif line[-1:] in _DEATH_ENDS:
-                        _died_after(line, number, ctx.step, keep)
-                    elif outcome:
+                        break
+                    if line[-1:] in _MAY_GLUE or "=" in line:
+                        _glued_message(line, number, ctx.step, keep)
+                    if outcome:
                         if previous is not None:
                             self.records_by_format[previous.name] += taken
                         taken = 0
@@ -177,8 +180,8 @@ class ParserSet:
                     record = table.parse(line, number, ctx)
                     if record is not None:
                         self._take(table, record, append)
-                        if line[-1:] in _DEATH_ENDS:
-                            _died_after(line, number, ctx.step, keep)
+                        if line[-1:] in _MAY_GLUE or "=" in line:
+                            _glued_message(line, number, ctx.step, keep)
                         continue
                 keep((number, line, ctx.step))
         if primary is not None and taken:

@@ -39,7 +39,13 @@ _ANSI = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n\r]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]"
 )
-_ANSI_START = re.compile(r"[\x1b\x90\x98\x9b\x9d-\x9f]")
+_C1_STARTS = "\x90\x98\x9b\x9d\x9e\x9f"  # the 8-bit forms' first characters
+
+
+def _has_escape(text: str) -> bool:
+    """Whether `text` may hold an escape sequence: a few substring searches, each far cheaper than a
+    character-class regex over a whole block (and ASCII text can only hold the 7-bit forms)."""
+    return "\x1b" in text or (not text.isascii() and any(c in text for c in _C1_STARTS))
 
 
 @dataclasses.dataclass(slots=True)
@@ -92,7 +98,7 @@ def _split_carriage_returns(lines: list[str], first: int) -> tuple[list[str], li
 
 def _decode(block: bytes) -> str:
     text = block.decode("utf-8", "replace")
-    if _ANSI_START.search(text):
+    if _has_escape(text):
         text = _ANSI.sub("", text)
     return text
 

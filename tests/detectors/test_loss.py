@@ -299,3 +299,13 @@ def test_a_grad_norm_spike_is_one_event_per_episode() -> None:
     [event] = [e for e in run(records) if e.code == "GRAD-NORM-SPIKE"]
     assert (event.step, event.count, event.details["end"]["step"]) == (1300, 5, 1350)
     assert event.details["peak"] == {"step": 1340, "value": 44.0}
+
+
+def test_a_few_losses_that_already_range_widely_set_the_bar_for_the_next() -> None:
+    """Before a noise estimate (fewer than `noise_records` losses), a value must also stand well above
+    the range the held losses already span: per-step diffusion losses (0.061, 0.057, 0.036) make 0.119
+    ordinary, while the same jump after steady losses is a spike."""
+    noisy = [step(i, line=i, loss=v) for i, v in enumerate((0.0614, 0.0571, 0.0359, 0.1193), 1)]
+    assert [e.kind for e in run(noisy)] == []
+    steady = [step(i, line=i, loss=v) for i, v in enumerate((0.0614, 0.0601, 0.0596, 0.1193), 1)]
+    assert Kind.LOSS_SPIKE in [e.kind for e in run(steady)]

@@ -311,3 +311,22 @@ def test_a_shell_message_glued_to_a_progress_line_is_read() -> None:
     assert [r.step for r in steps(text)] == [1024, 2048]
     calm = "\n".join(["step 10 loss 2.3 status: started", "step 11 loss 2.2 status: granted"])
     assert fault_events(calm) == []
+
+
+def test_a_fault_message_glued_to_a_progress_line_is_read() -> None:
+    """What the runtime prints to stderr while Keras' bar is mid-line lands glued to the last metric:
+    ROCr's memory access fault after `accuracy: 0.6652`, a TensorFlow log line (its own timestamp
+    glued to the number) after `accuracy: 0.9928`. Both are faults; the lines are still records."""
+    text = "\n".join([
+        "Epoch 2/200",
+        "12/89 [===>..........................] - ETA: 31s - loss: 0.6120 - accuracy: 0.6402",
+        "30/89 [=========>....................] - ETA: 24s - loss: 0.5911 - accuracy: 0.6652Memory access fault "
+        "by GPU node-1 (Agent handle: 0x55d1c0a2e730) on address 0x7f11d8712000. Reason: Page not present or "
+        "supervisor privilege.",
+        "Epoch 3/200",
+        "50/89 [=================>............] - ETA: 2s - loss: 0.0192 - accuracy: 0.99282024-02-18 "
+        "20:55:36.002311: E tensorflow/stream_executor/cuda/cuda_driver.cc:951] could not synchronize on CUDA "
+        "context: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered",
+    ])
+    assert [(e.code, e.line) for e in fault_events(text)] == [("AMD-MEMORY-ACCESS-FAULT", 3), ("CUDA-ILLEGAL-ADDRESS", 5)]
+    assert [r.step for r in steps(text)] == [12, 30, 50]

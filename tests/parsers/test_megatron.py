@@ -192,3 +192,15 @@ def test_another_frameworks_iteration_counter_is_not_megatrons() -> None:
         "reduced_train_loss: 3.678 | train_step_timing in s: 0.4512 | consumed_samples: 1600"
     )
     assert (r.step, r.epoch, r.loss, r.step_time_s) == (49, 0.0, 3.678, 0.4512)
+
+
+def test_the_format_is_learned_from_a_line_that_ends_like_a_shell_message() -> None:
+    """Megatron ends its lines with `| ` (a blank): the first line still makes Megatron the source's
+    format, so every following line is read by it (with its total), whatever its last character."""
+    text = "\n".join(
+        f" iteration {step:8d}/     600 | consumed samples: {step * 64:12d} | elapsed time per iteration (ms): "
+        f"{840.5 + step:.1f} | learning rate: 8.000E-06 | lm loss: {3.1 - step / 100:.6E} | "
+        for step in (10, 15, 20, 25)
+    )
+    records = steps(text)
+    assert [(r.step, r.total_steps) for r in records] == [(10, 600), (15, 600), (20, 600), (25, 600)]
