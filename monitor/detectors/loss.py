@@ -63,6 +63,9 @@ _GRAD_LINK_STEPS = 50
 """A grad-norm spike this many steps or fewer before a loss spike is its early warning."""
 
 
+_TWICE = math.log(2.0)  # in log units
+
+
 @dataclasses.dataclass
 class _Spike:
     start: StepRecord
@@ -312,15 +315,22 @@ class LossDetector(Detector):
     def finish(self) -> list[Event]:
         """Episodes still open at the end of the log, decided now that their future is known: a spike
         episode still `spike_min_ratio` above its baseline did not come back (a divergence), one
-        below it, or a short one the log leaves on its way down (one record after the peak, lower),
-        came back as far as the log shows (a loss spike); likewise a climb."""
+        below it, or a short one the log leaves on its way down (one record after the peak, lower, and
+        under twice the level or nearer it than the peak), came back as far as the log shows (a loss spike); likewise a
+        climb."""
         events: list[Event] = []
         min_ratio = math.log(self.settings.spike_min_ratio)
         for state in [*self.ranks.values(), *self.evals.values()]:
             spike = state.spike
             if spike is not None:
-                # the log ended on the way down: one record after the peak, lower than it
-                falling = spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
+                # the log ended on the way down: one record after the peak, lower than it, and back under
+                # twice the level or nearer (in log) to it than to the peak (4977 then 155 over a level of
+                # 0.27 is still diverged)
+                above = spike.last - spike.level
+                falling = (
+                    spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
+                    and (above < _TWICE or spike.peak - spike.last > above)
+                )
                 short = spike.records < self.settings.divergence_records
                 if spike.last - spike.level >= min_ratio and not (short and falling):
                     if short and not self.live:

@@ -246,13 +246,15 @@ class FaultScanner:
                 events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
             else:
                 events = self._uncataloged(line, number)
+            if events and self.net.tells_death(line) and not any(e.kind is Kind.CRASH for e in events):
+                events.append(self._died_with(line, number, events[0]))  # the fault, and the process it took down
             self.continuing = continued or bool(events)
             if self.child_failed is not None:
                 self._elastic_line(line, out)
             if self.tracebacks or TRACEBACK in line or FRAME in line:
                 events = self._traceback_line(line, number, events, out)
             for event in events:
-                if event.kind is Kind.CRASH and event.role is not Role.ROOT:
+                if event.kind is Kind.CRASH and event.role is not Role.ROOT and event.cause is None:
                     event = self._explained(event)
                 elif event.kind is not Kind.CRASH:
                     self._remember(event)
@@ -266,6 +268,18 @@ class FaultScanner:
         if clock:
             self.approx_time = clock[-1][1]  # the latest, for the next batch's first lines
         return out
+
+    def _died_with(self, line: str, number: int, fault: Event) -> Event:
+        """The crash on a line that shows `fault` and says the process died of it (glog's FATAL level,
+        which aborts; `terminate called ...`, a shell's job message): the fault's cascade."""
+        start = error_lines.message_start(line)
+        text = line[start:].strip()
+        return self._new(
+            self.catalog.definition(error_lines.CODE), error_lines.CODE,
+            f"The process died: {text[:200]} (after {fault.code})", line, number, start,
+            kind=Kind.CRASH, severity=Severity.ERROR, role=Role.CASCADE, cause=fault.label(),
+            domain=fault.domain, details={"template": error_lines.template(text), "process_died": True},
+        )
 
     def _uncataloged(
         self, line: str, number: int, inside: bool = False, kinds: tuple[Kind, ...] | None = None

@@ -41,6 +41,7 @@ from monitor.parsers.slots import (
     FIELD_NAMES,
     Reading,
     Slot,
+    csv_row,
     message_start,
     nonfinite,
     read,
@@ -146,19 +147,26 @@ class LearnedParser(Parser):
         start = message_start(line)
         if _EXCEPTION.match(line, start):
             return None  # an exception's message (`ValueError: global norm 47.3 of step 2 ...`) is no record
-        slots = read_slots(line, start)
+        text, first = line, start  # what the slots are read from: the line, or a CSV row's named cells
+        if self.header is not None and self.header[0][0] < 0:
+            row = csv_row(self.header, line[start:])
+            if row is None:
+                self.header = None  # not a row of the CSV table: it has ended
+            else:
+                text, first = row, 0
+        slots = read_slots(text, first)
         if not slots:
             if line.strip():
                 self.header = table_header(line, start)  # a new table, or the end of the last one
             return None
-        if self.header is not None:
+        if self.header is not None and text is line:
             slots = self._under_header(line, start, slots)
-        reading = read(line, slots)
+        reading = read(text, slots)
         fields, eval_fields = reading.fields, reading.eval_fields
         if not fields and not eval_fields:
             self._announce_epoch(reading, slots)
             return None
-        key = shape_of(line, start, slots)
+        key = shape_of(text, first, slots)
         shape = self._shape(key)
         repeated = shape.seen > 0
         shape.seen += 1

@@ -370,8 +370,14 @@ _HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%-]{0,63}")
 
 def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
     """The columns of a table header (Chainer's `PrintReport`: `epoch  iteration  main/loss  ...`), as
-    (position, label): three or more names and nothing else, a counter and a metric among them."""
-    columns = tuple((start + m.start(), m.group()) for m in re.finditer(r"\S+", line[start:]))
+    (position, label): three or more names and nothing else, a counter and a metric among them. A
+    header of comma-separated names without blanks is a CSV file's (Keras' `CSVLogger`, timm's
+    `summary.csv`, Lightning's `CSVLogger`): its columns are numbered, as -1, -2, ... (see `csv_row`)."""
+    text = line[start:].strip()
+    if "," in text and not any(c.isspace() for c in text):
+        columns = tuple((-1 - i, name) for i, name in enumerate(text.split(",")))
+    else:
+        columns = tuple((start + m.start(), m.group()) for m in re.finditer(r"\S+", line[start:]))
     if not 3 <= len(columns) <= MAX_SLOTS or not all(_HEADER_NAME.fullmatch(name) for _, name in columns):
         return None
     vocab = vocabulary()
@@ -380,6 +386,23 @@ def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
         return None
     return columns
 
+
+
+def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
+    """A CSV row under a CSV header, as `name: value` pairs that `read_slots` names like any line (an
+    empty cell is left out); None when `text` is not a row of that table (another number of cells, or a
+    cell that is not a number)."""
+    cells = text.strip().split(",")
+    if len(cells) != len(columns):
+        return None
+    pairs = []
+    for (_, name), cell in zip(columns, cells):
+        cell = cell.strip()
+        if cell:
+            if read_number(cell) is None:
+                return None
+            pairs.append(f"{name}: {cell}")
+    return ", ".join(pairs) if pairs else None
 
 
 def read_number(text: str) -> float | None:

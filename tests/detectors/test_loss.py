@@ -309,3 +309,12 @@ def test_a_few_losses_that_already_range_widely_set_the_bar_for_the_next() -> No
     assert [e.kind for e in run(noisy)] == []
     steady = [step(i, line=i, loss=v) for i, v in enumerate((0.0614, 0.0601, 0.0596, 0.1193), 1)]
     assert Kind.LOSS_SPIKE in [e.kind for e in run(steady)]
+
+
+def test_a_log_that_ends_below_its_peak_but_far_above_the_level_ends_diverged() -> None:
+    """One record after the peak and lower is a spike on its way down only when it is nearer the level
+    than the peak: 4977 then 155 over a level of 0.27 has not come down (a char-CNN's loss exploding
+    after step 3870, cut where the excerpt ends)."""
+    losses = [0.43, 0.48, 0.26, 0.27, 0.23, 0.31, 0.25, 3.61, 8.54, 5.26, 322.3, 21.85, 131.2, 4977.2, 155.7]
+    records = [step(3863 + i, line=i + 1, loss=v) for i, v in enumerate(losses)]
+    assert Kind.DIVERGENCE in [e.kind for e in run(records)]

@@ -330,3 +330,22 @@ def test_a_fault_message_glued_to_a_progress_line_is_read() -> None:
     ])
     assert [(e.code, e.line) for e in fault_events(text)] == [("AMD-MEMORY-ACCESS-FAULT", 3), ("CUDA-ILLEGAL-ADDRESS", 5)]
     assert [r.step for r in steps(text)] == [12, 30, 50]
+
+
+def test_a_fault_on_a_line_that_says_the_process_died_is_also_the_crash() -> None:
+    """glog's FATAL level aborts the process after logging (Caffe's `F0412 ... Check failed: ...`,
+    absl/TSL's `F0000 ...` in torch_xla): the fault the line names is the root, the process's death on
+    the same line its cascade. libc++'s `terminating due to uncaught exception` ends the process the
+    same way. The same fault at the ERROR level (`E0412`) is the fault alone."""
+    text = "\n".join([
+        "F0412 09:14:55.576004 10039 syncedmem.cpp:56] Check failed: error == cudaSuccess (4 vs. 0)  "
+        "unspecified launch failure",
+        "E0412 09:15:02.101010 10042 syncedmem.cpp:71] CUDA error: an illegal memory access was encountered",
+        "libc++abi: terminating due to uncaught exception of type std::runtime_error: [METAL] Command buffer "
+        "execution failed: Insufficient Memory (00000008:kIOGPUCommandBufferCallbackErrorOutOfMemory)",
+    ])
+    events = fault_events(text)
+    assert [(str(e.kind), e.line) for e in events] == [
+        ("device_fault", 1), ("crash", 1), ("device_fault", 2), ("oom", 3), ("crash", 3)]
+    assert events[1].role is Role.CASCADE and events[1].cause == events[0].label()
+    assert events[4].role is Role.CASCADE and events[4].cause == events[3].label()

@@ -1010,3 +1010,34 @@ def test_a_table_whose_rows_are_the_descriptions_of_a_bar() -> None:
     assert [(r.epoch, r.step) for r in records] == [(1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
     assert records[0].loss == approx(1.21) and math.isnan(records[4].loss)
     assert [e.code for e in fault_events(text)][:1] == ["LOSS-NAN"]
+
+
+# --- CSV metric files --------------------------------------------------------------------------
+
+
+def test_csv_metric_files_are_tables_under_their_header() -> None:
+    """Metric files written with the csv module, read under their header like a printed table:
+    Keras' CSVLogger (keras/src/callbacks/csv_logger.py `on_epoch_end`: `csv.DictWriter` with
+    `fieldnames=["epoch"] + sorted(logs)`), timm's summary.csv (timm/utils/summary.py `update_summary`:
+    `epoch`, then `train_`- and `eval_`-prefixed metrics) and Lightning's CSVLogger metrics.csv
+    (lightning/fabric/loggers/csv_logs.py: one row per logging call, empty cells for the metrics that
+    call did not log)."""
+    keras = steps(lines("epoch,accuracy,loss,val_accuracy,val_loss", "0,0.41,1.87,0.40,1.88",
+                        "1,0.43,1.81,0.42,1.84", "2,0.44,nan,0.10,nan"))
+    assert [(r.step, r.loss) for r in keras][:2] == [(0, approx(1.87)), (1, approx(1.81))]
+    assert keras[0].eval_loss == approx(1.88) and math.isnan(keras[2].loss)
+    timm = steps(lines("epoch,train_loss,eval_loss,eval_top1,eval_top5,lr", "208,4.3677,4.1618,7.62,23.86,0.0005",
+                       "209,nan,4.1608,7.72,24.02,0.0005"))
+    assert [r.step for r in timm] == [208, 209] and math.isnan(timm[1].loss)
+    assert timm[0].lr == approx(5e-4) and timm[0].eval_loss == approx(4.1618)
+    lightning = steps(lines("epoch,step,train_loss,val_loss", "0,49,2.31,", "0,99,2.10,", "0,99,,2.05",
+                            "1,149,1.95,"))
+    assert [(r.step, r.epoch, r.loss, r.eval_loss) for r in lightning] == [
+        (49, 0.0, approx(2.31), None), (99, 0.0, approx(2.10), None), (99, 0.0, None, approx(2.05)),
+        (149, 1.0, approx(1.95), None)]
+
+
+def test_comma_separated_text_that_is_not_a_metric_file_gives_no_record() -> None:
+    """A CSV of names and paths, prose with commas, and a row that no longer fits the header."""
+    assert steps(lines("run,loss,path", "a1,0.5,/ckpt/a1", "epoch,loss,acc", "1,2.0,0.1,extra",
+                       "Loss, accuracy, and epoch are logged every step")) == []
