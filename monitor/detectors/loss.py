@@ -316,8 +316,8 @@ class LossDetector(Detector):
         """Episodes still open at the end of the log, decided now that their future is known: a spike
         episode still `spike_min_ratio` above its baseline did not come back (a divergence), one
         below it, or a short one the log leaves on its way down (one record after the peak, lower, and
-        under twice the level or nearer it than the peak), came back as far as the log shows (a loss spike); likewise a
-        climb."""
+        under twice the level or nearer it than the peak), came back as far as the log shows (a loss
+        spike); likewise a climb."""
         events: list[Event] = []
         min_ratio = math.log(self.settings.spike_min_ratio)
         for state in [*self.ranks.values(), *self.evals.values()]:

@@ -106,7 +106,7 @@ class ParseContext:
         self._prefixes: dict[str, Where] = {}
         self._stamps = StampLayout()  # where this source prints its timestamps
         self._who: dict[tuple[str, str], tuple[int | None, str | None]] = {}  # attribution of stamped prefixes
-        self._shape_who: tuple[Any, tuple[int | None, str | None]] | None = None  # the stamp shape's attribution
+        self._shape_who: tuple[object, tuple[int | None, str | None]] | None = None  # the stamp shape's attribution
 
     def where(self, line: str, start: int) -> Where:
         """Time, rank and node of `line`, whose message starts at index `start`.
@@ -116,18 +116,14 @@ class ParseContext:
         """
         prefix = line[:start]
         layout = self._stamps
-        shape = layout._shape
         shape_who = self._shape_who
-        if (
-            shape_who is not None and shape_who[0] is shape and len(prefix) == shape[0]  # type: ignore[index]
-            and prefix.startswith(shape[1]) and prefix.endswith(shape[2])  # type: ignore[index]
-        ):  # the last stamped prefix but for its seconds: the common case, read here in one go
-            at = shape[3]  # type: ignore[index]
-            second = prefix[at : at + 2]
-            if shape[5] == 0 and second.isascii() and second.isdecimal() and second < "60":  # type: ignore[index]
-                epoch, iso_head, zone_text, self.year = shape[6]  # type: ignore[index]
+        if shape_who is not None and shape_who[0] is layout.shape:
+            # the last stamped prefix but for its seconds (the common case): its attribution is known
+            found_seconds = layout.whole_seconds(prefix)
+            if found_seconds is not None:
+                iso_text, seconds_value, self.year = found_seconds
                 who = shape_who[1]
-                return (iso_head + ":" + second + zone_text, float(epoch + int(second)), who[0], who[1])
+                return (iso_text, seconds_value, who[0], who[1])
         cached = self._prefixes.get(prefix)
         if cached is not None:
             return cached
@@ -141,12 +137,9 @@ class ParseContext:
                 if len(self._who) < _PREFIX_CACHE_LIMIT and self._attribute(masked[0] + masked[1]) == who:
                     self._who[masked] = who
             self.year = year
-            shape = layout._shape
-            if (
-                shape is not None and masked in self._who and len(prefix) == shape[0]
-                and prefix.startswith(shape[1]) and prefix.endswith(shape[2])
-            ):  # the shape is this prefix's but for its digits, which the attribution does not read
-                self._shape_who = (shape, who)
+            if masked in self._who and layout.fits(prefix):
+                # the shape is this prefix's but for its digits, which the attribution does not read
+                self._shape_who = (layout.shape, who)
             return (iso, seconds, who[0], who[1])
         rank, node = self._attribute(prefix)
         stamp = find_timestamp(prefix, self.year) if len(prefix) > 7 else None

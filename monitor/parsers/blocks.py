@@ -55,7 +55,6 @@ class KeyValueBlockParser(Parser):
     name = "kv_block"
     keywords = ("|",)
     generic = True
-    learned = False
     samples = (
         "---------------------------------\n| approxkl           | 0.00042  |\n| nupdates           | 12       |\n"
         "| policy_loss        | -0.0031  |\n| total_timesteps    | 24576    |\n| value_loss         | 41.7     |\n"

@@ -48,6 +48,8 @@ def _glued_message(
     line: str, number: int, step: int | None, keep: Callable[[tuple[int, str, int | None]], None]
 ) -> None:
     """Give the fault scanner a message glued to the end of a progress line, as printed."""
+    if line[-1:] not in _MAY_GLUE and "=" not in line:
+        return
     found = _GLUED.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
@@ -154,7 +156,7 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
-                        if line[-1:] in _MAY_GLUE or "=" in line:
+                        if line[-1:] in _MAY_GLUE or "=" in line:  # the helper's own test, inline on the hot path
                             _glued_message(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:
@@ -164,8 +166,7 @@ class ParserSet:
                     if outcome is None:
                         keep((number, line, ctx.step))
                         break
-                    if line[-1:] in _MAY_GLUE or "=" in line:
-                        _glued_message(line, number, ctx.step, keep)
+                    _glued_message(line, number, ctx.step, keep)
                     if outcome:
                         if previous is not None:
                             self.records_by_format[previous.name] += taken
@@ -180,8 +181,7 @@ class ParserSet:
                     record = table.parse(line, number, ctx)
                     if record is not None:
                         self._take(table, record, append)
-                        if line[-1:] in _MAY_GLUE or "=" in line:
-                            _glued_message(line, number, ctx.step, keep)
+                        _glued_message(line, number, ctx.step, keep)
                         continue
                 keep((number, line, ctx.step))
         if primary is not None and taken:

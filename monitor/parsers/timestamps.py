@@ -160,10 +160,7 @@ class StampLayout:
         """(ISO text, seconds, printed year, start, end) of `prefix`'s stamp; None when its lead is
         unknown or the stamp is not one the fast path reads."""
         shape = self._shape
-        if (
-            shape is not None and len(prefix) == shape[0] and prefix.startswith(shape[1])
-            and prefix.endswith(shape[2])
-        ):
+        if shape is not None and self.fits(prefix):
             at, separator, digits = shape[3], shape[4], shape[5]
             second_text = prefix[at : at + 2]
             fraction = prefix[at + 3 : at + 3 + digits] if digits else None
@@ -200,6 +197,32 @@ class StampLayout:
             )
             return self._stamp(second_text, fraction, minute, start, end)
         return self._stamp(second_text, fraction[:3].rjust(3, "0") + us, minute, start, end)
+
+    @property
+    def shape(self) -> object:
+        """The shape `read` last learned (compare with `is`: a new one is a new object)."""
+        return self._shape
+
+    def fits(self, prefix: str) -> bool:
+        """Whether `prefix` differs from the last learned shape only in its seconds and fraction."""
+        shape = self._shape
+        return (
+            shape is not None and len(prefix) == shape[0] and prefix.startswith(shape[1])
+            and prefix.endswith(shape[2])
+        )
+
+    def whole_seconds(self, prefix: str) -> tuple[str, float, int] | None:
+        """`read`'s (ISO text, seconds, year) for a prefix that `fits` a shape without a fraction, read
+        in one go; None otherwise (then `read` decides)."""
+        shape = self._shape
+        if shape is None or shape[5] or not self.fits(prefix):
+            return None
+        at = shape[3]
+        second = prefix[at : at + 2]
+        if not (second.isascii() and second.isdecimal() and second < "60"):
+            return None
+        epoch, iso_head, zone_text, year = shape[6]
+        return iso_head + ":" + second + zone_text, float(epoch + int(second)), year
 
     @staticmethod
     def _stamp(
