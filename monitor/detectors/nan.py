@@ -225,8 +225,8 @@ class NanDetector(Detector):
                 exploded = found.value is not None and math.isinf(found.value)  # infinite: it blew up
                 return make_event(
                     "INF-DIVERGENCE" if exploded else "NAN-DIVERGENCE", start,
-                    f"the {series} has been {'infinite' if exploded else 'non-finite'} since step {start.step} "
-                    f"{until} ({count} record(s))",
+                    f"the {series} has been {'infinite' if exploded else 'non-finite'}"
+                    f"{'' if start.step is None else f' since step {start.step}'} {until} ({count} record(s))",
                     value=found.value, baseline=found.baseline, **fields,
                 )
             before = ""
@@ -255,7 +255,8 @@ class NanDetector(Detector):
         if end is None and not self.live and count >= self.settings.nan_divergence_records:
             return make_event(
                 "NAN-DIVERGENCE", start,
-                f"the evaluation loss has been non-finite since step {start.step} up to the end of the log "
+                f"the evaluation loss has been non-finite{'' if start.step is None else f' since step {start.step}'}"
+                f" up to the end of the log "
                 f"({count} evaluations)",
                 value=found.value, **fields,
             )

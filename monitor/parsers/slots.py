@@ -230,6 +230,8 @@ _PROSE_EXTRAS = 1
 """Plain words a step or loss name may carry in front (`Training iter`); more is prose
 (`Resuming from step`), except on an evaluation line (`Evaluation result for step`)."""
 _EVAL_PROSE_EXTRAS = 3
+_LOSS_EXTRAS = 2
+"""A loss may carry two (`Value function loss`, rsl_rl's PPO; `masked lm loss`)."""
 
 
 def is_eval_line(line: str, first: int) -> bool:
@@ -253,7 +255,8 @@ def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]
     if meaning is not None:
         field, rank = meaning.field, (meaning.tier, meaning.extras)
         if field in ("step", "loss", "perplexity") and meaning.extras > (
-            _EVAL_PROSE_EXTRAS if eval_line or slot.split == "eval" else _PROSE_EXTRAS
+            _EVAL_PROSE_EXTRAS if eval_line or slot.split == "eval"
+            else _LOSS_EXTRAS if field == "loss" else _PROSE_EXTRAS
         ):
             return None, rank  # prose
         if field == "epoch" and meaning.extras > _PROSE_EXTRAS:

@@ -89,6 +89,7 @@ class Vocabulary:
         self.eval_markers: tuple[str, ...] = tuple(data["eval_markers"])
         self.exact_only = frozenset(data["exact_only"])
         self.nonfinite = frozenset(data["nonfinite"])
+        self.summaries = frozenset(data["summaries"])
 
     def split(self, name: str) -> tuple[str | None, str]:
         """(`eval`, `train` or None, the name without its split prefix)."""
@@ -121,10 +122,14 @@ class Vocabulary:
             meaning = self.names.get(tail)
             if meaning is not None and meaning.field in SUFFIX_FIELDS and tail not in self.exact_only:
                 extras = words[:cut]
+                if self.summaries.intersection(extras):
+                    return None  # `best loss`, `max grad norm`: a summary or a setting
                 plain = [w for w in extras if w not in QUALIFIERS and w not in self.eval_splits]
                 # more than one plain word in front is prose (`resuming from step`): the caller decides
                 return Meaning(meaning.field, meaning.tier, len(plain))
-        if len(words) <= 3 and (words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))):
+        if len(words) <= 3 and not self.summaries.intersection(words) and (
+            words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))
+        ):
             return Meaning("loss", 3, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
         return None
 

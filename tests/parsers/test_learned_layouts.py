@@ -1041,3 +1041,35 @@ def test_comma_separated_text_that_is_not_a_metric_file_gives_no_record() -> Non
     """A CSV of names and paths, prose with commas, and a row that no longer fits the header."""
     assert steps(lines("run,loss,path", "a1,0.5,/ckpt/a1", "epoch,loss,acc", "1,2.0,0.1,extra",
                        "Loss, accuracy, and epoch are logged every step")) == []
+
+
+# --- names that are not the value of the moment -------------------------------------------------
+
+
+def test_a_loss_name_with_two_words_in_front_is_still_the_loss() -> None:
+    """rsl_rl's PPO runner (rsl_rl/runners/on_policy_runner.py `log`) right-aligns each diagnostic of a
+    learning iteration on its own line: `{'Value function loss:':>{pad}} {mean_value_loss:.4f}`. A value
+    function that blew up prints `inf` there, a non-finite loss."""
+    text = lines(
+        "                     Learning iteration 412/1500",
+        "                       Computation: 48211 steps/s (collection: 1.804s, learning 0.233s)",
+        "               Value function loss: inf",
+        "                    Surrogate loss: -0.0031",
+    )
+    found = [r.loss for r in steps(text) if r.loss is not None]
+    assert found and math.isinf(found[0])
+
+
+def test_a_best_or_bounding_value_is_not_the_metric_it_names() -> None:
+    """Training scripts print their running best before any evaluation (`best_val_loss: inf`, the
+    initial value in nanoGPT's train.py is 1e9, many forks use float('inf')) and their settings
+    beside the metrics (HF TrainingArguments' `max_grad_norm`, Megatron's `min_lr`): none is the
+    loss, grad norm or learning rate of the moment."""
+    text = lines(
+        "best_val_loss: inf",
+        "step 100 | loss 2.51 | max_grad_norm 1.0 | min_lr 1e-05 | lr 3e-04",
+        "step 200 | loss 2.47 | max_grad_norm 1.0 | min_lr 1e-05 | lr 3e-04",
+    )
+    records = steps(text)
+    assert [(r.step, r.loss, r.grad_norm, r.lr) for r in records] == [
+        (100, approx(2.51), None, approx(3e-4)), (200, approx(2.47), None, approx(3e-4))]
