@@ -417,8 +417,8 @@ class FaultScanner:
         if any(e.kind is Kind.CRASH for e in events):
             self._forget(tb)  # the catalog already names this crash
             return events
-        if not events:  # an unknown exception that says it ran out of memory (or a NaN loss): that, then the crash
-            events = self._uncataloged(line, number, inside=True, kinds=(Kind.OOM, Kind.NAN))
+        if not events:  # an unknown exception that says it ran out of memory, a NaN loss or a timeout: that, then crash
+            events = self._uncataloged(line, number, inside=True, kinds=(Kind.OOM, Kind.NAN, Kind.HANG))
             tb.faults.extend(events)
         tb.crash = self._crash(tb, found, line, number)
         if tb.crash is None:

@@ -118,6 +118,7 @@ def read_slots(line: str, start: int) -> list[Slot]:
     vocab = vocabulary()
     slots: list[Slot] = []
     previous = start
+    in_losses = False  # inside a group of losses (`[Losses: x 0.12, conf 0.75, total 1.02]`)
     for m in _TOKEN.finditer(line, start):
         if len(slots) >= MAX_SLOTS:
             break
@@ -130,6 +131,12 @@ def read_slots(line: str, start: int) -> list[Slot]:
         else:
             raw, bracketed = "", _BRACKET_ONLY.search(gap) is not None
         named = vocab.label(raw) if raw else _NO_LABEL
+        if in_losses and _GROUP_ENDS.search(gap) is not None:
+            in_losses = False
+        if raw and ("oss" in gap or "OSS" in gap) and _LOSS_GROUP.search(gap) is not None:
+            in_losses = True
+        if in_losses and named.meaning is None and raw:
+            named = named._replace(meaning=_TOTAL if named.name in _TOTALS else _COMPONENT)
         printed_unit, end = _unit_after(line, m.end())
         total = m.group("total")
         slots.append(Slot(
@@ -141,21 +148,43 @@ def read_slots(line: str, start: int) -> list[Slot]:
 
 
 _STEP_BEFORE_VALUE = Meaning("step", 1, 0)
+# A group of losses: `Losses:` (or `loss:`) followed by named values, up to a closing bracket. Its
+# members are loss components, its `total` the loss (PyTorch-YOLOv3's `[Losses: x 0.1, ..., total 1.0]`).
+_LOSS_GROUP = re.compile(r"(?i)\bloss(?:es)?[ \t]{0,4}[:=][ \t]{0,4}[\[{(]?[ \t]{0,4}[A-Za-z_][\w.]{0,30}[ \t:=]{0,4}$")
+_GROUP_ENDS = re.compile(r"[\]})]")
+_TOTALS = frozenset({"total", "sum", "overall", "all"})
+_TOTAL = Meaning("loss", 0, 0)
+_COMPONENT = Meaning("loss", 3, 0)
 _NO_LABEL = Label("", None, None, None)
 
 
 def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
     """`Validation loss 8416:  0.7117`: a whole number right after a name and before a colon, then an
-    unnamed value, is the step the value belongs to; the name is the value's."""
+    unnamed value, is the step the value belongs to; the name is the value's. A name that says which
+    counter (`Average loss at step 2000: 4.39`, TensorFlow's word2vec tutorial; `at batch`, `at epoch`)
+    gives the value what stands before `at`, and the number that counter's meaning."""
     for i in range(len(slots) - 1):
         here, after = slots[i], slots[i + 1]
         if (
             here.name and not after.name and here.total is None and not here.unit and here.value is not None
             and here.value.is_integer() and line[here.end : after.start].strip() == ":"
         ):
-            slots[i + 1] = after._replace(name=here.name, split=here.split, meaning=here.meaning)
-            slots[i] = here._replace(name="", split=None, meaning=_STEP_BEFORE_VALUE)
+            named, counter = _counted_at(here)
+            slots[i + 1] = after._replace(name=named.name, split=named.split, meaning=named.meaning)
+            slots[i] = here._replace(name="", split=None, meaning=counter)
     return slots
+
+
+def _counted_at(slot: Slot) -> tuple[Label, Meaning]:
+    """The label a value takes from `slot`'s name, and the meaning of the counter `slot` holds:
+    `average loss at batch` gives (`average loss`, a step); a plain name, itself and a step."""
+    head, at, tail = slot.name.rpartition(" at ")
+    if at and head:
+        vocab = vocabulary()
+        counter = vocab.label(tail).meaning
+        if counter is not None and counter.field in ("step", "epoch"):
+            return vocab.label(head), counter
+    return Label(slot.name, slot.split, slot.unit, slot.meaning), _STEP_BEFORE_VALUE
 
 
 def message_start(line: str) -> int:

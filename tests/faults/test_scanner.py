@@ -297,6 +297,33 @@ AssertionError: total_loss=412.5
     assert other.role is Role.ROOT
 
 
+def test_an_exception_that_says_it_timed_out_is_the_hang_then_the_crash() -> None:
+    """An uncaught exception whose message says a wait ran out (c10d's store-based barrier,
+    torch/distributed/distributed_c10d.py `_store_based_barrier`: `Timed out initializing process group
+    in store based barrier on rank: ...`; JAX's coordination service, raised as XlaRuntimeError
+    `DEADLINE_EXCEEDED: Barrier timed out`): a peer never arrived, the hang is the root and the crash
+    its consequence. An exception about something else is a crash alone."""
+    text = """\
+Traceback (most recent call last):
+  File "/w/train.py", line 40, in main
+    dist.init_process_group("nccl")
+RuntimeError: Timed out initializing process group in store based barrier on rank: 3, for key: store_based_barrier_key:1 (world_size=4, worker_count=2, timeout=0:30:00)
+Traceback (most recent call last):
+  File "/w/jax_train.py", line 12, in <module>
+    jax.distributed.initialize(coordinator_address="10.0.0.1:1234", num_processes=4, process_id=1)
+jaxlib.xla_extension.XlaRuntimeError: DEADLINE_EXCEEDED: Barrier timed out. Barrier_id: PjRT_Client_Connect
+Traceback (most recent call last):
+  File "/w/train.py", line 91, in step
+    x = a + b
+RuntimeError: Expected all tensors to be on the same device
+"""
+    events = fault_events(text)
+    assert [(str(e.kind), e.line) for e in events] == [
+        ("hang", 4), ("crash", 4), ("hang", 8), ("crash", 8), ("crash", 12)]
+    assert events[1].role is Role.CASCADE and events[1].cause == events[0].label()
+    assert events[4].role is Role.ROOT
+
+
 def test_a_shell_message_glued_to_a_progress_line_is_read() -> None:
     """Keras redraws its bar with a carriage return and no newline: when the process is killed, the
     shell's `Killed` lands at the end of the last redraw (`... - loss: 2.1371Killed`). The line is

@@ -1073,3 +1073,43 @@ def test_a_best_or_bounding_value_is_not_the_metric_it_names() -> None:
     records = steps(text)
     assert [(r.step, r.loss, r.grad_norm, r.lr) for r in records] == [
         (100, approx(2.51), None, approx(3e-4)), (200, approx(2.47), None, approx(3e-4))]
+
+
+def test_a_name_that_says_which_counter_gives_the_value_its_name() -> None:
+    """`<metric> at <counter> N: value`: code2seq (model.py, `print('Average loss at batch %d: %f,
+    \\tthroughput: %d samples/sec' % ...)`) and TensorFlow's word2vec tutorial (`print('Average loss
+    at step ', step, ': ', average_loss)`). The number is the step, the value the loss."""
+    records = steps(lines(
+        "Average loss at batch 300: 7.118, \tthroughput: 188 samples/sec",
+        "Average loss at batch 400: nan, \tthroughput: 190 samples/sec",
+        "Average loss at step  6000 :  4.52091",
+    ))
+    assert [(r.step, r.samples_per_s) for r in records] == [(300, 188.0), (400, 190.0), (6000, None)]
+    assert records[0].loss == approx(7.118) and math.isnan(records[1].loss) and records[2].loss == approx(4.52091)
+
+
+def test_a_group_of_losses_gives_its_total_as_the_loss() -> None:
+    """PyTorch-YOLOv3 (eriklindernoren/PyTorch-YOLOv3, 2018 train.py) prints one bracket of component
+    losses per batch: `[Epoch %d/%d, Batch %d/%d] [Losses: x %f, y %f, w %f, h %f, conf %f, cls %f,
+    total %f, recall: %.5f, precision: %.5f]`. Its `total` is the loss; values after the bracket are
+    not members."""
+    records = steps(lines(
+        "[Epoch 2/30, Batch 40/1313] [Losses: x 0.061, y 0.058, w 0.214, h 0.197, conf 1.842, cls 0.522, "
+        "total 2.894, recall: 0.41200, precision: 0.08100]",
+        "[Epoch 2/30, Batch 41/1313] [Losses: x nan, y nan, w nan, h nan, conf 0.701, cls nan, total nan, "
+        "recall: 0.00000, precision: 0.00000] lr 0.001",
+    ))
+    assert [(r.epoch, r.step) for r in records] == [(2.0, 40), (2.0, 41)]
+    assert records[0].loss == approx(2.894) and math.isnan(records[1].loss) and records[1].lr == approx(0.001)
+
+
+def test_cross_validation_lines_are_evaluations() -> None:
+    """WeNet (wenet/utils/executor.py) logs `TRAIN Batch {epoch}/{batch_idx} loss ...` while training and
+    `CV Batch {epoch}/{batch_idx} loss ... history loss ...` over the cross-validation set: `cv` is an
+    evaluation split, so the CV loss is not the training loss (Kaldi and ESPnet name it `cv` too)."""
+    records = steps(lines(
+        "2024-03-02 10:11:02,118 DEBUG TRAIN Batch 6/1200 loss 14.211 loss_att 12.904 loss_ctc 17.26 lr 0.00041 rank 0",
+        "2024-03-02 10:12:40,091 DEBUG CV Batch 6/0 loss 31.402 loss_att 27.991 loss_ctc 39.35 history loss 30.87 "
+        "rank 0",
+    ))
+    assert [(r.loss, r.eval_loss) for r in records] == [(approx(14.211), None), (None, approx(31.402))]
