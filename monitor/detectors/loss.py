@@ -17,7 +17,9 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
 - **Divergence**: a spike episode that has not come back: still open at the
   end of the log and still `spike_min_ratio` above its baseline (one that
   lasted fewer than `divergence_records` records is too short to tell from a
-  spike the log cut off: it is reported both ways, as one episode). The live
+  spike the log cut off: it is reported both ways, as one episode; over a
+  baseline of fewer than `noise_records` values and under 3x it, only as the
+  spike). The live
   path calls it a divergence once it has lasted `divergence_records` records;
   the batch path, which sees how it ended, reports one that came back as the
   loss spike it was (with how many records it lasted);
@@ -32,8 +34,10 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   while the gradients explode never passes the spike test (its noise estimate
   grows with it); a loss stuck at exactly 0.0 for `collapse_records` records
   (`LOSS-COLLAPSE`, a broken run that looks perfect; one event per run of
-  zeros). A loss that turns non-finite and stays so (`NAN-DIVERGENCE`) is the
-  NaN detector's: one episode of non-finite values is one event there.
+  zeros), unless a positive grad norm shows the gradients still flow (TRL's
+  GRPO loss is 0.0 by construction with one update per generation). A loss
+  that turns non-finite and stays so (`NAN-DIVERGENCE`) is the NaN
+  detector's: one episode of non-finite values is one event there.
 - **Grad-norm spike**: the same rule on the gradient norm, stricter, one
   event per episode; a loss spike that follows names it (it is often the
   early warning).
@@ -64,6 +68,10 @@ _GRAD_LINK_STEPS = 50
 
 
 _TWICE = math.log(2.0)  # in log units
+_THIN_DIVERGENCE = math.log(3.0)
+"""A short episode at the end of the log over a baseline of fewer than `noise_records` values is a
+divergence only this far above it (in log units): with no noise estimate a jump under 3x may be one
+noisy mini-batch (WeNet prints each rank's own batch loss)."""
 
 
 @dataclasses.dataclass
@@ -332,7 +340,12 @@ class LossDetector(Detector):
                     and (above < _TWICE or spike.peak - spike.last > above)
                 )
                 short = spike.records < self.settings.divergence_records
-                if spike.last - spike.level >= min_ratio and not (short and falling):
+                # over a baseline too thin for a noise estimate, a short jump that did not even triple may be
+                # the noise of one mini-batch: a spike; that the run diverged needs more
+                thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (
+                    spike.last - spike.level < _THIN_DIVERGENCE
+                )
+                if spike.last - spike.level >= min_ratio and not (short and (falling or thin)):
                     if short and not self.live:
                         # too short to tell a spike the log cut off from a divergence: both views, one episode
                         events.append(self._spike_event(state, spike, None))
@@ -436,6 +449,10 @@ class LossDetector(Detector):
             return
         state.nans = None
         if loss == 0.0:
+            grad = record.grad_norm
+            if grad is not None and 0.0 < grad < math.inf and state.collapse is None:
+                state.zeros = None  # the gradients still flow: a loss that is zero by construction (GRPO's)
+                return
             state.zeros = self._count(state.zeros, record)
             if state.collapse is not None:
                 state.collapse.count += 1

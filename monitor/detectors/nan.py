@@ -200,9 +200,10 @@ class NanDetector(Detector):
     def _diverged(self, found: _Open, end: StepRecord | None) -> bool:
         """Whether a loss episode did not come back: the live path's verdict once it lasted
         `nan_divergence_records` records; the batch path's when the log ended inside it after as many
-        (or inside an infinite loss: it exploded)."""
-        if end is not None:
-            return False
+        (or inside an infinite loss: it exploded). A loss never finite in the log did not diverge: it is
+        a NaN (or Inf) from the start."""
+        if end is not None or found.baseline is None:
+            return False  # came back, or never finite in this log: nothing diverged from a finite course
         if found.episode.count >= self.settings.nan_divergence_records:
             return True
         return not self.live and found.value is not None and math.isinf(found.value)

@@ -123,14 +123,21 @@ def _description(head: str) -> tuple[str, int] | None:
 
 
 def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
-    """A training loss under another name the slot vocabulary knows (`step_loss`, `train/loss`)."""
+    """A training loss under another name the slot vocabulary knows (`step_loss`, `train/loss`,
+    kohya's `avr_loss`), the best named; not a term named after the word loss (`loss_cls`)."""
     vocab = vocabulary()
+    best: tuple[tuple[int, int], str] | None = None
     for key, value in postfix.items():
         label = vocab.label(key)
         meaning = label.meaning
-        if label.split != "eval" and meaning is not None and meaning.field == "loss" and meaning.tier < 3:
-            return value
-    return None
+        if label.split == "eval" or meaning is None or meaning.field != "loss" or (
+            meaning.tier >= 3 and not meaning.extras
+        ):
+            continue
+        rank = (meaning.tier, meaning.extras)
+        if best is None or rank < best[0]:
+            best = rank, value
+    return None if best is None else best[1]
 
 
 def _seconds_per_iteration(bracket: str | None) -> float | None:

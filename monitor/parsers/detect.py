@@ -42,15 +42,18 @@ _GLUED = re.compile(r"\d(?=[A-Z][a-z]|\d{4}-\d\d-\d\d[ T]\d)")
 so what the process or its shell prints next lands on it (`loss: 2.1371Killed`, `accuracy:
 0.6652Memory access fault by GPU ...`, `0.99282021-02-18 20:55:36.002311: E tensorflow/...`)."""
 _MAY_GLUE = frozenset("dtnr.) \t")  # how such a message ends (and a blank): a cheap test, with a bar's `=`
+_GLUED_PREFIX = re.compile(r"\](?=\[(?:rank\d{1,6}\]|default\d{1,4}\]|[EWF]\d{3,4} |[EWF] ))")
+"""...or a launcher's or c10's line glued after a bar's closing bracket (tqdm redraws in place):
+`2.88s/it][rank5]:[E602 11:17:52.185053341 ProcessGroupNCCL.cpp:632] [Rank 5] Watchdog caught ...`."""
 
 
 def _glued_message(
     line: str, number: int, step: int | None, keep: Callable[[tuple[int, str, int | None]], None]
 ) -> None:
     """Give the fault scanner a message glued to the end of a progress line, as printed."""
-    if line[-1:] not in _MAY_GLUE and "=" not in line:
-        return
-    found = _GLUED.search(line)
+    found = _GLUED.search(line) if line[-1:] in _MAY_GLUE or "=" in line else None
+    if found is None and "][" in line:
+        found = _GLUED_PREFIX.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
 
@@ -156,7 +159,7 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
-                        if line[-1:] in _MAY_GLUE or "=" in line:  # the helper's own test, inline on the hot path
+                        if line[-1:] in _MAY_GLUE or "=" in line or "][" in line:  # the helper's test, inline
                             _glued_message(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:

@@ -118,6 +118,38 @@ def to_integer(value: Any) -> int | None:
     return int(x)
 
 
+def to_counter(value: Any) -> int | None:
+    """A step: an integer, or a count out of a total printed as a string (`"10/625"`, pycls'
+    `json_stats`)."""
+    return to_integer(_count_of(value))
+
+
+def _count_of(value: Any) -> float | None:
+    """A number, or the count of a count out of a total (`"epoch": "1/100"`)."""
+    if isinstance(value, str) and "/" in value:
+        value = value.partition("/")[0]
+    return to_number(value)
+
+
+_COUNTED = {"epoch": _count_of}
+"""Fields that may be printed as a count out of a total."""
+
+
+def _named_loss(values: dict[str, Any]) -> float | None:
+    """The loss under a name only the slot vocabulary knows (`desc_loss`, `loss_total`): the best named."""
+    vocab = vocabulary()
+    best: tuple[tuple[int, int], float] | None = None
+    for key, value in values.items():
+        meaning = vocab.label(key).meaning
+        if meaning is None or meaning.field != "loss" or meaning.extras > 1:
+            continue
+        number = to_number(value)
+        rank = (meaning.tier, meaning.extras)
+        if number is not None and (best is None or rank < best[0]):
+            best = rank, number
+    return None if best is None else best[1]
+
+
 def _first(values: dict[str, Any], keys: tuple[str, ...], convert: Any) -> Any:
     for key in keys:
         if key in values:
@@ -163,18 +195,20 @@ class JsonLinesParser(Parser):
                 continue  # nested values are not metrics of this step
             split, base = split_key(key)
             (evals if split == "eval" else train).setdefault(base, value)
-        step = _first(train, STEP_KEYS, to_integer)
+        step = _first(train, STEP_KEYS, to_counter)
         if step is None:
-            step = _first(evals, STEP_KEYS, to_integer)
+            step = _first(evals, STEP_KEYS, to_counter)
         if step is None:
             return NOT_PROGRESS  # a metrics object without a step (an epoch summary): nobody's step
         loss = _first(train, LOSS_KEYS, to_number)
         eval_loss = _first(evals, LOSS_KEYS, to_number)
         if loss is None and eval_loss is None:
+            loss, eval_loss = _named_loss(train), _named_loss(evals)
+        if loss is None and eval_loss is None:
             return NOT_PROGRESS
         fields: dict[str, Any] = {}
         for field, keys in FIELD_KEYS.items():
-            value = _first(train, keys, to_integer if field in _INTEGER_FIELDS else to_number)
+            value = _first(train, keys, to_integer if field in _INTEGER_FIELDS else _COUNTED.get(field, to_number))
             if value is not None:
                 fields[field] = value
         self._vocabulary_fields(train, fields)

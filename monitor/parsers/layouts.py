@@ -217,6 +217,8 @@ class LearnedParser(Parser):
             if repeated and step_at is not None and self.header is None and key not in self.compiled:
                 self._compile(line, start, slots, reading, step_at, key, shape)
         time, epoch_s, rank, node = ctx.where(line, start)
+        if rank is None:
+            rank = reading.rank  # printed on the line itself (WeNet's `... rank 3`)
         if epoch_s is None and clock is not None:
             epoch_s = clock  # no wall clock: the growing elapsed time is the clock
         return StepRecord(
@@ -298,8 +300,8 @@ class LearnedParser(Parser):
     ) -> None:
         """Keep the layout of a repeated shape compiled, for the fast path (a few, most recent first)."""
         ranged = any(_RANGE.fullmatch(slot.text) for slot in slots)
-        if ranged or "loss" not in reading.fields:
-            return  # a range (`401-500batch`), or no loss to read: the full reading stays in charge
+        if ranged or "loss" not in reading.fields or reading.rank is not None:
+            return  # a range (`401-500batch`), no loss to read, a rank on the line: the full reading stays in charge
         try:
             layout = CompiledLayout(line, start, slots, reading, step_at, shape)
         except (re.error, IndexError):

@@ -13,7 +13,10 @@ Sources (NVIDIA/apex):
   printed only `OVERFLOW! Skipping step. Attempted loss scale: {scale}`.
 
 PaddleNLP's trainer (`paddlenlp/trainer/trainer.py`, its GradScaler step) prints the same event as
-`optimizer not run, scale_before: {scale}, scale_after: {new scale}`.
+`optimizer not run, scale_before: {scale}, scale_after: {new scale}`. NVIDIA DeepLearningExamples'
+BERT (`PyTorch/LanguageModeling/BERT/run_pretraining.py`, `take_optimizer_step`) logs the reduced
+scale through DLLogger only when it skipped an overflowed step: `dllogger.log(step="PARAMETER",
+data={"loss_scale": scaler.loss_scale()})`, printed as `DLL <time> - PARAMETER loss_scale : 32768.0`.
 
 None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
@@ -35,6 +38,7 @@ _OVERFLOW = re.compile(
     r"Gradient overflow\. {1,2}Skipping step, loss scaler (?:\d+ )?reducing loss scale to ([^\s,]+)"
     r"|(?<!\] )OVERFLOW! Skipping step\. Attempted loss scale: ([^\s,]+)(?:, reducing to ([^\s,]+))?"
     r"|optimizer not run, scale_before: ([^\s,]+), scale_after: ([^\s,]+)"
+    r"|\bPARAMETER loss_scale : ([^\s,]+)"
 )
 
 
@@ -47,13 +51,16 @@ class ApexLossScaleParser(Parser):
     """apex AMP `Gradient overflow.` and FP16_Optimizer `OVERFLOW! Skipping step.` messages."""
 
     name = "apex"
-    keywords = ("Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before")
+    keywords = (
+        "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
+    )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
         " 41%|████      | 412/1000 [03:10<04:31,  2.17it/s]Gradient overflow.  Skipping step, loss scaler 0 "
         "reducing loss scale to 2048.0",
         "OVERFLOW! Skipping step. Attempted loss scale: 1024.0, reducing to 512.0",
         "[2023-11-02 10:11:12,345] [ WARNING] - optimizer not run, scale_before: 0.5, scale_after: 0.25",
+        "DLL 2020-06-02 11:04:31.118204 - PARAMETER loss_scale : 32768.0 ",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -64,6 +71,8 @@ class ApexLossScaleParser(Parser):
             scale, new_scale = None, _scale(m.group(1))
         elif m.group(4) is not None:
             scale, new_scale = _scale(m.group(4)), _scale(m.group(5))
+        elif m.group(6) is not None:
+            scale, new_scale = None, _scale(m.group(6))
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

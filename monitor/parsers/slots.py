@@ -61,10 +61,12 @@ _LEAD = re.compile(
     r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
-# a thread id and source location (glog `139876 train.py:48]`, `[logging.py:96:log_dist]`), a level.
+# a thread id, a logger name and source location (glog `139876 train.py:48]`, DINOv2's `90 dinov2
+# helpers.py:102]`, `[logging.py:96:log_dist]`), a level.
 _CLOSE = re.compile(r"[^\[\]\n]{0,48}\]:?")
 _AFTER_STAMP = re.compile(
-    r"(?:\s{0,4}(?:\d{1,8}\s{1,4})?(?:[IWEF]\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala):\d{1,6}(?::\w{1,40})?\]?:?"
+    r"(?:\s{0,4}(?:\d{1,8}\s{1,4})?(?:[IWEF]\s)?(?:[A-Za-z][\w.-]{0,40}\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala)"
+    r":\d{1,6}(?::\w{1,40})?\]?:?"
     r"|\s{0,4}(?:-\s)?\[?(?:INFO|WARNING|WARN|DEBUG|ERROR|I|W)\]?:?(?=\s)"
     r"|\s{0,4}\[rank\d{1,6}\]:)+"
 )
@@ -234,8 +236,10 @@ class Reading(NamedTuple):
     chosen: dict[str, tuple[int, str]]  # field -> (slot position, field it was read as), for the fast path
     step_at: int | None  # the slot position of the step (and its total), of the epoch
     epoch_at: int | None
+    rank: int | None = None  # the rank printed on the line (`... rank 3`)
 
 
+_MAX_RANK = 1 << 20
 _TIME_UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "ms", "msec", "min", "mins", "minutes", "us"})
 
 
@@ -324,8 +328,14 @@ def read(line: str, slots: list[Slot]) -> Reading:
     counters: list[int] = []
     in_epoch: Slot | None = None  # a counter with a total that counts batches within the epoch
     leading: Slot | None = None  # an unnamed whole number before it, which is then the epoch
+    printed_rank: int | None = None
     for position, slot in enumerate(slots):
         field, rank = _field_of(slot, eval_line)
+        if field == "rank":
+            value = slot.value
+            if printed_rank is None and value is not None and value.is_integer() and 0 <= value < _MAX_RANK:
+                printed_rank = int(value)
+            continue
         if field == "step":
             if slot.value is not None and slot.value.is_integer() and slot.value >= 0 and rank < step_rank:
                 step_slot, step_rank = slot, rank
@@ -392,7 +402,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
     return Reading(
         fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names, chosen,
         where.get(id(counter)) if counter is not None else None,
-        where.get(id(epoch_slot)) if epoch_slot is not None else None,
+        where.get(id(epoch_slot)) if epoch_slot is not None else None, printed_rank,
     )
 
 

@@ -5,7 +5,9 @@ Layouts, as printed by the tools that produce them:
   (logging's default `asctime`), `[2024-03-05 10:41:12,123]` (DeepSpeed),
   ` [2024-03-05 10:41:12]` (Megatron-LM's `training_log`), `2024/03/05 10:41:12`;
 - glog and torch.distributed.elastic: `I0305 10:41:12.123456` (no year); PyTorch's
-  c10 logging drops the month's leading zero: `[E304 10:41:12.123456789 ...]`;
+  c10 logging drops the month's leading zero: `[E304 10:41:12.123456789 ...]`; the same
+  level letter before a full date (DINOv2's logging setup, datefmt `%Y%m%d %H:%M:%S`:
+  `I20240305 10:41:12 ...`);
 - syslog / journalctl short: `Mar  5 10:41:12` (no year);
 - dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
 - MMEngine: `03/05 10:41:12` (no year); the same with a dash (`03-05 10:41:12`, hand-written
@@ -41,6 +43,8 @@ _TIMESTAMP = re.compile(
     r"(?:[.,](?P<f>\d{1,9})(?:\.(?P<us>\d{3})(?!\d))?)?(?P<z>Z|[+-]\d\d:?\d\d)?)"
     r"|(?P<dmesg>\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<dmon>[A-Z][a-z]{2}) +(?P<dd>\d{1,2}) "
     r"(?P<dH>\d\d):(?P<dM>\d\d):(?P<dS>\d\d) (?P<dY>\d{4})\])"
+    r"|(?P<glogy>\b[IWEF](?P<yY>(?:19|20)\d\d)(?P<ym>[01]\d)(?P<yd>[0-3]\d) (?P<yH>\d\d):(?P<yM>\d\d):(?P<yS>\d\d)"
+    r"(?:\.(?P<yf>\d{1,9}))?)"
     r"|(?P<glog>\b[IWEF](?P<gm>1[0-2]|0?[1-9])(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
     r"|(?P<syslog>\b(?P<smon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<sd>\d{1,2}) "
     r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
@@ -72,6 +76,10 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
     if m.group("dmesg"):
         return dt.datetime(
             int(g("dY")), _MONTHS[g("dmon")], int(g("dd")), int(g("dH")), int(g("dM")), int(g("dS"))
+        )
+    if m.group("glogy"):
+        return dt.datetime(
+            int(g("yY")), int(g("ym")), int(g("yd")), int(g("yH")), int(g("yM")), int(g("yS")), _micro(g("yf"))
         )
     if m.group("glog"):
         return dt.datetime(
@@ -109,7 +117,7 @@ def find_timestamp(text: str, year: int) -> Stamp | None:
     except (ValueError, OverflowError):
         return None
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=log_zone())).timestamp()
-    printed = stamp.year if m.group("iso") or m.group("dmesg") else None
+    printed = stamp.year if m.group("iso") or m.group("dmesg") or m.group("glogy") else None
     return Stamp(stamp.isoformat(), seconds, printed)
 
 

@@ -128,6 +128,16 @@ def test_a_loss_stuck_at_zero_is_a_collapse() -> None:
     assert (event.code, event.kind, event.step) == ("LOSS-COLLAPSE", Kind.DIVERGENCE, 1050)
 
 
+def test_a_zero_loss_while_the_gradients_flow_is_not_a_collapse() -> None:
+    """TRL's GRPOTrainer logs `'loss': 0.0` by construction with one policy update per generation (the
+    loss is beta times a KL of about 5e-4), while `grad_norm` stays positive and moves: not a broken
+    run. A zero loss with a zero grad norm is still one."""
+    flowing = curve(5) + [step(1050 + 10 * i, loss=0.0, grad_norm=0.08 + 0.01 * i) for i in range(6)]
+    assert run(flowing) == []
+    stuck = curve(5) + [step(1050 + 10 * i, loss=0.0, grad_norm=0.0) for i in range(4)]
+    assert [e.code for e in run(stuck)] == ["LOSS-COLLAPSE"]
+
+
 def test_a_single_zero_is_not_a_collapse() -> None:
     assert run(curve(5) + [step(1050, loss=0.0)] + curve(5, start=1060)) == []
 
@@ -172,6 +182,16 @@ def test_an_excerpt_with_one_record_of_history_still_sees_a_big_jump() -> None:
     lm loss 6.44 at iteration 7000, then 11.42 at 7010, then back to 7.16 by 7220."""
     [event] = run([step(7000, loss=6.44), step(7010, loss=11.42), step(7220, loss=7.16)])
     assert event.kind is Kind.LOSS_SPIKE and event.step == 7010
+
+
+def test_a_short_jump_at_the_end_over_a_baseline_of_one_value_is_a_spike_not_a_divergence() -> None:
+    """WeNet prints each rank's own mini-batch loss (`... loss 12.646465 ... rank 0`); an excerpt holds a
+    couple of lines per rank. One earlier value and a 2x jump as the log ends is a loss spike; that the
+    run diverged needs a baseline. With one, the same ending is reported both ways."""
+    events = run([step(203700, loss=12.65), step(203800, loss=25.62)])
+    assert [e.code for e in events] == ["LOSS-SPIKE"]
+    events = run(curve(8) + [step(2000, loss=9.0)])
+    assert sorted(e.code for e in events) == ["DIVERGENCE", "LOSS-SPIKE"]
 
 
 def test_state_snapshots_compare_equal_and_restore() -> None:

@@ -61,6 +61,15 @@ def test_an_infinite_loss_to_the_end_of_the_log_is_a_divergence_however_short() 
     assert codes(run([step(1, loss=2.0), step(2, loss=NAN)])) == [("LOSS-NAN", 2)]
 
 
+def test_a_loss_never_finite_in_the_log_is_a_nan_not_a_divergence() -> None:
+    """DINOv2's total loss is `inf` from the first logged iteration when its KoLeo term is infinite
+    (identical embeddings in a batch): nothing diverged from a finite course, so it is the NaN
+    detector's LOSS-NAN (one episode), never a divergence."""
+    for value in (INF, NAN):
+        events = run([step(i, loss=value) for i in range(40, 100, 10)])
+        assert codes(events) == [("LOSS-NAN", 40)] and events[0].count == 6
+
+
 def test_a_new_episode_after_recovery_raises_again() -> None:
     events = run([step(1, loss=NAN), step(2, loss=1.0), step(3, loss=INF)])
     assert codes(events) == [("LOSS-NAN", 1), ("LOSS-NAN", 3), ("INF-DIVERGENCE", 3)]

@@ -1113,3 +1113,56 @@ def test_cross_validation_lines_are_evaluations() -> None:
         "rank 0",
     ))
     assert [(r.loss, r.eval_loss) for r in records] == [(approx(14.211), None), (None, approx(31.402))]
+
+
+def test_dinov2_metric_logger_behind_its_dated_glog_prefix() -> None:
+    """DINOv2 (dinov2/logging/__init__.py: `%(levelname).1s%(asctime)s %(process)s %(name)s
+    %(filename)s:%(lineno)s] ` with datefmt `%Y%m%d %H:%M:%S`; dinov2/logging/helpers.py MetricLogger:
+    `{header}  [{i}/{n}]  eta: ...  {name}: {median} ({global_avg})  ...`): the stamp is the record's
+    time, and none of its numbers is a slot."""
+    records = steps(lines(
+        "I20240305 10:41:12 90 dinov2 helpers.py:102] Training  [     40/625000]  eta: 12 days, 3:10:05  "
+        "lr: 0.0000 (0.0000)  total_loss: 11.4210 (11.4302)  koleo_loss: -0.2710 (-0.2702)  time: 1.6102",
+        "I20240305 10:41:28 90 dinov2 helpers.py:102] Training  [     50/625000]  eta: 12 days, 2:51:44  "
+        "lr: 0.0000 (0.0000)  total_loss: inf (inf)  koleo_loss: inf (inf)  time: 1.5897",
+    ))
+    assert [(r.step, r.total_steps, r.time) for r in records] == [
+        (40, 625000, "2024-03-05T10:41:12"), (50, 625000, "2024-03-05T10:41:28")]
+    assert records[0].loss == approx(11.4210) and math.isinf(records[1].loss)
+
+
+def test_json_stats_with_a_count_out_of_a_total_and_a_named_loss() -> None:
+    """pycls (pycls/core/meters.py, `logger.info(logging.dump_log_data(stats, "json_stats"))`): the
+    iteration and epoch are strings of a count out of a total (`"iter": "10/625"`) and a project may name
+    its loss (`desc_loss`, DOLG on pycls); `json.dumps` writes a NaN as the bare token `NaN`."""
+    records = steps(lines(
+        '[meters.py: 155]: json_stats: {"_type": "train_iter", "desc_loss": 6.2117, "epoch": "3/100", '
+        '"iter": "10/625", "lr": 0.0001, "mem": 10812, "time_diff": 3.7708}',
+        '[meters.py: 155]: json_stats: {"_type": "train_iter", "desc_loss": NaN, "epoch": "3/100", '
+        '"iter": "20/625", "lr": 0.0001, "mem": 10812, "time_diff": 3.7448}',
+    ))
+    assert [(r.step, r.epoch, r.lr) for r in records] == [(10, 3.0, approx(1e-4)), (20, 3.0, approx(1e-4))]
+    assert records[0].loss == approx(6.2117) and math.isnan(records[1].loss)
+
+
+def test_xgboost_evaluation_rounds_give_the_evaluation_loss() -> None:
+    """XGBoost's training callback (xgboost/callback.py EvaluationMonitor: `[{epoch}]\t{name}-{metric}:
+    {score}` per evaluation set): an `rmse` under an evaluation set is an evaluation loss, and its NaN a
+    non-finite one."""
+    records = steps(lines("[0]\tvalidation_0-rmse:nan\tvalidation_1-rmse:nan",
+                          "[1]\tvalidation_0-rmse:nan\tvalidation_1-rmse:nan"))
+    assert len(records) == 2 and all(r.loss is None and math.isnan(r.eval_loss) for r in records)
+
+
+def test_a_rank_printed_on_the_line_is_the_records_rank() -> None:
+    """WeNet (wenet/utils/executor.py) ends every training line with the rank that printed it (`... lr
+    {:.8f} rank {}`), and the ranks of a job interleave in one log: each record is its rank's, so each
+    rank's loss is judged on its own. A rank from a launcher prefix still wins; `rank` inside a word
+    (`mean rank` of a retrieval metric) is not one."""
+    records = steps(lines(
+        "2024-03-02 10:11:02,118 DEBUG TRAIN Batch 6/1200 loss 14.211 loss_att 12.904 lr 0.00041 rank 0",
+        "2024-03-02 10:11:02,402 DEBUG TRAIN Batch 6/1200 loss 21.870 loss_att 19.115 lr 0.00041 rank 3",
+        "[rank1]: step 40 | loss 2.31 | rank 5",
+        "step 41 | loss 2.30 | mean rank 12",
+    ))
+    assert [r.rank for r in records] == [0, 3, 1, None]

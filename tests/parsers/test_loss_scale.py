@@ -87,6 +87,19 @@ def test_paddlenlp_optimizer_not_run_is_an_overflow_with_both_scales() -> None:
     assert (o.scale, o.new_scale) == (0.5, 0.25)
 
 
+def test_dllogger_loss_scale_parameter_is_an_overflow_with_the_reduced_scale() -> None:
+    """NVIDIA DeepLearningExamples BERT (PyTorch/LanguageModeling/BERT/run_pretraining.py,
+    `take_optimizer_step`): on an overflow it skips the step and logs `dllogger.log(step="PARAMETER",
+    data={"loss_scale": scaler.loss_scale()})`, which DLLogger's stdout backend prints as `DLL <time> -
+    PARAMETER loss_scale : <scale>`. Other PARAMETER lines are the run's settings."""
+    found = overflows(
+        "DLL 2020-06-02 11:04:31.118204 - PARAMETER learning_rate : 0.006 \n"
+        "DLL 2020-06-02 11:05:40.002113 - PARAMETER loss_scale : 65536.0 \n"
+        "DLL 2020-06-02 11:07:12.440950 - PARAMETER loss_scale : 32768.0 "
+    )
+    assert [(o.scale, o.new_scale) for o in found] == [(None, 65536.0), (None, 32768.0)]
+
+
 def test_unreadable_scale_becomes_none() -> None:
     [o] = overflows("Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to tensor(8.)")
     assert o.new_scale is None
