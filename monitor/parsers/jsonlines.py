@@ -118,17 +118,17 @@ def to_integer(value: Any) -> int | None:
     return int(x)
 
 
+def _count_of(value: Any) -> float | None:
+    """A number, or the first part of a count out of a total printed as a string (`"1/100"` is 1)."""
+    if isinstance(value, str) and "/" in value:
+        value = value.partition("/")[0]
+    return to_number(value)
+
+
 def to_counter(value: Any) -> int | None:
     """A step: an integer, or a count out of a total printed as a string (`"10/625"`, pycls'
     `json_stats`)."""
     return to_integer(_count_of(value))
-
-
-def _count_of(value: Any) -> float | None:
-    """A number, or the count of a count out of a total (`"epoch": "1/100"`)."""
-    if isinstance(value, str) and "/" in value:
-        value = value.partition("/")[0]
-    return to_number(value)
 
 
 _COUNTED = {"epoch": _count_of}
