@@ -55,7 +55,7 @@ import re
 
 from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
-from monitor.parsers.vocabulary import vocabulary
+from monitor.parsers.vocabulary import COMPONENT_TIER, vocabulary
 
 _MARK = "%|"
 # the right side, matched at the `%|`: bar characters, `| n/total`, then the bracket
@@ -131,7 +131,7 @@ def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
         label = vocab.label(key)
         meaning = label.meaning
         if label.split == "eval" or meaning is None or meaning.field != "loss" or (
-            meaning.tier >= 3 and not meaning.extras
+            meaning.tier >= COMPONENT_TIER and not meaning.extras
         ):
             continue
         rank = (meaning.tier, meaning.extras)

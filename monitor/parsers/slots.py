@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from monitor.parsers.base import to_float
 from monitor.parsers.timestamps import _TIMESTAMP
-from monitor.parsers.vocabulary import Label, Meaning, vocabulary
+from monitor.parsers.vocabulary import COMPONENT_TIER, Label, Meaning, vocabulary
 
 MAX_SLOTS = 48
 
@@ -156,7 +156,7 @@ _LOSS_GROUP = re.compile(r"(?i)\bloss(?:es)?[ \t]{0,4}[:=][ \t]{0,4}[\[{(]?[ \t]
 _GROUP_ENDS = re.compile(r"[\]})]")
 _TOTALS = frozenset({"total", "sum", "overall", "all"})
 _TOTAL = Meaning("loss", 0, 0)
-_COMPONENT = Meaning("loss", 3, 0)
+_COMPONENT = Meaning("loss", COMPONENT_TIER, 0)
 _NO_LABEL = Label("", None, None, None)
 
 

@@ -28,7 +28,7 @@ QUALIFIERS = frozenset({
     "global", "total", "avg", "average", "mean", "running", "lm", "current", "cur", "overall", "smoothed", "ema",
     "step", "batch", "epoch", "model", "final", "moving", "reduced", "train", "training", "the", "scaled", "unscaled",
 })
-_COMPONENT_TIER = 3
+COMPONENT_TIER = 3
 """The tier of a loss named by a word of its own in front (`koleo_loss`, `value function loss`) or after
 (`loss_cls`): one term of the objective, read as the loss only when the line names no other."""
 _UNIT_SUFFIXES = {"s": "s", "sec": "s", "secs": "s", "seconds": "s", "ms": "ms", "msec": "ms"}
@@ -130,12 +130,12 @@ class Vocabulary:
                 plain = [w for w in extras if w not in QUALIFIERS and w not in self.eval_splits]
                 # more than one plain word in front is prose (`resuming from step`): the caller decides
                 if plain and meaning.field == "loss":  # a component (`koleo_loss`): after `total_loss`, `xent`
-                    return Meaning("loss", max(meaning.tier, _COMPONENT_TIER), len(plain))
+                    return Meaning("loss", max(meaning.tier, COMPONENT_TIER), len(plain))
                 return Meaning(meaning.field, meaning.tier, len(plain))
         if len(words) <= 3 and not self.summaries.intersection(words) and (
             words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))
         ):
-            return Meaning("loss", _COMPONENT_TIER, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
+            return Meaning("loss", COMPONENT_TIER, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
         return None
 
     def label(self, raw: str) -> Label:
