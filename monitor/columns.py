@@ -333,17 +333,34 @@ def went_back(epochs: np.ndarray[Any, Any], has_epoch: np.ndarray[Any, Any],
 
 
 def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
-                   position: tuple[float | None, int] | None) -> np.ndarray[Any, Any]:
-    """For the step records at `index` (each printing a step), in turn: whether its (epoch, step)
-    went back from the one before it, the first from `position` (None: from nothing)."""
+                   position: tuple[float | None, int] | None) -> tuple[np.ndarray[Any, Any], tuple[float | None, int]]:
+    """For the step records at `index` (each printing a step, at least one), in turn: whether its
+    (epoch, step) went back from the one before it, the first from `position` (None: from nothing);
+    and the position the last one leaves (`detectors.base.position_of` of each in turn)."""
     epochs, has_epoch = columns.values("epoch")[index], columns.present("epoch")[index]
     steps = columns.values("step")[index]
     totals = columns.values("total_steps")[index]
-    done = columns.present("total_steps")[index] & (totals > 0) & (totals <= steps)
-    if position is None:
-        return went_back(epochs, has_epoch, steps, done)
-    epochs = np.concatenate(([math.nan if position[0] is None else position[0]], epochs))
-    has_epoch = np.concatenate(([position[0] is not None], has_epoch))
-    steps = np.concatenate(([position[1]], steps))
-    done = np.concatenate(([False], done))
-    return went_back(epochs, has_epoch, steps, done)[1:]
+    counted = columns.present("total_steps")[index] & (totals > 0)
+    if position is not None:
+        epochs = np.concatenate(([math.nan if position[0] is None else position[0]], epochs))
+        has_epoch = np.concatenate(([position[0] is not None], has_epoch))
+        steps = np.concatenate(([position[1]], steps))
+        totals = np.concatenate(([0], totals))
+        counted = np.concatenate(([False], counted))
+    done = counted & (totals <= steps)
+    # within one logging interval of the total, in the epoch of the entry before (whose position,
+    # when it finished its own pass, is -1: then this one is no such step)
+    same_epoch = np.zeros(len(steps), dtype=bool)
+    both, neither = has_epoch[1:] & has_epoch[:-1], ~has_epoch[1:] & ~has_epoch[:-1]
+    same_epoch[1:] = np.where(both, epochs[1:] == epochs[:-1], neither)
+    interval = np.zeros(len(steps))
+    interval[1:] = steps[1:] - steps[:-1]
+    near = counted & ~done & same_epoch & (interval > 0) & (totals - steps < interval)
+    near[1:] &= steps[:-1] >= 0
+    for i in np.flatnonzero(near).tolist():  # rare: one per pass at most, in order
+        near[i] = not done[i - 1]
+        done[i] = near[i]
+    back = went_back(epochs, has_epoch, steps, done)
+    last_epoch = None if not has_epoch[-1] else float(epochs[-1])
+    end = (last_epoch, -1 if done[-1] else int(steps[-1]))
+    return (back if position is None else back[1:]), end

@@ -150,7 +150,7 @@ class SourceScan:
                 position, record.epoch, step
             ):
                 restarts.append(record.line or 0)
-            position = position_of(record.epoch, step, record.total_steps)
+            position = position_of(record.epoch, step, record.total_steps, position)
         self.position = position
         return restarts, clock
 
@@ -161,10 +161,8 @@ class SourceScan:
         index = np.flatnonzero(columns.present("step"))
         if not len(index):
             return [], clock
-        back = np.flatnonzero(went_back_from(columns, index, self.position))
-        restarts = [rows.numbers[int(index[i])] for i in back]
-        last = columns.record(int(index[-1]))
-        self.position = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
+        went_back, self.position = went_back_from(columns, index, self.position)
+        restarts = [rows.numbers[int(index[i])] for i in np.flatnonzero(went_back)]
         return restarts, clock
 
     def _add_heartbeats(self, batch: RecordBatch, others: list[tuple[int, str, int | None]]) -> None:

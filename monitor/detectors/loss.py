@@ -24,8 +24,8 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   the batch path, which sees how it ended, reports one that came back as the
   loss spike it was (with how many records it lasted);
   a loss that climbs `climb_ratio` above its best recent baseline (one
-  episode, however many climbs follow, until the loss is back within
-  `recover_ratio` of the baseline it climbed from; one that came back is a
+  episode, however many climbs follow, until the loss is back under
+  `climb_ratio` times the baseline it climbed from; one that came back is a
   loss spike, `reason` climb); a log that ends in a grad-norm blow-up (the last `blowup_records`
   records or more all at `grad_spike_min_ratio` times the grad norm's floor
   or above) during which the loss rose `climb_ratio` above its own floor and
@@ -35,7 +35,8 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   grows with it); a loss stuck at exactly 0.0 for `collapse_records` records
   (`LOSS-COLLAPSE`, a broken run that looks perfect; one event per run of
   zeros), unless a positive grad norm shows the gradients still flow (TRL's
-  GRPO loss is 0.0 by construction with one update per generation). A loss
+  GRPO loss is 0.0 by construction with one update per generation) or a
+  non-finite one shows the step was skipped (the NaN detector reports that). A loss
   that turns non-finite and stays so (`NAN-DIVERGENCE`) is the NaN
   detector's: one episode of non-finite values is one event there.
 - **Grad-norm spike**: the same rule on the gradient norm, stricter, one
@@ -450,8 +451,10 @@ class LossDetector(Detector):
         state.nans = None
         if loss == 0.0:
             grad = record.grad_norm
-            if grad is not None and 0.0 < grad < math.inf and state.collapse is None:
-                state.zeros = None  # the gradients still flow: a loss that is zero by construction (GRPO's)
+            if grad is not None and (0.0 < grad < math.inf or not math.isfinite(grad)) and state.collapse is None:
+                # the gradients still flow (a loss that is zero by construction, GRPO's), or they are not
+                # finite: the zero is what a framework prints for a step it skipped, and the NaN is reported
+                state.zeros = None
                 return
             state.zeros = self._count(state.zeros, record)
             if state.collapse is not None:
@@ -513,8 +516,8 @@ class LossDetector(Detector):
         if climb is not None:  # an open climb episode: more of it, or the way back
             climb.last = loss
             climb.episode.worse(loss, record)
-            if loss <= climb.best * self.settings.recover_ratio:
-                climb.episode.count -= 1  # this one is back
+            if loss < climb.best * self.settings.climb_ratio:
+                climb.episode.count -= 1  # this one is back under where a climb counts, as at the end of a log
                 self.report(climb.episode, self._climb_event(state, climb, record), events, final=True, ended=True)
                 state.climb = None
         if state.climb_start is None or loss < state.climb_last * _DIP:

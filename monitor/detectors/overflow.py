@@ -123,7 +123,7 @@ class OverflowDetector(Detector):
                         and went_back(position, record.epoch, step)
                     ):
                         state.progressed = False  # a restarted run searches for its scale again
-                    state.position = position_of(record.epoch, step, record.total_steps)
+                    state.position = position_of(record.epoch, step, record.total_steps, position)
                 if (
                     state.episode is None
                     and not record.skipped
@@ -166,16 +166,15 @@ class OverflowDetector(Detector):
             return lambda: None
         with_step = index[batch.present("step")[index]]
         back = np.zeros(len(index), dtype=bool)
-        last = None
+        end = None
         if len(with_step):
-            back[np.searchsorted(index, with_step)] = went_back_from(batch, with_step, state.position)
-            last = batch.record(int(with_step[-1]))
+            back[np.searchsorted(index, with_step)], end = went_back_from(batch, with_step, state.position)
         progressed = (batch.present("loss") | (has_skipped & (skipped == 0)))[index]
         decided = np.flatnonzero(progressed | back)
 
         def move() -> None:
-            if last is not None:
-                state.position = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
+            if end is not None:
+                state.position = end
             if len(decided):
                 state.progressed = bool(progressed[decided[-1]])
 

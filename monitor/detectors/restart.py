@@ -3,7 +3,8 @@ earlier checkpoint and recomputes the steps in between.
 
 Steps are compared within an epoch when both records carry one (see
 `went_back`): a new epoch restarting its step count is not a restart, and
-neither is a count that starts again after reaching its total (`position_of`).
+neither is a count that starts again after reaching its total, or after coming within one
+logging interval of it (`position_of`).
 Evaluation records are not training steps and are ignored.
 
 Deliberately not here: restarts that only a launcher message reveals
@@ -38,7 +39,7 @@ class RestartDetector(Detector):
             if step is None or (record.loss is None and record.eval_loss is not None):
                 continue
             previous = last.get(record.rank)
-            last[record.rank] = position_of(record.epoch, step, record.total_steps)
+            last[record.rank] = position_of(record.epoch, step, record.total_steps, previous)
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])
@@ -56,12 +57,12 @@ class RestartDetector(Detector):
         index = np.flatnonzero(training)
         if not len(index):
             return lambda: None
-        if np.any(went_back_from(batch, index, self.last.get(batch.rank))):
+        back, end = went_back_from(batch, index, self.last.get(batch.rank))
+        if np.any(back):
             return None
-        last = batch.record(int(index[-1]))
 
         def move() -> None:
-            self.last[batch.rank] = position_of(last.epoch, last.step, last.total_steps)  # type: ignore[arg-type]
+            self.last[batch.rank] = end
 
         return move
 

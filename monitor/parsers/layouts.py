@@ -300,8 +300,11 @@ class LearnedParser(Parser):
     ) -> None:
         """Keep the layout of a repeated shape compiled, for the fast path (a few, most recent first)."""
         ranged = any(_RANGE.fullmatch(slot.text) for slot in slots)
-        if ranged or "loss" not in reading.fields or reading.rank is not None:
-            return  # a range (`401-500batch`), no loss to read, a rank on the line: the full reading stays in charge
+        twin_total = reading.total is not None and slots[step_at].total is None and "total" not in reading.chosen
+        if ranged or "loss" not in reading.fields or reading.rank is not None or twin_total:
+            # a range (`401-500batch`), no loss to read, a rank on the line, a total read off another
+            # counter of the same value (true of this line only): the full reading stays in charge
+            return
         try:
             layout = CompiledLayout(line, start, slots, reading, step_at, shape)
         except (re.error, IndexError):

@@ -38,7 +38,7 @@ _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
     r"|-?1\.#(?:INF|IND|QNAN))"
-    r"|(?<![\w.#+-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?![\d,])|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
+    r"|(?<![\w.#+-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.])|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
 # The label at the end of the text before a number: up to six words joined by single spaces,
@@ -329,6 +329,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
     in_epoch: Slot | None = None  # a counter with a total that counts batches within the epoch
     leading: Slot | None = None  # an unnamed whole number before it, which is then the epoch
     printed_rank: int | None = None
+    totalled: list[Slot] = []  # slots of no field printed with a total (`batch count: 280/308`)
     for position, slot in enumerate(slots):
         field, rank = _field_of(slot, eval_line)
         if field == "rank":
@@ -345,6 +346,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
                 epoch_slot = slot
             continue
         if field is None:
+            if slot.total is not None:
+                totalled.append(slot)
             if _counter(slot):
                 if slot.total is not None and in_epoch is None and (
                     epoch_slot is not None or position == 0 or (position == 1 and leading is not None)
@@ -387,6 +390,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
     counter = step_slot or in_epoch
     if counter is not None:
         step, total = int(counter.value), counter.total  # type: ignore[arg-type]
+        if total is None:  # `batch count: 280/308, iter: 280`: the same count, printed with its total
+            total = next((t.total for t in totalled if t is not counter and t.value == counter.value), None)
     elif epoch is not None and math.isfinite(epoch) and epoch >= 0:
         step, counter = int(epoch), epoch_slot
     else:

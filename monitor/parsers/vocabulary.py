@@ -93,6 +93,7 @@ class Vocabulary:
         self.exact_only = frozenset(data["exact_only"])
         self.nonfinite = frozenset(data["nonfinite"])
         self.summaries = frozenset(data["summaries"])
+        self.loss_prefixes = frozenset(data["loss_prefixes"])
 
     def split(self, name: str) -> tuple[str | None, str]:
         """(`eval`, `train` or None, the name without its split prefix)."""
@@ -134,6 +135,7 @@ class Vocabulary:
                 return Meaning(meaning.field, meaning.tier, len(plain))
         if len(words) <= 3 and not self.summaries.intersection(words) and (
             words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))
+            or (identifier and len(words) > 1 and words[0] in self.loss_prefixes)
         ):
             return Meaning("loss", COMPONENT_TIER, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
         return None

@@ -62,6 +62,19 @@ def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
     assert event.step == 1320  # 2.5 x 1.12^3 = 3.51: the first record 1.3x above the baseline
 
 
+def test_a_climb_the_loss_falls_back_under_mid_log_is_a_loss_spike() -> None:
+    """A noisy loss rises record after record from 2.5 to 5.6, wanders, and falls back under 1.3x where
+    it climbed from before the log goes on: the climb came back (as it would have, had the log ended
+    there), so it is a loss spike, not a divergence that `kept rising`."""
+    up = [2.5 * 1.12 ** (i + 1) for i in range(7)]
+    wander = [4.8, 5.9, 4.1, 3.6, 3.1, 2.9]  # 2.9 < 1.3 x 2.5
+    records = curve(30) + [step(1300 + 10 * i, loss=loss) for i, loss in enumerate(up + wander)]
+    records += [step(1430 + 10 * i, loss=loss) for i, loss in enumerate([3.0, 3.2, 2.9, 3.1, 3.0, 2.9])]
+    [event] = run(records)
+    assert (event.code, event.details["reason"]) == ("LOSS-SPIKE", "climb")
+    assert event.details["peak"]["value"] == 5.9
+
+
 def test_a_spike_cut_off_by_the_end_of_the_log_is_still_reported() -> None:
     """Coming back but not yet back (1.2x) when the log ends: a spike, not a divergence."""
     [event] = run(curve(20) + [step(1200, loss=4.0), step(1210, loss=3.0)])
@@ -136,6 +149,16 @@ def test_a_zero_loss_while_the_gradients_flow_is_not_a_collapse() -> None:
     assert run(flowing) == []
     stuck = curve(5) + [step(1050 + 10 * i, loss=0.0, grad_norm=0.0) for i in range(4)]
     assert [e.code for e in run(stuck)] == ["LOSS-COLLAPSE"]
+
+
+def test_a_zero_loss_beside_a_non_finite_grad_norm_is_the_nans_not_a_collapse() -> None:
+    """HF Trainer logs `{'loss': 0.0, 'grad_norm': nan, ...}` for steps whose gradients were not finite
+    (the optimizer step is skipped and the logged loss is zero): the NaN detector reports those
+    steps; the zeros are their symptom, not a second, collapsed-loss finding."""
+    skipped = curve(5) + [step(1050 + 10 * i, loss=0.0, grad_norm=math.nan) for i in range(6)]
+    assert run(skipped) == []
+    infinite = curve(5) + [step(1050 + 10 * i, loss=0.0, grad_norm=math.inf) for i in range(6)]
+    assert run(infinite) == []
 
 
 def test_a_single_zero_is_not_a_collapse() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from monitor.detectors.restart import RestartDetector
 from monitor.model import Kind, Severity
 from tests.detectors.records import step
@@ -70,3 +72,38 @@ def test_a_new_pass_after_a_full_count_is_read_the_same_in_bulk() -> None:
     bulk, line_by_line = scan_one_way(text, True, 4096), scan_one_way(text, False, 4096)
     assert bulk[:3] == line_by_line[:3]
     assert bulk[0].count("STEP-RESTART") == 1  # 200/500 after 500/500 is a new pass; 100/500 after 200/500 is not
+
+
+def test_a_count_within_one_logging_interval_of_its_total_ends_its_pass() -> None:
+    """A per-epoch batch counter printed every 20 of 308 batches ends its epoch at `300/308` (the next
+    print would be past the total), so `0/308` after it is a new epoch, not a restart (PccAI's
+    `batch count: i/308, iter: i` lines, InterDigitalInc/PccAI issue 1). Going back from further
+    than one interval short of the total is still a restart."""
+    ended = [step(280, total_steps=308, loss=0.09), step(300, line=1, total_steps=308, loss=0.08),
+             step(0, line=2, total_steps=308, loss=0.09)]
+    assert RestartDetector().observe(ended) == []
+    short = [step(260, total_steps=308, loss=0.09), step(280, line=1, total_steps=308, loss=0.08),
+             step(0, line=2, total_steps=308, loss=0.09)]
+    assert [e.code for e in RestartDetector().observe(short)] == ["STEP-RESTART"]
+    # an uneven last interval: the record after a finished pass begins a new one, and is no pass end itself
+    uneven = [step(250, total_steps=308, loss=0.09), step(300, line=1, total_steps=308, loss=0.08),
+              step(305, line=2, total_steps=308, loss=0.08), step(0, line=3, total_steps=308, loss=0.09)]
+    assert [e.code for e in RestartDetector().observe(uneven)] == ["STEP-RESTART"]
+
+
+def test_a_pass_ended_short_of_its_total_is_read_the_same_in_bulk() -> None:
+    """The batch screen (columns) and the record-by-record reading agree on where passes end."""
+    from tests.conftest import scan_one_way
+
+    rows = []
+    for epoch in range(4):
+        for i in range(0, 308, 20):
+            rows.append(f"batch count: {i}/308, iter: {i}, loss: {0.09 - 0.001 * epoch:.6f}, aux_loss: 120.5")
+        if epoch == 2:
+            rows.append("batch count: 120/308, iter: 120, loss: 0.087000, aux_loss: 120.5")
+    text = "\n".join(rows * 2) + "\n"
+    bulk, line_by_line = scan_one_way(text, True, 4096), scan_one_way(text, False, 4096)
+    assert bulk[:3] == line_by_line[:3]
+    # a stray `120/308` after epoch 2 ended starts a pass that `0/308` then goes back from, in both copies
+    restarts = re.findall(r"code='STEP-RESTART', file='run.log', line=(\d+)", bulk[0])
+    assert restarts == ["50", "115"]

@@ -1166,3 +1166,45 @@ def test_a_rank_printed_on_the_line_is_the_records_rank() -> None:
         "step 41 | loss 2.30 | mean rank 12",
     ))
     assert [r.rank for r in records] == [0, 3, 1, None]
+
+
+def test_basicsr_message_logger_l_prefixed_losses() -> None:
+    """BasicSR, XPixelGroup/BasicSR basicsr/utils/logger.py `MessageLogger.__call__`: `[name..][epoch:
+    {epoch:3d}, iter:{iter:8,d}, lr:({lr:.3e},)] [eta: ..., time (data): {t:.3f} ({d:.3f})] ` then
+    `{k}: {v:.4e} ` per logged value; keys starting `l_` are the losses (it files them under
+    `losses/`). The iteration is printed with thousands separators."""
+    records = steps(
+        lines(
+            "2024-02-11 08:15:02,101 INFO: [train..][epoch:  3, iter:   9,800, lr:(1.000e-04,)] "
+            "[eta: 2 days, 1:02:03, time (data): 0.412 (0.003)] l_pix: 1.2345e-02 l_percep: 2.1000e+00 ",
+            "2024-02-11 08:15:43,577 INFO: [train..][epoch:  3, iter:   9,900, lr:(1.000e-04,)] "
+            "[eta: 2 days, 1:01:20, time (data): 0.409 (0.003)] l_pix: 1.1987e-02 l_percep: 2.0500e+00 ",
+            "2024-02-11 08:16:24,918 INFO: [train..][epoch:  3, iter:  10,000, lr:(1.000e-04,)] "
+            "[eta: 2 days, 1:00:41, time (data): 0.415 (0.004)] l_pix: nan l_percep: nan ",
+        )
+    )
+    assert [r.step for r in records] == [9800, 9900, 10000]
+    assert records[0].loss in (approx(1.2345e-2), approx(2.1))
+    assert records[1].loss is not None and records[1].loss < records[0].loss
+    assert math.isnan(records[2].loss)
+
+
+def test_a_count_printed_with_its_total_beside_the_step_lends_it_the_total() -> None:
+    """A custom loop that prints the batch count with its total and the iteration again beside it,
+    comma separated (`batch count: i/N, iter: i, <name>_loss: v, ..., loss: v`; the layout of
+    InterDigitalInc/PccAI issue 1): the step's total is the count's, and `loss` is the loss."""
+    records = steps(
+        lines(
+            "[2024-04-02 09:00:01,100]     batch count: 280/308, iter: 280, bpp_loss: 0.0124, xyz_loss: 0.0771, "
+            "loss: 0.0895, aux_loss: 164.0879",
+            "[2024-04-02 09:00:03,010]     batch count: 300/308, iter: 300, bpp_loss: 0.0129, xyz_loss: 0.0760, "
+            "loss: 0.0889, aux_loss: 142.2326",
+            "[2024-04-02 09:00:05,300]     batch count: 0/308, iter: 0, bpp_loss: 0.0125, xyz_loss: 0.0809, "
+            "loss: 0.0934, aux_loss: 136.1090",
+        )
+    )
+    assert [(r.step, r.total_steps) for r in records] == [(280, 308), (300, 308), (0, 308)]
+    assert [r.loss for r in records] == [approx(0.0895), approx(0.0889), approx(0.0934)]
+    # a count of another value beside the step lends it nothing
+    [record] = steps("batch count: 20/308, iter: 9020, loss: 0.0895\n")
+    assert (record.step, record.total_steps) == (9020, None)

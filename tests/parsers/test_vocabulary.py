@@ -103,3 +103,16 @@ def test_the_triggers_cover_every_loss_and_step_name_that_can_stand_alone() -> N
     for name in ("loss", "xent", "ppl", "perplexity", "cost", "nll", "objective", "step", "iteration", "iter",
                  "epoch", "global_step", "Up.", "rmse", "mse"):
         assert any(t in name or t in name.title() for t in triggers), name
+
+
+@pytest.mark.parametrize("head", DATA["loss_prefixes"])
+def test_every_loss_prefix_makes_an_identifier_a_component_loss(head: str) -> None:
+    """`l_pix`, `l_g_gan` are losses (BasicSR's MessageLogger); the head alone, or words in prose, are not."""
+    vocab = vocabulary()
+    for name in (f"{head}_pix", f"{head}_g_gan"):
+        assert classified(name) == "loss"
+        meaning = vocab.classify(vocab.normalise(name)[0])
+        assert meaning is not None and meaning.tier >= vocab.classify("loss").tier  # never above a plain `loss`
+    assert classified(head) != "loss"
+    assert classified(f"{head} pix") != "loss"  # words, not one identifier
+    assert classified(f"{head}_max_len") != "loss"  # a summary word: a setting
