@@ -246,7 +246,9 @@ class FaultScanner:
                 events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
             else:
                 events = self._uncataloged(line, number)
-            if events and self.net.tells_death(line) and not any(e.kind is Kind.CRASH for e in events):
+            if events and self.net.tells_death(line) and not any(e.kind is Kind.CRASH for e in events) and not (
+                self.tracebacks and (owner := self._owner(line)) is not None and owner.crash is None
+            ):  # (a traceback's own exception line is the traceback's crash)
                 events.append(self._died_with(line, number, events[0]))  # the fault, and the process it took down
             self.continuing = continued or bool(events)
             if self.child_failed is not None:

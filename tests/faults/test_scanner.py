@@ -376,3 +376,34 @@ def test_a_fault_on_a_line_that_says_the_process_died_is_also_the_crash() -> Non
         ("device_fault", 1), ("crash", 1), ("device_fault", 2), ("oom", 3), ("crash", 3)]
     assert events[1].role is Role.CASCADE and events[1].cause == events[0].label()
     assert events[4].role is Role.CASCADE and events[4].cause == events[3].label()
+
+
+def test_an_uncaught_exception_line_without_its_traceback_is_also_the_crash() -> None:
+    """Python ends the report of an uncaught exception with its module-qualified type at the start of a
+    line (Lib/traceback.py, `format_exception_only`). An excerpt that kept only that line still shows
+    how the process ended: TensorFlow's NanTensorHook (tensorflow/python/training/
+    basic_session_run_hooks.py) logs `Model diverged with loss = NaN.` and raises
+    NanLossDuringTrainingError: the NaN, then the crash it caused. Behind its traceback the same kind
+    of line is the traceback's one crash."""
+    text = "\n".join([
+        "INFO:tensorflow:Saving checkpoints for 0 into /data/run7/model.ckpt.",
+        "ERROR:tensorflow:Model diverged with loss = NaN.",
+        "tensorflow.python.training.basic_session_run_hooks.NanLossDuringTrainingError: NaN loss during training.",
+        "INFO:tensorflow:an unrelated line after it",
+        "subprocess.CalledProcessError: Command '['ninja', '-v']' returned non-zero exit status 1.",
+    ])
+    events = fault_events(text)
+    assert {str(e.kind) for e in events if e.line in (2, 3)} == {"nan", "crash"}
+    [nan_crash, build_crash] = [e for e in events if e.kind is Kind.CRASH]
+    assert (nan_crash.line, nan_crash.role) == (3, Role.CASCADE) and nan_crash.cause is not None
+    assert (build_crash.line, build_crash.severity) == (5, Severity.ERROR)
+    behind = "\n".join([
+        "Traceback (most recent call last):",
+        '  File "/w/train.py", line 80, in step',
+        "    out = model(batch)",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.50 GiB. GPU 0 has a total capacity of "
+        "79.10 GiB of which 1.12 GiB is free.",
+    ])
+    events = fault_events(behind)
+    assert sorted(str(e.kind) for e in events) == ["crash", "oom"]
+    assert next(e for e in events if e.kind is Kind.CRASH).code == "PYTHON-EXCEPTION"
