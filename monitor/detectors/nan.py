@@ -213,7 +213,8 @@ class NanDetector(Detector):
         start = episode.start
         step = "" if start.step is None else f" at step {start.step}"
         count = episode.count
-        more = "" if end is None else f"; finite again at step {end.step}"
+        more = "" if end is None else "; finite again" + (
+            f" at step {end.step}" if end.step is not None else f" at line {end.line}" if end.line else "")
         if end is not None and count > 1:
             more += f" after {count} records"
         details = episode.details(end, **found.extra)

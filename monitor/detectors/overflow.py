@@ -34,6 +34,7 @@ least `SEARCH_SCALE` = 2^16 or within the first `STARTUP_STEPS` steps.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -66,6 +67,7 @@ class _RankState:
     position: Position | None = None  # (epoch, step) of the latest training record
     collapsed: bool = False  # a record's loss scale is below the collapse line
     episode: _Episode | None = None
+    last_scale: float | None = None  # the loss scale of the latest training record that printed one
 
 
 def _scales(episode: _Episode) -> str:
@@ -124,8 +126,16 @@ class OverflowDetector(Detector):
                     ):
                         state.progressed = False  # a restarted run searches for its scale again
                     state.position = position_of(record.epoch, step, record.total_steps, position)
+                scale, fell_from = record.loss_scale, None
+                if scale is not None:
+                    if record.skipped is None and not state.messages and state.last_scale is not None and (
+                        scale < state.last_scale
+                    ):
+                        fell_from = state.last_scale  # a dynamic scale only falls on an overflow
+                    state.last_scale = scale
                 if (
-                    state.episode is None
+                    fell_from is None
+                    and state.episode is None
                     and not record.skipped
                     and not state.collapsed
                     and (record.loss_scale is None or record.loss_scale >= COLLAPSE_SCALE)
@@ -134,7 +144,7 @@ class OverflowDetector(Detector):
                     if record.loss is not None or record.skipped == 0:
                         state.progressed = True
                     continue
-                found = self._step(state, record)
+                found = self._step(state, record, fell_from)
             if found:
                 events.extend(found)
         return events
@@ -164,6 +174,14 @@ class OverflowDetector(Detector):
         index = np.flatnonzero(training)
         if not len(index):
             return lambda: None
+        with_scale = index[batch.present("loss_scale")[index]]
+        last_scale = state.last_scale
+        if len(with_scale):
+            scales = scale[with_scale]
+            before = np.concatenate(([np.inf if last_scale is None else last_scale], scales[:-1]))
+            if not state.messages and np.any((scales < before) & ~has_skipped[with_scale]):
+                return None  # a scale that fell: `observe` counts its overflows
+            last_scale = float(scales[-1])
         with_step = index[batch.present("step")[index]]
         back = np.zeros(len(index), dtype=bool)
         end = None
@@ -173,6 +191,7 @@ class OverflowDetector(Detector):
         decided = np.flatnonzero(progressed | back)
 
         def move() -> None:
+            state.last_scale = last_scale
             if end is not None:
                 state.position = end
             if len(decided):
@@ -180,13 +199,20 @@ class OverflowDetector(Detector):
 
         return move
 
-    def _step(self, state: _RankState, record: StepRecord) -> list[Event] | None:
+    def _step(self, state: _RankState, record: StepRecord, fell_from: float | None = None) -> list[Event] | None:
         step = record.step
         events: list[Event] = []
         # Megatron counts the iterations skipped for a NaN loss among the
         # skipped ones: those are NaNs (the NaN detector's), not overflows.
         overflows = (record.skipped or 0) - (record.nan_count or 0)
-        if overflows > 0 and not state.messages:
+        if fell_from is not None:  # no message or counter, but the scale fell: one overflow per halving
+            scale = record.loss_scale or 0.0
+            ratio = fell_from / scale if scale > 0 else math.inf
+            overflows = max(1, round(math.log2(ratio))) if math.isfinite(ratio) else 1
+            found = self._overflow(state, record, overflows, fell_from, record.loss_scale)
+            if found:
+                events.extend(found)
+        elif overflows > 0 and not state.messages:
             found = self._overflow(state, record, overflows, None, record.loss_scale)
             if found:
                 events.extend(found)
@@ -238,7 +264,10 @@ class OverflowDetector(Detector):
             if first.step is not None:
                 last = episode.last_step if episode.last_step is not None else first.step
                 steps = f" at step {first.step}" if last == first.step else f" from step {first.step} to {last}"
-            if first is record and count == episode.count and type(record) is StepRecord:
+            if first is record and count == episode.count and type(record) is StepRecord and scale is not None:
+                # the printed scale fell that many halvings since the previous record
+                message = f"about {count} loss-scale overflows{steps}, as the printed scale fell{_scales(episode)}"
+            elif first is record and count == episode.count and type(record) is StepRecord:
                 # one counter said it all: that many steps skipped since the previous record (or the run's start)
                 message = f"{count} steps skipped for loss-scale overflow, as counted{steps}{_scales(episode)}"
             else:

@@ -38,8 +38,8 @@ _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
     r"|-?1\.#(?:INF|IND|QNAN))"
-    r"|(?<![\w.#+-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
-    r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.])|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
+    r"|(?<![\w.#+/-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
+    r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.]|/\d)|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
 # The label at the end of the text before a number: up to six words joined by single spaces,
 # then separators (a bracket the label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an

@@ -133,9 +133,10 @@ class Vocabulary:
                 if plain and meaning.field == "loss":  # a component (`koleo_loss`): after `total_loss`, `xent`
                     return Meaning("loss", max(meaning.tier, COMPONENT_TIER), len(plain))
                 return Meaning(meaning.field, meaning.tier, len(plain))
-        if len(words) <= 3 and not self.summaries.intersection(words) and (
+        if len(words) <= 4 and not self.summaries.intersection(words) and (
             words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))
             or (identifier and len(words) > 1 and words[0] in self.loss_prefixes)
+            or (identifier and "loss" in words[1:-1])  # `l1_charbonnier_loss_color`: a loss of one output
         ):
             return Meaning("loss", COMPONENT_TIER, 0)  # a component loss (`loss_cls`, `aux loss`): the last resort
         return None

@@ -133,3 +133,48 @@ def test_a_first_engine_line_with_a_few_steps_skipped_says_nothing() -> None:
     from tests.conftest import fault_events
 
     assert [e for e in fault_events(_hf_then_engine(14)) if e.kind == Kind.OVERFLOW] == []
+
+
+def test_a_printed_scale_that_halves_without_messages_or_counters_is_an_overflow() -> None:
+    """A dynamic loss scaler lowers its scale only on an overflow (torch.cuda.amp.GradScaler and apex
+    multiply it by the backoff factor, 0.5, for each step with non-finite gradients). A loop that
+    prints the scale but neither a scaler message nor a skip counter (a hand-written TF/PyTorch loop's
+    `loss_scale: 32768.0000`) still shows them: one overflow per halving between two records."""
+    routine = [step(1000, loss=0.5, loss_scale=65536.0), step(1100, loss=0.49, loss_scale=32768.0),
+               step(1200, loss=0.48, loss_scale=32768.0)]
+    assert [(e.code, e.severity, e.count, e.step) for e in run(routine)] == [
+        ("LOSS-SCALE-OVERFLOW", Severity.INFO, 1, 1100)]
+    falling = [step(0, loss=0.94, loss_scale=32768.0), step(100, loss=0.91, loss_scale=785.42),
+               step(200, loss=0.9, loss_scale=1.0)]
+    [event] = run(falling)
+    assert (event.code, event.count, event.step) == ("LOSS-SCALE-STORM", 5, 100)
+    assert "printed scale fell" in event.message
+    growing = [step(1000 + 100 * i, loss=0.5, loss_scale=2.0 ** (10 + i)) for i in range(5)]
+    assert run(growing) == []
+
+
+def test_a_scale_fall_beside_a_skip_counter_or_after_messages_is_not_counted_again() -> None:
+    counted = [step(3500, loss=0.5, skipped=0, loss_scale=4096.0), step(3600, loss=0.44, skipped=1, loss_scale=2048.0)]
+    assert [(e.code, e.count) for e in run(counted)] == [("LOSS-SCALE-OVERFLOW", 1)]
+    told = [step(3500, loss=0.5, loss_scale=4096.0), overflow(4096, 2048, step=3590),
+            step(3600, loss=0.44, loss_scale=2048.0)]
+    assert [(e.code, e.count) for e in run(told)] == [("LOSS-SCALE-OVERFLOW", 1)]
+
+
+def test_a_printed_scale_fall_is_read_the_same_in_bulk() -> None:
+    """The batch screen (columns) and the record-by-record reading agree on inferred overflows."""
+    from tests.conftest import scan_one_way
+
+    rows, scale = [], 65536.0
+    for i in range(1, 400):
+        if i % 97 == 0:
+            scale /= 2
+        elif i % 151 == 0:
+            scale /= 8
+        rows.append(f"{i:05d}: train iter: {i * 10} loss_net: {1.0 - i * 0.001:.4f} loss_scale: {scale:.4f} "
+                    f"norm: 2.1000 seconds: 12.300")
+    text = "\n".join(rows) + "\n"
+    bulk, line_by_line = scan_one_way(text, True, 2048), scan_one_way(text, False, 2048)
+    assert bulk[:3] == line_by_line[:3]
+    # four halvings (one overflow each) and two falls by 8 (three in a row: a storm)
+    assert bulk[0].count("code='LOSS-SCALE-OVERFLOW'") == 4 and bulk[0].count("code='LOSS-SCALE-STORM'") == 2

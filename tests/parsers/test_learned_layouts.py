@@ -24,7 +24,7 @@ import math
 
 from pytest import approx
 
-from tests.conftest import steps
+from tests.conftest import scan_one_way, steps
 
 
 def lines(*rows: str) -> str:
@@ -1208,3 +1208,29 @@ def test_a_count_printed_with_its_total_beside_the_step_lends_it_the_total() -> 
     # a count of another value beside the step lends it nothing
     [record] = steps("batch count: 20/308, iter: 9020, loss: 0.0895\n")
     assert (record.step, record.total_steps) == (9020, None)
+
+
+def test_epoch_summary_lines_with_a_weighted_loss_name_and_a_slashed_date() -> None:
+    """Epoch summaries behind a header stamped `YYYY/MM/DD, HH:MM:SS` (the layout of zzh-tech/ESTRNN
+    issue 43): `[Epoch e / lr x]` gives the epoch, not the year of the date; each epoch's loss is
+    printed again alone, named by an identifier with `loss` inside it (`L1_Charbonnier_loss_color :
+    0.045977;`), beside its weighted form and `PSNR : inf (best inf)`, a metric. An infinite loss in
+    one epoch is a NaN finding that ends where the loss is finite again."""
+    rows = []
+    for epoch, loss in ((6, "0.051840"), (7, "0.051200"), (8, " inf"), (9, "0.050700")):
+        rows += [
+            f"2024/05/0{epoch - 5}, 08:00:00 - [Epoch {epoch} / lr 5.00e-04]",
+            "[train] epoch time: 29876.10s, average batch time: 8.88s",
+            f"[train] 1*L1_Charbonnier_loss_color : {loss.strip()[:6]} (best 0.0512), PSNR : inf (best inf)",
+            f"[train] L1_Charbonnier_loss_color : {loss};",
+            "",
+        ]
+    text = lines(*rows)
+    records = steps(text)
+    # the header is a layout once its shape repeats; never the date's `2024/05` as a count and its total
+    assert [(r.epoch, r.step, r.total_steps) for r in records if r.epoch is not None][-2:] == [
+        (8.0, 8, None), (9.0, 9, None)]
+    losses = [r.loss for r in records if r.loss is not None]
+    assert losses[-3] == approx(0.0512) and math.isinf(losses[-2]) and losses[-1] == approx(0.0507)
+    events = scan_one_way(text, False, 4096)[0]
+    assert "code='LOSS-NAN'" in events and "finite again at line 19" in events and "step None" not in events

@@ -116,3 +116,16 @@ def test_every_loss_prefix_makes_an_identifier_a_component_loss(head: str) -> No
     assert classified(head) != "loss"
     assert classified(f"{head} pix") != "loss"  # words, not one identifier
     assert classified(f"{head}_max_len") != "loss"  # a summary word: a setting
+
+
+def test_an_identifier_with_loss_inside_it_is_a_component_loss() -> None:
+    """`L1_Charbonnier_loss_color` (zzh-tech/ESTRNN's weighted loss names), `bpp_loss_y`: a loss of one
+    output, ranked after a plain `loss`; the same words as prose, or with a summary word, are not."""
+    vocab = vocabulary()
+    for name in ("L1_Charbonnier_loss_color", "bpp_loss_y"):
+        assert classified(name) == "loss"
+        meaning = vocab.classify(vocab.normalise(name)[0])
+        assert meaning is not None and meaning.tier > vocab.classify("loss").tier
+    assert classified("l1 charbonnier loss color") != "loss"  # words, not one identifier
+    assert classified("best_loss_color") != "loss"
+    assert classified("loss_scale") == "loss_scale"
