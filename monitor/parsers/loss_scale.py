@@ -17,6 +17,9 @@ PaddleNLP's trainer (`paddlenlp/trainer/trainer.py`, its GradScaler step) prints
 BERT (`PyTorch/LanguageModeling/BERT/run_pretraining.py`, `take_optimizer_step`) logs the reduced
 scale through DLLogger only when it skipped an overflowed step: `dllogger.log(step="PARAMETER",
 data={"loss_scale": scaler.loss_scale()})`, printed as `DLL <time> - PARAMETER loss_scale : 32768.0`.
+Marian (`src/training/graph_group.cpp`, `GraphGroup::decreaseCostScaleFactor`) calls its loss scale
+the cost-scaling factor and warns `NaN/Inf percentage {p} in {n} gradient updates, reducing
+cost-scaling factor to {x}`, or `... but cost-scaling factor {x} is already at minimum`.
 
 None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
@@ -39,6 +42,8 @@ _OVERFLOW = re.compile(
     r"|(?<!\] )OVERFLOW! Skipping step\. Attempted loss scale: ([^\s,]+)(?:, reducing to ([^\s,]+))?"
     r"|optimizer not run, scale_before: ([^\s,]+), scale_after: ([^\s,]+)"
     r"|\bPARAMETER loss_scale : ([^\s,]+)"
+    r"|NaN/Inf percentage [\d.]+ in \d+ gradient updates, (?:reducing cost-scaling factor to ([^\s,]+)"
+    r"|but cost-scaling factor ([^\s,]+) is already at minimum)"
 )
 
 
@@ -53,6 +58,7 @@ class ApexLossScaleParser(Parser):
     name = "apex"
     keywords = (
         "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
+        "cost-scaling factor",
     )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
@@ -61,6 +67,9 @@ class ApexLossScaleParser(Parser):
         "OVERFLOW! Skipping step. Attempted loss scale: 1024.0, reducing to 512.0",
         "[2023-11-02 10:11:12,345] [ WARNING] - optimizer not run, scale_before: 0.5, scale_after: 0.25",
         "DLL 2020-06-02 11:04:31.118204 - PARAMETER loss_scale : 32768.0 ",
+        "[2023-01-12 04:10:02] NaN/Inf percentage 0.30 in 20 gradient updates, reducing cost-scaling factor to 4096",
+        "[2023-01-12 05:22:48] NaN/Inf percentage 0.65 in 20 gradient updates, but cost-scaling factor 7.62939e-06 is "
+        "already at minimum",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -73,6 +82,10 @@ class ApexLossScaleParser(Parser):
             scale, new_scale = _scale(m.group(4)), _scale(m.group(5))
         elif m.group(6) is not None:
             scale, new_scale = None, _scale(m.group(6))
+        elif m.group(7) is not None:
+            scale, new_scale = None, _scale(m.group(7))
+        elif m.group(8) is not None:
+            scale = new_scale = _scale(m.group(8))  # overflowing still, at the floor
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

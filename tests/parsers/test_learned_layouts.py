@@ -1234,3 +1234,23 @@ def test_epoch_summary_lines_with_a_weighted_loss_name_and_a_slashed_date() -> N
     assert losses[-3] == approx(0.0512) and math.isinf(losses[-2]) and losses[-1] == approx(0.0507)
     events = scan_one_way(text, False, 4096)[0]
     assert "code='LOSS-NAN'" in events and "finite again at line 19" in events and "step None" not in events
+
+
+def test_tacotron2_train_loss_with_the_iteration_between_name_and_value() -> None:
+    """NVIDIA/tacotron2 train.py (and WaveGlow, Mellotron and their forks): `print("Train loss {}
+    {:.6f} Grad Norm {:.6f} {:.2f}s/it".format(iteration, reduced_loss, grad_norm, duration))`: the
+    whole number after the loss name is the iteration, the fraction after it the loss."""
+    records = steps(
+        lines(
+            "Train loss 8001 0.412233 Grad Norm 0.518812 1.02s/it",
+            "Train loss 8002 0.409871 Grad Norm 0.497701 1.01s/it",
+            "Train loss 8003 nan Grad Norm nan 1.05s/it",
+            "Train loss 8004 0.415520 Grad Norm 0.530087 1.03s/it",
+        )
+    )
+    assert [r.step for r in records] == [8001, 8002, 8003, 8004]
+    assert records[0].loss == approx(0.412233) and records[1].grad_norm == approx(0.497701)
+    assert records[0].step_time_s == approx(1.02)
+    assert math.isnan(records[2].loss) and records[3].loss == approx(0.41552)
+    [first_nan] = steps("Train loss 7 nan Grad Norm nan 1.05s/it\n")
+    assert first_nan.step == 7 and math.isnan(first_nan.loss)

@@ -112,3 +112,18 @@ def test_arbitrary_text_never_raises(text: str) -> None:
     amp, fp16_optimizer = "Gradient overflow.  Skipping step, loss scaler ", "OVERFLOW! Skipping step. "
     for line in (text, amp + text, fp16_optimizer + text):
         parser.parse(line, 1, ctx)
+
+
+def test_marian_cost_scaling_messages_are_overflows() -> None:
+    """Marian, marian-nmt/marian src/training/graph_group.cpp `GraphGroup::decreaseCostScaleFactor`: its
+    loss scale is the cost-scaling factor; past the NaN/Inf tolerance it warns that it reduces the
+    factor, or that the factor is already at its minimum (still overflowing, at the floor). Its
+    `Increasing cost-scaling factor` note after clean updates is no overflow."""
+    [reduced] = overflows(
+        "[2023-01-12 04:10:02] NaN/Inf percentage 0.30 in 20 gradient updates, reducing cost-scaling factor to 4096")
+    assert (reduced.scale, reduced.new_scale) == (None, 4096.0)
+    [floor] = overflows(
+        "[2023-01-12 05:22:48] NaN/Inf percentage 0.65 in 20 gradient updates, but cost-scaling factor 7.62939e-06 "
+        "is already at minimum")
+    assert floor.scale == floor.new_scale == 7.62939e-06
+    assert overflows("[2023-01-12 06:00:00] Increasing cost-scaling factor to 8192") == []
