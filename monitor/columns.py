@@ -214,9 +214,13 @@ class Columns:
     float64 with NaN where the record has None; `present` tells a None from a printed NaN."""
 
     def __init__(
-        self, batch: RecordBatch, rows: StepRows | RecordRows, others: list[Record], items: list[Any] | None = None
+        self, batch: RecordBatch | Columns, rows: StepRows | RecordRows, others: list[Record],
+        items: list[Any] | None = None,
     ) -> None:
-        self.batch = batch
+        # the batch's lists, not the batch: a batch keeps its columns, and a reference back would make a
+        # cycle that only the garbage collector frees (a long scan's memory would wait for it)
+        self.extra: list[Record] = batch.extra
+        """The records added to the batch after it was read (heartbeats, pauses)."""
         self.rows = rows
         self.items = batch.items if items is None else items
         """The batch's records in order, a step record as its row's index (the batch's extra records apart)."""
@@ -289,7 +293,7 @@ class Columns:
         wheres, seen = self.rows.wheres, {}
         for x in self.items:
             seen.setdefault(wheres[x][2] if type(x) is int else x.rank, None)
-        for record in self.batch.extra:
+        for record in self.extra:
             seen.setdefault(record.rank, None)
         return list(seen)
 
@@ -302,7 +306,7 @@ class Columns:
             index: dict[int | None, list[int]] = {}
             for i, where in enumerate(self.rows.wheres):
                 index.setdefault(where[2], []).append(i)
-            self._parts = [Columns(self.batch, self.rows.subset(rows), [], self.items) for rows in index.values()]
+            self._parts = [Columns(self, self.rows.subset(rows), [], self.items) for rows in index.values()]
         return self._parts
 
     def exact_steps(self) -> bool:

@@ -12,9 +12,11 @@ timer blocks follow its `Timers.log` (`(min, max) time across ranks (ms):` then 
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import random
+import weakref
 
 import pytest
 
@@ -206,3 +208,27 @@ def test_the_report_keeps_the_same_rows_from_both_paths(seed: int) -> None:
                      collector.first, collector.last))
     assert repr(kept[0]) == repr(kept[1])
     assert len(kept[0][0]["step"]) > 50
+
+
+def test_a_batch_and_its_columns_are_freed_without_the_garbage_collector() -> None:
+    """A batch keeps its columns (and their parts per rank); the columns must not point back at the
+    batch, or every batch of a long scan or report would wait for a full garbage collection to be
+    freed, and peak memory would follow the collector's timing instead of the batch size."""
+    run = _Run(29)  # four ranks behind torchrun's prefixes: the columns have a part per rank
+    lines = [line for line in run.lines(400) if " iteration " in line and "%|" not in line]
+    scan = SourceScan(Source("run.log", None), load())
+    scan.process(enumerate(lines[:1], 1))
+    batch = scan.parsers.parse_block(lines[1:], 2)
+    columns = batch.columns()
+    assert columns is not None
+    parts = columns.by_rank()
+    assert len(parts) == 4
+    watched = [weakref.ref(x) for x in (batch, columns, *parts)]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del batch, columns, parts
+        assert [ref() for ref in watched] == [None] * len(watched)
+    finally:
+        if enabled:
+            gc.enable()
