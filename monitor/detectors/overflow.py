@@ -138,7 +138,7 @@ class OverflowDetector(Detector):
                     and state.episode is None
                     and not record.skipped
                     and not state.collapsed
-                    and (record.loss_scale is None or record.loss_scale >= COLLAPSE_SCALE)
+                    and (scale is None or scale >= COLLAPSE_SCALE)
                 ):
                     # the common case: no episode open, nothing skipped
                     if record.loss is not None or record.skipped == 0:
@@ -204,16 +204,13 @@ class OverflowDetector(Detector):
         events: list[Event] = []
         # Megatron counts the iterations skipped for a NaN loss among the
         # skipped ones: those are NaNs (the NaN detector's), not overflows.
-        overflows = (record.skipped or 0) - (record.nan_count or 0)
+        overflows = 0 if state.messages else (record.skipped or 0) - (record.nan_count or 0)
         if fell_from is not None:  # no message or counter, but the scale fell: one overflow per halving
             scale = record.loss_scale or 0.0
             ratio = fell_from / scale if scale > 0 else math.inf
             overflows = max(1, round(math.log2(ratio))) if math.isfinite(ratio) else 1
+        if overflows > 0:
             found = self._overflow(state, record, overflows, fell_from, record.loss_scale)
-            if found:
-                events.extend(found)
-        elif overflows > 0 and not state.messages:
-            found = self._overflow(state, record, overflows, None, record.loss_scale)
             if found:
                 events.extend(found)
         progressed = record.loss is not None or record.skipped == 0
@@ -264,12 +261,12 @@ class OverflowDetector(Detector):
             if first.step is not None:
                 last = episode.last_step if episode.last_step is not None else first.step
                 steps = f" at step {first.step}" if last == first.step else f" from step {first.step} to {last}"
-            if first is record and count == episode.count and type(record) is StepRecord and scale is not None:
-                # the printed scale fell that many halvings since the previous record
-                message = f"about {count} loss-scale overflows{steps}, as the printed scale fell{_scales(episode)}"
-            elif first is record and count == episode.count and type(record) is StepRecord:
-                # one counter said it all: that many steps skipped since the previous record (or the run's start)
-                message = f"{count} steps skipped for loss-scale overflow, as counted{steps}{_scales(episode)}"
+            if first is record and count == episode.count and type(record) is StepRecord:
+                # one record said it all since the previous one (or the run's start): its printed scale
+                # fell that many halvings (`scale`, the scale before), or its counter counted them
+                how = "about {} loss-scale overflows{}, as the printed scale fell" if scale is not None else (
+                    "{} steps skipped for loss-scale overflow, as counted{}")
+                message = how.format(count, steps) + _scales(episode)
             else:
                 message = (
                     f"{episode.count} loss-scale overflows{steps} with no clean step between them{_scales(episode)}"

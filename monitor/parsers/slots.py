@@ -168,16 +168,17 @@ def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
     gives the value what stands before `at`, and the number that counter's meaning."""
     for i in range(len(slots) - 1):
         here, after = slots[i], slots[i + 1]
-        between = line[here.end : after.start]
-        if (
+        if not (
             here.name and not after.name and here.total is None and not here.unit and here.value is not None
-            and here.value.is_integer() and (between.strip() == ":" or (
-                # `Train loss 12001 0.166141` (NVIDIA's Tacotron 2 and WaveGlow): a loss name, a whole
-                # number, then a fraction after a blank: the number is the step, the fraction the loss
-                not between.strip() and here.meaning is not None and here.meaning.field == "loss"
-                and here.text.isdecimal()
-                and ("." in after.text or (after.value is not None and not math.isfinite(after.value)))
-            ))
+            and here.value.is_integer()
+        ):
+            continue
+        between = line[here.end : after.start].strip()
+        if between == ":" or (
+            # `Train loss 12001 0.166141` (NVIDIA's Tacotron 2 and WaveGlow): a loss name, a whole
+            # number, then a fraction after a blank: the number is the step, the fraction the loss
+            not between and here.meaning is not None and here.meaning.field == "loss" and here.text.isdecimal()
+            and ("." in after.text or (after.value is not None and not math.isfinite(after.value)))
         ):
             named, counter = _counted_at(here)
             slots[i + 1] = after._replace(name=named.name, split=named.split, meaning=named.meaning)
