@@ -352,8 +352,11 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
         totals = np.concatenate(([0], totals))
         counted = np.concatenate(([False], counted))
     done = counted & (totals <= steps)
+    if position is not None:
+        done[0] = position[1] == -1  # the position a finished pass leaves
     # within one logging interval of the total, in the epoch of the entry before (whose position,
-    # when it finished its own pass, is -1: then this one is no such step)
+    # when it finished its own pass, is -1: then this one is no such step); or printing no total
+    # right after a finished pass, in its epoch (its summary)
     same_epoch = np.zeros(len(steps), dtype=bool)
     both, neither = has_epoch[1:] & has_epoch[:-1], ~has_epoch[1:] & ~has_epoch[:-1]
     same_epoch[1:] = np.where(both, epochs[1:] == epochs[:-1], neither)
@@ -361,9 +364,18 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
     interval[1:] = steps[1:] - steps[:-1]
     near = counted & ~done & same_epoch & (interval > 0) & (totals - steps < interval)
     near[1:] &= steps[:-1] >= 0
-    for i in np.flatnonzero(near).tolist():  # rare: one per pass at most, in order
-        near[i] = not done[i - 1]
-        done[i] = near[i]
+    after = ~counted & same_epoch
+    after[0] = False
+    starts = np.zeros(len(steps), dtype=bool)  # where a run of such entries follows one that may finish
+    starts[1:] = after[1:] & ~after[:-1] & (done[:-1] | near[:-1])
+    for i in np.flatnonzero(near | starts).tolist():  # rare: one or two per pass at most, in order
+        if near[i]:
+            near[i] = not done[i - 1]
+            done[i] = near[i]
+            continue
+        while i < len(steps) and after[i]:
+            done[i] = done[i - 1]
+            i += 1
     back = went_back(epochs, has_epoch, steps, done)
     last_epoch = None if not has_epoch[-1] else float(epochs[-1])
     end = (last_epoch, -1 if done[-1] else int(steps[-1]))

@@ -25,6 +25,7 @@ from typing import Any
 from monitor.columns import RecordBatch
 from monitor.model import Record
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
+from monitor.parsers.slots import bare_pair
 from monitor.substrings import cover
 
 
@@ -180,7 +181,8 @@ class ParserSet:
                         primary_parse = _primary_parse(primary)
                     break
             else:
-                if table is not None and table.header is not None:  # rows of a table hold no keyword
+                if table is not None and (table.header is not None or bare_pair(line)):
+                    # rows of a table hold no keyword, nor does `print(step, loss)`
                     record = table.parse(line, number, ctx)
                     if record is not None:
                         self._take(table, record, append)

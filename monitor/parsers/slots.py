@@ -61,11 +61,11 @@ _LEAD = re.compile(
     r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
-# a thread id, a logger name and source location (glog `139876 train.py:48]`, DINOv2's `90 dinov2
-# helpers.py:102]`, `[logging.py:96:log_dist]`), a level.
+# a thread id (absl prints Python's, a 64-bit number), a logger name and source location (glog
+# `139876 train.py:48]`, DINOv2's `90 dinov2 helpers.py:102]`, `[logging.py:96:log_dist]`), a level.
 _CLOSE = re.compile(r"[^\[\]\n]{0,48}\]:?")
 _AFTER_STAMP = re.compile(
-    r"(?:\s{0,4}(?:\d{1,8}\s{1,4})?(?:[IWEF]\s)?(?:[A-Za-z][\w.-]{0,40}\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala)"
+    r"(?:\s{0,4}(?:\d{1,20}\s{1,4})?(?:[IWEF]\s)?(?:[A-Za-z][\w.-]{0,40}\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala)"
     r":\d{1,6}(?::\w{1,40})?\]?:?"
     r"|\s{0,4}(?:-\s)?\[?(?:INFO|WARNING|WARN|DEBUG|ERROR|I|W)\]?:?(?=\s)"
     r"|\s{0,4}\[rank\d{1,6}\]:)+"
@@ -325,6 +325,27 @@ def _counter(slot: Slot) -> bool:
     return not slot.name and not slot.unit and value is not None and value >= 0 and value.is_integer()
 
 
+bare_pair = re.compile(
+    r"[ \t]{0,16}\d{1,18}[ \t]{1,16}[-+]?(?:\d{0,18}\.\d{1,40}(?:[eE][-+]?\d{1,3})?|nan|NaN|inf|Inf)[ \t\r]{0,16}$"
+).match
+"""Whether a line, as a whole, may be `_bare_pair`'s (a cheap test for lines that hold no keyword)."""
+
+
+def _bare_pair(line: str, slots: list[Slot]) -> bool:
+    """A message of two unnamed numbers and nothing else, a whole one and then a fraction or a
+    non-finite value: `print(step, loss.item())`, the step and the loss of a hand-written loop (the
+    PyTorch tutorials' `99 1274.75`). Whether the whole number counts is the layout's to learn."""
+    if len(slots) != 2:
+        return False
+    counter, value = slots
+    return (
+        _counter(counter) and not value.name and not value.unit and value.total is None
+        and value.value is not None and ("." in value.text or not math.isfinite(value.value))
+        and not line[counter.end : value.start].strip() and not line[value.end :].strip()
+        and (counter.start == 0 or line[counter.start - 1].isspace())
+    )
+
+
 def read(line: str, slots: list[Slot]) -> Reading:
     """Classify the slots of one line: fields, the step, the epoch."""
     best: dict[str, tuple[tuple[int, int], float | None, int]] = {}
@@ -375,6 +396,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
             target[field] = (rank, _convert(slot, field), position)
             if field == "loss" and target is best:
                 loss_name = slot.name
+    if not best and not best_eval and _bare_pair(line, slots):
+        best["loss"] = ((COMPONENT_TIER, 0), slots[1].value, 1)
     chosen: dict[str, tuple[int, str]] = {}
     fields = {f: v for f, (_, v, _) in best.items()}
     eval_fields = {f: v for f, (_, v, _) in best_eval.items()}

@@ -164,7 +164,7 @@ class Vocabulary:
         gives (`elapsed time per iteration`, `ms`), `step_time_s` (`step time`, `s`), and
         `Epoch(val)` (`val epoch`, None), so that the split is seen."""
         name = label.strip().strip("'\"").lower().replace("_", " ").replace("-", " ")
-        name = " ".join(name.split())
+        name = " ".join(name.split()).removesuffix(" at")  # prose's `step at 58600` (RVC's trainer)
         unit: str | None = None
         if name.endswith(")") and "(" in name:
             head, _, inner = name[:-1].rpartition("(")

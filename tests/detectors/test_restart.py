@@ -107,3 +107,39 @@ def test_a_pass_ended_short_of_its_total_is_read_the_same_in_bulk() -> None:
     # a stray `120/308` after epoch 2 ended starts a pass that `0/308` then goes back from, in both copies
     restarts = re.findall(r"code='STEP-RESTART', file='run.log', line=(\d+)", bulk[0])
     assert restarts == ["50", "115"]
+
+
+def test_a_pass_summary_without_a_total_keeps_the_pass_finished() -> None:
+    """A loop that prints `Iter: [i/N]` and, after its last batch, the epoch's summary with no counter
+    (MAR's re-ID trainer: `Iter: [3800/3877] ... loss_total ...`, then `**Train**  loss_total ...`,
+    then `Iter: [000/3877]`, KovenYu/MAR issue 35): the summary stands at the step the pass ended on,
+    so the next pass's `0` is a new pass. After a pass that did not finish, it changes nothing."""
+    ended = [step(3700, total_steps=3877, loss=53.5), step(3800, line=1, total_steps=3877, loss=52.9),
+             step(3800, line=2, loss=53.1), step(0, line=3, total_steps=3877, loss=51.0)]
+    assert RestartDetector().observe(ended) == []
+    short = [step(3600, total_steps=3877, loss=53.5), step(3700, line=1, total_steps=3877, loss=52.9),
+             step(3700, line=2, loss=53.1), step(0, line=3, total_steps=3877, loss=51.0)]
+    assert [e.code for e in RestartDetector().observe(short)] == ["STEP-RESTART"]
+
+
+def test_a_pass_summary_is_read_the_same_in_bulk() -> None:
+    """The batch screen (columns) and the record-by-record reading agree on passes their summaries
+    follow, across batch boundaries too (small chunks)."""
+    from tests.conftest import scan_one_way
+
+    rows = []
+    for epoch in range(4):
+        rows.append(f"==>>[Epoch={epoch:03d}/020] Stage 1")
+        for i in range(0, 400, 100):
+            rows.append(f"  Iter: [{i:03d}/377]   Freq 143.4   loss_source 0.9{epoch}1   loss_total 53.{epoch}64")
+        rows.append(f"  **Train**  loss_source 0.9{epoch}0   loss_total 53.{epoch}00")
+        if epoch == 2:  # a pass cut short: its summary does not make the next `000` a new pass
+            rows.append("  Iter: [000/377]   Freq 143.4   loss_source 0.921   loss_total 53.264")
+            rows.append("  Iter: [100/377]   Freq 143.4   loss_source 0.921   loss_total 53.264")
+            rows.append("  **Train**  loss_source 0.920   loss_total 53.200")
+    text = "\n".join(rows * 2) + "\n"
+    for chunk in (256, 4096):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]
+        restarts = re.findall(r"code='STEP-RESTART', file='run.log', line=(\d+)", bulk[0])
+        assert len(restarts) == 2, restarts

@@ -92,11 +92,20 @@ def test_clock_durations_are_one_slot() -> None:
 @pytest.mark.parametrize(
     "prefix",
     ["", "[1744] ", "worker-3: ", "[default0]:", "[rank1]:", "3: ", "2024-05-02 10:11:12,123 INFO ",
-     "[2024-05-02 10:11:12] ", "I0502 10:11:12.123456 4321 train.py:48] ", "[05/02 10:11:12 d2.utils.events]: "],
+     "[2024-05-02 10:11:12] ", "I0502 10:11:12.123456 4321 train.py:48] ", "[05/02 10:11:12 d2.utils.events]: ",
+     # absl-py (absl/logging/__init__.py, get_absl_log_prefix) prints Python's thread id, a 64-bit number
+     "E0526 15:34:12.011717 140569525946176 basic_session_run_hooks.py:760] "],
 )
 def test_the_message_starts_after_every_prefix(prefix: str) -> None:
     line = prefix + "step 12 | loss 2.5"
     assert line[message_start(line):].lstrip().startswith("step 12")
+
+
+def test_a_thread_id_is_no_step() -> None:
+    """TensorFlow's NaN guard through absl logging: the thread id in front is not the step."""
+    [record] = steps("E0526 15:34:12.011717 140569525946176 basic_session_run_hooks.py:760] "
+                     "Model diverged with loss = NaN.")
+    assert record.step is None and math.isnan(record.loss)
 
 
 # ---------------------------------------------------------------- records

@@ -1254,3 +1254,48 @@ def test_tacotron2_train_loss_with_the_iteration_between_name_and_value() -> Non
     assert math.isnan(records[2].loss) and records[3].loss == approx(0.41552)
     [first_nan] = steps("Train loss 7 nan Grad Norm nan 1.05s/it\n")
     assert first_nan.step == 7 and math.isnan(first_nan.loss)
+
+
+# --- a step and a loss, printed bare ---------------------------------------------------------
+
+
+def test_a_bare_step_and_loss_are_a_record() -> None:
+    """`print(t, loss.item())`: the PyTorch tutorials (pytorch/tutorials
+    beginner_source/examples_nn/polynomial_nn.py, `if t % 100 == 99: print(t, loss.item())`) and the
+    hand-written loops that copy them, such as yanmtt's pretraining script (prajdabre/yanmtt issue 7
+    shows its `76980 nan`). A whole number that goes up and a fraction, nothing else: the step and
+    the loss, a non-finite loss kept."""
+    records = steps(lines("99 1274.7548828125", "199 812.25", "  299 513.0625", "399 nan", "499 -inf"))
+    assert [r.step for r in records] == [199, 299, 399, 499]
+    assert records[0].loss == approx(812.25) and records[1].loss == approx(513.0625)
+    assert math.isnan(records[2].loss) and records[3].loss == -math.inf
+
+
+def test_a_bare_non_finite_loss_is_a_record_at_once() -> None:
+    """The first bare line with a non-finite loss is read before its layout has repeated."""
+    [record] = steps("76980 nan")
+    assert math.isnan(record.loss)
+
+
+def test_bare_numbers_that_are_no_step_and_loss_give_no_record() -> None:
+    """Two whole numbers (a table of counts), three numbers, a date and a number, a fraction first,
+    a label in front: none is a bare step and loss."""
+    for text in (
+        lines("12 34", "13 36", "14 38"),
+        lines("100 0.5 0.3", "200 0.4 0.3", "300 0.3 0.3"),
+        lines("2024-01-01 2.5", "2024-01-02 2.4", "2024-01-03 2.3"),
+        lines("0.5 100", "0.4 200", "0.3 300"),
+        lines("id 100 0.5", "id 200 0.4", "id 300 0.3"),
+    ):
+        assert steps(text) == [], text
+
+
+def test_a_step_named_in_prose_with_at() -> None:
+    """`step at N` names the step: a Retrieval-based-Voice-Conversion training log, as its issue 1882
+    (RVC-Project/Retrieval-based-Voice-Conversion-WebUI) shows it: `Total loss at epoch 5, step at
+    58400, loss=...` behind a `date time | INFO | logs |` prefix."""
+    records = steps(lines(
+        "2024-04-10 04:59:03 | INFO | logs | Total loss at epoch 5, step at 58400, loss=31.05",
+        "2024-04-10 05:01:07 | INFO | logs | Total loss at epoch 5, step at 58600, loss=33.73",
+    ))
+    assert [(r.step, r.loss) for r in records] == [(58400, approx(31.05)), (58600, approx(33.73))]
