@@ -50,7 +50,7 @@ from typing import Any
 
 from monitor.catalog import definition
 from monitor.columns import Columns
-from monitor.model import Event, Record, trim_evidence
+from monitor.model import Event, Record, StepRecord, trim_evidence
 
 
 @dataclasses.dataclass
@@ -179,6 +179,21 @@ def position_of(epoch: float | None, step: int, total: int | None, before: Posit
             before is not None and before[0] == epoch and 0 <= before[1] < step and total - step < step - before[1]
         )
     return (epoch, -1 if finished else step)
+
+
+def starts_over(previous: StepRecord, record: StepRecord) -> bool:
+    """Whether `record` begins training again from its first step after `previous`, further on: its
+    step is 0 or 1, and the epoch went back or the counter counts to another total (a second job in
+    the same log, DINO's linear evaluation after its pretraining; a run started again from scratch).
+    Whatever the loss did before belongs to another run."""
+    step, before = record.step, previous.step
+    if step is None or step > 1 or before is None or before <= step:
+        return False
+    epoch, last_epoch = record.epoch, previous.epoch
+    total, last_total = record.total_steps, previous.total_steps
+    return (epoch is not None and last_epoch is not None and epoch < last_epoch) or (
+        total is not None and last_total is not None and total != last_total
+    )
 
 
 def went_back(previous: Position | None, epoch: float | None, step: int) -> bool:

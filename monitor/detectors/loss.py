@@ -53,13 +53,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from monitor.columns import Columns
-from monitor.detectors.base import Detector, Episode, format_number, make_event
+from monitor.detectors.base import Detector, Episode, format_number, make_event, starts_over
 from monitor.detectors.robust import Baseline
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
@@ -118,6 +119,14 @@ _QUICK = 0.5
 cannot be a spike: only the others pay for an exact median and noise estimate."""
 
 
+_BLOWUP = 1000.0
+"""A loss that went negative has blown up at this many times the magnitude of its recent values."""
+_BLOWUP_BACK = 10.0
+"""...and is back once within this many times of it again."""
+_BLOWUP_HELD = 2
+"""Negative values needed before a blow-up is judged."""
+
+
 @dataclasses.dataclass
 class _Rank:
     loss: Baseline
@@ -141,6 +150,9 @@ class _Rank:
     grad_base: float = 0.0  # the grad norm's baseline when its episode began
     grad_spike_step: int | None = None
     previous: StepRecord | None = None  # the rank's last training record
+    negative: collections.deque[float] | None = None  # magnitudes of a loss that went negative
+    blowup: Episode | None = None  # an open blow-up of such a loss
+    blowup_level: float = 0.0  # the magnitude it blew up from
     series: str = "loss"  # what is watched: the training loss, or the evaluation loss
     noise_records: int = 0  # values needed before their own noise is used (0: the setting)
     tail: collections.deque[StepRecord] = dataclasses.field(
@@ -171,6 +183,22 @@ def _best_before(state: _Rank, refreshed: tuple[list[int], list[float]], n: int,
         levels.append(median)
         bests.append(min(levels))
     return _after_refreshes(state.best, refreshed, n, bests)
+
+
+def _starts_over_in(previous: StepRecord | None, batch: Columns) -> bool:
+    """Whether a record of the batch `starts_over` after the one before it (the first after
+    `previous`), read off the columns."""
+    def column(field: str, first: float | None) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        values = np.concatenate(([math.nan if first is None else first], batch.values(field)))
+        return values, np.concatenate(([first is not None], batch.present(field)))
+
+    steps, has_step = column("step", None if previous is None else previous.step)
+    epochs, has_epoch = column("epoch", None if previous is None else previous.epoch)
+    totals, has_total = column("total_steps", None if previous is None else previous.total_steps)
+    before = has_step[:-1] & has_step[1:] & (steps[1:] <= 1) & (steps[:-1] > steps[1:])
+    back = has_epoch[:-1] & has_epoch[1:] & (epochs[1:] < epochs[:-1])
+    other = has_total[:-1] & has_total[1:] & (totals[1:] != totals[:-1])
+    return bool(np.any(before & (back | other)))
 
 
 class LossDetector(Detector):
@@ -221,6 +249,10 @@ class LossDetector(Detector):
                     self._evaluation(record, events)
                 continue
             state = ranks.get(record.rank) or self._rank(record.rank)
+            step = record.step
+            if step is not None and step <= 1 and state.previous is not None and starts_over(state.previous, record):
+                self._close(state, events)  # training started over: what came before is another run's
+                state = ranks[record.rank] = self._new_state()
             grad = record.grad_norm
             if grad is not None:
                 state.tail.append(record)
@@ -261,11 +293,13 @@ class LossDetector(Detector):
         if state is None or not batch.exact_steps() or not state.loss.values or (
             not state.levels or state.spike is not None or state.nans is not None or state.zeros is not None
             or state.collapse is not None or state.climb is not None or state.climb_crossed is not None
-            or state.grad_open or state.grad_episode is not None or state.diverged
+            or state.grad_open or state.grad_episode is not None or state.diverged or state.negative is not None
         ):
             return None
         if not np.all(batch.present("loss")) or np.any(batch.values("step") < self.settings.warmup_steps):
             return None
+        if np.any(batch.values("step") <= 1) and _starts_over_in(state.previous, batch):
+            return None  # `observe` starts the series again there
         losses = batch.values("loss")
         lines = batch.lines()
         loss_list: list[float] = losses.tolist()
@@ -328,47 +362,55 @@ class LossDetector(Detector):
         under twice the level or nearer it than the peak), came back as far as the log shows (a loss
         spike); likewise a climb."""
         events: list[Event] = []
-        min_ratio = math.log(self.settings.spike_min_ratio)
         for state in [*self.ranks.values(), *self.evals.values()]:
-            spike = state.spike
-            if spike is not None:
-                # the log ended on the way down: one record after the peak, lower than it, and back under
-                # twice the level or nearer (in log) to it than to the peak (4977 then 155 over a level of
-                # 0.27 is still diverged)
-                above = spike.last - spike.level
-                falling = (
-                    spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
-                    and (above < _TWICE or spike.peak - spike.last > above)
-                )
-                short = spike.records < self.settings.divergence_records
-                # over a baseline too thin for a noise estimate, a short jump that did not even triple may be
-                # the noise of one mini-batch: a spike; that the run diverged needs more
-                thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (
-                    spike.last - spike.level < _THIN_DIVERGENCE
-                )
-                if spike.last - spike.level >= min_ratio and not (short and (falling or thin)):
-                    if short and not self.live:
-                        # too short to tell a spike the log cut off from a divergence: both views, one episode
-                        events.append(self._spike_event(state, spike, None))
-                    self._report(state, spike, self._divergence(state, spike, None), events, final=True)
-                else:
-                    self._report(state, spike, self._spike_event(state, spike, None), events, final=True)
-            climb = state.climb
-            if climb is None and state.climb_crossed is not None and state.climb_rises >= 2:
-                climb = self._open_climb(state, state.previous)  # it crossed as the log ended
-            if climb is not None:
-                self.report(climb.episode, self._climb_event(state, climb, None), events, final=True)
-            if state.collapse is not None:
-                self.report(state.collapse, self._collapse_event(state, None), events, final=True)
-            if state.series == "loss" and not state.diverged and state.climb is None and (
-                spike is None or spike.last - spike.level < min_ratio
-            ):
-                blowup = self._blowup(state)
-                if blowup is not None:
-                    events.append(blowup)
-            if state.grad_episode is not None:
-                self._grad_close(state, None, events)
+            self._close(state, events)
         return events
+
+    def _close(self, state: _Rank, events: list[Event]) -> None:
+        """`finish` for one series: its open episodes, decided with what the log showed of it (at the
+        end of the log, or where training started over)."""
+        min_ratio = math.log(self.settings.spike_min_ratio)
+        if state.blowup is not None:
+            self.report(state.blowup, self._blowup_event(state, state.blowup, None), events, final=True)
+            state.blowup = None
+        spike = state.spike
+        if spike is not None:
+            # the log ended on the way down: one record after the peak, lower than it, and back under
+            # twice the level or nearer (in log) to it than to the peak (4977 then 155 over a level of
+            # 0.27 is still diverged)
+            above = spike.last - spike.level
+            falling = (
+                spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
+                and (above < _TWICE or spike.peak - spike.last > above)
+            )
+            short = spike.records < self.settings.divergence_records
+            # over a baseline too thin for a noise estimate, a short jump that did not even triple may be
+            # the noise of one mini-batch: a spike; that the run diverged needs more
+            thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (
+                spike.last - spike.level < _THIN_DIVERGENCE
+            )
+            if spike.last - spike.level >= min_ratio and not (short and (falling or thin)):
+                if short and not self.live:
+                    # too short to tell a spike the log cut off from a divergence: both views, one episode
+                    events.append(self._spike_event(state, spike, None))
+                self._report(state, spike, self._divergence(state, spike, None), events, final=True)
+            else:
+                self._report(state, spike, self._spike_event(state, spike, None), events, final=True)
+        climb = state.climb
+        if climb is None and state.climb_crossed is not None and state.climb_rises >= 2:
+            climb = self._open_climb(state, state.previous)  # it crossed as the log ended
+        if climb is not None:
+            self.report(climb.episode, self._climb_event(state, climb, None), events, final=True)
+        if state.collapse is not None:
+            self.report(state.collapse, self._collapse_event(state, None), events, final=True)
+        if state.series == "loss" and not state.diverged and state.climb is None and (
+            spike is None or spike.last - spike.level < min_ratio
+        ):
+            blowup = self._blowup(state)
+            if blowup is not None:
+                events.append(blowup)
+        if state.grad_episode is not None:
+            self._grad_close(state, None, events)
 
     def _report(self, state: _Rank, spike: _Spike, event: Event, events: list[Event], *, final: bool,
                 ended: bool = False) -> None:
@@ -468,8 +510,9 @@ class LossDetector(Detector):
         if state.collapse is not None:  # it came back from the collapse
             self.report(state.collapse, self._collapse_event(state, record), events, final=True, ended=True)
             state.collapse = None
-        if loss < 0:
-            return  # objectives that go negative have no ratio to speak of
+        if loss < 0 or state.negative is not None:
+            self._signed(state, record, loss, events)  # objectives that go negative have no ratio to speak of
+            return
         spike = state.spike
         if spike is not None:  # an open spike follows every loss, warm-up or not, until it is back
             self._in_spike(state, spike, record, math.log(loss), events)
@@ -486,7 +529,7 @@ class LossDetector(Detector):
             level = state.loss.exact_level()
             threshold = state.loss.threshold(
                 settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio,
-                state.noise_records or settings.noise_records,
+                state.noise_records or settings.noise_records, pairs=True,
             )
             if x - level > threshold:
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
@@ -509,6 +552,50 @@ class LossDetector(Detector):
                 state.climb_start = None
                 return
         self._normal(state, record, loss, events)
+
+    def _signed(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
+        """A loss that goes negative (a log-likelihood, a flow's NLL, SI-SNR): no ratio to its level
+        tells a spike, but a value `_BLOWUP` times as large as the magnitude of the recent negative
+        values, of either sign, is a numeric blow-up (WaveGlow's -5.4 then 40490; a CTC objective's
+        -43 then -1e27). It lasts until the magnitude is back within `_BLOWUP_BACK` of that level:
+        a loss spike when it came back, a divergence when the log ends first."""
+        held = state.negative
+        if held is None:
+            held = state.negative = collections.deque(maxlen=self.settings.spike_window)
+        size = abs(loss)
+        episode = state.blowup
+        if episode is not None:
+            if size <= state.blowup_level * _BLOWUP_BACK:
+                self.report(episode, self._blowup_event(state, episode, record), events, final=True, ended=True)
+                state.blowup = None
+            else:
+                episode.worse(size, record)
+                return
+        elif len(held) >= _BLOWUP_HELD:
+            level = statistics.median(held)
+            if size > level * _BLOWUP:
+                state.blowup, state.blowup_level = Episode(f"{state.series}-blowup", record, size, record.step), level
+                self.report(state.blowup, self._blowup_event(state, state.blowup, None), events, final=False)
+                return
+        if loss < 0:
+            held.append(size)
+
+    def _blowup_event(self, state: _Rank, episode: Episode, end: StepRecord | None) -> Event:
+        start = episode.start
+        assert isinstance(start, StepRecord) and start.loss is not None
+        level = state.blowup_level
+        value, ratio = start.loss, abs(start.loss) / level
+        def at(record: StepRecord) -> str:
+            return f"line {record.line}" if record.step is None else f"step {record.step}"
+
+        where = "has not come back" if end is None else f"back at {at(end)}"
+        return make_event(
+            "LOSS-SPIKE" if end is not None else "DIVERGENCE", start,
+            f"{state.series} blew up to {format_number(value)} at {at(start)}, {ratio:.3g}x the size of "
+            f"its recent values (about -{format_number(level)}); {where}",
+            value=value, baseline=-level, count=episode.count,
+            details=episode.details(end, reason="blow-up", magnitude=round(ratio, 3)),
+        )
 
     def _normal(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
         """A loss that is no spike: follow a possible climb, and take it into the baseline."""

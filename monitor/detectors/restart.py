@@ -5,7 +5,9 @@ Steps are compared within an epoch when both records carry one (see
 `went_back`): a new epoch restarting its step count is not a restart, and
 neither is a count that starts again after reaching its total, or after coming within one
 logging interval of it (`position_of`).
-Evaluation records are not training steps and are ignored.
+Evaluation records are not training steps and are ignored, and so is a count that goes back to its
+first step while counting to another total than before: a new stage of work in the same log (DINO's
+linear evaluation after its pretraining), not the same run resumed.
 
 Deliberately not here: restarts that only a launcher message reveals
 (torchrun "Restarting workers", Slurm requeue): those are log lines, matched
@@ -28,6 +30,7 @@ class RestartDetector(Detector):
 
     def __init__(self) -> None:
         self.last: dict[int | None, Position] = {}  # rank → (epoch, step) of its latest training record
+        self.totals: dict[int | None, int] = {}  # rank → the last total its training records counted to
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
@@ -38,14 +41,18 @@ class RestartDetector(Detector):
             step = record.step
             if step is None or (record.loss is None and record.eval_loss is not None):
                 continue
-            previous = last.get(record.rank)
-            last[record.rank] = position_of(record.epoch, step, record.total_steps, previous)
+            rank, total = record.rank, record.total_steps
+            previous = last.get(rank)
+            last[rank] = position_of(record.epoch, step, total, previous)
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])
                 and went_back(previous, record.epoch, step)
+                and not (step <= 1 and total is not None and self.totals.get(rank, total) != total)
             ):
                 events.append(self._event(record, previous))  # type: ignore[arg-type]
+            if total is not None:
+                self.totals[rank] = total
         return events
 
     def skim(self, batch: Columns) -> bool:
@@ -60,9 +67,13 @@ class RestartDetector(Detector):
         back, end = went_back_from(batch, index, self.last.get(batch.rank))
         if np.any(back):
             return None
+        counted = index[batch.present("total_steps")[index]]
+        total = int(batch.values("total_steps")[counted[-1]]) if len(counted) else None
 
         def move() -> None:
             self.last[batch.rank] = end
+            if total is not None:
+                self.totals[batch.rank] = total
 
         return move
 

@@ -20,9 +20,13 @@ import numpy as np
 _MAD_TO_SIGMA = 1.4826 / math.sqrt(2.0)
 
 
-_SPREAD_MULTIPLE = 1.5
+_SPREAD_MULTIPLE = {2: 2.25, 3: 1.5}
 """Before a noise estimate: a value must stand this many times the range of the few values held above
-their level (three losses that already range over 1.7x do not make a 2x value a spike)."""
+their level (three losses that already range over 1.7x do not make a 2x value a spike). The range of
+two values is narrower for the same noise (the expected range of n draws is 1.13 standard deviations
+for two, 1.69 for three): two ask for 1.5 x 1.69 / 1.13 times theirs, the same bar in noise. Two
+count only where asked (`pairs`): a loss is noisy from its first values, while step times are steady,
+and two that differ are more often the start of a creep than noise."""
 
 
 def noise_of(held: Iterable[float]) -> float | None:
@@ -34,13 +38,16 @@ def noise_of(held: Iterable[float]) -> float | None:
     return _MAD_TO_SIGMA * statistics.median(diffs)
 
 
-def threshold_of(held: Sequence[float], z: float, min_ratio: float, short_ratio: float, noise_records: int) -> float:
+def threshold_of(
+    held: Sequence[float], z: float, min_ratio: float, short_ratio: float, noise_records: int, pairs: bool = False
+) -> float:
     """How far above the level of `held` (in log units) a value must be to stand out."""
     noise = noise_of(held) if len(held) >= noise_records else None
     if noise is None:
         positive = [v for v in held if v > 0]
-        spread = math.log(max(positive) / min(positive)) if len(positive) >= 3 else 0.0
-        return max(math.log(short_ratio), _SPREAD_MULTIPLE * spread)  # a few records: as far as they already range
+        spread = math.log(max(positive) / min(positive)) if len(positive) >= (2 if pairs else 3) else 0.0
+        multiple = _SPREAD_MULTIPLE[min(len(positive), 3)] if spread else 0.0
+        return max(math.log(short_ratio), multiple * spread)  # a few records: as far as they already range
     return max(math.log(min_ratio), z * noise)
 
 
@@ -130,9 +137,11 @@ class Baseline:
         """The robust standard deviation of one log value, or None with fewer than three values."""
         return noise_of(self.values)
 
-    def threshold(self, z: float, min_ratio: float, short_ratio: float, noise_records: int) -> float:
+    def threshold(
+        self, z: float, min_ratio: float, short_ratio: float, noise_records: int, pairs: bool = False
+    ) -> float:
         """How far above the level (in log units) a value must be to stand out."""
-        return threshold_of(self.values, z, min_ratio, short_ratio, noise_records)
+        return threshold_of(self.values, z, min_ratio, short_ratio, noise_records, pairs)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Baseline) and list(self.values) == list(other.values) and (

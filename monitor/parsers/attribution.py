@@ -5,6 +5,8 @@ Line prefixes, as launchers print them (several may be chained):
   name plus local rank, the only rank the prefix shows) and, in newer PyTorch,
   `[rank3]:` (global rank);
 - `srun --label`: `3: ` (the Slurm task id, i.e. the global rank);
+- Open MPI's `mpirun --tag-output` (and horovodrun): `[1,3]<stdout>:` (job id, global rank,
+  stream), and `[3]<stderr>:` under horovodrun's Gloo launcher;
 - pdsh / clush: `node12: ` (host name);
 - NCCL debug lines: `node12:1234:5678 [3]` (host, pid, thread, CUDA device);
 - DeepSpeed `log_dist`: `[Rank 3]` after the logging prefix;
@@ -34,6 +36,7 @@ import re
 _LAUNCHER_PREFIX = re.compile(
     r"\s{0,32}(?!\s)(?:"
     r"\[(?P<role>[A-Za-z_]*?)(?P<torchrun>\d{1,6})\]:"
+    r"|\[(?:\d{1,9},)?(?P<mpi>\d{1,6})\]<std(?:out|err|diag)>:"
     r"|(?<![\w.-])(?P<nccl_node>[A-Za-z][\w.-]*):\d+:\d+ \[\d+\]"
     r"|(?P<label>\d{1,6}): "
     r"|(?<![\w.-])(?P<host>[A-Za-z](?:(?!\d)[\w.-])*\d[\w.-]*): "
@@ -84,6 +87,8 @@ def attribute_prefix(prefix: str) -> tuple[int | None, str | None]:
             pass  # a line number
         elif m.group("torchrun") is not None:
             rank = int(m.group("torchrun"))
+        elif m.group("mpi") is not None:
+            rank = int(m.group("mpi"))
         elif m.group("label") is not None:
             rank = int(m.group("label")) if rank is None else rank
         elif m.group("nccl_node") is not None:

@@ -79,7 +79,10 @@ def keyword_of(line: str, start: int, slots: list[Slot]) -> str | None:
 class CompiledLayout:
     """A learned layout compiled for its shape: one anchored regex, and which group is which field."""
 
-    __slots__ = ("regex", "plan", "step", "total", "epoch", "elapsed", "shape", "build", "keyword", "_source", "_bulk")
+    __slots__ = (
+        "regex", "plan", "step", "total", "epoch", "elapsed", "elapsed_scale", "shape", "build", "keyword", "_source",
+        "_bulk",
+    )
 
     def __init__(self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, shape: Any) -> None:
         """Compile the layout of `line` (message from `start`), read as `slots` and `reading`, whose
@@ -116,6 +119,8 @@ class CompiledLayout:
         self.epoch = groups[reading.epoch_at] if reading.epoch_at is not None else None
         elapsed = reading.chosen.get("elapsed")
         self.elapsed = groups[elapsed[0]] if elapsed is not None else None
+        # seconds per printed unit of the elapsed time (`train_time:7433589ms`), as the full reading converts
+        self.elapsed_scale = (_convert(slots[elapsed[0]]._replace(value=1.0), "elapsed") or 1.0) if elapsed else 1.0
         self.shape = shape
         self.build = self._compile_builder()
 

@@ -41,6 +41,7 @@ from monitor.parsers.slots import (
     FIELD_NAMES,
     Reading,
     Slot,
+    bare_pair,
     csv_row,
     message_start,
     nonfinite,
@@ -79,6 +80,16 @@ class _Shape:
         counters = self.counters if self.counter is None else ()  # once the counter is known, its history is moot
         return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step)
 
+
+
+def _outer_count(candidates: tuple[int, ...], counter: int | None) -> int | None:
+    """The slot of an unnamed whole number printed before a bare counter: it counts what the
+    counter's passes are within, the epoch: `333 154 Loss=nan Time=0.040` (Learning-to-See-in-the-Dark's train script,
+    `print("%d %d Loss=%.3f Time=%.3f" % (epoch, cnt, ...))`), where the count starts again at 1
+    when the epoch goes to 334."""
+    if counter is None:
+        return None
+    return next((i for i in candidates if i < counter), None)
 
 
 class LearnedParser(Parser):
@@ -144,7 +155,7 @@ class LearnedParser(Parser):
             record = self.parse_known(line, number, ctx)
             if record is not None:
                 return record
-        start = message_start(line)
+        start = 0 if bare_pair(line) else message_start(line)  # `123892: 40490.18` is no rank prefix
         if _EXCEPTION.match(line, start):
             return None  # an exception's message (`ValueError: global norm 47.3 of step 2 ...`) is no record
         text, first = line, start  # what the slots are read from: the line, or a CSV row's named cells
@@ -185,6 +196,10 @@ class LearnedParser(Parser):
             step = self._bare_counter(shape, slots, reading.counters)
             named = step is not None
             self.finer = self.finer or named
+            outer = _outer_count(reading.counters, shape.counter) if named and epoch is None else None
+            if outer is not None:  # the compiled layout reads it too
+                epoch = slots[outer].value
+                reading = reading._replace(epoch=epoch, epoch_at=outer)
         elif epoch is None and self.epoch is not None and reading.epoch_at is None:
             epoch = self.epoch  # Keras: `Epoch 2/30` on a line of its own, then the epoch's lines
         if step is None:
@@ -286,10 +301,11 @@ class LearnedParser(Parser):
         try:
             elapsed, step = float(v[layout.elapsed - 1]), int(v[layout.step - 1])  # type: ignore[operator]
         except ValueError:
-            elapsed, whole = read_number(v[layout.elapsed - 1]), to_float(v[layout.step - 1])  # type: ignore[operator]
-            if elapsed is None or whole is None or not whole.is_integer():
+            read, whole = read_number(v[layout.elapsed - 1]), to_float(v[layout.step - 1])  # type: ignore[operator]
+            if read is None or whole is None or not whole.is_integer():
                 return None, None
-            step = int(whole)
+            elapsed, step = read, int(whole)
+        elapsed *= layout.elapsed_scale
         shape = layout.shape
         per_step = self._from_elapsed(shape, step, elapsed)
         shape.elapsed, shape.step = elapsed, step

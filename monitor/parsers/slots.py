@@ -33,10 +33,12 @@ from monitor.parsers.vocabulary import COMPONENT_TIER, Label, Meaning, vocabular
 MAX_SLOTS = 48
 
 # A number token: a clock duration, a number (with thousands separators, an exponent, and an
-# optional `/total`), or a non-finite spelling. Every repeat is bounded.
+# optional `/total`), or a non-finite spelling (also with a message glued to it, Keras' `loss:
+# nanEpoch 1/1000` when another generator prints on the same line). Every repeat is bounded.
 _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
+    r"|[-+]?(?:nan|NaN|inf)(?=[A-Z][a-z])"
     r"|-?1\.#(?:INF|IND|QNAN))"
     r"|(?<![\w.#+/-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.]|/\d)|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
@@ -45,7 +47,7 @@ _TOKEN = re.compile(
 # then separators (a bracket the label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an
 # optional opening bracket.
 _LABEL = re.compile(
-    r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}"
+    r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}(?:\[\w{1,32}\][\w./()#-]{0,8})?"
     r"(?: (?!(?:is|was) )(?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
     r"(?:\][ \t:=]{0,4}|(?: (?:is|was))?[\s'\":=]{0,12})([\[(]?)[ \t]{0,8}$"
 )
@@ -55,10 +57,11 @@ _WRAPPER_ENDS = ("(", "[", " ")
 _BRACKET_ONLY = re.compile(r"[\s\]\[)(]{0,8}[\[(][ \t]{0,8}$")
 _GLUED_UNIT = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
 # What may stand in front of the message, before its timestamp: a log viewer's line number
-# (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `): brackets without
-# blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message.
+# (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `, Open MPI's
+# `[1,0]<stderr>:`): brackets without blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message.
 _LEAD = re.compile(
-    r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\]:?|\d{1,6}:(?= )|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
+    r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\](?:<std(?:out|err|diag)>)?:?|\d{1,6}:(?= )"
+    r"|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
 # a thread id (absl prints Python's, a 64-bit number), a logger name and source location (glog
@@ -326,22 +329,25 @@ def _counter(slot: Slot) -> bool:
 
 
 bare_pair = re.compile(
-    r"[ \t]{0,16}\d{1,18}[ \t]{1,16}[-+]?(?:\d{0,18}\.\d{1,40}(?:[eE][-+]?\d{1,3})?|nan|NaN|inf|Inf)[ \t\r]{0,16}$"
+    r"[ \t]{0,16}\d{1,18}(?::[ \t]{0,16}|[ \t]{1,16})"
+    r"[-+]?(?:\d{0,18}\.\d{1,40}(?:[eE][-+]?\d{1,3})?|nan|NaN|inf|Inf)[ \t\r]{0,16}$"
 ).match
 """Whether a line, as a whole, may be `_bare_pair`'s (a cheap test for lines that hold no keyword)."""
 
 
 def _bare_pair(line: str, slots: list[Slot]) -> bool:
-    """A message of two unnamed numbers and nothing else, a whole one and then a fraction or a
-    non-finite value: `print(step, loss.item())`, the step and the loss of a hand-written loop (the
-    PyTorch tutorials' `99 1274.75`). Whether the whole number counts is the layout's to learn."""
+    """A message of two unnamed numbers and nothing else, a whole one (a colon may follow it) and
+    then a fraction or a non-finite value: `print(step, loss.item())`, the step and the loss of a
+    hand-written loop (the PyTorch tutorials' `99 1274.75`; NVIDIA WaveGlow's train.py prints
+    `"{}:\t{:.9f}".format(iteration, reduced_loss)`). Whether the whole number counts is the layout's
+    to learn."""
     if len(slots) != 2:
         return False
     counter, value = slots
     return (
         _counter(counter) and not value.name and not value.unit and value.total is None
         and value.value is not None and ("." in value.text or not math.isfinite(value.value))
-        and not line[counter.end : value.start].strip() and not line[value.end :].strip()
+        and line[counter.end : value.start].strip() in ("", ":") and not line[value.end :].strip()
         and (counter.start == 0 or line[counter.start - 1].isspace())
     )
 

@@ -150,6 +150,10 @@ class Vocabulary:
             name, unit = self.normalise(raw)
             split, base = self.split(name) if name else (None, "")
             meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
+            if meaning is None and base.endswith(")") and "(" in base:
+                # a loss name with what it is of in brackets: EESEN's `Obj(log[Pzx])`
+                head = self.classify(base[: base.index("(")].rstrip())
+                meaning = head if head is not None and head.field == "loss" else None
             found = Label(base, split, unit, meaning)
             if len(self._labels) >= _LABEL_CACHE_LIMIT:
                 self._labels.clear()

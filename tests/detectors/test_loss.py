@@ -354,6 +354,17 @@ def test_a_few_losses_that_already_range_widely_set_the_bar_for_the_next() -> No
     assert Kind.LOSS_SPIKE in [e.kind for e in run(steady)]
 
 
+def test_two_losses_that_differ_set_a_bar_as_high_in_noise_as_three() -> None:
+    """Two held losses range over less than three with the same noise (1.13 against 1.69 standard
+    deviations), so their range counts 2.25 times: a GAN's per-100-step loss (0.0175, 0.0221, as a
+    committed P2I-GAN training log prints them) does not make 0.0301 a spike; after two equal losses
+    it is one."""
+    noisy = [step(i, line=i, loss=v) for i, v in enumerate((0.0175, 0.0221, 0.0301, 0.0230), 1)]
+    assert [e.kind for e in run(noisy)] == []
+    steady = [step(i, line=i, loss=v) for i, v in enumerate((0.0198, 0.0199, 0.0301, 0.0199), 1)]
+    assert [e.kind for e in run(steady)] == [Kind.LOSS_SPIKE]
+
+
 def test_a_log_that_ends_below_its_peak_but_far_above_the_level_ends_diverged() -> None:
     """One record after the peak and lower is a spike on its way down only when it is nearer the level
     than the peak: 4977 then 155 over a level of 0.27 has not come down (a char-CNN's loss exploding
@@ -361,3 +372,61 @@ def test_a_log_that_ends_below_its_peak_but_far_above_the_level_ends_diverged() 
     losses = [0.43, 0.48, 0.26, 0.27, 0.23, 0.31, 0.25, 3.61, 8.54, 5.26, 322.3, 21.85, 131.2, 4977.2, 155.7]
     records = [step(3863 + i, line=i + 1, loss=v) for i, v in enumerate(losses)]
     assert Kind.DIVERGENCE in [e.kind for e in run(records)]
+
+
+def test_training_that_starts_over_is_judged_as_a_new_run() -> None:
+    """A second job in the same log (DINO's linear evaluation printed after its pretraining, in
+    `Epoch: [e]  [i/n]` lines): the epoch goes back to 0 and the count to its first step, so the new
+    loss is no spike over the old run's level. A climb left open by the first run is decided where it
+    ended."""
+    first = [step(1500 + 10 * i, line=i, loss=3.6 - 0.001 * i, epoch=99, total_steps=1562) for i in range(10)]
+    second = [step(20 * i, line=100 + i, loss=6.9 - 0.05 * i, epoch=0, total_steps=782) for i in range(10)]
+    assert run(first + second) == []
+    climbing = [step(1500 + 10 * i, line=i, loss=3.6 * 1.04**i, epoch=99, total_steps=1562) for i in range(12)]
+    events = run(climbing + second)
+    assert [e.code for e in events] == ["DIVERGENCE"] and events[0].line < 100
+
+
+def test_a_run_that_starts_over_is_read_the_same_in_bulk() -> None:
+    """The batch screen and the record-by-record reading agree where training starts over, in
+    any batch."""
+    from tests.conftest import scan_one_way
+
+    rows = [f"Epoch: [{e}]  [{i:4d}/1562]  lr: 0.000001  loss: {3.6 + 0.01 * (i % 7):.6f}  time: 0.50"
+            for e in (98, 99) for i in range(0, 1562, 20)]
+    rows += [f"Epoch: [{e}]  [{i:3d}/782]  lr: 0.000500  loss: {6.9 - 0.002 * i:.6f}  time: 0.15"
+             for e in (0,) for i in range(0, 782, 20)]
+    text = "\n".join(rows) + "\n"
+    for chunk in (512, 8192):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]
+        assert "LOSS-SPIKE" not in bulk[0] and "STEP-RESTART" not in bulk[0]
+
+
+def test_a_negative_loss_that_blows_up_by_orders_of_magnitude() -> None:
+    """A flow's negative log-likelihood (WaveGlow around -5.4) has no ratio to its level, but one value
+    a thousand times its size, of either sign, is a numeric blow-up: a loss spike when the size comes
+    back, a divergence when the log ends first. Ordinary moves of a negative loss (SI-SNR from -5 to
+    -15 as it trains) are none."""
+    values = [-5.48, -5.35, -5.30, -5.46, 40490.18, -3.48, -2.22]
+    [event] = run([step(100 + i, line=i, loss=v) for i, v in enumerate(values)])
+    assert (event.code, event.step, event.value) == ("LOSS-SPIKE", 104, 40490.18)
+    assert event.details["end"]["step"] == 105
+    exploding = [-8.46, -8.57, -8.71, -8.6e29, -1e30]
+    [event] = run([step(None, line=i, loss=v) for i, v in enumerate(exploding)])
+    assert (event.code, event.line) == ("DIVERGENCE", 3) and "at line 3" in event.message
+    training = [-5.0 - 0.5 * i for i in range(20)] + [3.0, -14.0]
+    assert run([step(i, line=i, loss=v) for i, v in enumerate(training)]) == []
+
+
+def test_a_negative_loss_is_read_the_same_in_bulk() -> None:
+    """A negative loss is judged record by record in both paths, its blow-up included."""
+    from tests.conftest import scan_one_way
+
+    rows = [f"{100 + i}:\t{-5.4 + 0.01 * (i % 9):.9f}" for i in range(300)]
+    rows[150] = "250:\t40490.179687500"
+    text = "\n".join(rows) + "\n"
+    for chunk in (256, 8192):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]
+        assert bulk[0].count("LOSS-SPIKE") == 1

@@ -143,3 +143,15 @@ def test_a_pass_summary_is_read_the_same_in_bulk() -> None:
         assert bulk[:3] == line_by_line[:3]
         restarts = re.findall(r"code='STEP-RESTART', file='run.log', line=(\d+)", bulk[0])
         assert len(restarts) == 2, restarts
+
+
+def test_a_count_to_another_total_from_its_first_step_is_a_new_stage_not_a_restart() -> None:
+    """DINO's pretraining (`Epoch: [99]  [1560/1562]`) then, in the same log, its linear evaluation
+    (`Epoch: [0]  [  0/782]`): work of another length started from nothing is a new stage. The
+    same count started from nothing again is a restart, and so is another total mid-way."""
+    stage = [step(1560, epoch=99, total_steps=1562, loss=3.6), step(0, line=1, epoch=0, total_steps=782, loss=6.9)]
+    assert RestartDetector().observe(stage) == []
+    again = [step(1560, epoch=99, total_steps=1562, loss=3.6), step(0, line=1, epoch=0, total_steps=1562, loss=6.9)]
+    assert [e.code for e in RestartDetector().observe(again)] == ["STEP-RESTART"]
+    midway = [step(1560, epoch=99, total_steps=1562, loss=3.6), step(400, line=1, epoch=50, total_steps=782, loss=4.0)]
+    assert [e.code for e in RestartDetector().observe(midway)] == ["STEP-RESTART"]

@@ -1,7 +1,7 @@
 """Who printed a line and when: launcher prefixes, file names and timestamp layouts.
 
 Prefix layouts as the launchers print them: torch.distributed.elastic `[default3]:` /
-`[rank3]:`, `srun --label` `3: `, pdsh `node12: `, NCCL `host:pid:tid [dev]`, DeepSpeed
+`[rank3]:`, `srun --label` `3: `, Open MPI's `[1,3]<stderr>:`, pdsh `node12: `, NCCL `host:pid:tid [dev]`, DeepSpeed
 `log_dist` `[Rank 3]`. Timestamp layouts: Python logging `asctime`, ISO 8601 with zone,
 Megatron-LM's ` [YYYY-mm-dd HH:MM:SS]`, glog / torch elastic `I0305 10:41:12.123456`,
 syslog `Mar  5 10:41:12`, `dmesg -T` `[Tue Mar  5 10:41:12 2024]`. Values are made up.
@@ -30,6 +30,11 @@ from monitor.parsers.timestamps import find_timestamp
         ("Epoch 3: ", (None, None)),
         ("Mar  4 10:01:07 dgx-b200-17 kernel: ", (None, "dgx-b200-17")),
         ("2025-03-04T10:01:07+0000 node07 kernel: ", (None, "node07")),
+        # Open MPI's `mpirun --tag-output` (orte's `[jobid,rank]<stream>:`), as horovodrun runs it
+        ("[1,3]<stderr>:", (3, None)),
+        ("[1,0]<stdout>:INFO:tensorflow:", (0, None)),
+        ("[2]<stderr>:", (2, None)),
+        ("[1,3] ", (None, None)),
     ],
 )
 def test_launcher_prefixes(prefix: str, expected: tuple[int | None, str | None]) -> None:

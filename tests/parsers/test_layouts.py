@@ -65,6 +65,16 @@ def test_non_finite_spellings_are_values() -> None:
     assert values[3:6] == [math.inf, -math.inf, math.inf]
 
 
+def test_a_non_finite_value_with_a_message_glued_to_it_is_a_value() -> None:
+    """Keras redraws its bar in place, and another generator's `Epoch 1/1000` lands right after the
+    loss (ReLERNN's issue 26 log: `loss: nanEpoch 1/1000`). A word that only starts like one
+    (`nanoGPT`, `InfoNCE`, `INFO`) is no value."""
+    [_bar, _eta, loss, epoch] = read_slots(" 99/100 [=======>.] - ETA: 3s - loss: nanEpoch 1/1000", 0)
+    assert loss.name == "loss" and math.isnan(loss.value) and epoch.text == "1/1000"
+    assert [s.text for s in read_slots("infEpoch 2", 0)][0] == "inf"
+    assert [s.text for s in read_slots("INFO nanoGPT InfoNCE Information 7", 0)] == ["7"]
+
+
 def test_identifiers_and_dates_are_not_numbers() -> None:
     assert [s.text for s in read_slots("model fp16 bf16 R-50 v2 loss: 2.5", 0)] == ["2.5"]
 

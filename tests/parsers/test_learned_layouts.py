@@ -1299,3 +1299,64 @@ def test_a_step_named_in_prose_with_at() -> None:
         "2024-04-10 05:01:07 | INFO | logs | Total loss at epoch 5, step at 58600, loss=33.73",
     ))
     assert [(r.step, r.loss) for r in records] == [(58400, approx(31.05)), (58600, approx(33.73))]
+
+
+def test_a_whole_number_before_a_bare_counter_is_its_epoch() -> None:
+    """Learning-to-See-in-the-Dark (cchen156/Learning-to-See-in-the-Dark train_Sony.py,
+    `print("%d %d Loss=%.3f Time=%.3f" % (epoch, cnt, ...))`): the count starts again at 1 when the
+    number before it goes up, so that number is the epoch and the count's return no restart."""
+    text = lines(*(f"333 {c} Loss={0.05 + 0.001 * c:.3f} Time=0.040" for c in range(158, 162)),
+                 *(f"334 {c} Loss=0.049 Time=0.041" for c in (1, 2, 3)))
+    records = steps(text)
+    assert [(r.epoch, r.step) for r in records][-4:] == [(333.0, 161), (334.0, 1), (334.0, 2), (334.0, 3)]
+    events, _summary, _state, _skimmed = scan_one_way(text + "\n", False, 4096)
+    assert "STEP-RESTART" not in events
+
+
+def test_a_bare_step_with_a_colon_and_its_loss() -> None:
+    """NVIDIA WaveGlow's train.py: `print("{}:\\t{:.9f}".format(iteration, reduced_loss))`. The
+    count with its colon is the step (not a launcher's rank prefix), the value the loss, negative
+    for a flow's log-likelihood."""
+    records = steps(lines("123873:\t-5.480178833", "123874:\t-5.352289200", "123875:\t40490.179687500"))
+    assert [(r.step, r.loss) for r in records] == [(123874, approx(-5.3522892)), (123875, approx(40490.1796875))]
+
+
+def test_a_loss_name_with_what_it_is_of_in_brackets() -> None:
+    """EESEN's CTC trainer logs from its ctc-loss.cc `After N sequences (H Hr): Obj(log[Pzx]) = ...
+    TokenAcc = ...%` (srvk/eesen issues 73 and 87 show it): a loss name followed by what it is of,
+    in brackets, names a loss."""
+    text = lines(*(f"VLOG[1](train-ctc-parallel:EvalParallel():ctc-loss.cc:182) After {n}000 sequences "
+                   f"({n / 10:.4f}Hr): Obj(log[Pzx]) = -{8 + n / 100:.5f}   TokenAcc = 97.4986%" for n in (62, 63, 64)))
+    records = steps(text)
+    assert [r.loss for r in records] == [approx(-8.63), approx(-8.64)]
+
+
+def test_open_mpi_tagged_lines_are_read_per_rank() -> None:
+    """TensorFlow's logging under `mpirun --tag-output` (Horovod's DeepLab example in horovod/horovod
+    issue 1737): each line carries `[job,rank]<stderr>:`, so two ranks' losses are two series."""
+    text = lines(*(f"[1,{r}]<stderr>:INFO:tensorflow:cross_entropy = {v}, learning_rate = 0.0138 (7.3 sec)"
+                   for v in (80.1, 81.2, 79.9) for r in (0, 1)))
+    records = steps(text)
+    assert sorted({r.rank for r in records}) == [0, 1] and all(r.loss is not None for r in records)
+
+
+def test_modded_nanogpt_step_average_is_the_step_time() -> None:
+    """KellerJordan/modded-nanogpt train_gpt.py prints `step:{step}/{num_iterations}
+    train_loss:{loss:.4f} train_time:{ms:.0f}ms step_avg:{ms/steps:.2f}ms` (its committed records
+    show it): `train_time` is the run's time so far, `step_avg` the time a step takes. A smooth run
+    is no slowdown."""
+    text = lines(*(f"step:{s}/5000 train_loss:{3.2 - s / 10000:.4f} train_time:{int(s * 164.4)}ms "
+                   f"step_avg:{164.4 + s / 100000:.2f}ms" for s in range(200, 6200, 200)))
+    records = steps(text)
+    assert records[-1].step_time_s == approx(0.16446) and len(records) >= 28
+    events, _summary, _state, _skimmed = scan_one_way(text + "\n", True, 4096)
+    assert "SLOWDOWN" not in events
+
+
+def test_an_elapsed_time_in_milliseconds_is_read_in_seconds_either_way() -> None:
+    """An elapsed-time slot printed in ms gives the same clock and step time whether the line is read
+    in full or through its compiled layout (the first lines against the later ones)."""
+    text = lines(*(f"iter {i} | loss {2.0 - i / 1000:.4f} | elapsed: {i * 250}ms" for i in range(10, 130, 10)))
+    records = steps(text)
+    assert {round(r.step_time_s, 6) for r in records[1:]} == {0.25}
+    assert [r.epoch_s for r in records[1:]] == [approx(r.step * 0.25) for r in records[1:]]
