@@ -25,7 +25,7 @@ from typing import Any
 from monitor.columns import RecordBatch
 from monitor.model import Record
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
-from monitor.parsers.slots import bare_pair
+from monitor.parsers.slots import bare_pair, numeric_row
 from monitor.substrings import cover
 
 
@@ -181,8 +181,10 @@ class ParserSet:
                         primary_parse = _primary_parse(primary)
                     break
             else:
-                if table is not None and (table.header is not None or bare_pair(line)):
-                    # rows of a table hold no keyword, nor does `print(step, loss)`
+                if table is not None and (
+                    table.header is not None or bare_pair(line)
+                    or (("nan" in line or "inf" in line) and numeric_row(line))
+                ):  # rows of a table hold no keyword, nor does `print(step, loss)`
                     record = table.parse(line, number, ctx)
                     if record is not None:
                         self._take(table, record, append)

@@ -19,7 +19,10 @@ scale through DLLogger only when it skipped an overflowed step: `dllogger.log(st
 data={"loss_scale": scaler.loss_scale()})`, printed as `DLL <time> - PARAMETER loss_scale : 32768.0`.
 Marian (`src/training/graph_group.cpp`, `GraphGroup::decreaseCostScaleFactor`) calls its loss scale
 the cost-scaling factor and warns `NaN/Inf percentage {p} in {n} gradient updates, reducing
-cost-scaling factor to {x}`, or `... but cost-scaling factor {x} is already at minimum`.
+cost-scaling factor to {x}`, or `... but cost-scaling factor {x} is already at minimum`. OpenAI's
+guided-diffusion and improved-diffusion keep the scale's base-2 logarithm
+(`guided_diffusion/fp16_util.py`, `MixedPrecisionTrainer.optimize_fp16`) and log `Found NaN,
+decreased lg_loss_scale to {lg}`.
 
 None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
@@ -44,6 +47,7 @@ _OVERFLOW = re.compile(
     r"|\bPARAMETER loss_scale : ([^\s,]+)"
     r"|NaN/Inf percentage [\d.]+ in \d+ gradient updates, (?:reducing cost-scaling factor to ([^\s,]+)"
     r"|but cost-scaling factor ([^\s,]+) is already at minimum)"
+    r"|Found NaN, decreased lg_loss_scale to ([^\s,]+)"
 )
 
 
@@ -52,13 +56,23 @@ def _scale(text: str | None) -> float | None:
     """A scale as printed, tolerating the sentence's full stop (`1024.0.`)."""
     return None if text is None else to_float(text.rstrip("."))
 
+def _power_of_two(lg: float | None) -> float | None:
+    """The scale whose base-2 logarithm is printed (None when it is not a float's)."""
+    if lg is None:
+        return None
+    try:
+        return 2.0**lg
+    except OverflowError:
+        return None
+
+
 class ApexLossScaleParser(Parser):
     """apex AMP `Gradient overflow.` and FP16_Optimizer `OVERFLOW! Skipping step.` messages."""
 
     name = "apex"
     keywords = (
         "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
-        "cost-scaling factor",
+        "cost-scaling factor", "decreased lg_loss_scale",
     )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
@@ -70,6 +84,7 @@ class ApexLossScaleParser(Parser):
         "[2023-01-12 04:10:02] NaN/Inf percentage 0.30 in 20 gradient updates, reducing cost-scaling factor to 4096",
         "[2023-01-12 05:22:48] NaN/Inf percentage 0.65 in 20 gradient updates, but cost-scaling factor 7.62939e-06 is "
         "already at minimum",
+        "Found NaN, decreased lg_loss_scale to 19.000",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -86,6 +101,8 @@ class ApexLossScaleParser(Parser):
             scale, new_scale = None, _scale(m.group(7))
         elif m.group(8) is not None:
             scale = new_scale = _scale(m.group(8))  # overflowing still, at the floor
+        elif m.group(9) is not None:
+            scale, new_scale = None, _power_of_two(_scale(m.group(9)))
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

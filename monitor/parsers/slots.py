@@ -335,6 +335,21 @@ bare_pair = re.compile(
 """Whether a line, as a whole, may be `_bare_pair`'s (a cheap test for lines that hold no keyword)."""
 
 
+_ROW_TOKEN = r"[-+]?(?:\d{1,18}(?:\.\d{0,40})?(?:[eE][-+]?\d{1,3})?(?:/\d{1,18})?|\.\d{1,40}|nan|NaN|inf|Inf)"
+numeric_row = re.compile(rf"[ \t]{{0,32}}{_ROW_TOKEN}(?:[ \t]{{1,32}}{_ROW_TOKEN}){{2,47}}[ \t\r]{{0,16}}$").match
+"""Whether a line is a row of numbers only (three or more), as a table prints it without its header."""
+
+
+def _headerless_nan(slots: list[Slot]) -> int | None:
+    """The first non-finite value of a row of unnamed numbers that counts progress (an `i/N`
+    among them): a table whose header is not in the log (ultralytics/yolov3's early train.py printed
+    `Epoch Batch xy wh conf cls total ...` once per epoch, then rows of `%11.3g`). Which column is
+    the loss is unknown, but a non-finite value in such a row is the run's NaN."""
+    if not any(s.total is not None for s in slots) or any(s.name for s in slots):
+        return None
+    return next((i for i, s in enumerate(slots) if s.value is not None and not math.isfinite(s.value)), None)
+
+
 def _bare_pair(line: str, slots: list[Slot]) -> bool:
     """A message of two unnamed numbers and nothing else, a whole one (a colon may follow it) and
     then a fraction or a non-finite value: `print(step, loss.item())`, the step and the loss of a
@@ -402,8 +417,11 @@ def read(line: str, slots: list[Slot]) -> Reading:
             target[field] = (rank, _convert(slot, field), position)
             if field == "loss" and target is best:
                 loss_name = slot.name
-    if not best and not best_eval and _bare_pair(line, slots):
-        best["loss"] = ((COMPONENT_TIER, 0), slots[1].value, 1)
+    if not best and not best_eval:
+        if _bare_pair(line, slots):
+            best["loss"] = ((COMPONENT_TIER, 0), slots[1].value, 1)
+        elif (at := _headerless_nan(slots)) is not None:
+            best["loss"] = ((COMPONENT_TIER, 0), slots[at].value, at)
     chosen: dict[str, tuple[int, str]] = {}
     fields = {f: v for f, (_, v, _) in best.items()}
     eval_fields = {f: v for f, (_, v, _) in best_eval.items()}

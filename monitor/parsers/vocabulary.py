@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from importlib import resources
 from typing import Any, NamedTuple
 
@@ -147,18 +148,27 @@ class Vocabulary:
         the answers are kept (a bounded cache)."""
         found = self._labels.get(raw)
         if found is None:
-            name, unit = self.normalise(raw)
-            split, base = self.split(name) if name else (None, "")
-            meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
-            if meaning is None and base.endswith(")") and "(" in base:
-                # a loss name with what it is of in brackets: EESEN's `Obj(log[Pzx])`
-                head = self.classify(base[: base.index("(")].rstrip())
-                meaning = head if head is not None and head.field == "loss" else None
-            found = Label(base, split, unit, meaning)
+            found = self._read_label(raw)
+            if found.meaning is None and _CAMEL.search(raw):
+                # camelCase words (`LossTrajs`, `valLoss`, `gradNorm`), read as words when the name as
+                # written means nothing (`TFLOPs` is read whole first)
+                words = self._read_label(_CAMEL.sub(" ", raw))
+                if words.meaning is not None:
+                    found = words
             if len(self._labels) >= _LABEL_CACHE_LIMIT:
                 self._labels.clear()
             self._labels[raw] = found
         return found
+
+    def _read_label(self, raw: str) -> Label:
+        name, unit = self.normalise(raw)
+        split, base = self.split(name) if name else (None, "")
+        meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
+        if meaning is None and base.endswith(")") and "(" in base:
+            # a loss name with what it is of in brackets: EESEN's `Obj(log[Pzx])`
+            head = self.classify(base[: base.index("(")].rstrip())
+            meaning = head if head is not None and head.field == "loss" else None
+        return Label(base, split, unit, meaning)
 
     def unit_of(self, text: str) -> Unit | None:
         return self.units.get(text)
@@ -184,6 +194,10 @@ class Vocabulary:
         return name, unit
 
 
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+"""Where camelCase starts a new word: `LossTrajs`, `valLoss`, `NLLLoss`."""
 
 
 @functools.lru_cache(maxsize=1)

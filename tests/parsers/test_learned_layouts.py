@@ -1360,3 +1360,29 @@ def test_an_elapsed_time_in_milliseconds_is_read_in_seconds_either_way() -> None
     records = steps(text)
     assert {round(r.step_time_s, 6) for r in records[1:]} == {0.25}
     assert [r.epoch_s for r in records[1:]] == [approx(r.step * 0.25) for r in records[1:]]
+
+
+def test_camel_case_names_are_read_as_words() -> None:
+    """ncflow's meta-training loop (ddrous/ncflow, its committed nohup logs) prints `Outer Step: N
+    LossTrajs: x  ContextsNorm: y  ValIndCrit: z`: `LossTrajs` is a loss, written in camelCase;
+    `valLoss` an evaluation loss, `gradNorm` a grad norm. A name read whole first keeps its meaning
+    (`TFLOPs`)."""
+    text = lines(*(f"    Outer Step:   {s}      LossTrajs: {v}     ContextsNorm: 0.0369     ValIndCrit: 1.53"
+                   for s, v in ((100, "1.46777022"), (110, "1.44530368"), (140, "nan"))))
+    records = steps(text)
+    assert [r.step for r in records][-2:] == [110, 140] and math.isnan(records[-1].loss)
+    [record] = steps("epoch 3 step 200 trainLoss 2.31 valLoss 2.47 gradNorm 0.91")[-1:]
+    assert (record.loss, record.grad_norm) == (approx(2.31), approx(0.91))
+
+
+def test_a_non_finite_value_in_a_headerless_table_row() -> None:
+    """ultralytics/yolov3's early train.py printed its column header once per epoch and then rows of
+    `%11.3g` numbers (`epoch/epochs  batch/batches  xy wh conf cls total  targets time`); an excerpt
+    without the header still shows the run's NaN. Rows of finite numbers alone give no record."""
+    text = lines(*(f"   0/272     {b}/7328       nan       nan       nan       nan       nan       116     0.273"
+                   for b in (18, 19, 20)))
+    records = steps(text)
+    assert records and all(math.isnan(r.loss) for r in records)
+    finite = lines(*(f"   0/272     {b}/7328     0.412      1.02      3.91      2.07      7.41       116     0.273"
+                     for b in (18, 19, 20)))
+    assert steps(finite) == []

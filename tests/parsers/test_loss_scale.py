@@ -127,3 +127,16 @@ def test_marian_cost_scaling_messages_are_overflows() -> None:
         "is already at minimum")
     assert floor.scale == floor.new_scale == 7.62939e-06
     assert overflows("[2023-01-12 06:00:00] Increasing cost-scaling factor to 8192") == []
+
+
+def test_guided_diffusion_logs_the_scale_as_its_base_2_logarithm() -> None:
+    """openai/guided-diffusion guided_diffusion/fp16_util.py (MixedPrecisionTrainer.optimize_fp16):
+    `Found NaN, decreased lg_loss_scale to {lg}` after a step it skipped. The scale is 2**lg; one far
+    below a float's range is 0, one far above it unknown."""
+    [a, b, c] = [ApexLossScaleParser().parse(line, 1, ParseContext("t.log")) for line in (
+        "Found NaN, decreased lg_loss_scale to 19.000",
+        "Found NaN, decreased lg_loss_scale to -16199.354",
+        "Found NaN, decreased lg_loss_scale to 5000.5",
+    )]
+    assert isinstance(a, LossScaleOverflow) and a.new_scale == 2.0**19
+    assert b.new_scale == 0.0 and c.new_scale is None
