@@ -350,6 +350,16 @@ def _headerless_nan(slots: list[Slot]) -> int | None:
     return next((i for i, s in enumerate(slots) if s.value is not None and not math.isfinite(s.value)), None)
 
 
+def _nonfinite_only(slots: list[Slot]) -> int | None:
+    """The first slot whose name counts only when its value is not finite (a KL divergence), and
+    whose value is not: where no loss is printed, that is the run's NaN."""
+    names = vocabulary().nonfinite_only
+    return next((
+        i for i, s in enumerate(slots)
+        if s.value is not None and not math.isfinite(s.value) and s.name in names and s.split != "eval"
+    ), None)
+
+
 def _bare_pair(line: str, slots: list[Slot]) -> bool:
     """A message of two unnamed numbers and nothing else, a whole one (a colon may follow it) and
     then a fraction or a non-finite value: `print(step, loss.item())`, the step and the loss of a
@@ -422,6 +432,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
             best["loss"] = ((COMPONENT_TIER, 0), slots[1].value, 1)
         elif (at := _headerless_nan(slots)) is not None:
             best["loss"] = ((COMPONENT_TIER, 0), slots[at].value, at)
+    if "loss" not in best and (at := _nonfinite_only(slots)) is not None:
+        best["loss"] = ((COMPONENT_TIER, 0), slots[at].value, at)
     chosen: dict[str, tuple[int, str]] = {}
     fields = {f: v for f, (_, v, _) in best.items()}
     eval_fields = {f: v for f, (_, v, _) in best_eval.items()}

@@ -95,6 +95,7 @@ class Vocabulary:
         self.nonfinite = frozenset(data["nonfinite"])
         self.summaries = frozenset(data["summaries"])
         self.loss_prefixes = frozenset(data["loss_prefixes"])
+        self.nonfinite_only = frozenset(data["nonfinite_only"])
 
     def split(self, name: str) -> tuple[str | None, str]:
         """(`eval`, `train` or None, the name without its split prefix)."""

@@ -1386,3 +1386,16 @@ def test_a_non_finite_value_in_a_headerless_table_row() -> None:
     finite = lines(*(f"   0/272     {b}/7328     0.412      1.02      3.91      2.07      7.41       116     0.273"
                      for b in (18, 19, 20)))
     assert steps(finite) == []
+
+
+def test_a_kl_divergence_counts_only_when_it_is_not_finite() -> None:
+    """openai/baselines' logger prints `| KL | nan |` in ACKTR's table when the update broke: with no
+    loss on the line, a non-finite KL is the run's NaN. A finite KL is no loss (OpenRLHF's PPO bar
+    prints `kl=0` at its first epoch, which is no collapse)."""
+    rows = lines(*(f"step {s} | EpRewMean {-8.5 + s / 1000:.2f} | KL {v}" for s, v in ((3025, "0.00148"),
+                                                                                      (3026, "0.00091"),
+                                                                                      (3027, "nan"))))
+    records = steps(rows)
+    assert [r.step for r in records] == [3027] and math.isnan(records[0].loss)
+    finite = steps(lines(*(f"step {s} | pg=-0.0683, ret=-0.5, kl=0, act_lr=4.95e-7" for s in (10, 11, 12))))
+    assert all(r.loss is None for r in finite)
