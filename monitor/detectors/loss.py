@@ -185,6 +185,11 @@ def _best_before(state: _Rank, refreshed: tuple[list[int], list[float]], n: int,
     return _after_refreshes(state.best, refreshed, n, bests)
 
 
+def _place(record: StepRecord) -> str:
+    """Where a record stands, for a message: its step, or its line when it prints no step."""
+    return f"line {record.line}" if record.step is None else f"step {record.step}"
+
+
 def _starts_over_in(previous: StepRecord | None, batch: Columns) -> bool:
     """Whether a record of the batch `starts_over` after the one before it (the first after
     `previous`), read off the columns."""
@@ -585,13 +590,10 @@ class LossDetector(Detector):
         assert isinstance(start, StepRecord) and start.loss is not None
         level = state.blowup_level
         value, ratio = start.loss, abs(start.loss) / level
-        def at(record: StepRecord) -> str:
-            return f"line {record.line}" if record.step is None else f"step {record.step}"
-
-        where = "has not come back" if end is None else f"back at {at(end)}"
+        where = "has not come back" if end is None else f"back at {_place(end)}"
         return make_event(
             "LOSS-SPIKE" if end is not None else "DIVERGENCE", start,
-            f"{state.series} blew up to {format_number(value)} at {at(start)}, {ratio:.3g}x the size of "
+            f"{state.series} blew up to {format_number(value)} at {_place(start)}, {ratio:.3g}x the size of "
             f"its recent values (about -{format_number(level)}); {where}",
             value=value, baseline=-level, count=episode.count,
             details=episode.details(end, reason="blow-up", magnitude=round(ratio, 3)),

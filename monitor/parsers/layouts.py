@@ -84,9 +84,9 @@ class _Shape:
 
 def _outer_count(candidates: tuple[int, ...], counter: int | None) -> int | None:
     """The slot of an unnamed whole number printed before a bare counter: it counts what the
-    counter's passes are within, the epoch: `333 154 Loss=nan Time=0.040` (Learning-to-See-in-the-Dark's train script,
-    `print("%d %d Loss=%.3f Time=%.3f" % (epoch, cnt, ...))`), where the count starts again at 1
-    when the epoch goes to 334."""
+    counter's passes are within, the epoch: `333 154 Loss=nan Time=0.040` (Learning-to-See-in-the-
+    Dark's train script, `print("%d %d Loss=%.3f Time=%.3f" % (epoch, cnt, ...))`), where the count
+    starts again at 1 when the epoch goes to 334."""
     if counter is None:
         return None
     return next((i for i in candidates if i < counter), None)

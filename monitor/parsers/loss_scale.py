@@ -56,6 +56,7 @@ def _scale(text: str | None) -> float | None:
     """A scale as printed, tolerating the sentence's full stop (`1024.0.`)."""
     return None if text is None else to_float(text.rstrip("."))
 
+
 def _power_of_two(lg: float | None) -> float | None:
     """The scale whose base-2 logarithm is printed (None when it is not a float's)."""
     if lg is None:
