@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
+
 
 @functools.lru_cache(maxsize=16)
 def cover(keywords: tuple[str, ...], shortest: int = 4) -> tuple[str, ...]:
@@ -17,28 +19,28 @@ def cover(keywords: tuple[str, ...], shortest: int = 4) -> tuple[str, ...]:
 
     Chosen greedily (a set cover): the substring, of at least `shortest`
     characters, found in the most keywords not yet covered; ties go to the
-    longer, more selective one. Counts are kept up to date as keywords are
-    covered, so a catalog of hundreds of literals is covered in milliseconds.
+    longer, more selective one (then the greater text). Counts are kept in an
+    array, updated as keywords are covered.
     """
-    holders: dict[str, set[int]] = {}
-    for index, keyword in enumerate(keywords):
-        n = len(keyword)
-        for i in range(n):
-            for j in range(i + min(shortest, n), n + 1):
-                holders.setdefault(keyword[i:j], set()).add(index)
-    counts = {substring: len(found) for substring, found in holders.items()}
-    substrings_of: dict[int, list[str]] = {}
-    for substring, found in holders.items():
-        for index in found:
-            substrings_of.setdefault(index, []).append(substring)
+    held = [
+        {keyword[i:j] for i in range(len(keyword)) for j in range(i + min(shortest, len(keyword)), len(keyword) + 1)}
+        for keyword in keywords
+    ]
+    # every substring once, ranked by (length, text): among equal counts the greatest rank wins
+    ranked = sorted(set().union(*held))
+    ranked = [ranked[i] for i in np.argsort([len(c) for c in ranked], kind="stable")]
+    rank = {substring: i for i, substring in enumerate(ranked)}
+    ids = [np.fromiter((rank[c] for c in found), dtype=np.int64, count=len(found)) for found in held]
+    counts = np.zeros(len(ranked), dtype=np.int64)
+    for found in ids:
+        counts[found] += 1
+    order = np.arange(len(ranked), dtype=np.int64)
     uncovered = set(range(len(keywords)))
     chosen: list[str] = []
     while uncovered:
-        best = max(counts, key=lambda c: (counts[c], len(c), c))
+        best = ranked[int(np.argmax(counts * len(ranked) + order))]
         chosen.append(best)
-        for index in holders[best] & uncovered:
+        for index in [i for i in uncovered if best in keywords[i]]:
             uncovered.discard(index)
-            for substring in substrings_of[index]:
-                counts[substring] -= 1
-        counts = {c: n for c, n in counts.items() if n > 0}
+            counts[ids[index]] -= 1
     return tuple(chosen)
