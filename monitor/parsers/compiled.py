@@ -39,6 +39,10 @@ _PLAIN = (
     r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY))"
 )
 _WHOLE = r"([-+]?\d{1,18})(?![\d.,#eE])"
+# A loss term beside the loss (`CrossEntropy=2.1, SmoothL1=0.4`) reads only when finite: a line whose
+# term is not is the run's NaN, which the full reading reports.
+_FINITE = r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?)"
+_PLAIN_FINITE = r"([-+]?(?:\d{1,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?(?![\d,#]))"
 _BULK_SPACE, _BULK_SPACE1 = ((r"[^\S\n]*+", r"[^\S\n]++") if sys.version_info >= (3, 11)
                              else (r"[^\S\n]*", r"[^\S\n]+"))
 _PIECES = re.compile(r"(\s+|\d+)")
@@ -81,16 +85,16 @@ class CompiledLayout:
 
     __slots__ = (
         "regex", "plan", "step", "total", "epoch", "elapsed", "elapsed_scale", "shape", "build", "keyword", "_source",
-        "_bulk",
+        "_bulk", "loss_of",
     )
 
     def __init__(self, line: str, start: int, slots: list[Slot], reading: Reading, step_at: int, shape: Any) -> None:
         """Compile the layout of `line` (message from `start`), read as `slots` and `reading`, whose
         step is the slot at `step_at`; `shape` keeps the elapsed-time state the record needs."""
-        self._source = (line, start, slots, step_at)
+        self._source = (line, start, slots, step_at, reading.terms)
         self._bulk: re.Pattern[str] | None | bool = False
         self.keyword = keyword_of(line, start, slots)
-        pattern, groups = self._pattern(line, start, slots, step_at, bulk=False)  # groups: slot position -> group
+        pattern, groups = self._pattern(line, start, slots, step_at, reading.terms, bulk=False)  # slot -> group
         self.regex = re.compile(pattern)
         self.plan: list[tuple[int, int, str, float]] = []
         for field, (position, source) in reading.chosen.items():
@@ -123,11 +127,15 @@ class CompiledLayout:
         self.elapsed_scale = (_convert(slots[elapsed[0]]._replace(value=1.0), "elapsed") or 1.0) if elapsed else 1.0
         self.shape = shape
         self.build = self._compile_builder()
+        self.loss_of: tuple[str, str] = ("", "")  # (shape, loss name) of its records, set by the learner
 
     @staticmethod
-    def _pattern(line: str, start: int, slots: list[Slot], step_at: int, bulk: bool) -> tuple[str, list[int]]:
+    def _pattern(
+        line: str, start: int, slots: list[Slot], step_at: int, terms: tuple[int, ...], bulk: bool
+    ) -> tuple[str, list[int]]:
         """The layout's regex, for one line or (`bulk`) for a line of a block joined by newlines whose
-        every group the builder converts without a fault; and each slot's group number."""
+        every group the builder converts without a fault; and each slot's group number. The loss
+        terms (`terms`, slot positions) match only finite values."""
         space, space1 = (_BULK_SPACE, _BULK_SPACE1) if bulk else (_SPACE, _SPACE1)
         greedy = space.replace("+", "")  # what `\s*` is in this regex
         number = _PLAIN if bulk else _NUM
@@ -142,7 +150,8 @@ class CompiledLayout:
             if ":" in slot.text:
                 parts.append(_DURATION)
             else:
-                parts.append(_WHOLE if bulk and i == step_at else number)
+                finite = _PLAIN_FINITE if bulk else _FINITE
+                parts.append(_WHOLE if bulk and i == step_at else finite if i in terms else number)
                 if slot.total is not None:
                     parts.append(f"{greedy}/{greedy}" + r"(\d{1,18})")
                     group += 1
@@ -162,9 +171,8 @@ class CompiledLayout:
             if any(kind in ("log", "inverse") for _g, _i, kind, _f in self.plan):
                 self._bulk = None
             else:
-                line, start, slots, step_at = self._source
                 try:
-                    self._bulk = re.compile(self._pattern(line, start, slots, step_at, bulk=True)[0], re.MULTILINE)
+                    self._bulk = re.compile(self._pattern(*self._source, bulk=True)[0], re.MULTILINE)
                 except re.error:
                     self._bulk = None
         return self._bulk  # type: ignore[return-value]

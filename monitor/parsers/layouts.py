@@ -62,15 +62,21 @@ _EXCEPTION = re.compile(r"\s{0,4}[A-Za-z_][\w.]{0,120}[a-z_.](?:Error|Exception)
 not progress."""
 _CONFIG_REPR = re.compile(r"\w\(\w+=")
 _STRONG = frozenset({"loss", "grad_norm"})
+_PROMOTED = 3
 
 
 class _Shape:
     """What is remembered of one line shape: how often it was seen, its counters' last values."""
 
-    __slots__ = ("seen", "counters", "counter", "elapsed", "step")
+    __slots__ = ("seen", "counters", "counter", "elapsed", "step", "term", "run", "since")
 
     def __init__(self) -> None:
         self.seen = 0
+        # a term's shape (see `LearnedParser._term`): its lines in a row with no line of the main
+        # shape between them, and the main's latest line before its last one
+        self.term = False
+        self.run = 0
+        self.since: int | None = None
         self.counters: tuple[float | None, ...] = ()
         self.counter: int | None = None  # the position of its unnamed step counter, once learned
         self.elapsed: float | None = None  # the last elapsed time printed, and the step it was at
@@ -78,7 +84,7 @@ class _Shape:
 
     def state(self) -> tuple[Any, ...]:
         counters = self.counters if self.counter is None else ()  # once the counter is known, its history is moot
-        return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step)
+        return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step, self.term, self.run, self.since)
 
 
 
@@ -90,6 +96,19 @@ def _outer_count(candidates: tuple[int, ...], counter: int | None) -> int | None
     if counter is None:
         return None
     return next((i for i in candidates if i < counter), None)
+
+
+def _nonfinite_term(slots: list[Slot], terms: tuple[int, ...], loss: float | None) -> float | None:
+    """The value of a loss term printed beside a finite loss that is not finite (GluonCV's
+    `CrossEntropy=2911234189311495764698741583380480.000, SmoothL1=nan`, the two terms of its
+    training loss): the line's loss is then not finite either. None otherwise."""
+    if loss is None or not math.isfinite(loss):
+        return None
+    for position in terms:
+        value = slots[position].value
+        if value is not None and not math.isfinite(value):
+            return value
+    return None
 
 
 class LearnedParser(Parser):
@@ -115,6 +134,8 @@ class LearnedParser(Parser):
         self.family_runs = 0
         self.header: tuple[tuple[int, str], ...] | None = None  # (column start, name) of a table header
         self.finer = False  # a counter finer than the epoch has been seen
+        self.loss_of: tuple[str, str] | None = None  # (shape, loss name) of the main loss (see `_term`)
+        self.main_at: int | None = None  # the line of its latest record
         # compiled layouts (a cache of the shapes above, never part of the state): by shape, and the
         # most recently used few, tried first
         self.compiled: dict[str, CompiledLayout] = {}
@@ -128,17 +149,20 @@ class LearnedParser(Parser):
             "family": (self.family, min(self.family_runs, 2)),
             "header": self.header,
             "finer": self.finer,
+            "loss_of": (self.loss_of, self.main_at),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.shapes = {}
         for key, state in snapshot["shapes"].items():
             shape = self.shapes[key] = _Shape()
-            shape.seen, shape.counters, shape.counter, shape.elapsed, shape.step = state
+            (shape.seen, shape.counters, shape.counter, shape.elapsed, shape.step, shape.term, shape.run,
+             shape.since) = state
         self.epoch = snapshot["epoch"]
         self.family, self.family_runs = snapshot["family"]
         self.header = snapshot["header"]
         self.finer = snapshot["finer"]
+        self.loss_of, self.main_at = snapshot["loss_of"]
 
     def _shape(self, key: str) -> _Shape:
         shape = self.shapes.get(key)
@@ -174,6 +198,9 @@ class LearnedParser(Parser):
             slots = self._under_header(line, start, slots)
         reading = read(text, slots)
         fields, eval_fields = reading.fields, reading.eval_fields
+        term = _nonfinite_term(slots, reading.terms, fields.get("loss"))
+        if term is not None:
+            fields = {**fields, "loss": term}  # a loss is not finite when one of its terms is not
         if not fields and not eval_fields:
             self._announce_epoch(reading, slots)
             return None
@@ -185,11 +212,13 @@ class LearnedParser(Parser):
         named = reading.named
         if named and reading.step_at is not None and reading.step_at == reading.epoch_at:
             # an epoch alone: the step of a run that logs per epoch, but in a log that counts finer it is
-            # an epoch's summary (a mean over the epoch): only its evaluation loss is kept, at the current step
+            # an epoch's summary (a mean over the epoch): only its evaluation loss is kept, and a training
+            # loss or grad norm that is not finite (a mean over a NaN is one), at the current step
             if self.finer:
-                if eval_fields.get("loss") is None:
+                fields = {f: v for f, v in fields.items() if f in _STRONG and v is not None and not math.isfinite(v)}
+                if not fields and eval_fields.get("loss") is None:
                     return None
-                step, named, fields = ctx.step, False, {}
+                step, named = ctx.step, False
         elif named:
             self.finer = True
         if step is None:
@@ -226,10 +255,16 @@ class LearnedParser(Parser):
         eval_loss = eval_fields.get("loss")
         if loss is None and eval_loss is None and not fields:
             return None
+        if loss is not None and step is not None:
+            loss_of = (key, slots[reading.chosen["loss"][0]].name if "loss" in reading.chosen else "")
+            if self._term(loss_of, shape, step, number, ctx) and math.isfinite(loss):
+                if eval_loss is None:
+                    return None
+                loss, values = None, {}  # a term's line: only its evaluation loss is news
         if named and loss is not None and step is not None:
             ctx.step = step
             step_at = reading.step_at if reading.step is not None else shape.counter
-            if repeated and step_at is not None and self.header is None and key not in self.compiled:
+            if repeated and step_at is not None and self.header is None and key not in self.compiled and not shape.term:
                 self._compile(line, start, slots, reading, step_at, key, shape)
         time, epoch_s, rank, node = ctx.where(line, start)
         if rank is None:
@@ -258,6 +293,10 @@ class LearnedParser(Parser):
                 if record is None:
                     return None
             if record.loss is not None:
+                if self.loss_of is layout.loss_of:
+                    self.main_at = number
+                elif self._term(layout.loss_of, layout.shape, record.step, number, ctx):
+                    return None  # its layout is a term's now (it was compiled before): a finite term is no record
                 ctx.step = record.step
             if layout is not self.fast[0]:  # most recently used first
                 self.fast.remove(layout)
@@ -289,6 +328,10 @@ class LearnedParser(Parser):
         printed (its clock in place of a wall clock it lacks)."""
         layout = self.fast[0]
         v = match.groups()
+        if self.loss_of is layout.loss_of:
+            self.main_at = number
+        elif self._term(layout.loss_of, layout.shape, int(v[layout.step - 1]), number, ctx):
+            return None  # the full reading drops it
         per_step, clock = (None, None) if layout.elapsed is None else self._elapsed(layout, v)
         where = ctx.where(line, match.end(1) - match.start())
         if where[1] is None and clock is not None:
@@ -327,12 +370,49 @@ class LearnedParser(Parser):
             return
         if layout.regex.fullmatch(line) is None:
             return
+        layout.loss_of = (key, slots[reading.chosen["loss"][0]].name)
         self.compiled[key] = layout
         if len(self.compiled) > MAX_SHAPES:
             del self.compiled[next(iter(self.compiled))]
         self.fast.insert(0, layout)
         del self.fast[_MAX_FAST:]
         self.own_keywords = (layout.keyword,) if layout.keyword else None
+
+    def _term(self, loss_of: tuple[str, str], shape: _Shape, step: int, number: int, ctx: ParseContext) -> bool:
+        """Whether a line's loss is a term of the run's loss rather than the loss itself: MXNet's
+        Speedometer prints each metric on a line of its own (`Epoch[4] Batch [2140] ... Train-
+        CrossEntropy=0.58`, then the same with `Train-SmoothL1=1.53`), and scripts print a summary
+        with another loss every few steps; read as one series, the two would make spikes. The main
+        loss is the first shape's (`loss_of`, with the name of its loss); another shape printing
+        another name is a term when it has been seen less often, or prints at the main's step. A
+        term's shape whose lines come `_PROMOTED` times in a row with no main line between them is
+        the loss now (the run changed its layout). True for a term's line."""
+        main = self.loss_of
+        if main is None or main[0] == loss_of[0] or (not shape.term and main[1] == loss_of[1]):
+            self.loss_of, self.main_at = loss_of, number
+            return False
+        if shape.term:
+            shape.run = shape.run + 1 if shape.since == self.main_at else 1
+            shape.since = self.main_at
+            if shape.run < _PROMOTED:
+                return True
+            shape.term = False
+            self.loss_of, self.main_at = loss_of, number
+            return False
+        other = self.shapes.get(main[0])
+        if other is not None and (min(shape.seen, 2) < min(other.seen, 2) or step == ctx.step):
+            self._demote(loss_of[0], shape)
+            shape.run, shape.since = 1, self.main_at
+            return True
+        self.loss_of, self.main_at = loss_of, number
+        return False
+
+    def _demote(self, key: str, shape: _Shape) -> None:
+        """Make a shape a term's: its compiled layout, if any, is dropped (its lines need the full reading)."""
+        shape.term = True
+        layout = self.compiled.pop(key, None)
+        if layout is not None and layout in self.fast:
+            self.fast.remove(layout)
 
     def _under_header(self, line: str, start: int, slots: list[Slot]) -> list[Slot]:
         """A table row (numbers only) takes its slot names from the columns of the header above it."""

@@ -22,7 +22,9 @@ the cost-scaling factor and warns `NaN/Inf percentage {p} in {n} gradient update
 cost-scaling factor to {x}`, or `... but cost-scaling factor {x} is already at minimum`. OpenAI's
 guided-diffusion and improved-diffusion keep the scale's base-2 logarithm
 (`guided_diffusion/fp16_util.py`, `MixedPrecisionTrainer.optimize_fp16`) and log `Found NaN,
-decreased lg_loss_scale to {lg}`.
+decreased lg_loss_scale to {lg}`. PaddlePaddle's dynamic loss scaler (`python/paddle/amp/grad_scaler.py`,
+`AmpScaler._update`, and the older `paddle/fluid/dygraph/amp/loss_scaler.py`) prints `Found inf or nan,
+current scale is: {scale}, decrease to: {scale}*{decr_ratio}` each time it lowers the scale.
 
 None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
@@ -48,6 +50,7 @@ _OVERFLOW = re.compile(
     r"|NaN/Inf percentage [\d.]+ in \d+ gradient updates, (?:reducing cost-scaling factor to ([^\s,]+)"
     r"|but cost-scaling factor ([^\s,]+) is already at minimum)"
     r"|Found NaN, decreased lg_loss_scale to ([^\s,]+)"
+    r"|Found inf or nan, current scale is: ([^\s,]+), decrease to: [^\s,*]+\*([^\s,]+)"
 )
 
 
@@ -73,7 +76,7 @@ class ApexLossScaleParser(Parser):
     name = "apex"
     keywords = (
         "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
-        "cost-scaling factor", "decreased lg_loss_scale",
+        "cost-scaling factor", "decreased lg_loss_scale", "Found inf or nan, current scale",
     )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
@@ -86,6 +89,7 @@ class ApexLossScaleParser(Parser):
         "[2023-01-12 05:22:48] NaN/Inf percentage 0.65 in 20 gradient updates, but cost-scaling factor 7.62939e-06 is "
         "already at minimum",
         "Found NaN, decreased lg_loss_scale to 19.000",
+        "Found inf or nan, current scale is: 65536.0, decrease to: 65536.0*0.5",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -104,6 +108,9 @@ class ApexLossScaleParser(Parser):
             scale = new_scale = _scale(m.group(8))  # overflowing still, at the floor
         elif m.group(9) is not None:
             scale, new_scale = None, _power_of_two(_scale(m.group(9)))
+        elif m.group(10) is not None:
+            scale, ratio = _scale(m.group(10)), _scale(m.group(11))
+            new_scale = scale * ratio if scale is not None and ratio is not None else None
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

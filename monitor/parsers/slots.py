@@ -33,14 +33,16 @@ from monitor.parsers.vocabulary import COMPONENT_TIER, Label, Meaning, vocabular
 MAX_SLOTS = 48
 
 # A number token: a clock duration, a number (with thousands separators, an exponent, and an
-# optional `/total`), or a non-finite spelling (also with a message glued to it, Keras' `loss:
-# nanEpoch 1/1000` when another generator prints on the same line). Every repeat is bounded.
+# optional `/total`; more than 18 digits only before a fraction, a float's, never a count's), or a
+# non-finite spelling (also with a message glued to it, Keras' `loss: nanEpoch 1/1000` when another
+# generator prints on the same line). Every repeat is bounded.
 _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
     r"|[-+]?(?:nan|NaN|inf)(?=[A-Z][a-z])"
     r"|-?1\.#(?:INF|IND|QNAN))"
-    r"|(?<![\w.#+/-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{1,18})(?:\.\d{0,40})?|\.\d{1,40})"
+    r"|(?<![\w.#+/-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{19,40}(?=\.\d)|\d{1,18})(?:\.\d{0,40})?"
+    r"|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.]|/\d)|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
 # The label at the end of the text before a number: up to six words joined by single spaces,
@@ -249,6 +251,7 @@ class Reading(NamedTuple):
     step_at: int | None  # the slot position of the step (and its total), of the epoch
     epoch_at: int | None
     rank: int | None = None  # the rank printed on the line (`... rank 3`)
+    terms: tuple[int, ...] = ()  # positions of the line's other training losses (`CrossEntropy=2.1, SmoothL1=0.4`)
 
 
 _MAX_RANK = 1 << 20
@@ -391,6 +394,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
     leading: Slot | None = None  # an unnamed whole number before it, which is then the epoch
     printed_rank: int | None = None
     totalled: list[Slot] = []  # slots of no field printed with a total (`batch count: 280/308`)
+    losses: list[int] = []  # positions of every training loss the line prints
     for position, slot in enumerate(slots):
         field, rank = _field_of(slot, eval_line)
         if field == "rank":
@@ -422,6 +426,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
                         leading = slot
             continue
         target = best_eval if (slot.split == "eval" or eval_line) else best
+        if field == "loss" and target is best:
+            losses.append(position)
         held = target.get(field)
         if held is None or rank < held[0]:
             target[field] = (rank, _convert(slot, field), position)
@@ -476,6 +482,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
         fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names, chosen,
         where.get(id(counter)) if counter is not None else None,
         where.get(id(epoch_slot)) if epoch_slot is not None else None, printed_rank,
+        tuple(p for p in losses if p != chosen["loss"][0]) if "loss" in chosen else (),
     )
 
 

@@ -1399,3 +1399,96 @@ def test_a_kl_divergence_counts_only_when_it_is_not_finite() -> None:
     assert [r.step for r in records] == [3027] and math.isnan(records[0].loss)
     finite = steps(lines(*(f"step {s} | pg=-0.0683, ret=-0.5, kl=0, act_lr=4.95e-7" for s in (10, 11, 12))))
     assert all(r.loss is None for r in finite)
+
+
+# --- loss terms: a NaN in a term, the terms of one step on lines of their own ------------------
+
+
+def _events(tmp_path, text: str) -> list:
+    from monitor.pipeline import scan_source
+    from monitor.sources.files import Source
+
+    log = tmp_path / "train.log"
+    log.write_text(text + "\n")
+    return scan_source(Source(str(log), str(log))).events
+
+
+def test_a_non_finite_loss_term_beside_a_finite_loss_makes_the_loss_not_finite() -> None:
+    """GluonCV's SSD script (scripts/detection/ssd/train_ssd.py) logs `[Epoch e][Batch i], Speed: X
+    samples/sec, CrossEntropy=a, SmoothL1=b`: the training loss is the sum of the two metrics, so a
+    NaN SmoothL1 is a NaN loss even where the cross-entropy printed is finite. The layout compiles
+    on the first lines; the NaN line still gets the full reading. A cross-entropy too large for 18
+    digits before its fraction is read whole (a float, 2.5e33)."""
+    rows = [
+        f"INFO:root:[Epoch 0][Batch {i}], Speed: 24.{i}10 samples/sec, CrossEntropy={4.0 - i / 10:.3f}, "
+        f"SmoothL1={1.5 - i / 20:.3f}"
+        for i in range(6)
+    ]
+    rows.append("INFO:root:[Epoch 0][Batch 6], Speed: 24.610 samples/sec, CrossEntropy=3.355, SmoothL1=nan")
+    rows.append("INFO:root:[Epoch 0][Batch 7], Speed: 24.710 samples/sec, "
+                "CrossEntropy=2511234189311495764698741583380480.000, SmoothL1=1.200")
+    read = steps(lines(*rows))
+    assert [r.step for r in read] == list(range(8))
+    assert read[0].loss == approx(4.0) and read[5].loss == approx(3.5)
+    assert math.isnan(read[6].loss)
+    assert read[7].loss == approx(2.511234189311495764698741583380480e33)
+
+
+def test_a_finite_loss_term_is_not_the_loss() -> None:
+    """Near miss: a term that is finite leaves the loss as printed, and an evaluation loss that is
+    not finite beside a finite training loss is the evaluation's, not the training loss's."""
+    read = steps(lines(
+        "step 10 | loss 2.41 | loss_cls 1.21 | loss_box 1.20",
+        "step 20 | loss 2.31 | loss_cls 1.16 | loss_box 1.15",
+        "step 30 | loss 2.25 | loss_cls 1.10 | loss_box 1.15 | val_loss nan",
+    ))
+    assert [r.loss for r in read] == approx([2.41, 2.31, 2.25])
+
+
+def test_speedometer_metrics_on_lines_of_their_own_are_terms_of_one_loss(tmp_path) -> None:
+    """MXNet's Speedometer with several metrics logs one line per metric at each batch
+    (apache/mxnet python/mxnet/callback.py, Speedometer.__call__: `Epoch[%d] Batch [%d]\\tSpeed:
+    %.2f samples/sec\\t%s=%f` for each name-value pair; mxnet-ssd's `Train-CrossEntropy` and
+    `Train-SmoothL1`). The two losses of one step are not one series: the line seen later is a
+    term, so the SmoothL1 values (twice the cross-entropy here) raise no spike, and the epoch's
+    summary lines (`Epoch[4] Train-CrossEntropy=nan`, Module.fit's end-of-epoch metrics) report
+    the NaN the batches did not show."""
+    rows = []
+    for batch in range(20, 220, 20):
+        for name, value in (("CrossEntropy", 0.60 - batch / 2000), ("SmoothL1", 1.55 - batch / 1000)):
+            rows.append(f"Epoch[4] Batch [{batch}]\tSpeed: 6.4{batch % 7} samples/sec\tTrain-{name}={value:.6f}")
+    rows += ["Epoch[4] Train-CrossEntropy=nan", "Epoch[4] Train-SmoothL1=nan"]
+    read = steps(lines(*rows))
+    finite = [r for r in read if r.loss is not None and not math.isnan(r.loss)]
+    assert [r.loss for r in finite] == approx([0.60 - b / 2000 for b in range(20, 220, 20)])
+    assert math.isnan(read[-1].loss) and read[-1].step == 200
+    events = _events(tmp_path, lines(*rows))
+    assert [e.code for e in events if e.kind in ("loss_spike", "divergence")] == []
+    [nan] = [e for e in events if e.code == "LOSS-NAN"]
+    assert nan.line == len(rows) - 1
+
+
+def test_the_more_frequent_shape_keeps_the_loss_when_the_other_prints_first() -> None:
+    """A script that prints `iter N loss X` every step and, every fifth step, a summary with
+    another loss name before it: at the first step they share, the summary (seen once) is the
+    term, not the per-step line, whichever comes first."""
+    rows = []
+    for step in range(1, 13):
+        if step % 5 == 0:
+            rows.append(f"iter {step} total_objective {9.0 + step:.2f} lr 0.001")
+        rows.append(f"iter {step} loss {3.0 - step / 100:.3f}")
+    read = steps(lines(*rows))
+    assert [r.loss for r in read if r.loss is not None] == approx([3.0 - s / 100 for s in range(1, 13)])
+
+
+def test_terms_read_line_by_line_and_in_bulk_give_the_same_events() -> None:
+    """The term rule holds on the compiled layouts' block reading as on the full reading."""
+    rows = []
+    for batch in range(1, 400):
+        head = f"Epoch[1] Batch [{batch}]\tSpeed: 6.{batch % 9}0 samples/sec\t"
+        rows.append(f"{head}Train-CrossEntropy={0.5 + (batch % 5) / 100:.6f}")
+        if batch % 3 == 0:
+            rows.append(f"{head}Train-SmoothL1={1.5 + (batch % 7) / 50:.6f}")
+    text = lines(*rows) + "\n"
+    for chunk in (4096, 1 << 20):
+        assert scan_one_way(text, bulk=True, chunk=chunk)[:3] == scan_one_way(text, bulk=False, chunk=chunk)[:3]

@@ -140,3 +140,16 @@ def test_guided_diffusion_logs_the_scale_as_its_base_2_logarithm() -> None:
     )]
     assert isinstance(a, LossScaleOverflow) and a.new_scale == 2.0**19
     assert b.new_scale == 0.0 and c.new_scale is None
+
+
+def test_paddle_prints_the_scale_it_lowers_and_the_ratio() -> None:
+    """PaddlePaddle python/paddle/amp/grad_scaler.py (AmpScaler._update; earlier
+    paddle/fluid/dygraph/amp/loss_scaler.py): `Found inf or nan, current scale is: {scale}, decrease
+    to: {scale}*{decr_ratio}` when it lowers the scale after steps with inf or nan gradients. The new
+    scale is the product; a scale already far down stays an overflow (PaddleOCR's AMP runs)."""
+    [first] = overflows("Found inf or nan, current scale is: 32768.0, decrease to: 32768.0*0.5")
+    assert (first.scale, first.new_scale) == (32768.0, 16384.0)
+    [tiny] = overflows("Found inf or nan, current scale is: 1.7763568394002505e-15, decrease to: "
+                       "1.7763568394002505e-15*0.5")
+    assert tiny.new_scale == 1.7763568394002505e-15 * 0.5
+    assert overflows("Found inf or nan in the input tensor, skipping") == []
