@@ -61,7 +61,7 @@ import numpy as np
 
 from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_number, make_event, starts_over
-from monitor.detectors.robust import Baseline
+from monitor.detectors.robust import Baseline, noise_of
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
 
@@ -69,6 +69,9 @@ _GRAD_LINK_STEPS = 50
 """A grad-norm spike this many steps or fewer before a loss spike is its early warning."""
 
 
+_CLIMB_Z = 3.0
+"""Robust deviations of the loss's noise a climb must rise above its best baseline (besides
+`climb_ratio`): a climb is a trend over several records, so less than a one-record spike needs."""
 _TWICE = math.log(2.0)  # in log units
 _THIN_DIVERGENCE = math.log(3.0)
 """A short episode at the end of the log over a baseline of fewer than `noise_records` values is a
@@ -649,11 +652,24 @@ class LossDetector(Detector):
         state.climb_last = loss
         if state.climb_rises < 2 or state.climb_reported or state.climb is not None:
             return
-        if state.climb_crossed is None and loss >= state.best * self.settings.climb_ratio:
+        if state.climb_crossed is None and loss >= state.best * self.settings.climb_ratio and self._out_of_noise(
+            state, loss
+        ):
             state.climb_crossed = record
         if state.climb_crossed is not None and state.climb_rises >= 3:
             climb = self._open_climb(state, record)
             self.report(climb.episode, self._climb_event(state, climb, None), events, final=False)
+
+    @staticmethod
+    def _out_of_noise(state: _Rank, loss: float) -> bool:
+        """Whether a loss stands above the best baseline by more than the loss's own noise allows
+        (`_CLIMB_Z` robust deviations of the values the baseline holds, the climb's so far among
+        them): a few rises in a row are common in a noisy loss (a GAN's 0.0175, 0.0221, 0.0301,
+        0.0230, 0.0240, 0.0265 moves 30% from one record to the next), while a loss that blows up
+        climbs faster than it ever moved (BLOOM-104B's 6.37, 6.60, 7.31, 9.12). Two values give
+        no noise estimate: the ratio alone decides."""
+        noise = noise_of(state.loss.values)
+        return noise is None or math.log(loss / state.best) > _CLIMB_Z * noise
 
     def _open_climb(self, state: _Rank, latest: StepRecord | None) -> _Climb:
         """The climb episode that starts where the loss first stood `climb_ratio` above the best

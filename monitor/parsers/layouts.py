@@ -61,6 +61,9 @@ _EXCEPTION = re.compile(r"\s{0,4}[A-Za-z_][\w.]{0,120}[a-z_.](?:Error|Exception)
 """A Python exception line (`ValueError: ...`, `torch.OutOfMemoryError: ...`): numbers in its message are
 not progress."""
 _CONFIG_REPR = re.compile(r"\w\(\w+=")
+_ROW_REST = re.compile(r"[\s\[\],]*")
+"""What a table row holds besides its numbers: blanks, and the brackets and commas of a column that
+prints a list of values (DeepXDE's `[5.47e+03]`, one value per loss term)."""
 _STRONG = frozenset({"loss", "grad_norm"})
 _PROMOTED = 3
 
@@ -136,6 +139,7 @@ class LearnedParser(Parser):
         self.finer = False  # a counter finer than the epoch has been seen
         self.loss_of: tuple[str, str] | None = None  # (shape, loss name) of the main loss (see `_term`)
         self.main_at: int | None = None  # the line of its latest record
+        self.main_rank: int | None = None  # the rank that printed it
         # compiled layouts (a cache of the shapes above, never part of the state): by shape, and the
         # most recently used few, tried first
         self.compiled: dict[str, CompiledLayout] = {}
@@ -149,7 +153,7 @@ class LearnedParser(Parser):
             "family": (self.family, min(self.family_runs, 2)),
             "header": self.header,
             "finer": self.finer,
-            "loss_of": (self.loss_of, self.main_at),
+            "loss_of": (self.loss_of, self.main_at, self.main_rank),
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -162,7 +166,7 @@ class LearnedParser(Parser):
         self.family, self.family_runs = snapshot["family"]
         self.header = snapshot["header"]
         self.finer = snapshot["finer"]
-        self.loss_of, self.main_at = snapshot["loss_of"]
+        self.loss_of, self.main_at, self.main_rank = snapshot["loss_of"]
 
     def _shape(self, key: str) -> _Shape:
         shape = self.shapes.get(key)
@@ -255,9 +259,12 @@ class LearnedParser(Parser):
         eval_loss = eval_fields.get("loss")
         if loss is None and eval_loss is None and not fields:
             return None
+        time, epoch_s, rank, node = ctx.where(line, start)
+        if rank is None:
+            rank = reading.rank  # printed on the line itself (WeNet's `... rank 3`)
         if loss is not None and step is not None:
             loss_of = (key, slots[reading.chosen["loss"][0]].name if "loss" in reading.chosen else "")
-            if self._term(loss_of, shape, step, number, ctx) and math.isfinite(loss):
+            if self._term(loss_of, shape, step if named else None, rank, number, ctx) and math.isfinite(loss):
                 if eval_loss is None:
                     return None
                 loss, values = None, {}  # a term's line: only its evaluation loss is news
@@ -266,9 +273,6 @@ class LearnedParser(Parser):
             step_at = reading.step_at if reading.step is not None else shape.counter
             if repeated and step_at is not None and self.header is None and key not in self.compiled and not shape.term:
                 self._compile(line, start, slots, reading, step_at, key, shape)
-        time, epoch_s, rank, node = ctx.where(line, start)
-        if rank is None:
-            rank = reading.rank  # printed on the line itself (WeNet's `... rank 3`)
         if epoch_s is None and clock is not None:
             epoch_s = clock  # no wall clock: the growing elapsed time is the clock
         return StepRecord(
@@ -295,7 +299,7 @@ class LearnedParser(Parser):
             if record.loss is not None:
                 if self.loss_of is layout.loss_of:
                     self.main_at = number
-                elif self._term(layout.loss_of, layout.shape, record.step, number, ctx):
+                elif self._term(layout.loss_of, layout.shape, record.step, record.rank, number, ctx):
                     return None  # its layout is a term's now (it was compiled before): a finite term is no record
                 ctx.step = record.step
             if layout is not self.fast[0]:  # most recently used first
@@ -328,12 +332,12 @@ class LearnedParser(Parser):
         printed (its clock in place of a wall clock it lacks)."""
         layout = self.fast[0]
         v = match.groups()
+        where = ctx.where(line, match.end(1) - match.start())
         if self.loss_of is layout.loss_of:
             self.main_at = number
-        elif self._term(layout.loss_of, layout.shape, int(v[layout.step - 1]), number, ctx):
+        elif self._term(layout.loss_of, layout.shape, int(v[layout.step - 1]), where[2], number, ctx):
             return None  # the full reading drops it
         per_step, clock = (None, None) if layout.elapsed is None else self._elapsed(layout, v)
-        where = ctx.where(line, match.end(1) - match.start())
         if where[1] is None and clock is not None:
             where = (where[0], clock, where[2], where[3])
         ctx.step = int(v[layout.step - 1])
@@ -378,18 +382,29 @@ class LearnedParser(Parser):
         del self.fast[_MAX_FAST:]
         self.own_keywords = (layout.keyword,) if layout.keyword else None
 
-    def _term(self, loss_of: tuple[str, str], shape: _Shape, step: int, number: int, ctx: ParseContext) -> bool:
+    def _term(
+        self, loss_of: tuple[str, str], shape: _Shape, step: int | None, rank: int | None, number: int,
+        ctx: ParseContext,
+    ) -> bool:
         """Whether a line's loss is a term of the run's loss rather than the loss itself: MXNet's
         Speedometer prints each metric on a line of its own (`Epoch[4] Batch [2140] ... Train-
         CrossEntropy=0.58`, then the same with `Train-SmoothL1=1.53`), and scripts print a summary
         with another loss every few steps; read as one series, the two would make spikes. The main
-        loss is the first shape's (`loss_of`, with the name of its loss); another shape printing
-        another name is a term when it has been seen less often, or prints at the main's step. A
+        loss is the first shape's (`loss_of`, with the name of its loss); another shape is a term
+        when it prints its own `step` and that is the main's (two models trained side by side,
+        DeBERTa's `[D]` and `[G]` lines), or prints another name and has been seen less often. A
         term's shape whose lines come `_PROMOTED` times in a row with no main line between them is
-        the loss now (the run changed its layout). True for a term's line."""
+        the loss now (the run changed its layout). Lines of other ranks than the main's are their
+        own series. True for a term's line."""
         main = self.loss_of
-        if main is None or main[0] == loss_of[0] or (not shape.term and main[1] == loss_of[1]):
-            self.loss_of, self.main_at = loss_of, number
+        if main is not None and rank != self.main_rank:
+            return False
+        if main is None or main[0] == loss_of[0]:
+            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
+            return False
+        same_step = step is not None and step == ctx.step  # a step of its own (not the log's) that the main printed
+        if not shape.term and not same_step and main[1] == loss_of[1]:  # the same loss in a new layout
+            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
             return False
         if shape.term:
             shape.run = shape.run + 1 if shape.since == self.main_at else 1
@@ -397,14 +412,14 @@ class LearnedParser(Parser):
             if shape.run < _PROMOTED:
                 return True
             shape.term = False
-            self.loss_of, self.main_at = loss_of, number
+            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
             return False
         other = self.shapes.get(main[0])
-        if other is not None and (min(shape.seen, 2) < min(other.seen, 2) or step == ctx.step):
+        if other is not None and (same_step or min(shape.seen, 2) < min(other.seen, 2)):
             self._demote(loss_of[0], shape)
             shape.run, shape.since = 1, self.main_at
             return True
-        self.loss_of, self.main_at = loss_of, number
+        self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
         return False
 
     def _demote(self, key: str, shape: _Shape) -> None:
@@ -419,7 +434,7 @@ class LearnedParser(Parser):
         rest = line[start:]
         for slot in reversed(slots):
             rest = rest[: slot.start - start] + rest[slot.end - start :]
-        if rest.strip():
+        if not _ROW_REST.fullmatch(rest):
             self.header = None  # not a row: the table has ended
             return slots
         columns = self.header or ()
@@ -429,7 +444,7 @@ class LearnedParser(Parser):
             if column is None:
                 named.append(slot)
                 continue
-            label = vocabulary().label(column[1])
+            label = vocabulary().column(column[1])
             named.append(slot._replace(name=label.name, split=label.split, meaning=label.meaning))
         return named
 

@@ -45,12 +45,12 @@ _TOKEN = re.compile(
     r"|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.]|/\d)|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
-# The label at the end of the text before a number: up to six words joined by single spaces,
-# then separators (a bracket the label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an
-# optional opening bracket.
+# The label at the end of the text before a number: up to six words joined by single spaces (the
+# first may be possessive: LightGBM's `valid_1's binary_logloss`), then separators (a bracket the
+# label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an optional opening bracket.
 _LABEL = re.compile(
     r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}(?:\[\w{1,32}\][\w./()#-]{0,8})?"
-    r"(?: (?!(?:is|was) )(?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
+    r"(?:'s(?= ))?(?: (?!(?:is|was) )(?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
     r"(?:\][ \t:=]{0,4}|(?: (?:is|was))?[\s'\":=]{0,12})([\[(]?)[ \t]{0,8}$"
 )
 # A printed tensor or array around a value: PyTorch `tensor(2.31, device='cuda:0')`, numpy `array(2.31)`.
@@ -60,9 +60,11 @@ _BRACKET_ONLY = re.compile(r"[\s\]\[)(]{0,8}[\[(][ \t]{0,8}$")
 _GLUED_UNIT = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
 # What may stand in front of the message, before its timestamp: a log viewer's line number
 # (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `, Open MPI's
-# `[1,0]<stderr>:`): brackets without blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message.
+# `[1,0]<stderr>:`): brackets without blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message;
+# not a number in brackets before a tab, the boosting round of XGBoost's and LightGBM's evaluation log
+# (`[1]\ttraining's binary_logloss: 0.71`).
 _LEAD = re.compile(
-    r"(?:\s{0,8}(?:\[[^\]\s]{0,64}\](?:<std(?:out|err|diag)>)?:?|\d{1,6}:(?= )"
+    r"(?:\s{0,8}(?:\[(?!\d{1,9}\]\t)[^\]\s]{0,64}\](?:<std(?:out|err|diag)>)?:?|\d{1,6}:(?= )"
     r"|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
@@ -167,7 +169,8 @@ _NO_LABEL = Label("", None, None, None)
 
 def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
     """`Validation loss 8416:  0.7117`: a whole number right after a name and before a colon, then an
-    unnamed value, is the step the value belongs to; the name is the value's. So is a whole number
+    unnamed value, is the step the value belongs to; the name is the value's; in brackets too
+    (crnn-pytorch's `train_batch_loss[ 6510 ]:  1.57`). So is a whole number
     between a loss name and an unnamed fraction (`Train loss 12001 0.166141`). A name that says which
     counter (`Average loss at step 2000: 4.39`, TensorFlow's word2vec tutorial; `at batch`, `at epoch`)
     gives the value what stands before `at`, and the number that counter's meaning."""
@@ -179,7 +182,7 @@ def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
         ):
             continue
         between = line[here.end : after.start].strip()
-        if between == ":" or (
+        if between == ":" or (here.bracketed and between.replace(" ", "") in ("]:", "):")) or (
             # `Train loss 12001 0.166141` (NVIDIA's Tacotron 2 and WaveGlow): a loss name, a whole
             # number, then a fraction after a blank: the number is the step, the fraction the loss
             not between and here.meaning is not None and here.meaning.field == "loss" and here.text.isdecimal()
@@ -488,6 +491,9 @@ def read(line: str, slots: list[Slot]) -> Reading:
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
 _HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%-]{0,63}")
+_NAMES = re.compile(r"\S+")
+_NAMES_WITH_BLANKS = re.compile(r"\S+(?: \S+){0,3}")
+_WIDE_GAP = re.compile(r"\S(?: {2}|\t)\s*\S")
 
 
 def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
@@ -499,11 +505,16 @@ def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
     if "," in text and not any(c.isspace() for c in text):
         columns = tuple((-1 - i, name) for i, name in enumerate(text.split(",")))
     else:
-        columns = tuple((start + m.start(), m.group()) for m in re.finditer(r"\S+", line[start:]))
-    if not 3 <= len(columns) <= MAX_SLOTS or not all(_HEADER_NAME.fullmatch(name) for _, name in columns):
+        # columns padded apart by two blanks or more may have names of two words (DeepXDE's `Step
+        # Train loss    Test loss     Test metric`); one blank apart, every word is a column
+        words = _NAMES_WITH_BLANKS if _WIDE_GAP.search(text) else _NAMES
+        columns = tuple((start + m.start(), m.group()) for m in words.finditer(line, start))
+    if not 3 <= len(columns) <= MAX_SLOTS or not all(
+        _HEADER_NAME.fullmatch(word) for _, name in columns for word in name.split(" ")
+    ):
         return None
     vocab = vocabulary()
-    fields = {meaning.field for _, name in columns if (meaning := vocab.label(name).meaning) is not None}
+    fields = {meaning.field for _, name in columns if (meaning := vocab.column(name).meaning) is not None}
     if not fields & {"step", "epoch"} or not fields & _TABLE_METRICS:
         return None
     return columns

@@ -96,6 +96,8 @@ class Vocabulary:
         self.summaries = frozenset(data["summaries"])
         self.loss_prefixes = frozenset(data["loss_prefixes"])
         self.nonfinite_only = frozenset(data["nonfinite_only"])
+        # loss names only before what they are of in brackets, in the last tier of the loss names
+        self.loss_heads = {name: Meaning("loss", len(data["fields"]["loss"]) - 1) for name in data["loss_heads"]}
 
     def split(self, name: str) -> tuple[str | None, str]:
         """(`eval`, `train` or None, the name without its split prefix)."""
@@ -108,12 +110,16 @@ class Vocabulary:
                 head, sep, tail = name.partition(" ")
             if not sep or not tail:
                 break
+            head = head.removesuffix("'s")  # LightGBM's `training's binary_logloss`
             if head in self.eval_splits:
                 split, name = "eval", tail
             elif head in self.train_splits:
                 split, name = split or "train", tail
             else:
                 break
+            number, _, rest = name.partition(" ")
+            if rest and number.removesuffix("'s").isdecimal():
+                name = rest  # the number of the data set: LightGBM's `valid_1's`, XGBoost's `validation_0-`
         return split, name
 
     def classify(self, name: str, identifier: bool = True) -> Meaning | None:
@@ -167,9 +173,17 @@ class Vocabulary:
         meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
         if meaning is None and base.endswith(")") and "(" in base:
             # a loss name with what it is of in brackets: EESEN's `Obj(log[Pzx])`
-            head = self.classify(base[: base.index("(")].rstrip())
+            name = base[: base.index("(")].rstrip()
+            head = self.loss_heads.get(name) or self.classify(name)
             meaning = head if head is not None and head.field == "loss" else None
         return Label(base, split, unit, meaning)
+
+    def column(self, raw: str) -> Label:
+        """The label of a progress table's column: as `label`, but a name of `loss_heads` is a loss
+        there (YOLOv5's `Epoch gpu_mem box obj cls ...` header: `obj` is its objectness loss)."""
+        found = self.label(raw)
+        head = self.loss_heads.get(found.name) if found.meaning is None else None
+        return found._replace(meaning=head) if head is not None else found
 
     def unit_of(self, text: str) -> Unit | None:
         return self.units.get(text)

@@ -62,6 +62,20 @@ def test_a_steady_climb_is_a_divergence_where_it_crossed() -> None:
     assert event.step == 1320  # 2.5 x 1.12^3 = 3.51: the first record 1.3x above the baseline
 
 
+def test_near_miss_a_noisy_loss_is_no_climb_from_its_first_value() -> None:
+    """A log tail of six records of a small noisy loss (a GAN trainer's per-100-step loss): the
+    first value is no baseline a climb can be measured from, so ending 1.5x above it, and above the
+    two values before, is no divergence. The same ending after a baseline is one (the next test)."""
+    losses = [0.0175, 0.0221, 0.0301, 0.0230, 0.0240, 0.0265]
+    assert run([step(199600 + 100 * i, loss=v, line=8 * i) for i, v in enumerate(losses)]) == []
+
+
+def test_a_climb_over_a_baseline_is_a_divergence_at_the_end_of_a_log() -> None:
+    losses = [0.0175, 0.0176, 0.0174, 0.0175, 0.0181, 0.0226, 0.0240, 0.0265]
+    events = run([step(199600 + 100 * i, loss=v, line=8 * i) for i, v in enumerate(losses)])
+    assert [e.kind for e in events] == [Kind.DIVERGENCE]
+
+
 def test_a_climb_the_loss_falls_back_under_mid_log_is_a_loss_spike() -> None:
     """A noisy loss rises record after record from 2.5 to 5.6, wanders, and falls back under 1.3x where
     it climbed from before the log goes on: the climb came back (as it would have, had the log ended

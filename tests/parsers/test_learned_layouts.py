@@ -1492,3 +1492,111 @@ def test_terms_read_line_by_line_and_in_bulk_give_the_same_events() -> None:
     text = lines(*rows) + "\n"
     for chunk in (4096, 1 << 20):
         assert scan_one_way(text, bulk=True, chunk=chunk)[:3] == scan_one_way(text, bulk=False, chunk=chunk)[:3]
+
+
+# --- more layouts: boosting rounds, bracketed indices, padded tables, darknet's region lines ------
+
+
+def test_lightgbm_evaluation_log_per_round() -> None:
+    """LightGBM's callback.log_evaluation (python-package/lightgbm/callback.py, `_format_eval_result`):
+    `[{round}]\\t{data}'s {metric}: {value:g}` joined by tabs (`training's`, `valid_1's`). The round
+    in brackets before a tab is the step (no log viewer's line number), the training data's
+    log loss the loss and the validation data's the evaluation loss."""
+    read = steps(lines(
+        "[1]\ttraining's binary_logloss: 0.681234\tvalid_1's binary_logloss: 0.684321",
+        "[2]\ttraining's binary_logloss: 0.662345\tvalid_1's binary_logloss: 0.668765",
+        "[3]\ttraining's binary_logloss: nan\tvalid_1's binary_logloss: nan",
+    ))
+    assert [r.step for r in read] == [1, 2, 3]
+    assert [r.loss for r in read[:2]] == approx([0.681234, 0.662345])
+    assert [r.eval_loss for r in read[:2]] == approx([0.684321, 0.668765])
+    assert math.isnan(read[2].loss)
+
+
+def test_xgboost_evaluation_log_per_round() -> None:
+    """XGBoost's EvaluationMonitor (python-package/xgboost/callback.py): `[{epoch}]\\t{data}-{metric}:
+    {score}` for each evaluation set (`train-mlogloss`, `validation_0-logloss`: the set's number
+    after its name is no part of the metric's)."""
+    read = steps(lines(
+        "[0]\tvalidation_0-logloss:0.61234\tvalidation_1-logloss:0.62345",
+        "[1]\tvalidation_0-logloss:0.55678\tvalidation_1-logloss:0.57891",
+        "[2]\ttrain-mlogloss:0.51234\teval-mlogloss:0.53456",
+        "[3]\ttrain-mlogloss:0.48765\teval-mlogloss:0.51234",
+    ))
+    assert [r.step for r in read] == [0, 1, 2, 3]
+    assert all(r.eval_loss is not None for r in read)
+    assert read[3].loss == approx(0.48765) and read[3].eval_loss == approx(0.51234)
+
+
+def test_near_miss_a_line_number_in_brackets_before_a_blank_is_still_a_prefix() -> None:
+    """A log viewer's line number (`[1744] `) stays a prefix: the step is the line's own."""
+    read = steps(lines("[1744] step 120 loss 2.31", "[1745] step 130 loss 2.27"))
+    assert [r.step for r in read] == [120, 130]
+
+
+def test_a_step_in_brackets_after_the_loss_name() -> None:
+    """crnn-pytorch's train script (GitYCC/crnn-pytorch src/train.py) prints
+    `print('train_batch_loss[', i, ']: ', loss / train_size)`: the number in brackets after the name
+    is the step, the value after the colon the loss."""
+    read = steps(lines(
+        "train_batch_loss[ 6510 ]:  1.5743603706359863",
+        "train_batch_loss[ 6520 ]:  2.0356717109680176",
+        "train_batch_loss[ 6530 ]:  nan",
+    ))
+    assert [r.step for r in read] == [6510, 6520, 6530]
+    assert read[1].loss == approx(2.0356717109680176) and math.isnan(read[2].loss)
+
+
+def test_a_padded_table_with_names_of_two_words_and_values_in_brackets() -> None:
+    """DeepXDE's training display (deepxde/display.py, TrainingDisplay.header and __call__): `Step`,
+    `Train loss`, `Test loss`, `Test metric` padded to a common width, each row the step and the
+    losses of every term as a list (`[5.47e+03]`). A column name of two words is one name when
+    the columns are two blanks or more apart."""
+    read = steps(lines(
+        "Step      Train loss    Test loss     Test metric",
+        "0         [4.12e+03]    [5.20e+03]    []",
+        "1000      [3.98e+02]    [4.41e+02]    []",
+        "2000      [nan]         [nan]         []",
+    ))
+    assert [r.step for r in read] == [0, 1000, 2000]
+    assert [r.loss for r in read[:2]] == approx([4120.0, 398.0])
+    assert [r.eval_loss for r in read[:2]] == approx([5200.0, 441.0])
+    assert math.isnan(read[2].loss)
+
+
+def test_near_miss_darknet_region_lines_are_no_losses() -> None:
+    """darknet's YOLO layers (AlexeyAB/darknet src/yolo_layer.c, forward_yolo_layer) print
+    `Region 82 Avg (IOU: ..., GIOU: ...), Class: ..., Obj: ..., No Obj: ..., .5R: ..., .75R: ...,
+    count: N`: means over a scale's objects, `-nan` where the scale saw none. `Obj` is an
+    objectness score, no loss; the iteration line's `avg loss` is the loss."""
+    read = steps(lines(
+        " 1201: 2.912345, 3.201234 avg loss, 0.001000 rate, 2.612345 seconds, 76864 images",
+        "v3 (mse loss, Normalizer: (iou: 0.75, cls: 1.00) Region 82 Avg (IOU: -nan, GIOU: -nan), Class: -nan, "
+        "Obj: -nan, No Obj: 0.000005, .5R: -nan, .75R: -nan, count: 0",
+        "v3 (mse loss, Normalizer: (iou: 0.75, cls: 1.00) Region 94 Avg (IOU: 0.612345, GIOU: 0.601234), "
+        "Class: 0.991234, Obj: 0.412345, No Obj: 0.001234, .5R: 0.812345, .75R: 0.312345, count: 12",
+        "v3 (mse loss, Normalizer: (iou: 0.75, cls: 1.00) Region 82 Avg (IOU: -nan, GIOU: -nan), Class: -nan, "
+        "Obj: -nan, No Obj: 0.000004, .5R: -nan, .75R: -nan, count: 0",
+    ))
+    assert all(r.loss is None or not math.isnan(r.loss) for r in read)
+
+
+def test_two_models_printed_at_the_same_step_are_not_one_series(tmp_path) -> None:
+    """DeBERTa's RTD pretraining (microsoft/DeBERTa, apps/tasks/rtd_task.py with the trainer's
+    `[{tag}][{progress}][{eta}] Steps={step}, loss={loss}, ..., loss_scale={scale}` line) logs the
+    discriminator `[D]` and the generator `[G]` at every step, each with its own fp16 loss scale:
+    read as one series, the generator's lower scale after the discriminator's looked like an
+    overflow every step, and the two losses like spikes. The second shape at the main's step is a
+    term."""
+    rows = []
+    for n, step in enumerate(range(3700, 4600, 100)):
+        stamp = f"05/02/2023 1{n}:20:31|INFO|RTD|00|"
+        examples = step * 64
+        rows.append(f"{stamp} [D][0.5%][1702.11h] Steps={step}, loss={2.9 - step / 100000:.6f}, "
+                    f"examples={examples}, loss_scale=131072.0, 631.2s")
+        rows.append(f"{stamp} [G][0.5%][1702.10h] Steps={step}, loss={3.1 - step / 100000:.6f}, "
+                    f"examples={examples}, loss_scale=65536.0, 631.2s")
+    read = steps(lines(*rows))
+    assert {r.loss_scale for r in read} == {131072.0}
+    events = _events(tmp_path, lines(*rows))
+    assert [e.code for e in events if e.kind in ("overflow", "loss_spike", "divergence")] == []
