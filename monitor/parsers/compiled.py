@@ -27,22 +27,19 @@ _STEP, _TOTAL, _EPOCH, _STEP_TIME, _TIME, _EPOCH_S, _RANK, _NODE, _FILE, _LINE, 
         "step", "total_steps", "epoch", "step_time_s", "time", "epoch_s", "rank", "node", "file", "line", "text",
     )
 )
-_NUM = (
-    r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?"
-    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3}(?!\w))?|-?1\.#(?:INF|IND|QNAN))"
-)
+# A printed number (thousands separators allowed), and one `float` reads as it is (for the bulk
+# pattern, whose rows the builder converts without a fault); then either with the non-finite
+# spellings. A loss term beside the loss (`CrossEntropy=2.1, SmoothL1=0.4`) takes the finite ones
+# only: a line whose term is not finite is the run's NaN, which the full reading reports.
+_FINITE_NUMBER = r"[-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?"
+_FINITE_PLAIN = r"[-+]?(?:\d{1,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?(?![\d,#])"
+_NONFINITE = r"[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)"
+_NUM = rf"({_FINITE_NUMBER}|{_NONFINITE}(?:x{{1,3}}(?!\w))?|-?1\.#(?:INF|IND|QNAN))"
+_PLAIN = rf"({_FINITE_PLAIN}|{_NONFINITE})"
+_FINITE, _PLAIN_FINITE = f"({_FINITE_NUMBER})", f"({_FINITE_PLAIN})"
 _DURATION = r"((?:\d{1,4} days?, )?\d{1,4}:\d\d(?::\d\d)?(?:\.\d{1,6})?)"
-# What the builder converts without a fault, for the bulk pattern: a number `float` reads (no
-# thousands separators) and a whole number `int` reads; whitespace that stays within its line.
-_PLAIN = (
-    r"([-+]?(?:\d{1,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?(?![\d,#])"
-    r"|[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY))"
-)
+# A whole number `int` reads; whitespace that stays within its line.
 _WHOLE = r"([-+]?\d{1,18})(?![\d.,#eE])"
-# A loss term beside the loss (`CrossEntropy=2.1, SmoothL1=0.4`) reads only when finite: a line whose
-# term is not is the run's NaN, which the full reading reports.
-_FINITE = r"([-+]?(?:\d[\d,]{0,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?)"
-_PLAIN_FINITE = r"([-+]?(?:\d{1,30}(?:\.\d{0,40})?|\.\d{1,40})(?:[eE][-+]?\d{1,3})?(?![\d,#]))"
 _BULK_SPACE, _BULK_SPACE1 = ((r"[^\S\n]*+", r"[^\S\n]++") if sys.version_info >= (3, 11)
                              else (r"[^\S\n]*", r"[^\S\n]+"))
 _PIECES = re.compile(r"(\s+|\d+)")

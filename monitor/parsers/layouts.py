@@ -399,26 +399,20 @@ class LearnedParser(Parser):
         main = self.loss_of
         if main is not None and rank != self.main_rank:
             return False
-        if main is None or main[0] == loss_of[0]:
-            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
-            return False
-        same_step = step is not None and step == ctx.step  # a step of its own (not the log's) that the main printed
-        if not shape.term and not same_step and main[1] == loss_of[1]:  # the same loss in a new layout
-            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
-            return False
-        if shape.term:
-            shape.run = shape.run + 1 if shape.since == self.main_at else 1
-            shape.since = self.main_at
-            if shape.run < _PROMOTED:
-                return True
-            shape.term = False
-            self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
-            return False
-        other = self.shapes.get(main[0])
-        if other is not None and (same_step or min(shape.seen, 2) < min(other.seen, 2)):
-            self._demote(loss_of[0], shape)
-            shape.run, shape.since = 1, self.main_at
-            return True
+        if main is not None and main[0] != loss_of[0]:
+            same_step = step is not None and step == ctx.step  # a step of its own (not the log's) the main printed
+            if shape.term:
+                shape.run = shape.run + 1 if shape.since == self.main_at else 1
+                shape.since = self.main_at
+                if shape.run < _PROMOTED:
+                    return True
+                shape.term = False  # the main stopped: this is the loss now
+            elif same_step or main[1] != loss_of[1]:  # else the same loss at another step: its new layout
+                other = self.shapes.get(main[0])
+                if other is not None and (same_step or min(shape.seen, 2) < min(other.seen, 2)):
+                    self._demote(loss_of[0], shape)
+                    shape.run, shape.since = 1, self.main_at
+                    return True
         self.loss_of, self.main_at, self.main_rank = loss_of, number, rank
         return False
 

@@ -1582,8 +1582,9 @@ def test_near_miss_darknet_region_lines_are_no_losses() -> None:
 
 
 def test_two_models_printed_at_the_same_step_are_not_one_series(tmp_path) -> None:
-    """DeBERTa's RTD pretraining (microsoft/DeBERTa, apps/tasks/rtd_task.py with the trainer's
-    `[{tag}][{progress}][{eta}] Steps={step}, loss={loss}, ..., loss_scale={scale}` line) logs the
+    """DeBERTa's RTD pretraining (microsoft/DeBERTa DeBERTa/training/trainer.py, TrainerState.report_state:
+    `{tag}[{progress:0.1f}%][{eta:0.2f}h] Steps={}, loss={}, examples={}, loss_scale={:0.1f}, {:0.1f}s`,
+    the tag `[name]` of each of apps/tasks/rtd_task.py's two trainers) logs the
     discriminator `[D]` and the generator `[G]` at every step, each with its own fp16 loss scale:
     read as one series, the generator's lower scale after the discriminator's looked like an
     overflow every step, and the two losses like spikes. The second shape at the main's step is a
