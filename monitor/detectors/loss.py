@@ -26,7 +26,9 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   a loss that climbs `climb_ratio` above its best recent baseline (one
   episode, however many climbs follow, until the loss is back under
   `climb_ratio` times the baseline it climbed from; one that came back is a
-  loss spike, `reason` climb); a log that ends in a grad-norm blow-up (the last `blowup_records`
+  loss spike, `reason` climb); a negative loss that came back from a numeric
+  blow-up only to stay far above its old level (`reason` after-blow-up); a
+  log that ends in a grad-norm blow-up (the last `blowup_records`
   records or more all at `grad_spike_min_ratio` times the grad norm's floor
   or above) during which the loss rose `climb_ratio` above its own floor and
   is still `spike_min_ratio` above it (the floors: the lowest median of three
@@ -61,7 +63,7 @@ import numpy as np
 
 from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_number, make_event, starts_over
-from monitor.detectors.robust import Baseline, noise_of
+from monitor.detectors.robust import Baseline, noise_of, spread_of
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
 
@@ -156,6 +158,8 @@ class _Rank:
     negative: collections.deque[float] | None = None  # magnitudes of a loss that went negative
     blowup: Episode | None = None  # an open blow-up of such a loss
     blowup_level: float = 0.0  # the magnitude it blew up from
+    aftermath: _Run | None = None  # the records since such a blow-up came back, all still far worse than before it
+    aftermath_rise: float = 0.0  # how far above its level before the blow-up is far worse (0: not watching)
     series: str = "loss"  # what is watched: the training loss, or the evaluation loss
     noise_records: int = 0  # values needed before their own noise is used (0: the setting)
     tail: collections.deque[StepRecord] = dataclasses.field(
@@ -381,6 +385,9 @@ class LossDetector(Detector):
         if state.blowup is not None:
             self.report(state.blowup, self._blowup_event(state, state.blowup, None), events, final=True)
             state.blowup = None
+        if state.aftermath is not None and state.aftermath.records >= self.settings.blowup_records:
+            events.append(self._aftermath_event(state, state.aftermath))
+        state.aftermath, state.aftermath_rise = None, 0.0
         spike = state.spike
         if spike is not None:
             # the log ended on the way down: one record after the peak, lower than it, and back under
@@ -566,7 +573,10 @@ class LossDetector(Detector):
         tells a spike, but a value `_BLOWUP` times as large as the magnitude of the recent negative
         values, of either sign, is a numeric blow-up (WaveGlow's -5.4 then 40490; a CTC objective's
         -43 then -1e27). It lasts until the magnitude is back within `_BLOWUP_BACK` of that level:
-        a loss spike when it came back, a divergence when the log ends first."""
+        a loss spike when it came back, a divergence when the log ends first. One that came back in
+        size but stays far above its old level (by `climb_ratio` of that size and 3 noise deviations)
+        for `blowup_records` records or more to the end of the log left the model broken: a divergence
+        too, where it came back."""
         held = state.negative
         if held is None:
             held = state.negative = collections.deque(maxlen=self.settings.spike_window)
@@ -576,6 +586,8 @@ class LossDetector(Detector):
             if size <= state.blowup_level * _BLOWUP_BACK:
                 self.report(episode, self._blowup_event(state, episode, record), events, final=True, ended=True)
                 state.blowup = None
+                noise = spread_of(held) or 0.0
+                state.aftermath_rise = max(_CLIMB_Z * noise, (self.settings.climb_ratio - 1) * state.blowup_level)
             else:
                 episode.worse(size, record)
                 return
@@ -583,8 +595,14 @@ class LossDetector(Detector):
             level = statistics.median(held)
             if size > level * _BLOWUP:
                 state.blowup, state.blowup_level = Episode(f"{state.series}-blowup", record, size, record.step), level
+                state.aftermath, state.aftermath_rise = None, 0.0
                 self.report(state.blowup, self._blowup_event(state, state.blowup, None), events, final=False)
                 return
+        if state.aftermath_rise:  # a blow-up came back: is the loss back where it was?
+            if loss + state.blowup_level > state.aftermath_rise:  # still far above it
+                state.aftermath = self._count(state.aftermath, record)
+                return
+            state.aftermath, state.aftermath_rise = None, 0.0  # it is: the blow-up was a spike
         if loss < 0:
             held.append(size)
 
@@ -600,6 +618,19 @@ class LossDetector(Detector):
             f"its recent values (about -{format_number(level)}); {where}",
             value=value, baseline=-level, count=episode.count,
             details=episode.details(end, reason="blow-up", magnitude=round(ratio, 3)),
+        )
+
+    def _aftermath_event(self, state: _Rank, run: _Run) -> Event:
+        start = run.start
+        assert start.loss is not None
+        level = state.blowup_level
+        return make_event(
+            "DIVERGENCE", start,
+            f"{state.series} came back from its blow-up only to {format_number(start.loss)} at {_place(start)}, "
+            f"far above its level before it (about -{format_number(level)}), and stayed there for the "
+            f"{run.records} records the log shows",
+            value=start.loss, baseline=-level, count=run.records,
+            details={"reason": "after-blow-up", "records": run.records},
         )
 
     def _normal(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:

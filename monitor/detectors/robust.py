@@ -29,6 +29,14 @@ count only where asked (`pairs`): a loss is noisy from its first values, while s
 and two that differ are more often the start of a creep than noise."""
 
 
+def spread_of(held: Iterable[float]) -> float | None:
+    """`noise_of` for the values themselves, not their logs (a loss that goes negative has none)."""
+    values = list(held)
+    if len(values) < 3:
+        return None
+    return _MAD_TO_SIGMA * statistics.median(abs(b - a) for a, b in zip(values, values[1:]))
+
+
 def noise_of(held: Iterable[float]) -> float | None:
     """The robust standard deviation of one log value of `held`, or None with fewer than three."""
     values = [math.log(v) for v in held if v > 0]

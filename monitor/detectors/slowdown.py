@@ -9,7 +9,10 @@ slowdown (two suffice when the log ends with them, and one when it ends
 with it just after a stall: progress stopped, resumed, and ran slower
 than before), so one slow step does not; the first step after an
 evaluation or a checkpoint save is not judged at all (frameworks count the
-pause in it). The event names the step where
+pause in it). A log that begins with training's first steps lets them
+settle: until the baseline holds `slow_window` records, a slowdown there
+needs `slow_short_ratio` (a few percent of drift while caches, data loaders
+and clocks warm up is no incident). The event names the step where
 it began and the ratio, and one slowdown is one episode, one event: it ends
 after `slow_records` normal records in a row (`details.end` is the first of
 them), or is still open when the log ends; `details.peak` is its slowest
@@ -111,6 +114,8 @@ class _Rank:
     back: StepRecord | None = None  # the first of the normal records that may end it
     erratic_episode: Episode | None = None
     erratic_held: Event | None = None
+    first_step: int | None = None  # the step of the rank's first record, until its second arrives
+    settling: bool = False  # the rank's records began at training's start and its baseline is not yet full
 
 
 def _time_like(record: StepRecord, metric: str) -> float | None:
@@ -161,6 +166,8 @@ class SlowdownDetector(Detector):
                             self._erratic(state, value, record, events)  # type: ignore[arg-type]
                         if baseline.add(value, record.line):
                             state.erratic_floor = self._erratic_floor(state)
+                        if state.settling and len(baseline.values) >= self.settings.slow_window:
+                            state.settling = False
                         continue
             self._step(record, events)  # type: ignore[arg-type]
         return events
@@ -250,6 +257,7 @@ class SlowdownDetector(Detector):
             state.recent.extend(value_list)
             state.recent_records.extend(batch.record(int(i)) for i in valid[-_ERRATIC_WINDOW:])
             state.last = state.recent_records[-1]
+            state.settling = False  # the baseline is full
 
         return move
 
@@ -264,11 +272,14 @@ class SlowdownDetector(Detector):
             settings = self.settings
             state = self.ranks[record.rank] = _Rank(
                 metric, metric in _INVERSE, Baseline(settings.slow_window, settings.slow_min_ratio**0.5),
-                clocked=metric == _CLOCK,
+                clocked=metric == _CLOCK, first_step=record.step,
             )
             if state.clocked:
                 state.last = record
                 return
+        if state.first_step is not None and state.last is not None:  # the second record: did the first start training?
+            first, state.first_step = state.first_step, None
+            state.settling = record.step is not None and first <= max(record.step - first, 1)
         value = self._clock(state, record) if state.clocked else _time_like(record, state.metric)
         if value is None:
             return
@@ -290,8 +301,11 @@ class SlowdownDetector(Detector):
         slow = False
         if value > baseline.gate:  # out of line with the cached median: look exactly
             level = baseline.exact_level()
+            least = settings.slow_min_ratio
+            if state.settling:  # a run's first steps settle: only a clear change counts
+                least = max(least, settings.slow_short_ratio)
             threshold = baseline.threshold(
-                settings.slow_z, settings.slow_min_ratio, settings.slow_short_ratio, settings.slow_noise_records
+                settings.slow_z, least, settings.slow_short_ratio, settings.slow_noise_records
             )
             slow = math.log(value) - level > threshold
         if slow:
@@ -317,6 +331,8 @@ class SlowdownDetector(Detector):
             return
         state.slow, state.slow_values = [], []
         baseline.add(value, record.line)
+        if state.settling and len(baseline.values) >= settings.slow_window:
+            state.settling = False
 
     @staticmethod
     def _clock(state: _Rank, record: StepRecord) -> float | None:

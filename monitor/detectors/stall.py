@@ -4,8 +4,11 @@
   `stall_factor` times the usual interval (the median of recent gaps, or the
   printed step time times the steps per line) and than `stall_min_s`. A gap
   holding an evaluation is allowed for; one
-  holding a checkpoint save (a line announcing it) is allowed for too. The
-  event is placed where progress resumed and gives the gap.
+  holding a checkpoint save (a line announcing it) is allowed for too, and so
+  is the time the steps made in the gap account for: a line many usual lines'
+  worth of steps on (an excerpt cut, logging made sparser) is lines missing,
+  not progress stopped. The event is placed where progress resumed and gives
+  the gap.
 - **Unfinished run**: the log ends with the last step below the planned total
   (Megatron's `iteration N/ M`, a progress bar's total) while timestamped
   non-progress lines (heartbeats, warnings, chatter) kept coming for as long:
@@ -145,18 +148,22 @@ class StallDetector(Detector):
             self.step_time = record.step_time_s
         previous_step = self.last.step if self.last is not None else None
         restarted = False
+        usual = self._usual()
+        lines_made = 1.0  # how many usual progress lines' worth of steps this line moved on
         if record.step is not None and previous_step is not None:
             restarted = record.step < previous_step  # the gap is a restart's, reported as one
             if record.step == previous_step:
                 return  # another line about the same step (DeepSpeed prints two, ranks each one): no progress
             if record.step > previous_step:
+                lines_made = (record.step - previous_step) / self.steps_per_line
                 self.steps_per_line = record.step - previous_step
         epoch = record.epoch_s
         if epoch is not None and self.last_epoch is not None:
             gap = epoch - self.last_epoch
-            threshold = self._threshold()
-            if threshold is not None and gap > threshold and not self.eval_since and not restarted:
-                usual = self._usual()
+            threshold = None if usual is None else max(self.settings.stall_factor * usual, self.settings.stall_min_s)
+            # a gap the steps made in it account for is lines missing (an excerpt, a sparser log), not a stall
+            unexplained = gap - (lines_made - 1) * usual if usual is not None and lines_made > 1 else gap
+            if threshold is not None and unexplained > threshold and not self.eval_since and not restarted:
                 previous = self.last
                 events.append(make_event(
                     "STALL", record,

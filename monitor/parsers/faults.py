@@ -106,6 +106,11 @@ class _Traceback:
     chained: bool = False
 
 
+_SHARPER = {Kind.DEVICE_FAULT: 1, Kind.COMM_ERROR: 2, Kind.HANG: 3, Kind.OOM: 4}
+"""Kinds a CANN block's cause lines may give its header's event (a crash until then), the more
+telling last: a driver's failure may be it running out of memory."""
+
+
 class FaultScanner:
     """The fault events of one source, line by line."""
 
@@ -124,6 +129,7 @@ class FaultScanner:
         self.restarts = 0  # times the training step went back, so a fault after a restart is a new episode
         self.approx_time: str | None = None  # the time of the last timestamped progress line
         self.continuing = False  # the last line raised an event: indented lines after it belong to it
+        self.inner: tuple[Any, ...] | None = None  # a CANN header's crash held while its cause lines may follow
 
     # -- events -----------------------------------------------------------
 
@@ -244,6 +250,8 @@ class FaultScanner:
                 events = [self.event(hit, line, number) for hit in hits]
             elif self.continuing and adjacent and error_lines.is_continuation(line) and not self.net.tells_death(line):
                 events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
+                if self.inner is not None:
+                    self._sharpen(line)
             else:
                 events = self._uncataloged(line, number)
             if events and self.net.tells_death(line) and not any(e.kind is Kind.CRASH for e in events) and not (
@@ -264,12 +272,40 @@ class FaultScanner:
                     self._start_elastic(event, out)
                 else:
                     self._emit(event, out)
+            if not continued:
+                last = events[-1] if events else None
+                cann = last is not None and last.kind is Kind.CRASH and "cann" in (last.details or {})
+                self.inner = fold_key(last) if cann else None  # type: ignore[arg-type]
         while next_restart is not None:
             self.restarts += 1
             next_restart = next(restart_at, None)
         if clock:
             self.approx_time = clock[-1][1]  # the latest, for the next batch's first lines
         return out
+
+    def _sharpen(self, line: str) -> None:
+        """A CANN block's header (`EE9999: Inner Error!`) names only the module; its indented cause
+        lines say what failed (`rtMalloc execute failed, reason=[driver error:out of memory]`). The
+        cause line the net reads as a fault of a more telling kind gives the header's event that kind."""
+        verdict = self.net.take(line, error_lines.message_start(line))
+        if verdict is None or verdict.kind not in _SHARPER:
+            return
+        key = self.inner
+        held = self.held.get(key)  # type: ignore[arg-type]
+        if held is None or held.count != 1:
+            self.inner = None
+            return  # already output, or folded with repeats the line does not describe
+        first = held.first
+        if first.kind in _SHARPER and _SHARPER[first.kind] >= _SHARPER[verdict.kind]:
+            return
+        header = first.message.split(": [cause] ")[0].rstrip(".")  # without an earlier cause line
+        event = dataclasses.replace(
+            first, kind=verdict.kind, severity=max(first.severity, verdict.severity),
+            message=f"{header}: [cause] {line.strip()[:200]}",
+        )
+        del self.held[key]  # type: ignore[arg-type]
+        self.inner = fold_key(event)
+        self.held[self.inner] = _Held(event, restarts=held.restarts)
 
     def _died_with(self, line: str, number: int, fault: Event) -> Event:
         """The crash on a line that shows `fault` and says the process died of it (glog's FATAL level,
@@ -517,6 +553,7 @@ class FaultScanner:
             "restarts": self.restarts,
             "approx_time": self.approx_time,
             "continuing": self.continuing,
+            "inner": self.inner,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -531,6 +568,7 @@ class FaultScanner:
         self.restarts = snapshot["restarts"]
         self.approx_time = snapshot["approx_time"]
         self.continuing = snapshot["continuing"]
+        self.inner = snapshot["inner"]
 
 
 @dataclasses.dataclass

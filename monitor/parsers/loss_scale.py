@@ -25,6 +25,12 @@ guided-diffusion and improved-diffusion keep the scale's base-2 logarithm
 decreased lg_loss_scale to {lg}`. PaddlePaddle's dynamic loss scaler (`python/paddle/amp/grad_scaler.py`,
 `AmpScaler._update`, and the older `paddle/fluid/dygraph/amp/loss_scaler.py`) prints `Found inf or nan,
 current scale is: {scale}, decrease to: {scale}*{decr_ratio}` each time it lowers the scale.
+Colossal-AI's ZeRO optimizers skip a step whose gradients overflowed without printing the scale:
+`ShardedOptimizerV2.step` (`colossalai/zero/sharded_optim/sharded_optim_v2.py`) logs `found inf during
+ShardedOptimV2 step`, the low-level and Gemini optimizers (`colossalai/zero/low_level/low_level_optim.py`,
+`colossalai/zero/gemini/gemini_optimizer.py`) `Found overflow. Skip step`. Colossal-AI logs through
+rich, which wraps a long message under its own column: `found` may end one line and `inf during
+ShardedOptimV2 step` begin the next, so the message is found from `inf`.
 
 None of these messages names a step: the record takes `ctx.step` (a tqdm bar glued in
 front, or the latest progress line). The messages may follow a bar or a
@@ -51,6 +57,7 @@ _OVERFLOW = re.compile(
     r"|but cost-scaling factor ([^\s,]+) is already at minimum)"
     r"|Found NaN, decreased lg_loss_scale to ([^\s,]+)"
     r"|Found inf or nan, current scale is: ([^\s,]+), decrease to: [^\s,*]+\*([^\s,]+)"
+    r"|\binf during ShardedOptimV2 step|Found overflow\. Skip step"
 )
 
 
@@ -77,6 +84,7 @@ class ApexLossScaleParser(Parser):
     keywords = (
         "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
         "cost-scaling factor", "decreased lg_loss_scale", "Found inf or nan, current scale",
+        "inf during ShardedOptimV2 step", "Found overflow. Skip step",
     )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
@@ -90,6 +98,9 @@ class ApexLossScaleParser(Parser):
         "already at minimum",
         "Found NaN, decreased lg_loss_scale to 19.000",
         "Found inf or nan, current scale is: 65536.0, decrease to: 65536.0*0.5",
+        "[10/02/22 11:20:41] WARNING  colossalai - ShardedOptimizerV2 - WARNING: found inf during ShardedOptimV2 step",
+        "                             inf during ShardedOptimV2 step                     ",
+        "[11/14/23 09:02:17] INFO     colossalai - colossalai - INFO: Found overflow. Skip step",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:

@@ -433,6 +433,24 @@ def test_a_negative_loss_that_blows_up_by_orders_of_magnitude() -> None:
     assert run([step(i, line=i, loss=v) for i, v in enumerate(training)]) == []
 
 
+def test_a_negative_loss_that_comes_back_from_a_blow_up_far_worse_has_diverged() -> None:
+    """WaveGlow (NVIDIA/waveglow train.py prints `{iteration}:\t{loss:.9f}`): a negative log-likelihood
+    near -5.4 blows up to +40490 for one iteration, then settles near -1.5 and stays: the spike came
+    back in size, but the model it left is far worse (the loss of its first iterations). Besides the
+    spike, a divergence where it came back, once `blowup_records` records stay far above the level
+    before (by `climb_ratio` of its size and 3 noise deviations). Back near the old level, only the spike."""
+    before = [-5.41, -5.36, -5.52, -5.30, -5.47, -5.39, -5.44, -5.33]
+    after = [-3.41, -2.18, -1.69, -1.47, -1.52, -1.38, -1.61]
+    values = before + [38211.5] + after
+    spike, divergence = run([step(500 + i, line=i, loss=v) for i, v in enumerate(values)])
+    assert (spike.code, spike.step) == ("LOSS-SPIKE", 508)
+    assert (divergence.code, divergence.step, divergence.value) == ("DIVERGENCE", 509, -3.41)
+    assert divergence.details["records"] == 7 and "stayed there" in divergence.message
+    recovered = before + [38211.5] + [-4.2, -5.1, -5.35, -5.42, -5.38, -5.46]
+    [only] = run([step(500 + i, line=i, loss=v) for i, v in enumerate(recovered)])
+    assert only.code == "LOSS-SPIKE"
+
+
 def test_a_negative_loss_is_read_the_same_in_bulk() -> None:
     """A negative loss is judged record by record in both paths, its blow-up included."""
     from tests.conftest import scan_one_way

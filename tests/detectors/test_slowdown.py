@@ -180,3 +180,22 @@ def test_a_first_step_far_from_the_next_is_the_warm_up_and_no_baseline() -> None
     records = [step(0, step_time_s=60.0)] + steady(8, start=1, seconds=1.2) + steady(8, start=9, seconds=1.75, seed=4)
     [event] = run(records)
     assert event.step == 9 and 1.15 < event.baseline < 1.25
+
+
+def test_training_first_steps_settle_before_a_small_drop_counts() -> None:
+    """MXNet's Speedometer (`Iter[0] Batch [10]  Speed: 201.07 samples/sec`, python/mxnet/callback.py) at the
+    start of a run: throughput drifts down a few percent over its first records and stays. A log that
+    begins at training's first logged step needs `slow_short_ratio` until the baseline is full; the same
+    drop mid-run, or a clear one at the start, is still a slowdown."""
+    start = steady(6, start=1, seconds=1.0, jitter=0.003) + steady(8, start=7, seconds=1.06, jitter=0.003, seed=4)
+    assert run(start) == []
+    mid_run = steady(6, start=42780, seconds=1.0, jitter=0.003) + steady(8, start=42786, seconds=1.06,
+                                                                       jitter=0.003, seed=4)
+    [event] = run(mid_run)
+    assert event.step == 42786
+    clear = steady(6, start=1, seconds=1.0, jitter=0.003) + steady(8, start=7, seconds=1.5, jitter=0.003, seed=4)
+    [event] = run(clear)
+    assert event.step == 7 and 1.45 < event.details["ratio"] < 1.55
+    settled = steady(30, start=1, seconds=1.0, jitter=0.003) + steady(8, start=31, seconds=1.06, jitter=0.003, seed=4)
+    [event] = run(settled)
+    assert event.step == 31

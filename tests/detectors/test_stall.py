@@ -100,3 +100,15 @@ def test_a_scan_sees_the_timestamped_lines_after_the_last_step() -> None:
     [event] = [e for e in fault_events(text) if e.kind is Kind.HANG]
     assert (event.code, event.step, event.line) == ("UNFINISHED-RUN", 45000, 4)
     assert event.value == 7207
+
+
+def test_a_gap_the_steps_made_in_it_account_for_is_lines_missing_not_a_stall() -> None:
+    """An excerpt of a log cut between two of its parts (PaddleOCR prints every 10 steps: steps 170 to
+    200, then 1110 on), or logging made sparser: the steps went on at the usual pace through the gap.
+    A gap longer than those steps explain is still a stall, by the time they do not explain."""
+    every_10 = [step(10 * (i + 1), epoch_s=1_700_000_000.0 + 8.0 * i, time="t") for i in range(6)]
+    cut = step(1100, epoch_s=every_10[-1].epoch_s + 109 * 8.0 * 0.9, time="t")  # 109 lines' worth, a bit faster
+    assert run([*every_10, cut]) == []
+    stuck = step(1100, epoch_s=every_10[-1].epoch_s + 109 * 8.0 + 3600, time="t")  # an hour beyond them
+    [event] = run([*every_10, stuck])
+    assert event.code == "STALL" and event.step == 60 and event.details["resumed_step"] == 1100

@@ -139,3 +139,30 @@ def test_benign_ascend_lines_raise_nothing() -> None:
         "vnic link status: UP\n"
     )
     assert fault_events(text) == []
+
+
+def test_a_cann_header_takes_the_kind_its_cause_lines_tell() -> None:
+    """CANN's error manager prints `<code>: Inner Error!` and then the cause, indented, innermost
+    failure first (MindSpore's "CANN Common Error Analysis", EE9999 on-chip memory allocation
+    failure: halMemAlloc failed ... then `rtMalloc execute failed, reason=[driver error:out of memory]`).
+    The header's event becomes the most telling kind its cause lines show; a block whose lines
+    tell nothing more stays a crash, and a line after the block changes nothing."""
+    [oom] = [e for e in fault_events(
+        "EE9999: Inner Error!\n"
+        "        [driver interface] halMemAlloc failed: device_id=2, size=21474836480, type=2, env_type=3, "
+        "drvRetCode=6![FUNC:ReportError][FILE:npu_driver.cc][LINE:571]\n"
+        "        rtMalloc execute failed, reason=[driver error:out of memory][FUNC:ReportError]"
+        "[FILE:error_message_manage.cc][LINE:571]\n"
+    ) if e.code == "EE9999"]
+    assert oom.kind is Kind.OOM and "[cause] rtMalloc execute failed" in oom.message
+    [plain] = [e for e in fault_events(
+        "EZ9999: Inner Error!\n"
+        "        Parse dynamic kernel config fail.[FUNC:ParseDynamicKernelConfig][FILE:op_tiling.cc][LINE:88]\n"
+    ) if e.code == "EZ9999"]
+    assert plain.kind is Kind.CRASH
+    [after] = [e for e in fault_events(
+        "EZ9999: Inner Error!\n"
+        "epoch: 3 step: 120, loss is 2.0871\n"
+        "        rtMalloc execute failed, reason=[driver error:out of memory]\n"
+    ) if e.code == "EZ9999"]
+    assert after.kind is Kind.CRASH

@@ -153,3 +153,17 @@ def test_paddle_prints_the_scale_it_lowers_and_the_ratio() -> None:
                        "1.7763568394002505e-15*0.5")
     assert tiny.new_scale == 1.7763568394002505e-15 * 0.5
     assert overflows("Found inf or nan in the input tensor, skipping") == []
+
+
+def test_colossalai_zero_skips_a_step_without_printing_its_scale() -> None:
+    """Colossal-AI colossalai/zero/sharded_optim/sharded_optim_v2.py (ShardedOptimizerV2.step): `found inf
+    during ShardedOptimV2 step` when the grad scaler found an overflow; colossalai/zero/low_level/
+    low_level_optim.py (LowLevelZeroOptimizer.step): `Found overflow. Skip step`. Colossal-AI's logger is
+    rich's, which wraps the message under its column, so its second line alone is the overflow too."""
+    [whole] = overflows("[03/18/23 14:02:09] WARNING  colossalai - ShardedOptimizerV2 - WARNING: found inf during "
+                        "ShardedOptimV2 step")
+    assert (whole.scale, whole.new_scale) == (None, None)
+    assert len(overflows("                             inf during ShardedOptimV2 step                ")) == 1
+    assert len(overflows("[07/02/24 08:15:40] INFO     colossalai - colossalai - INFO: Found overflow. Skip step")) == 1
+    assert overflows("                    WARNING  colossalai - ShardedOptimizerV2 - WARNING: found   ") == []
+    assert overflows("INFO: no overflow found, step 120 applied") == []
