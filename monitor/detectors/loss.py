@@ -192,6 +192,15 @@ def _best_before(state: _Rank, refreshed: tuple[list[int], list[float]], n: int,
     return _after_refreshes(state.best, refreshed, n, bests)
 
 
+def _printed_twice(previous: StepRecord | None, batch: Columns, losses: np.ndarray[Any, Any]) -> bool:
+    """Whether a record of the batch repeats the step and loss of the one before it (all print a loss)."""
+    steps = batch.values("step")
+    first = [math.nan, math.nan] if previous is None or previous.step is None else [previous.step, previous.loss]
+    before_steps = np.concatenate(([first[0]], steps[:-1]))
+    before_losses = np.concatenate(([first[1]], losses[:-1]))
+    return bool(np.any((steps == before_steps) & (losses == before_losses)))
+
+
 def _place(record: StepRecord) -> str:
     """Where a record stands, for a message: its step, or its line when it prints no step."""
     return f"line {record.line}" if record.step is None else f"step {record.step}"
@@ -262,7 +271,12 @@ class LossDetector(Detector):
                 continue
             state = ranks.get(record.rank) or self._rank(record.rank)
             step = record.step
-            if step is not None and step <= 1 and state.previous is not None and starts_over(state.previous, record):
+            previous = state.previous
+            if previous is not None and step is not None and step == previous.step and loss == previous.loss and (
+                record.grad_norm == previous.grad_norm
+            ):
+                continue  # the same record printed again (two log handlers): one reading, or its noise looks nil
+            if step is not None and step <= 1 and previous is not None and starts_over(previous, record):
                 self._close(state, events)  # training started over: what came before is another run's
                 state = ranks[record.rank] = self._new_state()
             grad = record.grad_norm
@@ -313,6 +327,8 @@ class LossDetector(Detector):
         if np.any(batch.values("step") <= 1) and _starts_over_in(state.previous, batch):
             return None  # `observe` starts the series again there
         losses = batch.values("loss")
+        if _printed_twice(state.previous, batch, losses):
+            return None  # `observe` reads a record printed again once
         lines = batch.lines()
         loss_list: list[float] = losses.tolist()
         refreshed = state.loss.refreshes(loss_list, lines)

@@ -7,7 +7,11 @@ neither is a count that starts again after reaching its total, or after coming w
 logging interval of it (`position_of`).
 Evaluation records are not training steps and are ignored, and so is a count that goes back to its
 first step while counting to another total than before: a new stage of work in the same log (DINO's
-linear evaluation after its pretraining), not the same run resumed.
+linear evaluation after its pretraining), not the same run resumed. Nor is a count that starts again
+from its beginning (no further than one of its strides) in the log's own rhythm (no more than twice
+the time between the two progress lines before it): a counter that wraps, as DL4J's per-fit iteration
+count does (`Score at iteration 80 ...`, then `iteration 0`, seconds later), where a run that resumed
+took the time to start again.
 
 Deliberately not here: restarts that only a launcher message reveals
 (torchrun "Restarting workers", Slurm requeue): those are log lines, matched
@@ -16,7 +20,9 @@ by the fault catalog.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +37,8 @@ class RestartDetector(Detector):
     def __init__(self) -> None:
         self.last: dict[int | None, Position] = {}  # rank → (epoch, step) of its latest training record
         self.totals: dict[int | None, int] = {}  # rank → the last total its training records counted to
+        self.rhythm: dict[int | None, tuple[float | None, float | None, int | None]] = {}
+        """rank → (time of its latest timed record, the time between its last two, its latest step stride)"""
 
     def observe(self, records: list[Record]) -> list[Event]:
         events: list[Event] = []
@@ -44,13 +52,24 @@ class RestartDetector(Detector):
             rank, total = record.rank, record.total_steps
             previous = last.get(rank)
             last[rank] = position_of(record.epoch, step, total, previous)
+            at, gap, stride = self.rhythm.get(rank, (None, None, None))
+            now = record.epoch_s
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])
                 and went_back(previous, record.epoch, step)
                 and not (step <= 1 and total is not None and self.totals.get(rank, total) != total)
+                and not (  # a count that wrapped, in the log's rhythm
+                    stride is not None and step <= stride and now is not None and at is not None and gap
+                    and 0 <= now - at <= 2 * gap
+                )
             ):
                 events.append(self._event(record, previous))  # type: ignore[arg-type]
+            if previous is not None and step > previous[1] >= 0:
+                stride = step - previous[1]
+            if now is not None:
+                at, gap = now, (now - at if at is not None else gap)
+            self.rhythm[rank] = (at, gap, stride)
             if total is not None:
                 self.totals[rank] = total
         return events
@@ -69,13 +88,38 @@ class RestartDetector(Detector):
             return None
         counted = index[batch.present("total_steps")[index]]
         total = int(batch.values("total_steps")[counted[-1]]) if len(counted) else None
+        rank = batch.rank
+        rhythm = self._rhythm_after(batch, index, self.rhythm.get(rank, (None, None, None)), self.last.get(rank))
 
         def move() -> None:
             self.last[batch.rank] = end
+            self.rhythm[batch.rank] = rhythm
             if total is not None:
                 self.totals[batch.rank] = total
 
         return move
+
+    @staticmethod
+    def _rhythm_after(
+        batch: Columns, index: np.ndarray[Any, Any], rhythm: tuple[float | None, float | None, int | None],
+        position: Position | None,
+    ) -> tuple[float | None, float | None, int | None]:
+        """The rhythm `observe` leaves after the step records at `index`, none of which went back."""
+        at, gap, stride = rhythm
+        steps = batch.values("step")[index]
+        before = np.concatenate(([math.nan if position is None else position[1]], steps[:-1]))
+        forward = np.flatnonzero((steps > before) & (before >= 0))
+        if len(forward):
+            i = int(forward[-1])
+            stride = int(steps[i] - before[i])
+        timed = index[batch.present("epoch_s")[index]]
+        if len(timed):
+            clock = batch.values("epoch_s")[timed]
+            earlier = float(clock[-2]) if len(clock) >= 2 else at
+            if earlier is not None:
+                gap = float(clock[-1]) - earlier
+            at = float(clock[-1])
+        return at, gap, stride
 
     @staticmethod
     def _event(record: StepRecord, previous: Position) -> Event:

@@ -99,6 +99,11 @@ class StallDetector(Detector):
         kept = ~(both & (step == previous))  # another line about the same step is no progress
         if np.any(kept & both & (step < previous)):
             return False  # a restart: its gap is judged in `observe`
+        epoch = batch.values("epoch")
+        before = np.concatenate(([math.nan if self.last is None or self.last.epoch is None else self.last.epoch],
+                                 epoch[:-1]))
+        if np.any(both & (step == previous) & (epoch > before)):
+            return False  # a new epoch at the same step: `observe` follows it
         epoch_s, has_epoch = batch.values("epoch_s"), batch.present("epoch_s")
         timed = np.flatnonzero(kept & has_epoch)
         clock = epoch_s[timed]
@@ -151,8 +156,13 @@ class StallDetector(Detector):
         usual = self._usual()
         lines_made = 1.0  # how many usual progress lines' worth of steps this line moved on
         if record.step is not None and previous_step is not None:
-            restarted = record.step < previous_step  # the gap is a restart's, reported as one
-            if record.step == previous_step:
+            last = self.last
+            assert last is not None
+            new_epoch = record.epoch is not None and last.epoch is not None and record.epoch > last.epoch
+            # the gap is a restart's, reported as one; or a new epoch's, whose count starts over: how many
+            # steps it made is unknown
+            restarted = record.step < previous_step or (new_epoch and record.step <= previous_step)
+            if record.step == previous_step and not new_epoch:
                 return  # another line about the same step (DeepSpeed prints two, ranks each one): no progress
             if record.step > previous_step:
                 lines_made = (record.step - previous_step) / self.steps_per_line

@@ -168,7 +168,13 @@ class ParserSet:
                     previous = primary
                     outcome = self._fallback(line, number, append)
                     if outcome is None:
-                        keep((number, line, ctx.step))
+                        # a Markdown table's row holds `|`, which other layouts use too: the table's, if any
+                        row = table.parse(line, number, ctx) if table is not None and table.header else None
+                        if row is not None:
+                            self._take(table, row, append)
+                            _glued_message(line, number, ctx.step, keep)
+                        else:
+                            keep((number, line, ctx.step))
                         break
                     _glued_message(line, number, ctx.step, keep)
                     if outcome:

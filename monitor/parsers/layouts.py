@@ -191,6 +191,8 @@ class LearnedParser(Parser):
             row = csv_row(self.header, line[start:])
             if row is None:
                 self.header = None  # not a row of the CSV table: it has ended
+            elif not row:
+                return None  # a Markdown table's rule under its header
             else:
                 text, first = row, 0
         slots = read_slots(text, first)

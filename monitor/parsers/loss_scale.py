@@ -28,7 +28,10 @@ current scale is: {scale}, decrease to: {scale}*{decr_ratio}` each time it lower
 Colossal-AI's ZeRO optimizers skip a step whose gradients overflowed without printing the scale:
 `ShardedOptimizerV2.step` (`colossalai/zero/sharded_optim/sharded_optim_v2.py`) logs `found inf during
 ShardedOptimV2 step`, the low-level and Gemini optimizers (`colossalai/zero/low_level/low_level_optim.py`,
-`colossalai/zero/gemini/gemini_optimizer.py`) `Found overflow. Skip step`. Colossal-AI logs through
+`colossalai/zero/gemini/gemini_optimizer.py`) `Found overflow. Skip step`. torch_npu's GradScaler
+(`torch_npu/npu/amp/grad_scaler.py`) prints `Gradient overflow. Skipping step` when it skips the
+step and `Loss scaler reducing loss scale to {scale}` when it lowers the scale after it: the second
+line, which has the new scale, is the overflow (its bare first line is not counted again). Colossal-AI logs through
 rich, which wraps a long message under its own column: `found` may end one line and `inf during
 ShardedOptimV2 step` begin the next, so the message is found from `inf`.
 
@@ -58,6 +61,7 @@ _OVERFLOW = re.compile(
     r"|Found NaN, decreased lg_loss_scale to ([^\s,]+)"
     r"|Found inf or nan, current scale is: ([^\s,]+), decrease to: [^\s,*]+\*([^\s,]+)"
     r"|\binf during ShardedOptimV2 step|Found overflow\. Skip step"
+    r"|(?<![\w,] )Loss scaler reducing loss scale to (\d[\d.]*(?:e[+-]?\d+)?)"
 )
 
 
@@ -84,7 +88,7 @@ class ApexLossScaleParser(Parser):
     keywords = (
         "Gradient overflow.", "OVERFLOW! Skipping step.", "optimizer not run, scale_before", "PARAMETER loss_scale",
         "cost-scaling factor", "decreased lg_loss_scale", "Found inf or nan, current scale",
-        "inf during ShardedOptimV2 step", "Found overflow. Skip step",
+        "inf during ShardedOptimV2 step", "Found overflow. Skip step", "Loss scaler reducing loss scale to",
     )
     samples = (
         "Gradient overflow.  Skipping step, loss scaler 0 reducing loss scale to 16384.0",
@@ -101,6 +105,7 @@ class ApexLossScaleParser(Parser):
         "[10/02/22 11:20:41] WARNING  colossalai - ShardedOptimizerV2 - WARNING: found inf during ShardedOptimV2 step",
         "                             inf during ShardedOptimV2 step                     ",
         "[11/14/23 09:02:17] INFO     colossalai - colossalai - INFO: Found overflow. Skip step",
+        "Loss scaler reducing loss scale to 1024.0",
     )
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> LossScaleOverflow | None:
@@ -122,6 +127,8 @@ class ApexLossScaleParser(Parser):
         elif m.group(10) is not None:
             scale, ratio = _scale(m.group(10)), _scale(m.group(11))
             new_scale = scale * ratio if scale is not None and ratio is not None else None
+        elif m.group(12) is not None:
+            scale, new_scale = None, _scale(m.group(12))
         else:
             scale, new_scale = _scale(m.group(2)), _scale(m.group(3))
         time, epoch_s, rank, node = ctx.where(line, m.start())

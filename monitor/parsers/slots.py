@@ -41,7 +41,8 @@ _TOKEN = re.compile(
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
     r"|[-+]?(?:nan|NaN|inf)(?=[A-Z][a-z])"
     r"|-?1\.#(?:INF|IND|QNAN))"
-    r"|(?<![\w.#+/-])(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{19,40}(?=\.\d)|\d{1,18})(?:\.\d{0,40})?"
+    r"|(?<![\w.#+/-])(?!\d{4}(?P<date>[-/.])\d\d(?P=date)\d\d)"  # a date's year is no value
+    r"(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{19,40}(?=\.\d)|\d{1,18})(?:\.\d{0,40})?"
     r"|\.\d{1,40})"
     r"(?:[eE][-+]?\d{1,3})?)(?:[ \t]{0,2}/[ \t]{0,2}(?P<total>\d{1,18})(?![\d.]|/\d)|-(?P<upto>\d{1,18})(?=[A-Za-z]))?"
 )
@@ -128,6 +129,7 @@ def read_slots(line: str, start: int) -> list[Slot]:
     slots: list[Slot] = []
     previous = start
     in_losses = False  # inside a group of losses (`[Losses: x 0.12, conf 0.75, total 1.02]`)
+    changed: tuple[str, bool] | None = None  # the label of a value an arrow follows, for the value it became
     for m in _TOKEN.finditer(line, start):
         if len(slots) >= MAX_SLOTS:
             break
@@ -139,6 +141,9 @@ def read_slots(line: str, start: int) -> list[Slot]:
             raw, bracketed = label.group(1), bool(label.group(2))
         else:
             raw, bracketed = "", _BRACKET_ONLY.search(gap) is not None
+        if changed is not None:
+            raw, bracketed = changed if not raw else (raw, bracketed)
+            changed = None
         named = vocab.label(raw) if raw else _NO_LABEL
         if in_losses and _GROUP_ENDS.search(gap) is not None:
             in_losses = False
@@ -147,6 +152,11 @@ def read_slots(line: str, start: int) -> list[Slot]:
         if in_losses and named.meaning is None and raw:
             named = named._replace(meaning=_TOTAL if named.name in _TOTALS else _COMPONENT)
         printed_unit, end = _unit_after(line, m.end())
+        if _FROM.match(line, end):
+            # `lr 0.1 -> 0.01`, `(inf --> 0.7240)`: where a value came from (an early stop's first best) is
+            # no news; the value it became takes its name
+            previous, changed = end, (raw, bracketed)
+            continue
         total = m.group("total")
         slots.append(Slot(
             named.name, named.split, named.meaning, m.group(), _value(m), int(total) if total else None,
@@ -156,6 +166,8 @@ def read_slots(line: str, start: int) -> list[Slot]:
     return _index_before_colon(line, slots)
 
 
+_FROM = re.compile(r"[ \t]{0,3}(?:-{1,2}>|=>|\u2192)")
+"""An arrow after a value: the value is what changed into the next one."""
 _STEP_BEFORE_VALUE = Meaning("step", 1, 0)
 # A group of losses: `Losses:` (or `loss:`) followed by named values, up to a closing bracket. Its
 # members are loss components, its `total` the loss (PyTorch-YOLOv3's `[Losses: x 0.1, ..., total 1.0]`).
@@ -167,22 +179,29 @@ _COMPONENT = Meaning("loss", COMPONENT_TIER, 0)
 _NO_LABEL = Label("", None, None, None)
 
 
+_COPULAS = frozenset({"is", "was", "=", "equals"})
+
+
 def _index_before_colon(line: str, slots: list[Slot]) -> list[Slot]:
     """`Validation loss 8416:  0.7117`: a whole number right after a name and before a colon, then an
     unnamed value, is the step the value belongs to; the name is the value's; in brackets too
     (crnn-pytorch's `train_batch_loss[ 6510 ]:  1.57`). So is a whole number
     between a loss name and an unnamed fraction (`Train loss 12001 0.166141`). A name that says which
     counter (`Average loss at step 2000: 4.39`, TensorFlow's word2vec tutorial; `at batch`, `at epoch`)
-    gives the value what stands before `at`, and the number that counter's meaning."""
+    gives the value what stands before `at`, and the number that counter's meaning; after such a name
+    the value may follow `is` or `=` too (DL4J's ScoreIterationListener: `Score at iteration 60 is NaN`)."""
     for i in range(len(slots) - 1):
         here, after = slots[i], slots[i + 1]
+        counted = " at " in here.name  # `Score at iteration 60 is NaN`: the sentence names the value by its subject
         if not (
-            here.name and not after.name and here.total is None and not here.unit and here.value is not None
-            and here.value.is_integer()
+            here.name and (not after.name or (counted and after.name in _COPULAS)) and here.total is None
+            and not here.unit and here.value is not None and here.value.is_integer()
         ):
             continue
         between = line[here.end : after.start].strip()
-        if between == ":" or (here.bracketed and between.replace(" ", "") in ("]:", "):")) or (
+        if between == ":" or (counted and between in _COPULAS) or (
+            here.bracketed and between.replace(" ", "") in ("]:", "):")
+        ) or (
             # `Train loss 12001 0.166141` (NVIDIA's Tacotron 2 and WaveGlow): a loss name, a whole
             # number, then a fraction after a blank: the number is the step, the fraction the loss
             not between and here.meaning is not None and here.meaning.field == "loss" and here.text.isdecimal()
@@ -329,9 +348,12 @@ def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]
 
 
 def _counter(slot: Slot) -> bool:
-    """An unnamed, unitless whole number: it may count steps."""
+    """An unnamed, unitless whole number: it may count steps (a duration, `00:10`, never does)."""
     value = slot.value
-    return not slot.name and not slot.unit and value is not None and value >= 0 and value.is_integer()
+    return (
+        not slot.name and not slot.unit and value is not None and value >= 0 and value.is_integer()
+        and ":" not in slot.text
+    )
 
 
 bare_pair = re.compile(
@@ -423,7 +445,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
                     in_epoch = slot  # `[e][i/n]`, `Epoch e, i/N`, timm's `Train: e [i/n (p%)]`, Keras `i/n [===]`
                 elif position == 0 and slot.bracketed and slot.total is None:
                     step_slot, step_rank = slot, (5, 0)  # `[1000] loss=...` (CLU)
-                elif slot.total is None:
+                elif slot.total is None and not line.startswith("%", slot.end):  # a percentage counts nothing
                     counters.append(position)
                     if position == 0:
                         leading = slot
@@ -502,14 +524,19 @@ def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
     header of comma-separated names without blanks is a CSV file's (Keras' `CSVLogger`, timm's
     `summary.csv`, Lightning's `CSVLogger`): its columns are numbered, as -1, -2, ... (see `csv_row`)."""
     text = line[start:].strip()
+    least = 3
     if "," in text and not any(c.isspace() for c in text):
         columns = tuple((-1 - i, name) for i, name in enumerate(text.split(",")))
+    elif "|" in text and (cells := _cells(text, "|")):
+        # a Markdown table (GitHub turns a pasted HTML table into one: the HF Trainer's notebook table,
+        # `Step | Training Loss | Validation Loss`): its cells, numbered as a CSV file's; two suffice
+        columns, least = tuple((-1 - i, " ".join(name.split())) for i, name in enumerate(cells)), 2
     else:
         # columns padded apart by two blanks or more may have names of two words (DeepXDE's `Step
         # Train loss    Test loss     Test metric`); one blank apart, every word is a column
         words = _NAMES_WITH_BLANKS if _WIDE_GAP.search(text) else _NAMES
         columns = tuple((start + m.start(), m.group()) for m in words.finditer(line, start))
-    if not 3 <= len(columns) <= MAX_SLOTS or not all(
+    if not least <= len(columns) <= MAX_SLOTS or not all(
         _HEADER_NAME.fullmatch(word) for _, name in columns for word in name.split(" ")
     ):
         return None
@@ -521,17 +548,34 @@ def table_header(line: str, start: int) -> tuple[tuple[int, str], ...] | None:
 
 
 
+def _cells(text: str, separator: str) -> list[str]:
+    """The cells of a row, less the empty ones a Markdown row may begin and end with (`| 1 | 2.3 |`)."""
+    cells = text.strip().split(separator)
+    if separator == "|":
+        if cells and not cells[0].strip():
+            cells = cells[1:]
+        if cells and not cells[-1].strip():
+            cells = cells[:-1]
+    return [cell.strip() for cell in cells]
+
+
+_RULE = re.compile(r":?-{2,}:?")
+_NO_VALUE = frozenset({"no log", "n/a", "none", "-"})
+"""Cells that hold no value (the HF Trainer's table writes `No log` before a loss was logged)."""
+
+
 def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
-    """A CSV row under a CSV header, as `name: value` pairs that `read_slots` names like any line (an
-    empty cell is left out); None when `text` is not a row of that table (another number of cells, or a
-    cell that is not a number)."""
-    cells = text.strip().split(",")
+    """A row under a CSV or Markdown header, as `name: value` pairs that `read_slots` names like any line
+    (an empty cell is left out); "" for a Markdown table's rule (`-- | --`); None when `text` is not a
+    row of that table (another number of cells, or a cell that is not a number)."""
+    cells = _cells(text, "|" if "|" in text else ",")
     if len(cells) != len(columns):
         return None
+    if all(_RULE.fullmatch(cell) for cell in cells):
+        return ""
     pairs = []
     for (_, name), cell in zip(columns, cells):
-        cell = cell.strip()
-        if cell:
+        if cell and cell.lower() not in _NO_VALUE:
             if read_number(cell) is None:
                 return None
             pairs.append(f"{name}: {cell}")

@@ -462,3 +462,29 @@ def test_a_negative_loss_is_read_the_same_in_bulk() -> None:
         bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
         assert bulk[:3] == line_by_line[:3]
         assert bulk[0].count("LOSS-SPIKE") == 1
+
+
+def test_a_record_printed_twice_is_read_once() -> None:
+    """TensorFlow's slim `train` (tf_slim/learning.py `train_step`: `global step %d: loss = %.4f (%.3f sec/step)`)
+    logged through two handlers prints every line twice: the copies would halve the loss's noise
+    estimate (every other difference 0), and an ordinary wobble would pass for a spike."""
+    losses = [0.1225, 0.1975, 0.1816, 0.1463, 0.3145, 0.2371, 0.2558, 0.1591, 0.0917, 0.1846,
+              0.2140, 0.1702, 0.0855, 0.1398, 0.1998, 0.2432, 0.2112, 0.1650, 0.1290, 0.2210]
+    once = [step(300 + i, line=i, loss=v) for i, v in enumerate(losses)]
+    twice = [step(300 + i // 2, line=i, loss=losses[i // 2]) for i in range(2 * len(losses))]
+    codes = [e.code for e in run(twice)]
+    assert codes == [e.code for e in run(once)]
+    assert "DIVERGENCE" not in codes
+
+
+def test_a_record_printed_twice_is_read_once_in_bulk() -> None:
+    from tests.conftest import scan_one_way
+
+    rows = []
+    for i in range(300):
+        row = f"INFO:tensorflow:global step {100 + i}: loss = {0.2 + 0.05 * ((i * 7) % 5):.4f} (1.200 sec/step)"
+        rows += [row, row]
+    text = "\n".join(rows) + "\n"
+    for chunk in (256, 8192):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]

@@ -155,3 +155,38 @@ def test_a_count_to_another_total_from_its_first_step_is_a_new_stage_not_a_resta
     assert [e.code for e in RestartDetector().observe(again)] == ["STEP-RESTART"]
     midway = [step(1560, epoch=99, total_steps=1562, loss=3.6), step(400, line=1, epoch=50, total_steps=782, loss=4.0)]
     assert [e.code for e in RestartDetector().observe(midway)] == ["STEP-RESTART"]
+
+
+def test_a_count_that_wraps_in_the_logs_rhythm_is_no_restart() -> None:
+    """DL4J's ScoreIterationListener (deeplearning4j optimize/listeners/ScoreIterationListener.java)
+    prints `Score at iteration {n} is {score}` every few iterations of a count that starts again at 0
+    with each fit: 80, then 0 seconds later. A count back at its beginning (within one stride) as soon
+    as the next line was due is no restart; one that came back after the time a relaunch takes is, and
+    so is one that goes back only part of the way, however soon."""
+    def timed(steps: list[int], times: list[float]) -> list:
+        return [step(s, loss=0.69, epoch_s=1_700_000_000.0 + t, time="t") for s, t in zip(steps, times)]
+
+    wrapped = timed([0, 20, 40, 60, 80, 0, 20], [0, 7, 14, 21, 28, 35, 42])
+    assert RestartDetector().observe(wrapped) == []
+    relaunched = timed([0, 20, 40, 60, 80, 0, 20], [0, 7, 14, 21, 28, 628, 635])
+    [event] = RestartDetector().observe(relaunched)
+    assert event.step == 0 and event.baseline == 80
+    resumed = timed([1000, 1020, 1040, 1060, 1080, 1040], [0, 7, 14, 21, 28, 35])
+    [event] = RestartDetector().observe(resumed)
+    assert event.step == 1040
+
+
+def test_a_wrapping_count_is_read_the_same_in_bulk() -> None:
+    """The batch screen keeps the rhythm (time, interval, stride) that record-by-record reading keeps."""
+    from tests.conftest import scan_one_way
+
+    rows = []
+    for i in range(400):
+        second = 7 * i
+        rows.append(f"2024-03-05 10:{second // 60 % 60:02d}:{second % 60:02d} iteration {20 * (i % 5)}: "
+                    f"loss {0.69 + 0.001 * (i % 3):.4f}")
+    rows.insert(300, "2024-03-05 12:00:00 iteration 0: loss 0.6900")  # back to 0 long after: a relaunch
+    text = "\n".join(rows) + "\n"
+    for chunk in (512, 8192):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]

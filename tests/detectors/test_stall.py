@@ -112,3 +112,19 @@ def test_a_gap_the_steps_made_in_it_account_for_is_lines_missing_not_a_stall() -
     stuck = step(1100, epoch_s=every_10[-1].epoch_s + 109 * 8.0 + 3600, time="t")  # an hour beyond them
     [event] = run([*every_10, stuck])
     assert event.code == "STALL" and event.step == 60 and event.details["resumed_step"] == 1100
+
+
+def test_a_new_epoch_at_the_same_step_is_progress_whose_steps_are_unknown() -> None:
+    """ESPnet2 (espnet2/train/reporter.py) counts batches within the epoch: `17epoch:train:6376-6750batch`,
+    and a log cut between epochs shows `18epoch:train:6376-6750batch` next, minutes later. A new epoch
+    is progress, even at the same count, and a count per epoch gives no measure of the steps it made:
+    as with one that starts over, the gap is no stall."""
+    start = 1_700_000_000.0
+    records = [step(375 * (i + 1), epoch=17, epoch_s=start + 5.0 * i, time="t") for i in range(18)]
+    records += [step(6750, epoch=18, epoch_s=start + 5.0 * 17 + 108, time="t"),
+                step(7125, epoch=18, epoch_s=start + 5.0 * 17 + 113, time="t")]
+    assert run(records) == []
+    stuck = records[:18] + [step(6750, epoch=17, epoch_s=start + 5.0 * 17 + 900, time="t"),
+                            step(7125, epoch=17, epoch_s=start + 5.0 * 17 + 3600, time="t")]
+    [event] = run(stuck)
+    assert event.code == "STALL" and event.details["resumed_step"] == 7125

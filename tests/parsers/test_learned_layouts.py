@@ -1601,3 +1601,59 @@ def test_two_models_printed_at_the_same_step_are_not_one_series(tmp_path) -> Non
     assert {r.loss_scale for r in read} == {131072.0}
     events = _events(tmp_path, lines(*rows))
     assert [e.code for e in events if e.kind in ("overflow", "loss_spike", "divergence")] == []
+
+
+def test_markdown_tables_are_tables_under_their_header() -> None:
+    """The Hugging Face Trainer's notebook table (transformers/utils/notebook.py `NotebookTrainingTracker`,
+    an HTML table of `Step`, `Training Loss`, `Validation Loss` and the metrics, `No log` before a loss
+    was logged) reaches issues as the Markdown table GitHub makes of a pasted HTML table: `|`-separated
+    cells, a rule of dashes under the header. TRL's GRPO trainer logs through the same table."""
+    hf = steps(lines("Step | Training Loss | Validation Loss", "-- | -- | --", "50 | No log | 2.412000",
+                     "100 | 2.310500 | 2.287000", "150 | nan | nan"))
+    assert [(r.step, r.loss, r.eval_loss) for r in hf][:2] == [(50, None, approx(2.412)),
+                                                              (100, approx(2.3105), approx(2.287))]
+    assert math.isnan(hf[2].loss)
+    grpo = steps(lines("| Step | Training Loss | reward | reward_std | kl |", "|---|---|---|---|---|",
+                       "| 1 | -0.021700 | 0.812500 | 0.402000 | 0.000000 |",
+                       "| 2 | 0.004100 | 0.875000 | 0.331000 | 0.000412 |"))
+    assert [(r.step, r.loss) for r in grpo] == [(1, approx(-0.0217)), (2, approx(0.0041))]
+    assert steps(lines("| Name | Type | Params |", "|---|---|---|", "| model | GPT | 124 M |")) == []
+
+
+def test_a_value_an_arrow_follows_is_where_it_came_from() -> None:
+    """The early-stopping helper common in time-series repositories (pytorchtools `EarlyStopping`:
+    `Validation loss decreased ({best:.6f} --> {val_loss:.6f}).  Saving model ...`, its first best
+    np.inf) names the old value, then the new one: the old one is no news, inf included; a learning
+    rate printed as `lr 0.1 -> 0.01` is the new one."""
+    early = steps(lines("Validation loss decreased (inf --> 0.723953).  Saving model ...",
+                        "Epoch: 2, Steps: 281 | Train Loss: 0.6680108 Vali Loss: 0.6862536"))
+    assert all(r.loss is None or math.isfinite(r.loss) for r in early)
+    assert all(r.eval_loss is None or math.isfinite(r.eval_loss) for r in early)
+    decayed = steps(lines("step 100 lr 0.1 -> 0.01 loss 2.31", "step 200 lr 0.01 -> 0.001 loss 2.20"))
+    assert [(r.step, r.lr) for r in decayed] == [(100, approx(0.01)), (200, approx(0.001))]
+
+
+def test_a_value_named_by_its_sentence_after_at_iteration() -> None:
+    """DL4J's ScoreIterationListener (deeplearning4j-nn optimize/listeners/ScoreIterationListener.java,
+    logged through logback's `HH:mm:ss.SSS [thread] LEVEL logger - msg`): `Score at iteration {n} is
+    {score}`, the score being its loss; not finite, it is the run's NaN (a score is a metric elsewhere,
+    so a finite one is no loss)."""
+    dl4j = steps(lines("09:12:03.118 [main] INFO  o.d.o.l.ScoreIterationListener - Score at iteration 40 is NaN",
+                       "09:12:09.902 [main] INFO  o.d.o.l.ScoreIterationListener - Score at iteration 60 is NaN"))
+    assert [r.step for r in dl4j] == [40, 60] and all(math.isnan(r.loss) for r in dl4j)
+    finite = steps(lines("Loss at iteration 300 is 2.5", "Loss at iteration 400 is 2.4"))
+    assert [(r.step, r.loss) for r in finite] == [(300, approx(2.5)), (400, approx(2.4))]
+
+
+def test_dates_durations_and_percentages_count_no_steps() -> None:
+    """stable-dreamfusion's custom tqdm `bar_format` (`{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt}
+    [{elapsed}<{remaining}, {rate_fmt}]`, the loss in the description) and its `==> [2023-07-17_21-23-59]
+    Start Training ... Epoch 82/300` banner: a date's year, an elapsed time and a percentage that grow
+    are no step counters."""
+    text = lines("==> [2023-07-17_21-23-59] Start Training /runs/a Epoch 82/300, lr=0.050000 ...",
+                 "loss=0.9800 (0.9800), lr=0.050000: :  50% 50/100 [00:09<00:09,  5.39it/s]",
+                 "loss=0.9700 (0.9750), lr=0.050000: :  51% 51/100 [00:10<00:09,  5.36it/s]",
+                 "loss=0.9600 (0.9700), lr=0.050000: :  52% 52/100 [00:11<00:08,  5.35it/s]")
+    found = steps(text)
+    assert 2023 not in [r.step for r in found]
+    assert {r.step for r in found} <= {82, 50, 51, 52, None}

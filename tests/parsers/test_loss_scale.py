@@ -167,3 +167,16 @@ def test_colossalai_zero_skips_a_step_without_printing_its_scale() -> None:
     assert len(overflows("[07/02/24 08:15:40] INFO     colossalai - colossalai - INFO: Found overflow. Skip step")) == 1
     assert overflows("                    WARNING  colossalai - ShardedOptimizerV2 - WARNING: found   ") == []
     assert overflows("INFO: no overflow found, step 120 applied") == []
+
+
+def test_torch_npu_grad_scaler_lowers_its_scale_on_a_line_of_its_own() -> None:
+    """torch_npu torch_npu/npu/amp/grad_scaler.py: `_maybe_opt_step` prints `Gradient overflow. Skipping
+    step` and `_npu_update_scale` then `Loss scaler reducing loss scale to {scale}` (the new scale). One
+    overflow per skipped step: the line with the scale; growing the scale back is none."""
+    [o] = overflows("Gradient overflow. Skipping step\nLoss scaler reducing loss scale to 2048.0")
+    assert (o.scale, o.new_scale) == (None, 2048.0)
+    [glued] = overflows("Loss scaler reducing loss scale to 64.0Loss scaler reducing loss scale to 64.0")
+    assert glued.new_scale == 64.0
+    assert overflows("Loss scaler increasing loss scale to 4096.0") == []
+    [apex] = overflows("Gradient overflow.  Skipping step, loss scaler reducing loss scale to 512.0")
+    assert apex.new_scale == 512.0
