@@ -70,11 +70,13 @@ _LEAD = re.compile(
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
 # a thread id (absl prints Python's, a 64-bit number), a logger name and source location (glog
-# `139876 train.py:48]`, DINOv2's `90 dinov2 helpers.py:102]`, `[logging.py:96:log_dist]`), a level.
+# `139876 train.py:48]`, DINOv2's `90 dinov2 helpers.py:102]`, `[logging.py:96:log_dist]`, Swin
+# Transformer's `(main.py 216):`), a level.
 _CLOSE = re.compile(r"[^\[\]\n]{0,48}\]:?")
 _AFTER_STAMP = re.compile(
     r"(?:\s{0,4}(?:\d{1,20}\s{1,4})?(?:[IWEF]\s)?(?:[A-Za-z][\w.-]{0,40}\s)?\[?[\w.-]{1,64}\.(?:py|cc|cpp|cu|h|lua|go|rs|java|scala)"
     r":\d{1,6}(?::\w{1,40})?\]?:?"
+    r"|\s{0,4}\([\w.-]{1,64}\.py \d{1,6}\):?"
     r"|\s{0,4}(?:-\s)?\[?(?:INFO|WARNING|WARN|DEBUG|ERROR|I|W)\]?:?(?=\s)"
     r"|\s{0,4}\[rank\d{1,6}\]:)+"
 )
@@ -443,6 +445,11 @@ def read(line: str, slots: list[Slot]) -> Reading:
                     epoch_slot is not None or position == 0 or (position == 1 and leading is not None)
                 ):
                     in_epoch = slot  # `[e][i/n]`, `Epoch e, i/N`, timm's `Train: e [i/n (p%)]`, Keras `i/n [===]`
+                elif (
+                    slot.total is not None and in_epoch is not None and epoch_slot is None and slot.bracketed
+                    and line[in_epoch.end : slot.start].strip() in ("][", "] [")
+                ):  # Swin Transformer's `Train: [e/E][i/n]`: the epoch of its total, then the batch
+                    epoch_slot, in_epoch = in_epoch, slot
                 elif position == 0 and slot.bracketed and slot.total is None:
                     step_slot, step_rank = slot, (5, 0)  # `[1000] loss=...` (CLU)
                 elif slot.total is None and not line.startswith("%", slot.end):  # a percentage counts nothing
@@ -507,8 +514,17 @@ def read(line: str, slots: list[Slot]) -> Reading:
         fields, eval_fields, step, epoch, total, elapsed, named, tuple(counters), names, chosen,
         where.get(id(counter)) if counter is not None else None,
         where.get(id(epoch_slot)) if epoch_slot is not None else None, printed_rank,
-        tuple(p for p in losses if p != chosen["loss"][0]) if "loss" in chosen else (),
+        _terms(slots, losses, chosen["loss"][0]) if "loss" in chosen else (),
     )
+
+
+def _terms(slots: list[Slot], losses: list[int], loss_at: int) -> tuple[int, ...]:
+    """Positions of the values beside the loss that are terms of it: the line's other training losses,
+    and a penalty the loss adds (GRPO's `beta * kl`; PPO's KL is no loss, but one that is not finite
+    is the run's NaN all the same)."""
+    names = vocabulary().penalties
+    divergences = [i for i, s in enumerate(slots) if s.name in names and s.split != "eval" and i not in losses]
+    return tuple(p for p in losses + divergences if p != loss_at)
 
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})

@@ -96,6 +96,7 @@ class Vocabulary:
         self.summaries = frozenset(data["summaries"])
         self.loss_prefixes = frozenset(data["loss_prefixes"])
         self.nonfinite_only = frozenset(data["nonfinite_only"])
+        self.penalties = frozenset(data["penalties"])
         # loss names only before what they are of in brackets, in the last tier of the loss names
         self.loss_heads = {name: Meaning("loss", len(data["fields"]["loss"]) - 1) for name in data["loss_heads"]}
 

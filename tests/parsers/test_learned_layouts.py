@@ -1657,3 +1657,32 @@ def test_dates_durations_and_percentages_count_no_steps() -> None:
     found = steps(text)
     assert 2023 not in [r.step for r in found]
     assert {r.step for r in found} <= {82, 50, 51, 52, None}
+
+
+def test_a_penalty_that_is_not_finite_is_read_the_same_in_bulk() -> None:
+    """A compiled layout reads a penalty beside the loss (`kl`) only when finite: the line whose KL is not
+    finite takes the full reading, which makes its loss not finite, in both paths."""
+    rows = [f"step {i} | loss: {0.01 + 0.001 * (i % 3):.4f} | kl: {0.0004 * (i % 5):.5f} | reward: 0.8"
+            for i in range(1, 400)]
+    rows[300] = "step 301 | loss: 0.0110 | kl: nan | reward: 0.8"
+    text = "\n".join(rows) + "\n"
+    for chunk in (256, 8192):
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3]
+        assert bulk[0].count("code='LOSS-NAN'") == 1
+
+
+def test_swin_transformer_train_lines_behind_its_logger_prefix() -> None:
+    """Swin Transformer (microsoft/Swin-Transformer logger.py: `[%(asctime)s %(name)s] (%(filename)s
+    %(lineno)d): %(levelname)s %(message)s`, its console variant without the blank; main.py
+    `train_one_epoch`: `Train: [{epoch}/{EPOCHS}][{idx}/{num_steps}]\\teta ... lr ...\\t wd ...\\ttime {val}
+    ({avg})\\tloss {val} ({avg})\\tgrad_norm {val} ({avg})\\t...`), copied by VMamba, SimMIM and many
+    vision repositories: the source location is prefix, `[e/E]` the epoch, `[i/n]` the batch in it."""
+    found = steps(lines(
+        "[2024-05-02 10:00:19 swin_tiny] (main.py 216): INFO Train: [3/300][100/1251]\teta 0:07:04 lr 0.000125\t "
+        "wd 0.0500\ttime 0.4512 (0.4630)\tloss 5.1213 (5.2201)\tgrad_norm 3.1021 (3.0114)\tmem 9083MB",
+        "[2024-05-02 10:01:04 swin_tiny](main.py 216): INFO Train: [3/300][200/1251]\teta 0:06:18 lr 0.000126\t "
+        "wd 0.0500\ttime 0.4498 (0.4601)\tloss nan (nan)\tgrad_norm inf (inf)\tmem 9083MB"))
+    assert [(r.step, r.epoch, r.total_steps) for r in found] == [(100, 3.0, 1251), (200, 3.0, 1251)]
+    assert found[0].loss == approx(5.1213) and found[0].grad_norm == approx(3.1021)
+    assert math.isnan(found[1].loss) and found[1].time == "2024-05-02T10:01:04"

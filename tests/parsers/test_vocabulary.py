@@ -129,3 +129,24 @@ def test_an_identifier_with_loss_inside_it_is_a_component_loss() -> None:
     assert classified("l1 charbonnier loss color") != "loss"  # words, not one identifier
     assert classified("best_loss_color") != "loss"
     assert classified("loss_scale") == "loss_scale"
+
+
+@pytest.mark.parametrize("name", DATA["nonfinite_only"])
+def test_every_nonfinite_only_name_is_the_runs_nan_where_no_loss_is_printed(name: str) -> None:
+    """`| KL | nan |` (openai/baselines' logger), `Score at iteration 60 is NaN` (DL4J): not finite, the
+    value is the run's NaN where the line prints no loss; finite, it is no loss."""
+    bad = steps(f"step 10 | {name}: nan | lr: 0.001\nstep 20 | {name}: nan | lr: 0.001")
+    assert bad and all(r.loss is not None and r.loss != r.loss for r in bad)
+    fine = steps(f"step 10 | {name}: 0.52 | lr: 0.001\nstep 20 | {name}: 0.48 | lr: 0.001")
+    assert all(r.loss is None for r in fine)
+
+
+@pytest.mark.parametrize("name", DATA["penalties"])
+def test_every_penalty_not_finite_beside_a_finite_loss_makes_it_not_finite(name: str) -> None:
+    """TRL's GRPO trainer adds `beta * kl` to its loss and logs both: a KL that is not finite is the run's
+    NaN though the printed loss is finite; a finite one leaves the loss as printed. A score is no penalty."""
+    bad = steps(f"step 10 | loss: 0.0123 | {name}: 0.0004\nstep 20 | loss: 0.0119 | {name}: nan")
+    assert bad[0].loss == approx(0.0123) and bad[1].loss != bad[1].loss
+    assert name != "score"
+    metric = steps("step 10 | loss: 0.0123 | score: nan\nstep 20 | loss: 0.0119 | score: nan")
+    assert [r.loss for r in metric] == [approx(0.0123), approx(0.0119)]
