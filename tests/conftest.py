@@ -57,6 +57,17 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
     return run
 
 
+def events_both_ways(text: str, chunks: tuple[int, ...] = (256, 8192)) -> str:
+    """The events of a scan of `text`, after checking that the bulk path and the line-by-line path
+    give the same events, summary and state for every chunk size in `chunks`."""
+    events = ""
+    for chunk in chunks:
+        bulk, line_by_line = scan_one_way(text, True, chunk), scan_one_way(text, False, chunk)
+        assert bulk[:3] == line_by_line[:3], f"bulk and line-by-line scans differ (chunks of {chunk} bytes)"
+        events = bulk[0]
+    return events
+
+
 def scan_one_way(text: str, bulk: bool, chunk: int) -> tuple[str, dict[str, object], str, int]:
     """Events, summary and final state of a scan of `text` read in chunks of `chunk` bytes, through the
     bulk path (a layout read a block at a time, detectors screening columns) or line by line, record
