@@ -49,6 +49,8 @@ FRAME = 'File "'
 _FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]{0,200})(?::\s?(?P<text>.*))?$")
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+_TAIL = re.compile(r"[A-Za-z_][\w.]{0,200}(?:Error|Exception)(?::|$)")
+"""An exception line as a traceback ends, at the start of a line (an excerpt that kept only its tail)."""
 _MAX_TRACEBACK_LINES = 2000
 _MAX_OPEN_TRACEBACKS = 64
 _DIGITS = re.compile(r"\d")
@@ -130,6 +132,7 @@ class FaultScanner:
         self.approx_time: str | None = None  # the time of the last timestamped progress line
         self.continuing = False  # the last line raised an event: indented lines after it belong to it
         self.inner: tuple[Any, ...] | None = None  # a CANN header's crash held while its cause lines may follow
+        self.after_code = False  # the last line was indented as a traceback's source line is
 
     # -- events -----------------------------------------------------------
 
@@ -241,9 +244,13 @@ class FaultScanner:
             if not adjacent and self.tracebacks:
                 self._interrupt(out)  # progress lines came between: no traceback spans them
             self.last_number = number
+            code_before, self.after_code = self.after_code, line.startswith("    ") and not line.isspace()
             if _CHATTER in line:
                 self.continuing = False
                 continue
+            if not self.tracebacks and code_before and adjacent and _TAIL.match(line):
+                # an exception line right after a source line: a traceback whose head was left out
+                self.tracebacks[""] = _Traceback("", number, number, line)
             hits = match(line)
             continued = False
             if hits:
@@ -554,6 +561,7 @@ class FaultScanner:
             "approx_time": self.approx_time,
             "continuing": self.continuing,
             "inner": self.inner,
+            "after_code": self.after_code,
         }
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -569,6 +577,7 @@ class FaultScanner:
         self.approx_time = snapshot["approx_time"]
         self.continuing = snapshot["continuing"]
         self.inner = snapshot["inner"]
+        self.after_code = snapshot["after_code"]
 
 
 @dataclasses.dataclass

@@ -407,3 +407,20 @@ def test_an_uncaught_exception_line_without_its_traceback_is_also_the_crash() ->
     events = fault_events(behind)
     assert sorted(str(e.kind) for e in events) == ["crash", "oom"]
     assert next(e for e in events if e.kind is Kind.CRASH).code == "PYTHON-EXCEPTION"
+
+
+def test_an_exception_line_right_after_a_source_line_ends_a_traceback_whose_head_was_left_out() -> None:
+    """Python prints a traceback's frames as `  File "...", line N, in f` and the source line indented
+    by four, then `Type: message` at the start of a line (traceback.py, `StackSummary.format` and
+    `format_exception_only`). A log that kept only its last source line and the exception line is that
+    traceback's end: the crash. The same exception line after an ordinary line is a message."""
+    [crash] = [e for e in fault_events(
+        "    grad_buffer = grad_partition.to(device, non_blocking=True)\n"
+        "RuntimeError: ACL stream synchronize failed.\n"
+    ) if e.kind is Kind.CRASH]
+    assert crash.code == "PYTHON-EXCEPTION" and crash.line == 2 and crash.severity is Severity.ERROR
+    assert "RuntimeError: ACL stream synchronize failed." in crash.message
+    printed = fault_events("epoch 3 done\nValueError: bad sample 1204, skipped\n")
+    assert all(e.code != "PYTHON-EXCEPTION" for e in printed)
+    config = fault_events("    retries: 3\nsummary written\n")
+    assert config == []
