@@ -79,6 +79,9 @@ _THIN_DIVERGENCE = math.log(3.0)
 """A short episode at the end of the log over a baseline of fewer than `noise_records` values is a
 divergence only this far above it (in log units): with no noise estimate a jump under 3x may be one
 noisy mini-batch (WeNet prints each rank's own batch loss)."""
+_HELD = 3
+"""...unless it held for this many records: no single mini-batch is that (BigScience's 104B run jumped
+from 2.67 to 4.4 after an optimizer reset, two records into an excerpt, and stayed there)."""
 
 
 @dataclasses.dataclass
@@ -419,7 +422,7 @@ class LossDetector(Detector):
             # the noise of one mini-batch: a spike; that the run diverged needs more
             thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (
                 spike.last - spike.level < _THIN_DIVERGENCE
-            )
+            ) and spike.records < _HELD
             if spike.last - spike.level >= min_ratio and not (short and (falling or thin)):
                 if short and not self.live:
                     # too short to tell a spike the log cut off from a divergence: both views, one episode

@@ -49,6 +49,13 @@ SEARCH_SCALE = 65536.0
 STARTUP_STEPS = 100
 
 
+def _scale_of(record: StepRecord) -> float | None:
+    """The loss scale a record prints, if it is one: Megatron-DeepSpeed prints `loss scale: -1.0` when no
+    dynamic scaler runs (bf16 or fp32), a sentinel, not a scale that collapsed."""
+    scale = record.loss_scale
+    return scale if scale is None or scale > 0 else None
+
+
 @dataclasses.dataclass(slots=True)
 class _Episode:
     first: Record
@@ -126,7 +133,7 @@ class OverflowDetector(Detector):
                     ):
                         state.progressed = False  # a restarted run searches for its scale again
                     state.position = position_of(record.epoch, step, record.total_steps, position)
-                scale, fell_from = record.loss_scale, None
+                scale, fell_from = _scale_of(record), None
                 if scale is not None:
                     if record.skipped is None and not state.messages and state.last_scale is not None and (
                         scale < state.last_scale
@@ -167,14 +174,13 @@ class OverflowDetector(Detector):
         training = ~(~batch.present("loss") & batch.present("eval_loss"))
         skipped, has_skipped = batch.values("skipped"), batch.present("skipped")
         scale = batch.values("loss_scale")
-        if np.any(training & has_skipped & (skipped != 0)) or np.any(
-            training & batch.present("loss_scale") & ~(scale >= COLLAPSE_SCALE)
-        ):
+        has_scale = batch.present("loss_scale") & (scale > 0)  # not a sentinel
+        if np.any(training & has_skipped & (skipped != 0)) or np.any(training & has_scale & ~(scale >= COLLAPSE_SCALE)):
             return None
         index = np.flatnonzero(training)
         if not len(index):
             return lambda: None
-        with_scale = index[batch.present("loss_scale")[index]]
+        with_scale = index[has_scale[index]]
         last_scale = state.last_scale
         if len(with_scale):
             scales = scale[with_scale]
@@ -219,7 +225,7 @@ class OverflowDetector(Detector):
             if episode is not None and (step is None or episode.last_step is None or step > episode.last_step):
                 events.extend(self._close(state))
             state.progressed = True
-        scale = record.loss_scale
+        scale = _scale_of(record)
         if scale is not None:
             if scale < COLLAPSE_SCALE and not state.collapsed and not (episode and episode.escalated):
                 events.append(make_event(

@@ -148,6 +148,10 @@ class SlowdownDetector(Detector):
             if kind is not StepRecord:
                 continue
             state = self.ranks.get(record.rank)
+            if state is not None and state.last is not None and record.step is not None and (
+                record.step == state.last.step  # type: ignore[union-attr]
+            ):
+                continue  # another line about the same step (another printer's throughput, another rank's)
             if state is not None and state.last is not None and (state.last.line or 0) < self.pause_line:
                 state.last = record  # type: ignore[assignment]
                 continue
@@ -196,6 +200,11 @@ class SlowdownDetector(Detector):
             or (state.last is not None and (state.last.line or 0) < self.pause_line)
         ):
             return None
+        steps = batch.values("step")
+        before = np.concatenate(([math.nan if state.last is None or state.last.step is None else state.last.step],
+                                 steps[:-1]))
+        if np.any(steps == before):
+            return None  # lines about a step already read: `observe` passes them over
         raw = batch.values(state.metric)
         valid = np.flatnonzero((raw > 0) & (raw < np.inf))  # others are skipped by `observe`
         if not len(valid):
@@ -277,9 +286,12 @@ class SlowdownDetector(Detector):
             if state.clocked:
                 state.last = record
                 return
-        if state.first_step is not None and state.last is not None:  # the second record: did the first start training?
+        if state.first_step is not None and state.last is not None:  # the second record: near training's start?
             first, state.first_step = state.first_step, None
-            state.settling = record.step is not None and first <= max(record.step - first, 1)
+            # within its first `slow_window` logging intervals (a run's first lines may print no time yet)
+            state.settling = record.step is not None and first <= self.settings.slow_window * max(
+                record.step - first, 1
+            )
         value = self._clock(state, record) if state.clocked else _time_like(record, state.metric)
         if value is None:
             return

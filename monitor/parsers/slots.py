@@ -39,7 +39,7 @@ MAX_SLOTS = 48
 _TOKEN = re.compile(
     r"(?P<dur>(?<![\w.:])(?:\d{1,4} days?, )?\d{1,4}:[0-5]\d(?::[0-5]\d)?(?:\.\d{1,6})?(?![\w:]))"
     r"|(?<![\w.#+-])(?P<nan>[-+]?(?:nan|NaN|NAN|inf|Inf|INF|Infinity|infinity|INFINITY)(?:x{1,3})?(?!\w)"
-    r"|[-+]?(?:nan|NaN|inf)(?=[A-Z][a-z])"
+    r"|[-+]?(?:nan|NaN|inf)(?=[A-Z][a-z]|ms\b)"  # glued to a word, or to a unit (`step_avg:nanms`)
     r"|-?1\.#(?:INF|IND|QNAN))"
     r"|(?<![\w.#+/-])(?!\d{4}(?P<date>[-/.])\d\d(?P=date)\d\d)"  # a date's year is no value
     r"(?P<num>[-+]?(?:(?:\d{1,3}(?:,\d{3}){1,6}(?!\d|,\d)|\d{19,40}(?=\.\d)|\d{1,18})(?:\.\d{0,40})?"

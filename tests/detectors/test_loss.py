@@ -229,6 +229,11 @@ def test_a_short_jump_at_the_end_over_a_baseline_of_one_value_is_a_spike_not_a_d
     assert [e.code for e in events] == ["LOSS-SPIKE"]
     events = run(curve(8) + [step(2000, loss=9.0)])
     assert sorted(e.code for e in events) == ["DIVERGENCE", "LOSS-SPIKE"]
+    # held for three records or more (BigScience tr8b-104B's chronicle: 2.67, then 4.4 and staying after an
+    # optimizer reset), the jump over a thin baseline is no single mini-batch's noise: both ways too
+    held = run([step(17060, loss=2.67), step(17061, loss=2.66), step(17062, loss=4.41), step(17063, loss=4.37),
+                step(17064, loss=4.30)])
+    assert sorted(e.code for e in held) == ["DIVERGENCE", "LOSS-SPIKE"]
 
 
 def test_state_snapshots_compare_equal_and_restore() -> None:

@@ -178,3 +178,11 @@ def test_a_printed_scale_fall_is_read_the_same_in_bulk() -> None:
     assert bulk[:3] == line_by_line[:3]
     # four halvings (one overflow each) and two falls by 8 (three in a row: a storm)
     assert bulk[0].count("code='LOSS-SCALE-OVERFLOW'") == 4 and bulk[0].count("code='LOSS-SCALE-STORM'") == 2
+
+
+def test_a_loss_scale_of_minus_one_is_no_scale() -> None:
+    """Megatron-DeepSpeed prints `loss scale: -1.0` on every iteration when no dynamic loss scaler runs
+    (bf16 or fp32 training, e.g. BigScience's gpt2-meg-ds-3d runs): a sentinel, not a collapse."""
+    records = [step(i, loss=12.4 - i / 10, loss_scale=-1.0, skipped=0) for i in range(1, 30)]
+    assert run(records) == []
+    assert [e.code for e in run([step(1, loss=2.0, loss_scale=0.5, skipped=0)])] == ["LOSS-SCALE-COLLAPSE"]

@@ -199,3 +199,40 @@ def test_training_first_steps_settle_before_a_small_drop_counts() -> None:
     settled = steady(30, start=1, seconds=1.0, jitter=0.003) + steady(8, start=31, seconds=1.06, jitter=0.003, seed=4)
     [event] = run(settled)
     assert event.step == 31
+
+
+def test_another_line_about_a_step_already_read_is_passed_over() -> None:
+    """DeepSpeed-Chat (applications/DeepSpeed-Chat/.../utils/perf.py `print_throughput`) prints
+    `Model Parameters: ..., Latency: 0.54s, TFLOPs: ..., Samples/sec: 3.68, ...` after every micro-step,
+    between DeepSpeed's own `step=2330, ...` and `CurrSamplesPerSec=46.8` lines: lines without a step of
+    their own take the last one, and their throughput (per micro-step, alternating with gradient
+    accumulation) is not the step's. One step's time is read once per rank."""
+    records = []
+    for k in range(12):
+        records.append(step(2330 + 10 * k, samples_per_s=46.8 + 0.05 * (k % 3)))
+        records += [step(2330 + 10 * k, samples_per_s=3.68 if i % 2 else 14.08) for i in range(20)]
+    assert run(records) == []
+    slow = [step(2330 + 10 * k, samples_per_s=46.8 if k < 8 else 15.0) for k in range(12)]
+    [event] = run(slow)
+    assert event.step == 2410
+
+
+def test_lines_about_a_step_already_read_are_read_the_same_in_bulk() -> None:
+    from tests.conftest import events_both_ways
+
+    rows = []
+    for k in range(60):
+        rows.append(f"step={100 * k}, skipped=0, CurrSamplesPerSec={46.8 + 0.1 * (k % 3):.2f}, loss=0.5")
+        rows += [f"Model Parameters: 0.331 B, Latency: {0.54 if i % 2 else 0.14}s, Samples/sec: "
+                 f"{3.68 if i % 2 else 14.08}" for i in range(6)]
+    assert "SLOWDOWN" not in events_both_ways("\n".join(rows) + "\n")
+
+
+def test_a_run_whose_first_lines_print_no_time_still_settles() -> None:
+    """A run's first timed record may come a few logging intervals in (modded-nanogpt prints `step_avg:nanms`
+    until its timer starts): within `slow_window` intervals of training's start, it is still the start."""
+    start = steady(6, start=13, seconds=1.0, jitter=0.003) + steady(8, start=19, seconds=1.06, jitter=0.003, seed=4)
+    assert run(start) == []
+    later = steady(6, start=400, seconds=1.0, jitter=0.003) + steady(8, start=406, seconds=1.06, jitter=0.003, seed=4)
+    [event] = run(later)
+    assert event.step == 406

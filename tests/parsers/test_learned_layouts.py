@@ -1682,3 +1682,13 @@ def test_swin_transformer_train_lines_behind_its_logger_prefix() -> None:
     assert [(r.step, r.epoch, r.total_steps) for r in found] == [(100, 3.0, 1251), (200, 3.0, 1251)]
     assert found[0].loss == approx(5.1213) and found[0].grad_norm == approx(3.1021)
     assert math.isnan(found[1].loss) and found[1].time == "2024-05-02T10:01:04"
+
+
+def test_a_value_not_yet_defined_glued_to_its_unit_is_read() -> None:
+    """modded-nanogpt's first lines (train_gpt.py: `step_avg:{approx_training_time_ms/timed_steps:.2f}ms`
+    with no timed step yet) print `step_avg:nanms`: the step time is not known yet, and the run's time so
+    far (`train_time:24028ms`) is no step time; `nans`, a word, is no value."""
+    first = steps(lines("step:1/5100 train_loss:10.8254 train_time:23767ms step_avg:nanms",
+                        "step:2/5100 train_loss:9.9150 train_time:23895ms step_avg:nanms"))
+    assert all(r.step_time_s is None or math.isnan(r.step_time_s) for r in first)
+    assert steps(lines("skipped 3 nans in batch 12", "skipped 5 nans in batch 13")) == []
