@@ -5,7 +5,12 @@ Steps are compared within an epoch when both records carry one (see
 `went_back`): a new epoch restarting its step count is not a restart, and
 neither is a count that starts again after reaching its total, or after coming within one
 logging interval of it (`position_of`).
-Evaluation records are not training steps and are ignored, and so is a count that goes back to its
+A count that went on when the epoch changed counts the whole run: from then on the epoch is no part
+of the position (MiniLLM's PPO lines print `ppo epoch: 3/ 4` beside `global iter: 15/ 5000`; the
+PPO epoch cycles while the global count goes on). Evaluation records are not training steps and are
+ignored; once a rank printed a training loss beside
+its step, its lines without one are too (DeepSpeed-Chat's script counts steps from 0, DeepSpeed's own
+`step=N, skipped=M` lines from 1: another printer's count). So is a count that goes back to its
 first step while counting to another total than before: a new stage of work in the same log (DINO's
 linear evaluation after its pretraining), not the same run resumed. Nor is a count that starts again
 from its beginning (no further than one of its strides) in the log's own rhythm (no more than twice
@@ -37,6 +42,8 @@ class RestartDetector(Detector):
     def __init__(self) -> None:
         self.last: dict[int | None, Position] = {}  # rank → (epoch, step) of its latest training record
         self.totals: dict[int | None, int] = {}  # rank → the last total its training records counted to
+        self.losses: set[int | None] = set()  # ranks that printed a training loss with a step
+        self.global_steps: set[int | None] = set()  # ranks whose step went on when their epoch changed
         self.rhythm: dict[int | None, tuple[float | None, float | None, int | None]] = {}
         """rank → (time of its latest timed record, the time between its last two, its latest step stride)"""
 
@@ -50,14 +57,21 @@ class RestartDetector(Detector):
             if step is None or (record.loss is None and record.eval_loss is not None):
                 continue
             rank, total = record.rank, record.total_steps
+            if record.loss is not None:
+                self.losses.add(rank)
+            elif rank in self.losses:
+                continue  # the rank's loss lines carry its count: another printer's may count otherwise
             previous = last.get(rank)
             last[rank] = position_of(record.epoch, step, total, previous)
             at, gap, stride = self.rhythm.get(rank, (None, None, None))
             now = record.epoch_s
+            next_epoch = previous is not None and None not in (record.epoch, previous[0]) and record.epoch > previous[0]
+            if next_epoch and rank not in self.global_steps and step > previous[1] >= 0:  # type: ignore[index]
+                self.global_steps.add(rank)  # a count of the whole run: the epoch is no part of the position
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])
-                and went_back(previous, record.epoch, step)
+                and (step < previous[1] if rank in self.global_steps else went_back(previous, record.epoch, step))
                 and not (step <= 1 and total is not None and self.totals.get(rank, total) != total)
                 and not (  # a count that wrapped, in the log's rhythm
                     stride is not None and step <= stride and now is not None and at is not None and gap
@@ -80,20 +94,32 @@ class RestartDetector(Detector):
 
     def _screen(self, batch: Columns) -> Callable[[], None] | None:
         training = batch.present("step") & ~(~batch.present("loss") & batch.present("eval_loss"))
+        has_loss = batch.present("loss") & training  # a training loss beside a step
+        rank = batch.rank
+        if rank in self.losses:
+            training &= has_loss
+        elif np.any(has_loss):  # from its first loss on, only lines with one
+            training &= has_loss | (np.arange(len(has_loss)) < int(np.argmax(has_loss)))
         index = np.flatnonzero(training)
         if not len(index):
             return lambda: None
-        back, end = went_back_from(batch, index, self.last.get(batch.rank))
+        position = self.last.get(rank)
+        epochs = batch.values("epoch")[index]
+        before = np.concatenate(([math.nan if position is None or position[0] is None else position[0]], epochs[:-1]))
+        if np.any((epochs != before) & np.isfinite(epochs) & np.isfinite(before)):
+            return None  # an epoch changed: `observe` decides what its count is
+        back, end = went_back_from(batch, index, position)
         if np.any(back):
             return None
         counted = index[batch.present("total_steps")[index]]
         total = int(batch.values("total_steps")[counted[-1]]) if len(counted) else None
-        rank = batch.rank
         rhythm = self._rhythm_after(batch, index, self.rhythm.get(rank, (None, None, None)), self.last.get(rank))
 
         def move() -> None:
             self.last[batch.rank] = end
             self.rhythm[batch.rank] = rhythm
+            if np.any(has_loss[index]):
+                self.losses.add(rank)
             if total is not None:
                 self.totals[batch.rank] = total
 

@@ -188,3 +188,47 @@ def test_a_wrapping_count_is_read_the_same_in_bulk() -> None:
     rows.insert(300, "2024-03-05 12:00:00 iteration 0: loss 0.6900")  # back to 0 long after: a relaunch
     events = events_both_ways("\n".join(rows) + "\n", (512, 8192))
     assert events.count("code='STEP-RESTART'") == 1
+
+
+def test_another_printers_count_is_passed_over_once_a_rank_printed_its_loss() -> None:
+    """DeepSpeed-Chat's PPO script (applications/DeepSpeed-Chat/training/step3_rlhf_finetuning/main.py)
+    prints `epoch: 0|step: 9|ppo_ep: 1|act_loss: ...` counting from 0, while DeepSpeed's engine logs
+    `step=10, skipped=4, lr=[...]` counting its optimizer steps from 1: the loss lines carry the count."""
+    records = [step(i, loss=0.3) for i in range(9)] + [step(10), step(9, loss=0.29), step(10, loss=0.28), step(20)]
+    assert RestartDetector().observe(records) == []
+    resumed = [step(i, loss=0.3) for i in range(9)] + [step(10), step(4, loss=0.31)]
+    [event] = RestartDetector().observe(resumed)
+    assert event.step == 4 and event.baseline == 8
+    bare = [step(10), step(20), step(15)]  # no loss anywhere: the count it has is the count
+    [event] = RestartDetector().observe(bare)
+    assert event.step == 15
+
+
+def test_another_printers_count_is_passed_over_in_bulk_too() -> None:
+    from tests.conftest import events_both_ways
+
+    rows = []
+    for k in range(200):
+        if k % 10 == 9:  # the engine's line for this optimizer step comes first, counted from 1
+            rows.append(f"[2023-04-18 08:48:36,035] [INFO] [logging.py:96:log_dist] [Rank 0] step={k + 1}, "
+                        f"skipped=0, lr=[5.79e-07, 5.79e-07], mom=[(0.9, 0.95), (0.9, 0.95)]")
+            rows.append(f"[2023-04-18 08:48:36,058] [INFO] [timer.py:199:stop] epoch=0/micro_step={k + 1}/"
+                        f"global_step={k + 1}, RunningAvgSamplesPerSec=86.7, CurrSamplesPerSec=78.8, "
+                        f"MemAllocated=10.77GB, MaxMemAllocated=14.2GB")
+        rows.append(f"epoch: 0|step: {k}|ppo_ep: 1|act_loss: {0.3 + 0.01 * (k % 4):.4f}|cri_loss: 0.16")
+    assert "STEP-RESTART" not in events_both_ways("\n".join(rows) + "\n")
+
+
+def test_a_count_that_goes_on_across_epochs_counts_the_whole_run() -> None:
+    """MiniLLM's PPO trainer (microsoft/LMOps minillm/ppo_trainer.py) prints `... | ppo epoch:  3/ 4 | global
+    iter:     15/  5000| tot_loss: ...`: the PPO epoch cycles over each rollout while the global count goes
+    on. Once the count went on when the epoch changed, an epoch going back is no restart; the count
+    going back still is. A count per epoch (it starts again) keeps comparing epochs first."""
+    records = [step(13, epoch=2, loss=2.3), step(14, epoch=3, loss=3.1), step(15, epoch=3, loss=3.2),
+               step(27, epoch=2, loss=1.5), step(28, epoch=2, loss=2.4)]
+    assert RestartDetector().observe(records) == []
+    [event] = RestartDetector().observe(records + [step(20, epoch=3, loss=2.2)])
+    assert event.step == 20
+    per_epoch = [step(300, epoch=4, loss=1.0), step(20, epoch=5, loss=1.0), step(400, epoch=4, loss=1.1)]
+    [event] = RestartDetector().observe(per_epoch)
+    assert event.step == 400
