@@ -113,7 +113,7 @@ class RestartDetector(Detector):
             return None
         counted = index[batch.present("total_steps")[index]]
         total = int(batch.values("total_steps")[counted[-1]]) if len(counted) else None
-        rhythm = self._rhythm_after(batch, index, self.rhythm.get(rank, (None, None, None)), self.last.get(rank))
+        rhythm = self._rhythm_after(batch, index, self.rhythm.get(rank, (None, None, None)), position)
 
         def move() -> None:
             self.last[batch.rank] = end

@@ -30,7 +30,8 @@ and two that differ are more often the start of a creep than noise."""
 
 
 def spread_of(held: Iterable[float]) -> float | None:
-    """`noise_of` for the values themselves, not their logs (a loss that goes negative has none)."""
+    """The robust standard deviation of one value of `held`, or None with fewer than three (`noise_of`
+    for the values themselves: a loss that goes negative has no logs)."""
     values = list(held)
     if len(values) < 3:
         return None
@@ -39,11 +40,7 @@ def spread_of(held: Iterable[float]) -> float | None:
 
 def noise_of(held: Iterable[float]) -> float | None:
     """The robust standard deviation of one log value of `held`, or None with fewer than three."""
-    values = [math.log(v) for v in held if v > 0]
-    if len(values) < 3:
-        return None
-    diffs = [abs(b - a) for a, b in zip(values, values[1:])]
-    return _MAD_TO_SIGMA * statistics.median(diffs)
+    return spread_of(math.log(v) for v in held if v > 0)
 
 
 def threshold_of(

@@ -55,8 +55,8 @@ class StallDetector(Detector):
             return self.step_time * self.steps_per_line
         return None
 
-    def _threshold(self) -> float | None:
-        usual = self._usual()
+    def _threshold(self, usual: float | None) -> float | None:
+        """How long a gap must be to be a stall, given the usual interval."""
         return None if usual is None else max(self.settings.stall_factor * usual, self.settings.stall_min_s)
 
     def observe(self, records: list[Record]) -> list[Event]:
@@ -170,7 +170,7 @@ class StallDetector(Detector):
         epoch = record.epoch_s
         if epoch is not None and self.last_epoch is not None:
             gap = epoch - self.last_epoch
-            threshold = None if usual is None else max(self.settings.stall_factor * usual, self.settings.stall_min_s)
+            threshold = self._threshold(usual)
             # a gap the steps made in it account for is lines missing (an excerpt, a sparser log), not a stall
             unexplained = gap - (lines_made - 1) * usual if usual is not None and lines_made > 1 else gap
             if threshold is not None and unexplained > threshold and not self.eval_since and not restarted:
@@ -200,7 +200,7 @@ class StallDetector(Detector):
         since = self.last_epoch if self.last_epoch is not None else (
             self.first_after.epoch_s if self.first_after is not None else None
         )
-        threshold = self._threshold()
+        threshold = self._threshold(self._usual())
         if since is None or threshold is None:
             return []
         quiet = beat.epoch_s - since

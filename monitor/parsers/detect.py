@@ -169,11 +169,7 @@ class ParserSet:
                     outcome = self._fallback(line, number, append)
                     if outcome is None:
                         # a Markdown table's row holds `|`, which other layouts use too: the table's, if any
-                        row = table.parse(line, number, ctx) if table is not None and table.header else None
-                        if row is not None:
-                            self._take(table, row, append)
-                            _glued_message(line, number, ctx.step, keep)
-                        else:
+                        if not (table is not None and table.header and self._row(table, line, number, append, keep)):
                             keep((number, line, ctx.step))
                         break
                     _glued_message(line, number, ctx.step, keep)
@@ -187,15 +183,12 @@ class ParserSet:
                         primary_parse = _primary_parse(primary)
                     break
             else:
+                # rows of a table hold no keyword, nor does `print(step, loss)`
                 if table is not None and (
                     table.header is not None or bare_pair(line)
                     or (("nan" in line or "inf" in line) and numeric_row(line))
-                ):  # rows of a table hold no keyword, nor does `print(step, loss)`
-                    record = table.parse(line, number, ctx)
-                    if record is not None:
-                        self._take(table, record, append)
-                        _glued_message(line, number, ctx.step, keep)
-                        continue
+                ) and self._row(table, line, number, append, keep):
+                    continue
                 keep((number, line, ctx.step))
         if primary is not None and taken:
             self.records_by_format[primary.name] += taken
@@ -251,6 +244,18 @@ class ParserSet:
         if done < len(lines):
             items += self.parse_lines(zip(range(first + done, first + len(lines)), lines[done:]), others)
         return RecordBatch(items, rows if len(rows) else None)
+
+    def _row(
+        self, table: Parser, line: str, number: int, append: Callable[[Record], None],
+        keep: Callable[[tuple[int, str, int | None]], None],
+    ) -> bool:
+        """Read `line` as a row of the table the learned parser is under; whether it was one."""
+        record = table.parse(line, number, self.ctx)
+        if record is None:
+            return False
+        self._take(table, record, append)
+        _glued_message(line, number, self.ctx.step, keep)
+        return True
 
     def _bulk_usable(self, primary: Parser, pattern: re.Pattern[str]) -> bool | None:
         """Whether the next line `pattern` matched may be read in bulk: False while a multi-line

@@ -132,6 +132,7 @@ def read_slots(line: str, start: int) -> list[Slot]:
     previous = start
     in_losses = False  # inside a group of losses (`[Losses: x 0.12, conf 0.75, total 1.02]`)
     changed: tuple[str, bool] | None = None  # the label of a value an arrow follows, for the value it became
+    arrows = ">" in line or "\u2192" in line  # (most lines have none: no arrow test per number)
     for m in _TOKEN.finditer(line, start):
         if len(slots) >= MAX_SLOTS:
             break
@@ -154,7 +155,7 @@ def read_slots(line: str, start: int) -> list[Slot]:
         if in_losses and named.meaning is None and raw:
             named = named._replace(meaning=_TOTAL if named.name in _TOTALS else _COMPONENT)
         printed_unit, end = _unit_after(line, m.end())
-        if _FROM.match(line, end):
+        if arrows and _FROM.match(line, end):
             # `lr 0.1 -> 0.01`, `(inf --> 0.7240)`: where a value came from (an early stop's first best) is
             # no news; the value it became takes its name
             previous, changed = end, (raw, bracketed)

@@ -220,10 +220,11 @@ def test_another_printers_count_is_passed_over_in_bulk_too() -> None:
 
 
 def test_a_count_that_goes_on_across_epochs_counts_the_whole_run() -> None:
-    """MiniLLM's PPO trainer (microsoft/LMOps minillm/ppo_trainer.py) prints `... | ppo epoch:  3/ 4 | global
-    iter:     15/  5000| tot_loss: ...`: the PPO epoch cycles over each rollout while the global count goes
-    on. Once the count went on when the epoch changed, an epoch going back is no restart; the count
-    going back still is. A count per epoch (it starts again) keeps comparing epochs first."""
+    """MiniLLM's PPO training (microsoft/LMOps, minillm; its lines as posted in LMOps issue 130) prints
+    `... | ppo epoch:  3/ 4 | global iter:     15/  5000| tot_loss: ...`: the PPO epoch cycles over each
+    rollout while the global count goes on. Once the count went on when the epoch changed, an epoch going
+    back is no restart; the count going back still is. A count per epoch (it starts again) keeps
+    comparing epochs first."""
     records = [step(13, epoch=2, loss=2.3), step(14, epoch=3, loss=3.1), step(15, epoch=3, loss=3.2),
                step(27, epoch=2, loss=1.5), step(28, epoch=2, loss=2.4)]
     assert RestartDetector().observe(records) == []
