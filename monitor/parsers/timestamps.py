@@ -10,6 +10,9 @@ Layouts, as printed by the tools that produce them:
   `I20240305 10:41:12 ...`);
 - syslog / journalctl short: `Mar  5 10:41:12` (no year);
 - dmesg human time (`dmesg -T`): `[Tue Mar  5 10:41:12 2024]`;
+- the US date of Python logging's `datefmt="%m/%d/%Y %H:%M:%S"`, which the Hugging Face
+  example scripts (Transformers, Accelerate, Diffusers) set: `03/05/2024 10:41:12`; `%x %X` in
+  the C locale (rich's `RichHandler` default) prints `03/05/24 10:41:12`;
 - MMEngine: `03/05 10:41:12` (no year); the same with a dash (`03-05 10:41:12`, hand-written
   loggers' `%m-%d %H:%M:%S`) or none (tensorpack's `[0305 10:41:12 @train.py:71]`);
 - sockeye's `2024-03-05:10:41:12` (a colon between date and time);
@@ -48,6 +51,8 @@ _TIMESTAMP = re.compile(
     r"|(?P<glog>\b[IWEF](?P<gm>1[0-2]|0?[1-9])(?P<gd>[0-3]\d) (?P<gH>\d\d):(?P<gM>\d\d):(?P<gS>\d\d)\.(?P<gf>\d{1,9}))"
     r"|(?P<syslog>\b(?P<smon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<sd>\d{1,2}) "
     r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
+    r"|(?P<usd>\b(?P<um>[01]\d)/(?P<ud>[0-3]\d)/(?P<uY>\d{4}|\d\d) (?P<uH>\d\d):(?P<uM>\d\d):(?P<uS>\d\d)"
+    r"(?:[.,](?P<uf>\d{1,9}))?(?!\d))"
     r"|(?P<mm>\b(?P<mmm>[01]\d)[/-]?(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
 )
 
@@ -85,6 +90,12 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
         return dt.datetime(
             year, int(g("gm")), int(g("gd")), int(g("gH")), int(g("gM")), int(g("gS")), _micro(g("gf"))
         )
+    if m.group("usd"):
+        printed = g("uY")
+        return dt.datetime(
+            int(printed) if len(printed) == 4 else 2000 + int(printed), int(g("um")), int(g("ud")),
+            int(g("uH")), int(g("uM")), int(g("uS")), _micro(g("uf")),
+        )
     if m.group("syslog"):
         return dt.datetime(year, _MONTHS[g("smon")], int(g("sd")), int(g("sH")), int(g("sM")), int(g("sS")))
     return dt.datetime(year, int(g("mmm")), int(g("mmd")), int(g("mmH")), int(g("mmM")), int(g("mmS")))
@@ -117,7 +128,7 @@ def find_timestamp(text: str, year: int) -> Stamp | None:
     except (ValueError, OverflowError):
         return None
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=log_zone())).timestamp()
-    printed = stamp.year if m.group("iso") or m.group("dmesg") or m.group("glogy") else None
+    printed = stamp.year if m.group("iso") or m.group("dmesg") or m.group("glogy") or m.group("usd") else None
     return Stamp(stamp.isoformat(), seconds, printed)
 
 

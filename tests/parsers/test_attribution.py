@@ -72,6 +72,11 @@ def test_file_names(path: str | None, expected: tuple[int | None, str | None]) -
         ("03-05 10:41:12 Epoch 0/7 itr 78/3489: ", "2023-03-05T10:41:12"),  # a `%m-%d %H:%M:%S` logger
         ("[0305 10:41:12 @train.py:71] ", "2023-03-05T10:41:12"),  # tensorpack
         ("[2024-03-05:10:41:12:INFO:sockeye.training:__call__] ", "2024-03-05T10:41:12"),  # sockeye
+        # `datefmt="%m/%d/%Y %H:%M:%S"`: the Hugging Face example scripts (transformers'
+        # examples/pytorch/text-classification/run_glue.py, Accelerate's and Diffusers' training scripts)
+        ("03/05/2024 10:41:12 - INFO - __main__ - ", "2024-03-05T10:41:12"),
+        ("03/05/2024 10:41:12,250 - INFO - ", "2024-03-05T10:41:12.250000"),
+        ("[03/05/24 10:41:12] INFO     ", "2024-03-05T10:41:12"),  # `%x %X` in the C locale (rich's RichHandler)
     ],
 )
 def test_timestamp_layouts(text: str, iso: str) -> None:
@@ -85,6 +90,11 @@ def test_a_year_less_stamp_takes_the_year_of_the_last_dated_line() -> None:
     assert ctx.where("[rank1]:[E304 10:31:08.412345678 ProcessGroupNCCL.cpp:632] x", 57)[0].startswith("2025-03-04")
 
 
+def test_a_us_date_prints_its_year() -> None:
+    found = find_timestamp("03/05/2024 10:41:12 - INFO - __main__ - ", 2031)
+    assert found is not None and found.printed_year == 2024
+
+
 def test_zone_offsets_count_and_naive_times_are_utc() -> None:
     naive = find_timestamp("2024-03-05 10:00:00 ", 2024)
     zoned = find_timestamp("2024-03-05T12:00:00+02:00 ", 2024)
@@ -92,7 +102,8 @@ def test_zone_offsets_count_and_naive_times_are_utc() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["[ 1234.567890] nvidia: ", "2024-13-45 10:41:12 ", "no time here", "step 1234 12:34:56", "13-05 10:41:12"]
+    "text", ["[ 1234.567890] nvidia: ", "2024-13-45 10:41:12 ", "no time here", "step 1234 12:34:56", "13-05 10:41:12",
+             "25/03/2024 10:41:12 ", "03/05/20245 10:41:12 ", "13/05/2024 10:41:12 "]
 )
 def test_no_timestamp_or_out_of_range(text: str) -> None:
     assert find_timestamp(text, 2024) is None

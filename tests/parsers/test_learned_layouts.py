@@ -20,6 +20,7 @@ configuration dump and must give no record.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 from pytest import approx
@@ -1692,3 +1693,22 @@ def test_a_value_not_yet_defined_glued_to_its_unit_is_read() -> None:
                         "step:2/5100 train_loss:9.9150 train_time:23895ms step_avg:nanms"))
     assert all(r.step_time_s is None or math.isnan(r.step_time_s) for r in first)
     assert steps(lines("skipped 3 nans in batch 12", "skipped 5 nans in batch 13")) == []
+
+
+def test_a_us_dated_logger_prefix_gives_the_records_their_time_and_a_gap_is_a_stall() -> None:
+    """The Hugging Face example scripts' logging (`datefmt="%m/%d/%Y %H:%M:%S"`, transformers'
+    examples/pytorch/text-classification/run_glue.py), with a script's per-step line after it as
+    lingbot-vla prints it (`Step N/M, Epoch E, Loss x, ..., StepTime s`)."""
+    rows = []
+    clock = 1_780_000_000  # seconds; the stamp is written from them below
+    for i in range(40):
+        clock += 5 if i != 30 else 45 * 60
+        stamp = dt.datetime.fromtimestamp(clock, dt.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
+        rows.append(f"{stamp} - INFO - __main__ - Step {10 * (i + 1)}/79, Epoch 2, Loss {0.31 - i * 0.002:.4f}, "
+                    f"GradNorm 0.6904, LR 5.00e-05, StepTime 0.529s")
+    text = "\n".join(rows) + "\n"
+    records = steps(text)
+    assert [r.step for r in records[:2]] == [10, 20] and records[0].loss == approx(0.31)
+    assert records[0].epoch_s == 1_780_000_005 and records[0].time is not None
+    events = events_both_ways(text)
+    assert events.count("code='STALL'") == 1 and "step=300" in events
