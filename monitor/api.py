@@ -109,6 +109,13 @@ class Loaded:
     errors: list[str]
 
 
+def _wall(time: str | None, epoch_s: float | None) -> float | None:
+    """A record's clock as the time of day it was printed: a record that prints none may hold an
+    elapsed time as its clock (seconds since its run or progress bar began, for the stall detector),
+    which is no Unix time."""
+    return epoch_s if time is not None else None
+
+
 class _Collector:
     """Keeps the records of one file in columns (lists), cheaper than a list of records."""
 
@@ -157,11 +164,11 @@ class _Collector:
         columns["node"] += [w[3] for w in wheres]
         for key in STEP_COLUMNS:
             if key == "epoch_s":
-                columns[key] += [w[1] for w in wheres]
+                columns[key] += [_wall(w[0], w[1]) for w in wheres]
             else:
                 columns[key] += rows.values(key, start, stop)
-        for epoch in (w[1] for w in wheres):
-            self._seen(epoch)
+        for w in wheres:
+            self._seen(_wall(w[0], w[1]))
         steps, losses = columns["step"][-n:], columns["loss"][-n:]
         for step, loss in zip(steps, losses):
             restart = step is not None and self.previous_step is not None and step < self.previous_step
@@ -182,7 +189,8 @@ class _Collector:
                 columns["node"].append(record.node)
                 for key in STEP_COLUMNS:
                     columns[key].append(getattr(record, key))
-                self._seen(record.epoch_s)
+                columns["epoch_s"][-1] = epoch_s = _wall(record.time, record.epoch_s)
+                self._seen(epoch_s)
                 step, loss = record.step, record.loss
                 restart = step is not None and self.previous_step is not None and step < self.previous_step
                 if restart and self.keep:

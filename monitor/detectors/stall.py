@@ -197,9 +197,10 @@ class StallDetector(Detector):
             return []
         if self.ended:
             return []  # it said it was stopping on purpose
-        since = self.last_epoch if self.last_epoch is not None else (
-            self.first_after.epoch_s if self.first_after is not None else None
-        )
+        # a clock read from an elapsed time (the record prints no time of day) counts from the run's or
+        # bar's start: the log's stamped lines cannot be measured against it
+        timed = self.last_epoch is not None and last.time is not None
+        since = self.last_epoch if timed else (self.first_after.epoch_s if self.first_after is not None else None)
         threshold = self._threshold(self._usual())
         if since is None or threshold is None:
             return []
@@ -210,12 +211,12 @@ class StallDetector(Detector):
             "value": quiet, "baseline": self._usual(), "step": last.step, "rank": last.rank,
             "details": {"total_steps": self.total, "last_progress_line": last.line},
         }
-        if self.last_epoch is None:
+        if not timed:
             fields["details"]["at_least"] = True
         return [make_event(
             "UNFINISHED-RUN", beat,  # type: ignore[arg-type]
             f"the run stopped making progress at step {last.step} of {self.total}: "
-            f"{'at least ' if self.last_epoch is None else ''}{format_duration(quiet)} of log without a training step "
+            f"{'' if timed else 'at least '}{format_duration(quiet)} of log without a training step "
             "follows, up to its end",
             **fields,
         )]

@@ -140,6 +140,19 @@ def _vocabulary_loss(postfix: dict[str, str]) -> str | None:
     return None if best is None else best[1]
 
 
+def _elapsed(bracket: str | None) -> float | None:
+    """tqdm's elapsed time, the bracket's first item before `<`, as `format_interval` prints it
+    (`MM:SS`, or `H:MM:SS` from an hour on, hours not wrapped into days); None otherwise."""
+    text = (bracket or "").split("<", 1)[0]
+    parts = text.strip().split(":")
+    if not 2 <= len(parts) <= 3 or not all(p.isascii() and p.isdecimal() and len(p) <= 6 for p in parts):
+        return None
+    seconds = 0
+    for part in parts:
+        seconds = seconds * 60 + int(part)
+    return float(seconds)
+
+
 def _seconds_per_iteration(bracket: str | None) -> float | None:
     """tqdm's rate, the second item in the bracket: `3.92s/it` as is, `2.02it/s` inverted; None for
     `?it/s`, no rate (NeMo) or a rate that is not a positive number."""
@@ -210,6 +223,7 @@ class BarParser(Parser):
         ctx.bar_total = total
         ctx.step = n
         ctx.bar_step_time_s = _seconds_per_iteration(right.group(3))
+        ctx.bar_elapsed_s = _elapsed(right.group(3))
         loss = next((postfix[k] for k in _LOSS_KEYS if k in postfix), None)
         if loss is None:
             loss = _vocabulary_loss(postfix)
@@ -225,6 +239,8 @@ class BarParser(Parser):
         if fields["step_time_s"] is None:
             fields["step_time_s"] = ctx.bar_step_time_s
         time, epoch_s, rank, node = ctx.where(line, start)
+        if epoch_s is None:
+            epoch_s = ctx.bar_elapsed_s  # no wall clock: the bar's elapsed time is the clock
         return StepRecord(
             step,
             loss=to_float(loss),

@@ -103,6 +103,9 @@ class ParseContext:
         # The training bar's seconds per iteration at its last redraw (tqdm's rate, `s/it`, or
         # `it/s` inverted): the step time of records printed beside the bar (the Trainer's dict).
         self.bar_step_time_s: float | None = None
+        # The training bar's elapsed time at its last redraw (tqdm's `[05:12<`): the clock of records
+        # printed beside the bar where no wall clock is printed (seconds since the bar began).
+        self.bar_elapsed_s: float | None = None
         self._prefixes: dict[str, Where] = {}
         self._stamps = StampLayout()  # where this source prints its timestamps
         self._who: dict[tuple[str, str], tuple[int | None, str | None]] = {}  # attribution of stamped prefixes
@@ -165,11 +168,12 @@ class ParseContext:
 
     def snapshot(self) -> tuple[Any, ...]:
         """The state that later lines depend on (for comparing two contexts)."""
-        return (self.step, self.bar_total, self.year, self.bar_step_time_s)
+        return (self.step, self.bar_total, self.year, self.bar_step_time_s, self.bar_elapsed_s)
 
     def restore(self, snapshot: tuple[Any, ...]) -> None:
         self.step, self.bar_total, self.year, *rest = snapshot  # a state saved before the bar's rate had 3
         self.bar_step_time_s = rest[0] if rest else None
+        self.bar_elapsed_s = rest[1] if len(rest) > 1 else None
 
 
 class Parser(abc.ABC):

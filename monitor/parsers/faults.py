@@ -46,6 +46,9 @@ from monitor.parsers.timestamps import find_timestamp
 
 TRACEBACK = "Traceback (most recent call last):"
 FRAME = 'File "'
+_IPYTHON_HEAD = "An exception has occurred, use %tb to see the full traceback."
+"""What IPython and Jupyter print instead of the traceback of an uncaught SystemExit
+(IPython/core/interactiveshell.py, `showtraceback`), before its exception line: a traceback's head."""
 _FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]{0,200})(?::\s?(?P<text>.*))?$")
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
@@ -111,6 +114,24 @@ class _Traceback:
 _SHARPER = {Kind.DEVICE_FAULT: 1, Kind.COMM_ERROR: 2, Kind.HANG: 3, Kind.OOM: 4}
 """Kinds a CANN block's cause lines may give its header's event (a crash until then), the more
 telling last: a driver's failure may be it running out of memory."""
+
+
+def _told_by_line(events: list[Event]) -> list[Event]:
+    """A CANN code names only the module (`EH9999  wait for compute device to finish failed, runtime
+    result = 107020.`); where the same line holds a fault of a more telling kind (the runtime result's
+    task timeout), the code's event takes that kind, as a block's header takes its cause line's
+    (`FaultScanner._sharpen`)."""
+    if len(events) < 2:
+        return events
+    telling = max((e for e in events if e.kind in _SHARPER), key=lambda e: _SHARPER[e.kind], default=None)
+    if telling is None:
+        return events
+    return [
+        dataclasses.replace(e, kind=telling.kind, severity=max(e.severity, telling.severity), role=telling.role,
+                            cause=telling.cause)
+        if e.kind is Kind.CRASH and "cann" in (e.details or {}) else e
+        for e in events
+    ]
 
 
 class FaultScanner:
@@ -254,7 +275,7 @@ class FaultScanner:
             hits = match(line)
             continued = False
             if hits:
-                events = [self.event(hit, line, number) for hit in hits]
+                events = _told_by_line([self.event(hit, line, number) for hit in hits])
             elif self.continuing and adjacent and error_lines.is_continuation(line) and not self.net.tells_death(line):
                 events, continued = [], True  # more of the error just reported (CANN's cause, solution, call chain)
                 if self.inner is not None:
@@ -268,7 +289,7 @@ class FaultScanner:
             self.continuing = continued or bool(events)
             if self.child_failed is not None:
                 self._elastic_line(line, out)
-            if self.tracebacks or TRACEBACK in line or FRAME in line:
+            if self.tracebacks or TRACEBACK in line or FRAME in line or _IPYTHON_HEAD in line:
                 events = self._traceback_line(line, number, events, out)
             for event in events:
                 if event.kind is Kind.CRASH and event.role is not Role.ROOT and event.cause is None:
@@ -419,6 +440,8 @@ class FaultScanner:
     def _traceback_line(self, line: str, number: int, events: list[Event], out: list[Event]) -> list[Event]:
         """Follow tracebacks through `line`; return the events to keep for it."""
         at = line.find(TRACEBACK)
+        if at < 0:
+            at = line.find(_IPYTHON_HEAD)
         if at >= 0:
             prefix = line[:at]
             tb = self.tracebacks.get(prefix)

@@ -82,6 +82,8 @@ class HFTrainerParser(Parser):
             # the bar's position; with no bar (logging to a file), the count of logging steps so far
             step = ctx.step if ctx.step is not None else (self.logged or None)
         time, epoch_s, rank, node = ctx.where(line, start)
+        if epoch_s is None and loss is not None:
+            epoch_s = ctx.bar_elapsed_s  # no wall clock: the bar's elapsed time at its last redraw
         return StepRecord(
             step,
             loss=loss,

@@ -128,3 +128,14 @@ def test_a_new_epoch_at_the_same_step_is_progress_whose_steps_are_unknown() -> N
                             step(7125, epoch=17, epoch_s=start + 5.0 * 17 + 3600, time="t")]
     [event] = run(stuck)
     assert event.code == "STALL" and event.details["resumed_step"] == 7125
+
+
+def test_a_clock_read_from_an_elapsed_time_is_never_measured_against_stamped_lines() -> None:
+    """A record that prints no time of day may hold an elapsed time as its clock (a tqdm bar's
+    `[05:12<`, OpenNMT's `21110 sec`): seconds since its run or bar began, not a Unix time. The
+    stamped lines after the last record are measured against each other only."""
+    records = [step(n, step_time_s=2.0, total_steps=500, epoch_s=2.0 * n) for n in range(1, 41)]
+    records += [Heartbeat("2024-05-01T03:00:00", 1714532400.0, "t.log", 50, "NCCL WARN ..."),
+                Heartbeat("2024-05-01T05:00:00", 1714539600.0, "t.log", 60, "NCCL WARN ...")]
+    [event] = run(records)
+    assert event.code == "UNFINISHED-RUN" and event.value == 7200 and event.details["at_least"] is True

@@ -141,6 +141,26 @@ def test_benign_ascend_lines_raise_nothing() -> None:
     assert fault_events(text) == []
 
 
+def test_a_cann_code_takes_the_kind_of_a_fault_its_own_line_tells() -> None:
+    """`EH9999  wait for compute device to finish failed, runtime result = 107020.` (CANN's error
+    manager, LLaMA-Factory on Ascend, hiyouga/LlamaFactory#5347): the code names the module, the
+    runtime result on the same line the failure (a task timeout). The code's event takes that kind,
+    its evidence still quotes the runtime result; a code whose line tells nothing more stays a crash."""
+    events = fault_events(
+        "        rtDeviceSynchronize execute failed, reason=[task timeout][FUNC:FuncErrorReason]"
+        "[FILE:error_message_manage.cc][LINE:53]\n"
+        "EH9999  wait for compute device to finish failed, runtime result = 107020.[FUNC:ReportCallError]"
+        "[FILE:log_inner.cpp][LINE:161]\n"
+    )
+    [code] = [e for e in events if e.code == "EH9999"]
+    assert code.kind is Kind.HANG and code.line == 2 and "107020" in code.evidence
+    assert any(e.code == "107020" and e.kind is Kind.HANG for e in events)
+    [plain] = [e for e in fault_events(
+        "EH9999  Kernel launch failed for an unknown operator.[FUNC:ReportCallError][FILE:log_inner.cpp][LINE:161]\n"
+    ) if e.code == "EH9999"]
+    assert plain.kind is Kind.CRASH
+
+
 def test_a_cann_header_takes_the_kind_its_cause_lines_tell() -> None:
     """CANN's error manager prints `<code>: Inner Error!` and then the cause, indented, innermost
     failure first (MindSpore's "CANN Common Error Analysis", EE9999 on-chip memory allocation

@@ -424,3 +424,19 @@ def test_an_exception_line_right_after_a_source_line_ends_a_traceback_whose_head
     assert all(e.code != "PYTHON-EXCEPTION" for e in printed)
     config = fault_events("    retries: 3\nsummary written\n")
     assert config == []
+
+
+def test_ipython_s_note_before_an_uncaught_system_exit_is_that_traceback_s_head() -> None:
+    """IPython and Jupyter print `An exception has occurred, use %tb to see the full traceback.`, a
+    blank line and then the exception line in place of the traceback of an uncaught SystemExit
+    (IPython/core/interactiveshell.py, `showtraceback`): a script that stops with `sys.exit(1)`
+    (torchvision's detection reference after `Loss is nan, stopping training`) died; `sys.exit(0)`
+    is a clean end."""
+    [crash] = crashes(
+        "Loss is nan, stopping training\n"
+        "An exception has occurred, use %tb to see the full traceback.\n"
+        "\n"
+        "SystemExit: 1\n"
+    )
+    assert crash.code == "PYTHON-EXCEPTION" and crash.line == 4 and "SystemExit: 1" in crash.message
+    assert crashes("An exception has occurred, use %tb to see the full traceback.\n\nSystemExit: 0\n") == []

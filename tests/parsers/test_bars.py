@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from monitor.detectors.restart import RestartDetector
 from monitor.parsers.bars import BarParser
 from monitor.parsers.base import ParseContext
-from tests.conftest import steps
+from tests.conftest import events_both_ways, steps
 
 
 def offer(*lines: str) -> tuple[ParseContext, list[object]]:
@@ -218,3 +218,25 @@ def test_a_traceback_glued_after_a_lightning_bar_is_followed() -> None:
         events = fault_events("\n".join([bar + traceback[0], *traceback[1:]]))
         assert [(e.code, e.line, e.rank) for e in events] == [("CUDA-OOM", 4, 1), ("PYTHON-EXCEPTION", 4, 1)]
         assert events[1].details is not None and events[1].details["traceback_line"] == 1
+
+
+def test_the_bar_s_elapsed_time_is_the_clock_where_no_time_of_day_is_printed() -> None:
+    """tqdm prints the time since the bar began as `format_interval` writes it (tqdm/std.py:
+    `MM:SS`, `H:MM:SS` from an hour on). Beside the Hugging Face Trainer's bar, its dict lines
+    print no time: the bar's elapsed time at its last redraw is their clock, so a step that hung
+    for half an hour is a stall."""
+    ctx, found = offer("Epoch 1:  40%|████      | 8/20 [1:02:31<00:47,  3.92s/it, loss=4.51, v_num=7]",
+                       " 30%|███       | 300/1000 [?<?, ?it/s, loss=1.93]")
+    assert found[0] is not None and found[0].epoch_s == 3751.0 and found[0].time is None
+    assert found[1] is not None and found[1].epoch_s is None
+    lines, elapsed = [], 0.0
+    for n in range(1, 201):
+        elapsed += 0.74 if n != 150 else 1805.0
+        minutes, seconds = divmod(int(elapsed), 60)
+        rate = "1805.00s/it" if n == 150 else "1.35it/s"
+        lines.append(f" {n * 100 // 500:2d}%|▌         | {n}/500 [{minutes:02d}:{seconds:02d}<05:00, {rate}]")
+        if n % 10 == 0:
+            loss = 2.5 - n * 0.001
+            lines.append(f"{{'loss': {loss:.4f}, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': {n / 500}}}")
+    events = events_both_ways("\n".join(lines) + "\n")
+    assert events.count("code='STALL'") == 1 and "step=140" in events and "no progress for 30m 1" in events

@@ -128,6 +128,9 @@ def test_the_nan_is_marked_where_the_loss_stops() -> None:
 def test_the_eval_loss_and_the_bar_s_step_time_of_a_trainer_run() -> None:
     doc = health_of("hf_trainer_healthy.log")
     assert doc["series"]["eval_loss"] and doc["series"]["step_time_s"][0] == [25.0, 0.61]
+    # the bar's elapsed time is the stall detector's clock, not a time of day: no chart over time
+    assert doc["series_by_time"] == {}
+    assert monitor.load(str(SAMPLES / "hf_trainer_healthy.log")).steps["epoch_s"].isna().all()
     html = page(doc)
     (loss,) = titled(html, "Loss")
     assert [t.text for t in loss.iter("text") if t.get("y") == "18"][1:] == ["loss", "eval loss"]  # the legend
