@@ -274,8 +274,8 @@ class SlowdownDetector(Detector):
         state = self.ranks.get(record.rank)
         if state is None:
             metric = next((m for m in _METRICS if _time_like(record, m) is not None), None)
-            if metric is None and record.epoch_s is not None and record.step is not None:
-                metric = _CLOCK
+            if metric is None and record.epoch_s is not None and record.time is not None and record.step is not None:
+                metric = _CLOCK  # a time of day (a clock read from a bar's elapsed whole seconds is too coarse)
             if metric is None:
                 return
             settings = self.settings

@@ -47,12 +47,13 @@ class StallDetector(Detector):
         self.first_after: Heartbeat | None = None
         self.last_after: Heartbeat | None = None
 
-    def _usual(self) -> float | None:
-        """The usual time between progress lines, in seconds."""
+    def _usual(self, made: int | None = None) -> float | None:
+        """The usual time between progress lines, in seconds: before enough gaps were seen, the step
+        time times the steps a line moves on (`made`, this line's, where known)."""
         if len(self.gaps.values) >= 3:
             return self.gaps.median
         if self.step_time is not None and self.last is not None:
-            return self.step_time * self.steps_per_line
+            return self.step_time * (made or self.steps_per_line)
         return None
 
     def _threshold(self, usual: float | None) -> float | None:
@@ -155,6 +156,8 @@ class StallDetector(Detector):
         restarted = False
         usual = self._usual()
         lines_made = 1.0  # how many usual progress lines' worth of steps this line moved on
+        if record.step is not None and previous_step is not None and record.step > previous_step:
+            usual = self._usual(record.step - previous_step)  # by the step time: for the steps this line made
         if record.step is not None and previous_step is not None:
             last = self.last
             assert last is not None
@@ -165,7 +168,8 @@ class StallDetector(Detector):
             if record.step == previous_step and not new_epoch:
                 return  # another line about the same step (DeepSpeed prints two, ranks each one): no progress
             if record.step > previous_step:
-                lines_made = (record.step - previous_step) / self.steps_per_line
+                if len(self.gaps.values) >= 3:  # the usual gap is a line's: the steps it made are a number of lines
+                    lines_made = (record.step - previous_step) / self.steps_per_line
                 self.steps_per_line = record.step - previous_step
         epoch = record.epoch_s
         if epoch is not None and self.last_epoch is not None:

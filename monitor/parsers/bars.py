@@ -72,11 +72,25 @@ _TRAINING_WORDS = frozenset({"steps", "step", "training", "train", "iteration", 
 _OTHER_WORDS = frozenset({"val", "valid", "validation", "validating", "eval", "evaluation", "evaluating", "test",
                           "testing", "predict", "predicting", "sanity", "checking", "inference"})
 _WORDS = re.compile(r"[a-z]+")
+_COLON_PAIR = re.compile(r"([A-Za-z_][\w/.]{0,40}): ?([-+]?(?:\d[\d.]*(?:[eE][-+]?\d+)?|nan|inf)\b)")
+"""`key: value` in a postfix written as one string (`tqdm.set_postfix_str`): ai-toolkit's
+`lr: 2.0e-04 loss: 7.353e-01`."""
 
 
 def _training_bar(description: str) -> bool:
     words = set(_WORDS.findall(description.lower()))
     return bool(words & _TRAINING_WORDS) and not words & _OTHER_WORDS
+
+
+def _other_bar(description: str) -> bool:
+    """A description with an evaluation word (`Validation`, `Evaluating`): not the training bar."""
+    return bool(set(_WORDS.findall(description.lower())) & _OTHER_WORDS)
+
+
+def _holds_loss(postfix: dict[str, str]) -> bool:
+    """Whether the postfix shows a training loss: a bar named after its run (ai-toolkit's job name,
+    `my-lora: 40%|...| 1199/3000 [..., lr: 2.0e-04 loss: 7.353e-01]`) is the training bar then."""
+    return any(k in postfix for k in _LOSS_KEYS) or _vocabulary_loss(postfix) is not None
 _PCT_DIGITS = 3
 
 _LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
@@ -209,15 +223,15 @@ class BarParser(Parser):
         self.head = digits
         description, start = described
         epoch: int | None = None
-        if description:
-            if not _training_bar(description):
-                return None  # another bar: data loading, validation, sanity check
-            epoch_match = _EPOCH.search(description)
-            epoch = int(epoch_match.group(1)) if epoch_match else None
-        n, total = int(right.group(1)), int(right.group(2))
         postfix = self._postfix(right.group(3))
         if postfix is None:
             return None  # a rate in another unit: not an iteration bar
+        if description:
+            if not _training_bar(description) and (_other_bar(description) or not _holds_loss(postfix)):
+                return None  # another bar (data loading, validation), unless named by its run and showing a loss
+            epoch_match = _EPOCH.search(description)
+            epoch = int(epoch_match.group(1)) if epoch_match else None
+        n, total = int(right.group(1)), int(right.group(2))
         if ctx.bar_total is not None and total < ctx.bar_total:
             return None  # a smaller bar: evaluation
         ctx.bar_total = total
@@ -264,4 +278,7 @@ class BarParser(Parser):
                 items.setdefault(key.strip(), value.strip())
             elif position == 1 and not item.rstrip().endswith(("it/s", "s/it")):
                 return None
+            elif position > 1 or not item.rstrip().endswith(("it/s", "s/it")):
+                for pair in _COLON_PAIR.finditer(item):  # `set_postfix_str("lr: 2.0e-04 loss: 7.353e-01")`
+                    items.setdefault(pair.group(1), pair.group(2))
         return items

@@ -139,3 +139,15 @@ def test_a_clock_read_from_an_elapsed_time_is_never_measured_against_stamped_lin
                 Heartbeat("2024-05-01T05:00:00", 1714539600.0, "t.log", 60, "NCCL WARN ...")]
     [event] = run(records)
     assert event.code == "UNFINISHED-RUN" and event.value == 7200 and event.details["at_least"] is True
+
+
+def test_before_enough_gaps_a_line_is_due_after_the_step_time_times_the_steps_it_made() -> None:
+    """A bar redrawn into the log every 300 steps (ai-toolkit, ostris/ai-toolkit#595): the second line
+    comes 541 s after the first, as 300 steps of about 1.8 s make; the bar's rate (an average that
+    moves) is no promise for each step, so the interval is judged against the steps the line made."""
+    records = [step(299, step_time_s=2.16, epoch_s=644.0), step(599, step_time_s=1.58, epoch_s=1185.0),
+               step(899, step_time_s=1.90, epoch_s=1791.0)]
+    assert run(records) == []
+    hung = records[:2] + [step(899, step_time_s=1.90, epoch_s=1185.0 + 300 * 1.9 + 4 * 3600)]
+    [event] = run(hung)
+    assert event.code == "STALL" and event.step == 599

@@ -240,3 +240,38 @@ def test_the_bar_s_elapsed_time_is_the_clock_where_no_time_of_day_is_printed() -
             lines.append(f"{{'loss': {loss:.4f}, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': {n / 500}}}")
     events = events_both_ways("\n".join(lines) + "\n")
     assert events.count("code='STALL'") == 1 and "step=140" in events and "no progress for 30m 1" in events
+
+
+def test_a_bar_named_after_its_run_that_shows_a_loss_is_the_training_bar() -> None:
+    """ai-toolkit names its bar after the job and writes its postfix as one string (`lr: 2.0e-04 loss:
+    5.226e-01`, as ostris/ai-toolkit#595 shows): a description without a training word is the training
+    bar when its postfix holds a loss; an evaluation word or no loss still rules a bar out."""
+    ctx, found = offer(
+        "flux-lora-7:  10%|9         | 299/3000 [10:44<1:37:05,  2.16s/it, lr: 2.0e-04 loss: 5.226e-01]",
+        "Validation:  10%|9         | 30/300 [00:44<05:05,  1.16s/it, loss: 5.9e-01]",
+        "flux-lora-7:  20%|##        | 20/100 [00:09<00:36,  2.20it/s]",
+    )
+    record = found[0]
+    assert record is not None and (record.step, record.loss, record.lr) == (299, 0.5226, 0.0002)
+    assert record.step_time_s == 2.16 and record.epoch_s == 644.0
+    assert found[1:] == [None, None] and ctx.step == 299
+
+
+def test_a_bar_s_whole_seconds_are_never_the_step_time() -> None:
+    """VeOmni's bar (`Epoch 1/1:   0%|  | 2/3828049 [00:05<2936:58:47,  2.76s/it, loss: 11.58, grad_norm:
+    29.12, lr: 2.24e-08]`, ByteDance-Seed/VeOmni#269) first redraws without a rate (`?it/s`). Its
+    elapsed time counts whole seconds: steps of 1.75 s read from it are 1 s, then mostly 2 s,
+    which is no slowdown; the step time is the bar's rate."""
+    def bar(n: int, elapsed: float, rate: str, loss: float) -> str:
+        return (f"Epoch 1/1:   0%|          | {n}/3828049 [00:{int(elapsed):02d}<1877:57:20, {rate}, "
+                f"loss: {loss:.2f}, grad_norm: 29.50, lr: {1.12e-08 * (n + 1):.2e}]")
+
+    lines, elapsed, loss = [bar(0, 4.0, "?it/s", 11.4)], 4.0, 11.4
+    for n in range(1, 30):  # the count moves on, then the postfix: two redraws a step
+        rate = f"{1.5 + 2.5 / n:.2f}s/it"
+        lines.append(bar(n, elapsed, rate, loss))
+        elapsed, loss = elapsed + 1.75, loss - 0.01
+        lines.append(bar(n, elapsed, rate, loss))
+    events = events_both_ways("\n".join(lines) + "\n")
+    assert "SLOWDOWN" not in events
+    assert [r.loss for r in steps("\n".join(lines[:3]) + "\n")] == [11.4, 11.4, 11.39]

@@ -1514,6 +1514,35 @@ def test_lightgbm_evaluation_log_per_round() -> None:
     assert math.isnan(read[2].loss)
 
 
+def test_lightgbm_regression_metrics_reach_the_layout_learner() -> None:
+    """LightGBM's regression metrics are `l2` (its default), `l1` and their aliases, printed by the same
+    `_format_eval_result` as `[1]\tvalid_0's l1: 0.5`: no loss word is on the line, so the data set's
+    `'s` before the metric lets it reach the learner. A validation metric that turns inf, then nan, is
+    the run's non-finite evaluation loss (lightgbm-org/LightGBM#1994)."""
+    read = steps(lines(*(f"[{i}]\tvalid_0's l1: {v}" for i, v in enumerate(["0.5412", "0.5127", "inf", "nan"], 1))))
+    assert [r.step for r in read] == [1, 2, 3, 4] and read[0].eval_loss == approx(0.5412)
+    assert math.isinf(read[2].eval_loss) and math.isnan(read[3].eval_loss)
+    assert [r.eval_loss for r in steps(lines("[1]\ttraining's l2: 0.31\tvalid_1's l2: 0.42"))] == approx([0.42])
+
+
+def test_cntk_minibatch_lines_and_the_msvc_nan() -> None:
+    """CNTK's SGD (Source/SGDLib/SGD.cpp) logs ` Epoch[ 1 of 1]-Minibatch[   1- 500]: ... TrainLossPerSample =
+    5.87155566; ...` and, built with MSVC, prints a NaN as `1.#QNAN000` (microsoft/CNTK#406): the camelCase
+    name is a loss per sample, the value not finite. `EXCEPTION occurred: ...` is its top-level handler
+    before it exits (Source/CNTK/CNTK.cpp)."""
+    text = lines(
+        " Epoch[ 1 of 1]-Minibatch[   1- 500]: SamplesSeen = 500; TrainLossPerSample =  4.91236612; "
+        "EvalErr[0]PerSample = 0.31200000; TotalTime = 2.5127s; SamplesPerSecond = 199.0",
+        " Epoch[ 1 of 1]-Minibatch[ 501-1000]: SamplesSeen = 500; TrainLossPerSample =  1.#QNAN000; "
+        "EvalErr[0]PerSample = 0.46600000; TotalTime = 2.4110s; SamplesPerSecond = 207.4",
+        "EXCEPTION occurred: The training criterion is not a number (NAN). Stop",
+    )
+    read = steps(text)
+    assert read[0].loss == approx(4.91236612) and math.isnan(read[-1].loss)
+    events = events_both_ways(text)
+    assert "code='LOSS-NAN'" in events and "code='NAN-GUARD'" in events and "The process died: EXCEPTION" in events
+
+
 def test_xgboost_evaluation_log_per_round() -> None:
     """XGBoost's EvaluationMonitor (python-package/xgboost/callback.py): `[{epoch}]\\t{data}-{metric}:
     {score}` for each evaluation set (`train-mlogloss`, `validation_0-logloss`: the set's number

@@ -101,7 +101,7 @@ def test_the_triggers_cover_every_loss_and_step_name_that_can_stand_alone() -> N
     """A line reaches the layout learner only when it holds a trigger: the main loss and step names do."""
     triggers = DATA["triggers"]
     for name in ("loss", "xent", "ppl", "perplexity", "cost", "nll", "objective", "step", "iteration", "iter",
-                 "epoch", "global_step", "Up.", "rmse", "mse"):
+                 "epoch", "global_step", "Up.", "rmse", "mse", "valid_0's l1", "training's l2"):
         assert any(t in name or t in name.title() for t in triggers), name
 
 
