@@ -49,6 +49,12 @@ FRAME = 'File "'
 _IPYTHON_HEAD = "An exception has occurred, use %tb to see the full traceback."
 """What IPython and Jupyter print instead of the traceback of an uncaught SystemExit
 (IPython/core/interactiveshell.py, `showtraceback`), before its exception line: a traceback's head."""
+_IPYTHON_TRACEBACK = re.compile(r"(?<!\S)[A-Za-z_][\w.]{0,200} {2,}Traceback \(most recent call last\)\s*$")
+"""IPython's and Jupyter's verbose traceback header (IPython/core/ultratb.py, VerboseTB): the exception's type,
+padding, then `Traceback (most recent call last)` without the colon; its frames follow as `Cell In[12], line 17`,
+`File ~/lib/x.py:625, in f(...)` (older: `<ipython-input-5-...> in <module>`), numbered source lines and
+`---> 17` markers, and the `Type: message` line ends it."""
+_IPYTHON_FRAMES = ("Cell In[", "Input In [", "File ", "<ipython-input-", "--->", "-->", "~/")
 _FRAME_LINE = re.compile(r'(?:^|\s)File "[^"]*", line \d+')
 _EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]{0,200})(?::\s?(?P<text>.*))?$")
 _CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
@@ -289,7 +295,9 @@ class FaultScanner:
             self.continuing = continued or bool(events)
             if self.child_failed is not None:
                 self._elastic_line(line, out)
-            if self.tracebacks or TRACEBACK in line or FRAME in line or _IPYTHON_HEAD in line:
+            if self.tracebacks or TRACEBACK in line or FRAME in line or _IPYTHON_HEAD in line or (
+                "Traceback (most" in line and _IPYTHON_TRACEBACK.search(line)
+            ):
                 events = self._traceback_line(line, number, events, out)
             for event in events:
                 if event.kind is Kind.CRASH and event.role is not Role.ROOT and event.cause is None:
@@ -442,6 +450,8 @@ class FaultScanner:
         at = line.find(TRACEBACK)
         if at < 0:
             at = line.find(_IPYTHON_HEAD)
+        if at < 0 and "Traceback (most" in line and (verbose := _IPYTHON_TRACEBACK.search(line)) is not None:
+            at = verbose.start()
         if at >= 0:
             prefix = line[:at]
             tb = self.tracebacks.get(prefix)
@@ -474,7 +484,9 @@ class FaultScanner:
             return self._traceback_line(line, number, events, out) if FRAME in line else events
         tb.lines += 1
         tb.faults.extend(e for e in events if e.kind is not Kind.CRASH)
-        if not text.strip() or text[:1] in " \t" or text.startswith(_CHAINED):
+        if not text.strip() or text[:1] in " \t" or text.startswith(_CHAINED) or (
+            text.startswith(_IPYTHON_FRAMES) and _IPYTHON_TRACEBACK.search(tb.header_line) is not None
+        ):
             if tb.lines > _MAX_TRACEBACK_LINES:
                 self._close(tb, out)
             return events

@@ -440,3 +440,28 @@ def test_ipython_s_note_before_an_uncaught_system_exit_is_that_traceback_s_head(
     )
     assert crash.code == "PYTHON-EXCEPTION" and crash.line == 4 and "SystemExit: 1" in crash.message
     assert crashes("An exception has occurred, use %tb to see the full traceback.\n\nSystemExit: 0\n") == []
+
+
+def test_an_ipython_verbose_traceback_is_one_crash_and_a_cut_one_is_still_reported() -> None:
+    """Jupyter and IPython print a traceback as VerboseTB lays it out (IPython/core/ultratb.py): the type,
+    padding and `Traceback (most recent call last)` without a colon; frames as `Cell In[12], line 17` and
+    `File ~/...:625, in f(...)` with numbered source lines and `--->` markers; then `Type: message`. A
+    notebook's training cell that stops on it crashed; one whose excerpt ends inside it too."""
+    head = (
+        "---------------------------------------------------------------------------\n"
+        "TypeError                                 Traceback (most recent call last)\n"
+        "Cell In[7], line 21\n"
+        "     20 for step, batch in enumerate(loader):\n"
+        "---> 21     loss = train_step(**batch)\n"
+        "\n"
+        "File ~/envs/ms/lib/python3.9/site-packages/mindspore/ops/composite/base.py:625, in after_grad(*args)\n"
+        "    624 def after_grad(*args):\n"
+        "--> 625     return grad_(fn_, weights)(*args)\n"
+        "\n"
+    )
+    [crash] = crashes("step 1 loss 2.31\n" + head + "TypeError: unsupported operand type(s) for +: 'NoneType' and 'int'\n")
+    assert crash.code == "PYTHON-EXCEPTION" and crash.line == 12 and "TypeError" in crash.message
+    [cut] = crashes("step 1 loss 2.31\n" + head)
+    assert cut.code == "PYTHON-TRACEBACK-CUT" and cut.line == 3
+    prose = fault_events("Epoch 2 summary           Traceback (most recent call last) is printed when it fails\nstep 2\n")
+    assert not any(e.code.startswith("PYTHON-") for e in prose)
