@@ -93,7 +93,8 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
     if m.group("usd"):
         printed = g("uY")
         return dt.datetime(
-            int(printed) if len(printed) == 4 else 2000 + int(printed), int(g("um")), int(g("ud")),
+            int(printed) if len(printed) == 4 else int(printed) + (2000 if int(printed) < 69 else 1900),  # as %y reads
+            int(g("um")), int(g("ud")),
             int(g("uH")), int(g("uM")), int(g("uS")), _micro(g("uf")),
         )
     if m.group("syslog"):

@@ -76,7 +76,10 @@ def test_file_names(path: str | None, expected: tuple[int | None, str | None]) -
         # examples/pytorch/text-classification/run_glue.py, Accelerate's and Diffusers' training scripts)
         ("03/05/2024 10:41:12 - INFO - __main__ - ", "2024-03-05T10:41:12"),
         ("03/05/2024 10:41:12,250 - INFO - ", "2024-03-05T10:41:12.250000"),
-        ("[03/05/24 10:41:12] INFO     ", "2024-03-05T10:41:12"),  # `%x %X` in the C locale (rich's RichHandler)
+        # rich's RichHandler: log_time_format="[%x %X]" (rich/logging.py), `%x` in the C locale; two-digit years as
+        # `%y` reads them (69-99 the 1900s)
+        ("[03/05/24 10:41:12] INFO     ", "2024-03-05T10:41:12"),
+        ("[12/31/99 23:59:59] INFO     ", "1999-12-31T23:59:59"),
     ],
 )
 def test_timestamp_layouts(text: str, iso: str) -> None:
