@@ -91,6 +91,8 @@ def _holds_loss(postfix: dict[str, str]) -> bool:
     """Whether the postfix shows a training loss: a bar named after its run (ai-toolkit's job name,
     `my-lora: 40%|...| 1199/3000 [..., lr: 2.0e-04 loss: 7.353e-01]`) is the training bar then."""
     return any(k in postfix for k in _LOSS_KEYS) or _vocabulary_loss(postfix) is not None
+
+
 _PCT_DIGITS = 3
 
 _LOSS_KEYS = ("loss", "train_loss", "train_loss_step", "reduced_train_loss")
