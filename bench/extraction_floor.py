@@ -18,9 +18,6 @@ Requires mtail (Debian package `mtail`) and Linux.
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,14 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "bench"
-
-
-def child_cpu(argv: list[str]) -> float:
-    """CPU seconds (user + system) of a command and the processes it waited for."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, _status, usage = os.wait4(process.pid, 0)
-    return usage.ru_utime + usage.ru_stime
+sys.path.insert(0, str(HERE))  # bench/ is not a package: the peer's command and the runner are speed_vs_mtail's
+from speed_vs_mtail import arguments, mtail_command, run  # noqa: E402
 
 
 def cpu_of(work: Callable[[], object]) -> float:
@@ -65,14 +56,8 @@ def template(lines: list[str]):  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=300_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--generator", type=Path, default=SHARED / "gen_log.py")
-    parser.add_argument("--program", type=Path, default=SHARED / "training.mtail")
-    args = parser.parse_args()
-    if not shutil.which("mtail"):
-        print("needs mtail: apt-get install mtail", file=sys.stderr)
+    args = arguments(__doc__ or "", 300_000)
+    if args is None:
         return 2
     import numpy as np
 
@@ -107,12 +92,12 @@ def main() -> int:
                       r"learning rate: (\S+)", r"lm loss: (\S+)", r"loss scale: (\S+)", r"grad norm: (\S+)",
                       r"skipped iterations: +(\S+)", r"nan iterations: +(\S+)"]
             series = pl.Series("line", lines)
-        mtail = ["mtail", "--one_shot", "--one_shot_format=prometheus", "--progs", str(args.program),
-                 "--logs", str(log), "--logtostderr"]
+        mtail = mtail_command(log, args.program)
         scan = [sys.executable, "-m", "monitor", "scan", "--format", "json", "--jobs", "1", str(log)]
+        output = Path(work) / "out"
         for _ in range(args.repeat):  # alternated
-            measures["mtail --one_shot (whole scan)"].append(child_cpu(mtail))
-            measures["monitor scan --jobs 1 (whole scan)"].append(child_cpu(scan))
+            measures["mtail --one_shot (whole scan)"].append(run(mtail, output)[1])
+            measures["monitor scan --jobs 1 (whole scan)"].append(run(scan, output)[1])
             measures["read and split the lines"].append(cpu_of(lambda: log.read_bytes().decode().splitlines()))
             measures["Megatron template: finditer + groups"].append(cpu_of(extract))
             measures["values to float64 columns"].append(cpu_of(convert))

@@ -68,10 +68,35 @@ def events(path: Path) -> list[dict]:
     return document.get("events", [])
 
 
+def mtail_command(log: Path, program: Path) -> list[str]:
+    """The peer: mtail reading `log` once with `program`."""
+    return ["mtail", "--one_shot", "--one_shot_format=prometheus", "--progs", str(program), "--logs", str(log),
+            "--logtostderr"]
+
+
+def arguments(description: str, lines: int, memory: bool = False) -> argparse.Namespace | None:
+    """The benchmarks' command line (the log's size, repeats, the generator and the peer program), or
+    None, with the reason on stderr, when mtail or the shared benchmark files are missing."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=lines)
+    parser.add_argument("--repeat", type=int, default=3)
+    if memory:
+        parser.add_argument("--memory-lines", type=int, default=0, help="also measure the serial scan's memory here")
+    parser.add_argument("--generator", type=Path, default=SHARED / "gen_log.py")
+    parser.add_argument("--program", type=Path, default=SHARED / "training.mtail")
+    args = parser.parse_args()
+    if not shutil.which("mtail"):
+        print("needs mtail: apt-get install mtail", file=sys.stderr)
+        return None
+    if not args.generator.is_file() or not args.program.is_file():
+        print(f"needs the benchmark generator and mtail program: {args.generator}, {args.program}", file=sys.stderr)
+        return None
+    return args
+
+
 def bench(log: Path, program: Path, repeat: int, work: Path) -> dict[str, tuple[float, float, int]]:
     commands = {
-        "mtail": ["mtail", "--one_shot", "--one_shot_format=prometheus", "--progs", str(program),
-                  "--logs", str(log), "--logtostderr"],
+        "mtail": mtail_command(log, program),
         "scan --jobs 1": [sys.executable, "-m", "monitor", "scan", "--format", "json", "--jobs", "1", str(log)],
         "scan": [sys.executable, "-m", "monitor", "scan", "--format", "json", str(log)],
         "report": [sys.executable, "-m", "monitor", "report", str(log), "-o", str(work / "report.html")],
@@ -126,18 +151,8 @@ def table(name: str, results: dict[str, tuple[float, float, int]]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lines", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--memory-lines", type=int, default=0, help="also measure the serial scan's memory here")
-    parser.add_argument("--generator", type=Path, default=SHARED / "gen_log.py")
-    parser.add_argument("--program", type=Path, default=SHARED / "training.mtail")
-    args = parser.parse_args()
-    if not shutil.which("mtail"):
-        print("needs mtail: apt-get install mtail", file=sys.stderr)
-        return 2
-    if not args.generator.is_file() or not args.program.is_file():
-        print(f"needs the benchmark generator and mtail program: {args.generator}, {args.program}", file=sys.stderr)
+    args = arguments(__doc__ or "", 1_000_000, memory=True)
+    if args is None:
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

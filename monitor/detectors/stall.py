@@ -154,10 +154,9 @@ class StallDetector(Detector):
             self.step_time = record.step_time_s
         previous_step = self.last.step if self.last is not None else None
         restarted = False
-        usual = self._usual()
+        moved = record.step is not None and previous_step is not None and record.step > previous_step
+        usual = self._usual(record.step - previous_step if moved else None)  # type: ignore[operator]
         lines_made = 1.0  # how many usual progress lines' worth of steps this line moved on
-        if record.step is not None and previous_step is not None and record.step > previous_step:
-            usual = self._usual(record.step - previous_step)  # by the step time: for the steps this line made
         if record.step is not None and previous_step is not None:
             last = self.last
             assert last is not None

@@ -77,20 +77,16 @@ _COLON_PAIR = re.compile(r"([A-Za-z_][\w/.]{0,40}): ?([-+]?(?:\d[\d.]*(?:[eE][-+
 `lr: 2.0e-04 loss: 7.353e-01`."""
 
 
-def _training_bar(description: str) -> bool:
+def _training_bar(description: str, postfix: dict[str, str]) -> bool:
+    """Whether a bar with this description is the training bar: a training word and no evaluation
+    word, or, for a bar named after its run (ai-toolkit's job name, `my-lora: 40%|...| 1199/3000
+    [..., lr: 2.0e-04 loss: 7.353e-01]`), no evaluation word and a loss in its postfix."""
     words = set(_WORDS.findall(description.lower()))
-    return bool(words & _TRAINING_WORDS) and not words & _OTHER_WORDS
-
-
-def _other_bar(description: str) -> bool:
-    """A description with an evaluation word (`Validation`, `Evaluating`): not the training bar."""
-    return bool(set(_WORDS.findall(description.lower())) & _OTHER_WORDS)
-
-
-def _holds_loss(postfix: dict[str, str]) -> bool:
-    """Whether the postfix shows a training loss: a bar named after its run (ai-toolkit's job name,
-    `my-lora: 40%|...| 1199/3000 [..., lr: 2.0e-04 loss: 7.353e-01]`) is the training bar then."""
-    return any(k in postfix for k in _LOSS_KEYS) or _vocabulary_loss(postfix) is not None
+    if words & _OTHER_WORDS:
+        return False
+    return bool(words & _TRAINING_WORDS) or any(k in postfix for k in _LOSS_KEYS) or (
+        _vocabulary_loss(postfix) is not None
+    )
 
 
 _PCT_DIGITS = 3
@@ -229,8 +225,8 @@ class BarParser(Parser):
         if postfix is None:
             return None  # a rate in another unit: not an iteration bar
         if description:
-            if not _training_bar(description) and (_other_bar(description) or not _holds_loss(postfix)):
-                return None  # another bar (data loading, validation), unless named by its run and showing a loss
+            if not _training_bar(description, postfix):
+                return None  # another bar: data loading, validation, sanity check
             epoch_match = _EPOCH.search(description)
             epoch = int(epoch_match.group(1)) if epoch_match else None
         n, total = int(right.group(1)), int(right.group(2))
@@ -280,7 +276,7 @@ class BarParser(Parser):
                 items.setdefault(key.strip(), value.strip())
             elif position == 1 and not item.rstrip().endswith(("it/s", "s/it")):
                 return None
-            elif position > 1 or not item.rstrip().endswith(("it/s", "s/it")):
+            elif position > 1:
                 for pair in _COLON_PAIR.finditer(item):  # `set_postfix_str("lr: 2.0e-04 loss: 7.353e-01")`
                     items.setdefault(pair.group(1), pair.group(2))
         return items

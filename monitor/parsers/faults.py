@@ -115,6 +115,7 @@ class _Traceback:
     lines: int = 0
     crash: Event | None = None  # set at the exception line; held back in case a chained traceback follows
     chained: bool = False
+    verbose: bool = False  # IPython's verbose layout (`_IPYTHON_TRACEBACK`): its frames are not indented
 
 
 _SHARPER = {Kind.DEVICE_FAULT: 1, Kind.COMM_ERROR: 2, Kind.HANG: 3, Kind.OOM: 4}
@@ -295,9 +296,7 @@ class FaultScanner:
             self.continuing = continued or bool(events)
             if self.child_failed is not None:
                 self._elastic_line(line, out)
-            if self.tracebacks or TRACEBACK in line or FRAME in line or _IPYTHON_HEAD in line or (
-                "Traceback (most" in line and _IPYTHON_TRACEBACK.search(line)
-            ):
+            if self.tracebacks or "Traceback (most" in line or FRAME in line or _IPYTHON_HEAD in line:
                 events = self._traceback_line(line, number, events, out)
             for event in events:
                 if event.kind is Kind.CRASH and event.role is not Role.ROOT and event.cause is None:
@@ -450,7 +449,8 @@ class FaultScanner:
         at = line.find(TRACEBACK)
         if at < 0:
             at = line.find(_IPYTHON_HEAD)
-        if at < 0 and "Traceback (most" in line and (verbose := _IPYTHON_TRACEBACK.search(line)) is not None:
+        verbose = _IPYTHON_TRACEBACK.search(line) if at < 0 and "Traceback (most" in line else None
+        if verbose is not None:
             at = verbose.start()
         if at >= 0:
             prefix = line[:at]
@@ -462,7 +462,7 @@ class FaultScanner:
                 if len(self.tracebacks) >= _MAX_OPEN_TRACEBACKS:
                     self._interrupt(out)
                 tb = self.tracebacks[prefix] = _Traceback(prefix, number, number, line)
-            tb.crash, tb.chained = None, False
+            tb.crash, tb.chained, tb.verbose = None, False, verbose is not None
             tb.last_line = number
             return events
         tb = self._owner(line)
@@ -485,7 +485,7 @@ class FaultScanner:
         tb.lines += 1
         tb.faults.extend(e for e in events if e.kind is not Kind.CRASH)
         if not text.strip() or text[:1] in " \t" or text.startswith(_CHAINED) or (
-            text.startswith(_IPYTHON_FRAMES) and _IPYTHON_TRACEBACK.search(tb.header_line) is not None
+            tb.verbose and text.startswith(_IPYTHON_FRAMES)
         ):
             if tb.lines > _MAX_TRACEBACK_LINES:
                 self._close(tb, out)
@@ -601,8 +601,8 @@ class FaultScanner:
 
     def restore(self, snapshot: dict[str, Any]) -> None:
         self.tracebacks = {
-            k: _Traceback(prefix, first, last, header, list(faults), lines, crash, chained)
-            for k, (prefix, first, last, header, faults, lines, crash, chained) in snapshot["tracebacks"].items()
+            k: _Traceback(prefix, first, last, header, list(faults), *rest)
+            for k, (prefix, first, last, header, faults, *rest) in snapshot["tracebacks"].items()
         }
         self.child_failed, self.child_failed_lines, self.child_failed_root = snapshot["child_failed"]
         self.last_number = snapshot["last_number"]
