@@ -7,7 +7,9 @@ neither is a count that starts again after reaching its total, or after coming w
 logging interval of it (`position_of`).
 A count that went on when the epoch changed counts the whole run: from then on the epoch is no part
 of the position (MiniLLM's PPO lines print `ppo epoch: 3/ 4` beside `global iter: 15/ 5000`; the
-PPO epoch cycles while the global count goes on). Evaluation records are not training steps and are
+PPO epoch cycles while the global count goes on); a log that prints per epoch, its step the epoch's own
+number, says nothing of how its finer count goes on (MLPerf RNN-T's `epoch 22 | avg train utts/s ...`
+summaries, then `epoch 23 | iter 18/181 | ...`). Evaluation records are not training steps and are
 ignored; once a rank printed a training loss beside
 its step, its lines without one are too (DeepSpeed-Chat's script counts steps from 0, DeepSpeed's own
 `step=N, skipped=M` lines from 1: another printer's count). So is a count that goes back to its
@@ -66,8 +68,11 @@ class RestartDetector(Detector):
             at, gap, stride = self.rhythm.get(rank, (None, None, None))
             now = record.epoch_s
             next_epoch = previous is not None and None not in (record.epoch, previous[0]) and record.epoch > previous[0]
-            if next_epoch and rank not in self.global_steps and step > previous[1] >= 0:  # type: ignore[index]
-                self.global_steps.add(rank)  # a count of the whole run: the epoch is no part of the position
+            if (
+                next_epoch and rank not in self.global_steps and step > previous[1] >= 0  # type: ignore[index]
+                and not (step == record.epoch and previous[1] == previous[0])  # type: ignore[index]
+            ):  # a count of the whole run (not the epoch's own number read as the step): the epoch is no
+                self.global_steps.add(rank)  # part of the position
             if (
                 previous is not None
                 and (step < previous[1] or record.epoch != previous[0])

@@ -280,6 +280,9 @@ class Reading(NamedTuple):
 
 
 _MAX_RANK = 1 << 20
+_CLOCK_SECONDS = 1e8
+"""A time-named number this large (three years, once converted from its unit) is no step or elapsed time
+but a clock, seconds or milliseconds since 1970: MLPerf's `:::MLLOG {"time_ms": 1652951987916, ...}`."""
 _TIME_UNITS = frozenset({"s", "sec", "secs", "second", "seconds", "ms", "msec", "min", "mins", "minutes", "us"})
 
 
@@ -458,12 +461,15 @@ def read(line: str, slots: list[Slot]) -> Reading:
                     if position == 0:
                         leading = slot
             continue
+        value = _convert(slot, field)
+        if field in ("step_time", "elapsed") and value is not None and value >= _CLOCK_SECONDS:
+            continue  # a clock, not a duration
         target = best_eval if (slot.split == "eval" or eval_line) else best
         if field == "loss" and target is best:
             losses.append(position)
         held = target.get(field)
         if held is None or rank < held[0]:
-            target[field] = (rank, _convert(slot, field), position)
+            target[field] = (rank, value, position)
             if field == "loss" and target is best:
                 loss_name = slot.name
     if not best and not best_eval:
@@ -473,6 +479,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
             best["loss"] = ((COMPONENT_TIER, 0), slots[at].value, at)
     if "loss" not in best and (at := _nonfinite_only(slots)) is not None:
         best["loss"] = ((COMPONENT_TIER, 0), slots[at].value, at)
+    if best.keys() == {"step_time"} and not eval_line and _evaluation_only(slots):
+        best_eval["step_time"] = best.pop("step_time")  # the time the evaluation took
     chosen: dict[str, tuple[int, str]] = {}
     fields = {f: v for f, (_, v, _) in best.items()}
     eval_fields = {f: v for f, (_, v, _) in best_eval.items()}
@@ -519,6 +527,13 @@ def read(line: str, slots: list[Slot]) -> Reading:
     )
 
 
+def _evaluation_only(slots: list[Slot]) -> bool:
+    """Whether a line's named numbers are an evaluation's (`epoch 19 | dev ema wer 9.10 | took 0.65 s`,
+    MLPerf RNN-T): some name carries an evaluation split, none a training one."""
+    splits = {slot.split for slot in slots}
+    return "eval" in splits and "train" not in splits
+
+
 def _terms(slots: list[Slot], losses: list[int], loss_at: int) -> tuple[int, ...]:
     """Positions of the values beside the loss that are terms of it: the line's other training losses,
     and a penalty the loss adds (GRPO's `beta * kl`; PPO's KL is no loss, but one that is not finite
@@ -529,7 +544,7 @@ def _terms(slots: list[Slot], losses: list[int], loss_at: int) -> tuple[int, ...
 
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
-_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%-]{0,63}")
+_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%()-]{0,63}")
 _NAMES = re.compile(r"\S+")
 _NAMES_WITH_BLANKS = re.compile(r"\S+(?: \S+){0,3}")
 _WIDE_GAP = re.compile(r"\S(?: {2}|\t)\s*\S")

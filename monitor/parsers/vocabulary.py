@@ -25,6 +25,8 @@ from typing import Any, NamedTuple
 
 SUFFIX_FIELDS = frozenset({"step", "epoch", "loss", "perplexity", "grad_norm", "lr"})
 """Fields whose names may carry extra words in front (`Training iter`, `lm loss`)."""
+RATE_FIELDS = frozenset({"tokens_per_s", "samples_per_s"})
+"""Fields whose names may carry qualifiers in front (`avg train tok/s`), nothing else."""
 QUALIFIERS = frozenset({
     "global", "total", "avg", "average", "mean", "running", "lm", "current", "cur", "overall", "smoothed", "ema",
     "step", "batch", "epoch", "model", "final", "moving", "reduced", "train", "training", "the", "scaled", "unscaled",
@@ -97,6 +99,7 @@ class Vocabulary:
         self.loss_prefixes = frozenset(data["loss_prefixes"])
         self.nonfinite_only = frozenset(data["nonfinite_only"])
         self.penalties = frozenset(data["penalties"])
+        self.maybe_elapsed = frozenset(data["maybe_elapsed"])
         # loss names only before what they are of in brackets, in the last tier of the loss names
         self.loss_heads = {name: Meaning("loss", len(data["fields"]["loss"]) - 1) for name in data["loss_heads"]}
 
@@ -142,6 +145,8 @@ class Vocabulary:
                 if plain and meaning.field == "loss":  # a component (`koleo_loss`): after `total_loss`, `xent`
                     return Meaning("loss", max(meaning.tier, COMPONENT_TIER), len(plain))
                 return Meaning(meaning.field, meaning.tier, len(plain))
+            if meaning is not None and meaning.field in RATE_FIELDS and QUALIFIERS.issuperset(words[:cut]):
+                return meaning  # `avg train utts/s` (MLPerf RNN-T's epoch summary)
         if len(words) <= 4 and not self.summaries.intersection(words) and (
             words[-1] == "loss" or (words[0] == "loss" and (identifier or len(words) == 2))
             or (identifier and len(words) > 1 and words[0] in self.loss_prefixes)

@@ -233,3 +233,16 @@ def test_a_count_that_goes_on_across_epochs_counts_the_whole_run() -> None:
     per_epoch = [step(300, epoch=4, loss=1.0), step(20, epoch=5, loss=1.0), step(400, epoch=4, loss=1.1)]
     [event] = RestartDetector().observe(per_epoch)
     assert event.step == 400
+
+
+def test_a_log_that_printed_per_epoch_says_nothing_of_how_its_finer_count_goes_on() -> None:
+    """MLPerf RNN-T's reference prints an epoch summary whose step is the epoch itself (`epoch 21 | avg
+    train utts/s ...`), then, within the next epoch, `epoch 22 | iter 18/181 | loss ...`. Epochs 20 then
+    21 read as steps 20 then 21 do not make the count one of the whole run: batch 18 of epoch 22 is no
+    step back from 21."""
+    records = [step(20, epoch=20, step_time_s=68.0), step(21, epoch=21, step_time_s=67.5),
+               step(18, epoch=22, loss=29.3, total_steps=181), step(36, epoch=22, loss=30.1, total_steps=181)]
+    assert RestartDetector().observe(records) == []
+    records.append(step(20, epoch=22, loss=29.0, total_steps=181))
+    [event] = RestartDetector().observe(records)
+    assert event.step == 20

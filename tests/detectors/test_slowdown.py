@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 
 from monitor.detectors.slowdown import SlowdownDetector, timer_domain
@@ -236,3 +237,26 @@ def test_a_run_whose_first_lines_print_no_time_still_settles() -> None:
     later = steady(6, start=400, seconds=1.0, jitter=0.003) + steady(8, start=406, seconds=1.06, jitter=0.003, seed=4)
     [event] = run(later)
     assert event.step == 406
+
+
+def test_a_step_time_sampled_from_one_step_is_judged_by_the_clock_between_the_lines() -> None:
+    """SiamFC-TensorFlow's scripts/train.py times one `sess.run` and prints it every ten steps (`step %d,
+    total loss = %.2f, batch loss = %.2f (%.1f examples/sec; %.3f sec/batch; ...)`): three slow samples
+    in a row while the time of day shows the ten steps between lines going at their usual pace are no
+    slowdown. The same samples with the clock slowing as much are one."""
+    from tests.conftest import events_both_ways
+
+    def log(slow_clock: bool) -> str:
+        rows, now = [], 1_700_000_000.0
+        for i in range(1, 61):
+            slow = 40 <= i < 43
+            sample = 0.150 if slow else (0.040, 0.046, 0.052)[i % 3]
+            now += 0.5 * (3.0 if slow and slow_clock else 1.0) + 0.01 * (i % 4)
+            stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+            rows.append(f"INFO - root - {stamp}: step {10 * i}, total loss = 1.2{i % 10}, batch loss = 0.8{i % 7} "
+                        f"({32 / sample:.1f} examples/sec; {sample:.3f} sec/batch; 1h:20m:00s remains)")
+        return "\n".join(rows) + "\n"
+
+    assert "SLOWDOWN" not in events_both_ways(log(slow_clock=False))
+    assert events_both_ways(log(slow_clock=True)).count("code='SLOWDOWN'") == 1
+

@@ -1741,3 +1741,82 @@ def test_a_us_dated_logger_prefix_gives_the_records_their_time_and_a_gap_is_a_st
     assert records[0].epoch_s == 1_780_000_005 and records[0].time is not None
     events = events_both_ways(text)
     assert events.count("code='STALL'") == 1 and "step=300" in events
+
+
+# --- MLPerf reference logs and Ultralytics' results.csv ----------------------------------------
+
+
+def test_mlperf_mllog_time_ms_is_a_clock_not_a_step_time() -> None:
+    """mlcommons/logging mlperf_logging/mllog/mllog.py `_encode_log`: `:::MLLOG {"namespace", "time_ms",
+    "event_type", "key", "value", "metadata"}` with the time in milliseconds since 1970 and the epoch in
+    its metadata. Such a line is no progress record: `time_ms` is no step time of 1.7e9 s."""
+    text = lines(
+        ':::MLLOG {"namespace": "", "time_ms": 1712000000123, "event_type": "INTERVAL_END", "key": "epoch_stop", '
+        '"value": null, "metadata": {"file": "train.py", "lineno": 944, "epoch_num": 7}}',
+        ':::MLLOG {"namespace": "", "time_ms": 1712000060456, "event_type": "INTERVAL_START", "key": '
+        '"epoch_start", "value": null, "metadata": {"file": "train.py", "lineno": 833, "epoch_num": 8}}',
+        ':::MLLOG {"namespace": "", "time_ms": 1712000120789, "event_type": "INTERVAL_END", "key": "epoch_stop", '
+        '"value": null, "metadata": {"file": "train.py", "lineno": 944, "epoch_num": 8}}',
+    )
+    assert [r for r in steps(text) if r.step_time_s is not None] == []
+
+
+def test_dllogger_epoch_summaries_with_a_throughput_named_with_its_unit() -> None:
+    """MLPerf RNN-T reference (mlcommons/training rnn_speech_recognition/pytorch/train.py, through
+    dllogger's StdOutBackend `DLL <time> - epoch N | key value | ...`): `avg train utts/s` names the
+    throughput with its unit and a qualifier in front; an evaluation's line (`dev ema wer`) takes its
+    `took` time along, so it is no training step time."""
+    text = lines(
+        "DLL 2024-03-02 10:01:05.101000 - epoch   11 | avg train utts/s  3921 | took 70.12 s",
+        "DLL 2024-03-02 10:01:05.871000 - epoch   11 |   dev ema wer   9.41 | took  0.77 s",
+        "DLL 2024-03-02 10:02:16.402000 - epoch   12 | avg train utts/s  3905 | took 70.53 s",
+        "DLL 2024-03-02 10:02:17.166000 - epoch   12 |   dev ema wer   9.12 | took  0.76 s",
+        "DLL 2024-03-02 10:03:27.950000 - epoch   13 | avg train utts/s  3911 | took 70.02 s",
+        "DLL 2024-03-02 10:03:28.701000 - epoch   13 |   dev ema wer   8.97 | took  0.75 s",
+    )
+    records = steps(text)  # the first line waits for its shape to repeat: it names no loss
+    assert [(r.step, r.samples_per_s, r.step_time_s) for r in records] == [(12, 3905, 70.53), (13, 3911, 70.02)]
+
+
+def test_ultralytics_results_csv_reads_its_metrics_columns_and_non_finite_validation_losses() -> None:
+    """Ultralytics ultralytics/engine/trainer.py `save_metrics`: `results.csv` with `epoch,time,` then
+    the loss items and metrics, names with brackets (`metrics/precision(B)`); `time` is the seconds since
+    training began. A validation loss column that is nan is an evaluation NaN; the growing time is no
+    slowdown."""
+    header = ("epoch,time,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),"
+              "metrics/mAP50(B),metrics/mAP50-95(B),val/box_loss,val/cls_loss,val/dfl_loss,lr/pg0,lr/pg1,lr/pg2")
+    rows = [f"{e},{41.5 * e + 3.2:.6g},{2.1 - 0.01 * e:.6g},{5.5 - 0.05 * e:.6g},1.9,0.3,0.2,0.1,0.05,"
+            f"{'nan' if e == 2 else 1.8},{'inf' if e == 2 else 4.1},1.7,0.009,0.009,0.009" for e in range(1, 13)]
+    text = lines(header, *rows) + "\n"
+    records = steps(text)
+    assert [r.step for r in records[:3]] == [1, 2, 3]
+    assert records[0].eval_loss is not None and not math.isfinite(records[1].eval_loss)
+    events = events_both_ways(text)
+    assert "EVAL-LOSS-NAN" in events and "SLOWDOWN" not in events
+    read = steps(text)
+    assert read[3].step_time_s == approx(41.5)  # the growth from epoch 3 to 4: the time since the start is known
+
+
+def test_a_time_since_training_began_grows_faster_when_the_run_slows_down() -> None:
+    """The same `results.csv` layout: epochs of 41.5 s, then five of twice that, make one slowdown, read
+    from the growth of `time`."""
+    header = "epoch,time,train/box_loss,train/cls_loss,val/box_loss,lr/pg0"
+    rows, elapsed = [], 3.2
+    for e in range(1, 40):
+        elapsed += 41.5 * (2.0 if 25 <= e < 30 else 1.0) + 0.2 * (e % 3)
+        rows.append(f"{e},{elapsed:.6g},{2.1 - 0.01 * e:.6g},{5.5 - 0.05 * e:.6g},1.8,0.009")
+    events = events_both_ways(lines(header, *rows) + "\n")
+    assert events.count("code='SLOWDOWN'") == 1 and "step=25" in events
+
+
+def test_a_time_per_step_named_time_stays_a_step_time() -> None:
+    """mmengine's `time: 0.8248` (mmengine/runner/log_processor.py) is named only `time` too, but it is
+    each iteration's: it does not grow with the steps, so it stays the step time, and a doubling of it is
+    a slowdown."""
+    rows = [f"2024/05/01 10:{i // 60:02d}:{i % 60:02d} - mmengine - INFO - Iter(train) [{10 * i}/9000]  "
+            f"lr: 1.0000e-04  eta: 1:00:00  time: {0.80 + 0.01 * (i % 3) + (0.8 if i >= 40 else 0):.4f}  "
+            f"data_time: 0.0100  memory: 9000  loss: {2.0 - 0.001 * i:.4f}" for i in range(1, 60)]
+    text = lines(*rows) + "\n"
+    read = steps(text)
+    assert read[2].step_time_s == approx(0.80) and read[-1].step_time_s == approx(1.62)
+    assert events_both_ways(text).count("code='SLOWDOWN'") == 1

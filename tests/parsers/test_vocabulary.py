@@ -150,3 +150,11 @@ def test_every_penalty_not_finite_beside_a_finite_loss_makes_it_not_finite(name:
     assert name != "score"
     metric = steps("step 10 | loss: 0.0123 | score: nan\nstep 20 | loss: 0.0119 | score: nan")
     assert [r.loss for r in metric] == [approx(0.0123), approx(0.0119)]
+
+
+@pytest.mark.parametrize("name", DATA["maybe_elapsed"])
+def test_every_maybe_elapsed_name_is_the_time_since_the_start_only_when_it_grows_so(name: str) -> None:
+    grows = "\n".join(f"step {10 * i} | loss 1.{i} | {name}: {30.0 * i + 2:.1f}" for i in range(1, 9))
+    steady = "\n".join(f"step {10 * i} | loss 1.{i} | {name}: {0.5 + 0.01 * (i % 2):.2f}" for i in range(1, 9))
+    assert steps(grows)[4].step_time_s == approx(3.0)  # 30 s more every 10 steps
+    assert steps(steady)[4].step_time_s == approx(0.51)
