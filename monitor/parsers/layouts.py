@@ -267,15 +267,14 @@ class LearnedParser(Parser):
             loss = self._vanished_loss(family)
         elif "loss" in fields:
             self._remember_family(family)
-        values: dict[str, Any] = {FIELD_NAMES[f]: v for f, v in fields.items() if f in FIELD_NAMES}
-        values["loss"] = loss
         if shape.since_start is not False and step is not None and self._since_start(shape, reading, slots, step):
             position, since = reading.chosen["step_time"][0], fields["step_time"]
             fields = {f: v for f, v in fields.items() if f != "step_time"}
-            values.pop("step_time_s", None)
             chosen = {f: c for f, c in reading.chosen.items() if f != "step_time"}
             chosen["elapsed"] = (position, "elapsed")
             reading = reading._replace(fields=fields, elapsed=since, chosen=chosen)
+        values: dict[str, Any] = {FIELD_NAMES[f]: v for f, v in fields.items() if f in FIELD_NAMES}
+        values["loss"] = loss
         clock: float | None = None
         if reading.elapsed is not None and step is not None:
             per_step = self._from_elapsed(shape, step, reading.elapsed)

@@ -1810,10 +1810,11 @@ def test_a_time_since_training_began_grows_faster_when_the_run_slows_down() -> N
 
 
 def test_a_time_per_step_named_time_stays_a_step_time() -> None:
-    """mmengine's `time: 0.8248` (mmengine/runner/log_processor.py) is named only `time` too, but it is
+    """mmengine's `time: 0.8248` (mmengine/runner/log_processor.py, `Iter(train) [{cur_iter:>width}/{max}]`,
+    the iteration padded to the width of the total) is named only `time` too, but it is
     each iteration's: it does not grow with the steps, so it stays the step time, and a doubling of it is
     a slowdown."""
-    rows = [f"2024/05/01 10:{i // 60:02d}:{i % 60:02d} - mmengine - INFO - Iter(train) [{10 * i}/9000]  "
+    rows = [f"2024/05/01 10:{i // 60:02d}:{i % 60:02d} - mmengine - INFO - Iter(train) [{10 * i:>4}/9000]  "
             f"lr: 1.0000e-04  eta: 1:00:00  time: {0.80 + 0.01 * (i % 3) + (0.8 if i >= 40 else 0):.4f}  "
             f"data_time: 0.0100  memory: 9000  loss: {2.0 - 0.001 * i:.4f}" for i in range(1, 60)]
     text = lines(*rows) + "\n"
