@@ -9,9 +9,11 @@ A count that went on when the epoch changed counts the whole run: from then on t
 of the position (MiniLLM's PPO lines print `ppo epoch: 3/ 4` beside `global iter: 15/ 5000`; the
 PPO epoch cycles while the global count goes on); a log that prints per epoch, its step the epoch's own
 number, says nothing of how its finer count goes on (MLPerf RNN-T's `epoch 22 | avg train utts/s ...`
-summaries, then `epoch 23 | iter 18/181 | ...`). Evaluation records are not training steps and are
-ignored; once a rank printed a training loss beside
-its step, its lines without one are too (DeepSpeed-Chat's script counts steps from 0, DeepSpeed's own
+summaries, then `epoch 23 | iter 18/181 | ...`); nor does the summary of the epoch just before the one
+a finer count names (GluonTS's bar numbers its epoch from 1, `epoch=2/100`, and the trainer's
+`Epoch[1] ...` lines after it from 0: no step back). Evaluation records are not
+training steps and are ignored; once a rank printed a training loss beside its step, its lines
+without one are too (DeepSpeed-Chat's script counts steps from 0, DeepSpeed's own
 `step=N, skipped=M` lines from 1: another printer's count). So is a count that goes back to its
 first step while counting to another total than before: a new stage of work in the same log (DINO's
 linear evaluation after its pretraining), not the same run resumed. Nor is a count that starts again
@@ -64,6 +66,11 @@ class RestartDetector(Detector):
             elif rank in self.losses:
                 continue  # the rank's loss lines carry its count: another printer's may count otherwise
             previous = last.get(rank)
+            if (
+                previous is not None and step == record.epoch and previous[1] != previous[0]
+                and previous[0] is not None and previous[0] - step == 1
+            ):
+                continue  # the summary of the epoch a finer count numbered from 1 (GluonTS): not its position
             last[rank] = position_of(record.epoch, step, total, previous)
             at, gap, stride = self.rhythm.get(rank, (None, None, None))
             now = record.epoch_s

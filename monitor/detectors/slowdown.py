@@ -149,7 +149,7 @@ class SlowdownDetector(Detector):
                 continue
             state = self.ranks.get(record.rank)
             if state is not None and state.last is not None and record.step is not None and (
-                record.step == state.last.step  # type: ignore[union-attr]
+                record.step == state.last.step and record.epoch == state.last.epoch  # type: ignore[union-attr]
             ):
                 continue  # another line about the same step (another printer's throughput, another rank's)
             if state is not None and state.last is not None and (state.last.line or 0) < self.pause_line:

@@ -65,6 +65,9 @@ _RIGHT = re.compile(r"%\|[^|]*\| ?(\d{1,18})/(\d{1,18})(?!\d)(?: \[([^\]]*))?")
 _LAUNCHER = r"(?:\[[^\]\s]{1,40}\](?:<\w{1,10}>)?:|(?:\d{1,6}|[A-Za-z][\w.-]{0,62}(?<=\d)):(?= |$))"
 _PREFIX = re.compile(rf"(?:\s{{0,8}}{_LAUNCHER}){{0,3}}\s*")
 _EPOCH = re.compile(r"Epoch (\d{1,9})")
+_POSTFIX_EPOCH = re.compile(r"(\d{1,9})(?:/\d{1,9})?")
+"""An epoch in the postfix, alone or out of the total (GluonTS's trainer, gluonts/mx/trainer/_base.py:
+`set_postfix(ordered_dict={"epoch": f"{epoch_no + 1}/{self.epochs}", "avg_epoch_loss": ...})`)."""
 # The words of other training bars' descriptions: Hugging Face accelerate/diffusers example scripts
 # use `tqdm(..., desc="Steps")`, OpenRLHF `Train epoch`, hand-written loops `Training`, `Iteration`;
 # a description with an evaluation word (`Validation`, `Evaluating`) is not training.
@@ -229,6 +232,8 @@ class BarParser(Parser):
                 return None  # another bar: data loading, validation, sanity check
             epoch_match = _EPOCH.search(description)
             epoch = int(epoch_match.group(1)) if epoch_match else None
+        if epoch is None and (in_postfix := _POSTFIX_EPOCH.fullmatch(postfix.get("epoch", ""))):
+            epoch = int(in_postfix.group(1))  # the bar counts that epoch's batches
         n, total = int(right.group(1)), int(right.group(2))
         if ctx.bar_total is not None and total < ctx.bar_total:
             return None  # a smaller bar: evaluation

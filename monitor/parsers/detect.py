@@ -25,7 +25,7 @@ from typing import Any
 from monitor.columns import RecordBatch
 from monitor.model import Record
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
-from monitor.parsers.slots import bare_pair, numeric_row
+from monitor.parsers.slots import bare_pair, message_start, numeric_row
 from monitor.substrings import cover
 
 
@@ -186,7 +186,7 @@ class ParserSet:
                 # rows of a table hold no keyword, nor does `print(step, loss)`
                 if table is not None and (
                     table.header is not None or bare_pair(line)
-                    or (("nan" in line or "inf" in line) and numeric_row(line))
+                    or (("nan" in line or "inf" in line) and numeric_row(line, message_start(line)))
                 ) and self._row(table, line, number, append, keep):
                     continue
                 keep((number, line, ctx.step))

@@ -54,6 +54,10 @@ SPLITS: dict[str, str] = {
     "predict": "eval",
 }
 
+# Keys whose value names the split of the whole record: mmcv's TextLoggerHook writes `"mode": "val"`
+# beside the same `loss` and `time` keys its training records carry.
+RECORD_SPLIT_KEYS: tuple[str, ...] = ("mode", "phase", "split", "stage")
+
 # Aliases in order of preference, after the split prefix is removed and the key lower-cased.
 STEP_KEYS: tuple[str, ...] = (
     "current_steps", "global_step", "step", "_step", "num_updates", "iteration", "iter", "it",
@@ -91,6 +95,15 @@ def split_key(key: str) -> tuple[str | None, str]:
         if found and tail and head in SPLITS:
             return SPLITS[head], tail
     return None, key
+
+
+def _record_split(data: dict[str, Any]) -> str | None:
+    """The split a record names for all its keys (`"mode": "val"`), or None."""
+    for key in RECORD_SPLIT_KEYS:
+        value = data.get(key)
+        if isinstance(value, str):
+            return SPLITS.get(value.lower())
+    return None
 
 
 def to_number(value: Any) -> float | None:
@@ -190,11 +203,12 @@ class JsonLinesParser(Parser):
             return None
         train: dict[str, Any] = {}
         evals: dict[str, Any] = {}
+        whole = _record_split(data)
         for key, value in data.items():
             if isinstance(value, (dict, list)):
                 continue  # nested values are not metrics of this step
             split, base = split_key(key)
-            (evals if split == "eval" else train).setdefault(base, value)
+            (evals if (whole or split) == "eval" else train).setdefault(base, value)
         step = _first(train, STEP_KEYS, to_counter)
         if step is None:
             step = _first(evals, STEP_KEYS, to_counter)

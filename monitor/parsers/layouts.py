@@ -12,7 +12,8 @@ vocabulary in data), and learns from repeats:
   once its shape (the line with its numbers taken out) repeats with that
   number increasing. A line with no counter at all takes the step the log is
   at (`ctx.step`) once its shape has repeated, or at once when it shows a
-  non-finite loss or grad norm.
+  non-finite loss or grad norm (a row of unnamed numbers only once it repeats
+  with a counter going up: which of its numbers is the loss is a guess).
 - A record needs a step and a metric: a loss or grad norm on any line, any
   metric on a repeated shape. A loss name that every earlier line of the same
   layout printed and this one lacks means the loss was NaN (Megatron's rule,
@@ -68,6 +69,12 @@ _STRONG = frozenset({"loss", "grad_norm"})
 _PROMOTED = 3
 _OPENING = 3
 """Lines of a layout read before its time named only `time` is known as a step's or the run's."""
+
+
+def _unnamed_row(slots: list[Slot]) -> bool:
+    """A row of three or more numbers, none named or counted out of a total: which is the loss is a
+    guess, so a value in it that is not finite counts only once the row repeats as progress does."""
+    return len(slots) >= 3 and not any(s.name or s.total is not None for s in slots)
 
 
 class _Shape:
@@ -256,7 +263,7 @@ class LearnedParser(Parser):
         elif epoch is None and self.epoch is not None and reading.epoch_at is None:
             epoch = self.epoch  # Keras: `Epoch 2/30` on a line of its own, then the epoch's lines
         if step is None:
-            if not (repeated or nonfinite(fields) or nonfinite(eval_fields)):
+            if not (repeated or (nonfinite(fields) or nonfinite(eval_fields)) and not _unnamed_row(slots)):
                 return None
             step = ctx.step
         elif not (fields.keys() & _STRONG or eval_fields.get("loss") is not None or repeated):

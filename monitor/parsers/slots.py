@@ -62,10 +62,12 @@ _GLUED_UNIT = re.compile(r"[A-Za-z%][A-Za-z%/]{0,15}")
 # What may stand in front of the message, before its timestamp: a log viewer's line number
 # (`[1744] `), launcher prefixes (`[default0]:`, `[rank1]:`, `3: `, `worker-3: `, Open MPI's
 # `[1,0]<stderr>:`): brackets without blanks, so that `[Epoch 1/10] [Batch 5/50]` stays the message;
+# not a number and a colon before a fraction, darknet's iteration (` 71: 2.413121, 2.611234 avg loss`);
 # not a number in brackets before a tab, the boosting round of XGBoost's and LightGBM's evaluation log
 # (`[1]\ttraining's binary_logloss: 0.71`).
 _LEAD = re.compile(
-    r"(?:\s{0,8}(?:\[(?!\d{1,9}\]\t)[^\]\s]{0,64}\](?:<std(?:out|err|diag)>)?:?|\d{1,6}:(?= )"
+    r"(?:\s{0,8}(?:\[(?!\d{1,9}\]\t)[^\]\s]{0,64}\](?:<std(?:out|err|diag)>)?:?"
+    r"|\d{1,6}:(?= (?![ \t]{0,8}[-+]?(?:\d{1,18}\.\d|nan\b|inf\b)))"
     r"|[A-Za-z](?:(?!\d)[\w.-]){0,40}\d[\w.-]{0,20}:(?= )))+"
 )
 # ...and after it: the rest of a bracket the timestamp opened (`[05/17 23:20:47 d2.utils.events]:`),
@@ -80,6 +82,9 @@ _AFTER_STAMP = re.compile(
     r"|\s{0,4}(?:-\s)?\[?(?:INFO|WARNING|WARN|DEBUG|ERROR|I|W)\]?:?(?=\s)"
     r"|\s{0,4}\[rank\d{1,6}\]:)+"
 )
+_BASIC_FORMAT = re.compile(r"[ \t]{0,4}(?:DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.<>-]{1,64}:")
+"""Python logging's `BASIC_FORMAT`, `%(levelname)s:%(name)s:%(message)s` (logging/__init__.py), the
+format of `logging.basicConfig()`: `INFO:ljs_base:[nan, ...]`, `INFO:root:...`."""
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
 
@@ -155,6 +160,10 @@ def read_slots(line: str, start: int) -> list[Slot]:
         if in_losses and named.meaning is None and raw:
             named = named._replace(meaning=_TOTAL if named.name in _TOTALS else _COMPONENT)
         printed_unit, end = _unit_after(line, m.end())
+        if not raw and printed_unit is None and (after := _NAME_AFTER.match(line, end)) is not None:
+            then = vocab.label(after.group(1))
+            if then.meaning is not None and then.meaning.field == "loss" and then.meaning.tier < COMPONENT_TIER:
+                named, end = then, after.end(1)  # darknet's `2.61 avg loss,`: the name after the value
         if arrows and _FROM.match(line, end):
             # `lr 0.1 -> 0.01`, `(inf --> 0.7240)`: where a value came from (an early stop's first best) is
             # no news; the value it became takes its name
@@ -169,6 +178,9 @@ def read_slots(line: str, start: int) -> list[Slot]:
     return _index_before_colon(line, slots)
 
 
+_NAME_AFTER = re.compile(r"[ \t]{1,2}([A-Za-z][A-Za-z_]{0,30}(?: [A-Za-z_]{1,30}){0,2})[ \t]{0,4}(?:[,;|]|$)")
+"""A name printed after its value, up to a separator: darknet's detector prints
+`printf("\\n %d: %f, %f avg loss, %f rate, %lf seconds, ...")` (AlexeyAB/darknet src/detector.c)."""
 _FROM = re.compile(r"[ \t]{0,3}(?:-{1,2}>|=>|\u2192)")
 """An arrow after a value: the value is what changed into the next one."""
 _STEP_BEFORE_VALUE = Meaning("step", 1, 0)
@@ -245,7 +257,8 @@ def message_start(line: str) -> int:
         after = _AFTER_STAMP.match(line, start)
         if after is not None:
             start = after.end()
-    return start
+    basic = _BASIC_FORMAT.match(line, start)
+    return basic.end() if basic is not None else start
 
 
 def shape_of(line: str, start: int, slots: list[Slot]) -> str:
@@ -354,11 +367,12 @@ def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]
 
 
 def _counter(slot: Slot) -> bool:
-    """An unnamed, unitless whole number: it may count steps (a duration, `00:10`, never does)."""
+    """An unnamed, unitless whole number: it may count steps (a duration, `00:10`, never does, nor
+    does a float that happens to be whole, numpy's `5.`)."""
     value = slot.value
     return (
         not slot.name and not slot.unit and value is not None and value >= 0 and value.is_integer()
-        and ":" not in slot.text
+        and ":" not in slot.text and "." not in slot.text
     )
 
 
@@ -369,17 +383,29 @@ bare_pair = re.compile(
 """Whether a line, as a whole, may be `_bare_pair`'s (a cheap test for lines that hold no keyword)."""
 
 
-_ROW_TOKEN = r"[-+]?(?:\d{1,18}(?:\.\d{0,40})?(?:[eE][-+]?\d{1,3})?(?:/\d{1,18})?|\.\d{1,40}|nan|NaN|inf|Inf)"
-numeric_row = re.compile(rf"[ \t]{{0,32}}{_ROW_TOKEN}(?:[ \t]{{1,32}}{_ROW_TOKEN}){{2,47}}[ \t\r]{{0,16}}$").match
-"""Whether a line is a row of numbers only (three or more), as a table prints it without its header."""
+_ROW_TOKEN = (
+    r"(?:[-+]?(?:\d{1,18}(?:\.\d{0,40})?(?:[eE][-+]?\d{1,3})?(?:/\d{1,18})?|\.\d{1,40})(?:[A-Za-z%]{1,3}(?!\w))?"
+    r"|[-+]?(?:nan|NaN|inf|Inf)|-{2,8})"
+)
+_ROW_GAP = r"(?:[ \t]{1,32}|[ \t]{0,4},[ \t]{0,32})"
+numeric_row = re.compile(
+    rf"[ \t]{{0,32}}\[?[ \t]{{0,4}}{_ROW_TOKEN}(?:{_ROW_GAP}{_ROW_TOKEN}){{2,47}}[ \t]{{0,4}}\]?[ \t\r]{{0,16}}$"
+).match
+"""Whether a message is a row of numbers only (three or more), as a table prints it without its header:
+a value may carry a short unit (YOLOv7's `13.5G` of GPU memory), a dash stand for a value not measured
+(`----`), and the row may be a printed list (`[nan, 83.04, 28400]`: VITS's train.py logs its losses,
+step and learning rate as one)."""
 
 
 def _headerless_nan(slots: list[Slot]) -> int | None:
     """The first non-finite value of a row of unnamed numbers that counts progress (an `i/N`
-    among them): a table whose header is not in the log (ultralytics/yolov3's early train.py printed
-    `Epoch Batch xy wh conf cls total ...` once per epoch, then rows of `%11.3g`). Which column is
-    the loss is unknown, but a non-finite value in such a row is the run's NaN."""
-    if not any(s.total is not None for s in slots) or any(s.name for s in slots):
+    among them, or a whole number the layout learns to increase): a table whose header is not in the
+    log (ultralytics/yolov3's early train.py printed `Epoch Batch xy wh conf cls total ...` once per
+    epoch, then rows of `%11.3g`; VITS logs `[losses..., global_step, lr]`). Which column is the loss
+    is unknown, but a non-finite value in such a row is the run's NaN."""
+    if any(s.name for s in slots) or not any(s.total is not None for s in slots) and (
+        len(slots) < 3 or not any(_counter(s) for s in slots)
+    ):
         return None
     return next((i for i, s in enumerate(slots) if s.value is not None and not math.isfinite(s.value)), None)
 
@@ -454,7 +480,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
                     and line[in_epoch.end : slot.start].strip() in ("][", "] [")
                 ):  # Swin Transformer's `Train: [e/E][i/n]`: the epoch of its total, then the batch
                     epoch_slot, in_epoch = in_epoch, slot
-                elif position == 0 and slot.bracketed and slot.total is None:
+                elif position == 0 and slot.bracketed and slot.total is None and line.startswith("]", slot.end):
                     step_slot, step_rank = slot, (5, 0)  # `[1000] loss=...` (CLU)
                 elif slot.total is None and not line.startswith("%", slot.end):  # a percentage counts nothing
                     counters.append(position)

@@ -62,6 +62,16 @@ def test_benign_samples_are_never_taken(rule) -> None:
         assert NET.take(sample) is None, sample
 
 
+def test_no_driver_on_the_host_is_quiet_but_a_driver_that_fails_is_not() -> None:
+    """TensorFlow's stub answers 303 when libcuda.so.1 is absent (a CPU or Ascend host): nothing to
+    report. A driver that is there and fails (a version mismatch, an unknown error) is still an error."""
+    [rule] = [r for r in NET.benign if r.id == "no-driver-on-host"]
+    for sample in rule.samples:
+        assert not fault_events(sample), sample
+    for near_miss in rule.near_misses:
+        assert NET.take(near_miss, error_lines.message_start(near_miss)) is not None, near_miss
+
+
 @pytest.mark.parametrize(
     ("line", "kind", "severity"),
     [

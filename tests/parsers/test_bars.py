@@ -275,3 +275,37 @@ def test_a_bar_s_whole_seconds_are_never_the_step_time() -> None:
     events = events_both_ways("\n".join(lines) + "\n")
     assert "SLOWDOWN" not in events
     assert [r.loss for r in steps("\n".join(lines[:3]) + "\n")] == [11.4, 11.4, 11.39]
+
+
+def gluonts_epoch(epoch: int, seconds: int, loss: float, at: str) -> list[str]:
+    """One epoch of GluonTS's MXNet trainer (gluonts/mx/trainer/_base.py): the epoch's bar, closed at
+    100% with `epoch=N/M` and `avg_epoch_loss` in its postfix, then the trainer's own log lines about
+    the epoch that ended (counted from 0 where the bar counts from 1)."""
+    rate = 600 / seconds
+    return [
+        f"100%|██████████| 600/600 [{seconds // 60:02d}:{seconds % 60:02d}<00:00,  {rate:.2f}it/s, "
+        f"epoch={epoch + 1}/40, avg_epoch_loss={loss:.3f}]",
+        f"2021-03-02 {at},101 : INFO : Epoch[{epoch}] Elapsed time {seconds + 0.214:.3f} seconds",
+        f"2021-03-02 {at},102 : INFO : Epoch[{epoch}] Evaluation metric 'epoch_loss'={loss + 0.0003:.6f}",
+        f"2021-03-02 {at},110 : INFO : Epoch[{epoch + 1}] Learning rate is 0.001",
+    ]
+
+
+def test_an_epoch_in_the_postfix_is_the_bars_epoch() -> None:
+    """GluonTS's bar counts the batches of one epoch and names the epoch in its postfix (`epoch=3/40`):
+    each closed bar is that epoch's record, so its rate is a step time of its own (not another line
+    about the same step), and the trainer's per-epoch summaries, counted from 0, are no restart."""
+    steady = [line for e, t in enumerate(("10:02:00", "10:04:10", "10:06:20", "10:08:30"))
+              for line in gluonts_epoch(e, 130, 5.1 - 0.2 * e, t)]
+    bars = [r for r in steps(lines(*steady)) if r.step == 600]
+    assert [r.epoch for r in bars] == [1, 2, 3, 4]
+    assert [r.step_time_s for r in bars] == [1 / 4.62] * 4  # the bar's rate, 4.62it/s
+    assert events_both_ways(lines(*steady)) == "[]"
+    slower = steady[:4] + [line for e, t in enumerate(("10:07:30", "10:10:50", "10:14:10", "10:17:30"), 1)
+                           for line in gluonts_epoch(e, 200, 5.1 - 0.2 * e, t)]
+    events = events_both_ways(lines(*slower))
+    assert "code='SLOWDOWN'" in events and "STEP-RESTART" not in events
+
+
+def lines(*text: str) -> str:
+    return "\n".join(text) + "\n"

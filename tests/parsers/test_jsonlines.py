@@ -91,6 +91,33 @@ def test_fairseq_validation_print_is_an_eval_record() -> None:
     assert (r.step, r.eval_loss, r.loss, r.is_eval, r.epoch) == (1500, 7.702, None, True, 2.0)
 
 
+def test_a_record_whose_mode_is_val_is_an_evaluation_record() -> None:
+    """mmcv's TextLoggerHook (mmcv/runner/hooks/logger/text.py, `_dump_log`) writes every record of
+    `log.json` with `mode` first: `"mode": "val"` records carry the same `loss` and `time` keys as
+    training ones, and their `iter` counts validation batches. They are evaluation records: no training
+    loss, no step time, and their count going back is no restart."""
+    from tests.conftest import fault_events
+
+    rows = [
+        {"mode": "train", "epoch": 7, "iter": 10 * i, "lr": 0.0004, "loss": 0.41 - 0.001 * i, "time": 0.012}
+        for i in range(1, 9)
+    ]
+    rows.append({"mode": "val", "epoch": 7, "iter": 25, "lr": 0.0004, "loss": 0.52, "time": 0.13})
+    rows += [
+        {"mode": "train", "epoch": 8, "iter": 10 * i, "lr": 0.0004, "loss": 0.39, "time": 0.012} for i in (1, 2)
+    ]
+    text = "\n".join(json.dumps(row) for row in rows)
+    read = steps(text)
+    val = read[8]
+    assert (val.step, val.loss, val.eval_loss, val.step_time_s) == (25, None, 0.52, None)
+    assert read[7].loss == rows[7]["loss"] and read[7].step_time_s == 0.012
+    assert not fault_events(text)
+    [phase] = steps(json.dumps({"phase": "Validation", "step": 300, "loss": 1.5}))
+    assert (phase.loss, phase.eval_loss) == (None, 1.5)
+    [train] = steps(json.dumps({"mode": "train", "step": 300, "loss": 1.5}))
+    assert (train.loss, train.eval_loss) == (1.5, None)
+
+
 def test_wandb_style_split_keys() -> None:
     line = json.dumps({
         "train/global_step": 700, "train/loss": 2.25, "train/grad_norm": 0.5, "train/learning_rate": 1e-4,

@@ -1389,6 +1389,42 @@ def test_a_non_finite_value_in_a_headerless_table_row() -> None:
     assert steps(finite) == []
 
 
+def test_headerless_rows_with_units_dashes_timestamps_and_list_brackets() -> None:
+    """Rows of unnamed numbers in other dress: YOLOv7's train.py rows (`%10s` epoch/epochs, GPU memory
+    as `13.5G`, then `%10.4g` losses); rows behind a timestamp, with `----` for a value not measured;
+    VITS's train.py `logger.info([x.item() for x in losses] + [global_step, lr])` through
+    `logging.basicConfig` (`INFO:<name>:` before the list). Without an `i/N`, which column counts is
+    learned from the repeats: a non-finite value counts once its row repeats with a counter that
+    went up, and a printed array with a NaN in it is no progress at all."""
+    yolo = lines(*(f"     {e}/120     11.2G   {loss}   {loss}   {loss}        14       640"
+                   for e, loss in ((1, "0.04212"), (2, "0.03951"), (3, "nan"), (4, "nan"))))
+    records = steps(yolo)
+    assert [r.step for r in records] == [3, 4] and all(math.isnan(r.loss) for r in records)
+    dashed = lines(*(f"2023-02-11 09:1{i}:05,114 {5300 + i} 0.00 nan ---- ---- nan 0.12" for i in range(3)))
+    records = steps(dashed)
+    assert [r.step for r in records] == [5301, 5302] and all(math.isnan(r.loss) for r in records)
+    vits = lines(*(f"INFO:tts_base:[nan, 2.41, {91.2 + i}, inf, {16200 + 200 * i}, 0.00019]" for i in range(3)))
+    records = steps(vits)
+    assert [r.step for r in records] == [16400, 16600] and all(math.isnan(r.loss) for r in records)
+    assert "code='LOSS-NAN'" in events_both_ways(vits)
+    assert steps(lines("[ 1.  2. nan  4.]", "[ 5.  6. nan  8.]")) == []
+
+
+def test_darknet_names_its_average_loss_after_the_value() -> None:
+    """AlexeyAB/darknet src/detector.c prints `printf("\\n %d: %f, %f avg loss, %f rate, %lf seconds,
+    %d images, %f hours left\\n", ...)`: the iteration and a colon (no rank prefix), the batch loss,
+    then values named after them. `-nan` in the average loss is the run's NaN."""
+    text = lines(*(f" {i}: {loss}, {avg} avg loss, 0.001000 rate, 3.412771 seconds, {64 * i} images, "
+                   "51.3 hours left" for i, loss, avg in ((1201, "2.903114", "3.117405"),
+                                                         (1202, "2.771308", "3.082796"),
+                                                         (1203, "-nan", "-nan"))))
+    records = steps(text)
+    assert [r.step for r in records] == [1202, 1203]
+    assert records[0].loss == approx(3.082796) and math.isnan(records[1].loss)
+    assert records[0].rank is None
+    assert "code='LOSS-NAN'" in events_both_ways(text)
+
+
 def test_a_kl_divergence_counts_only_when_it_is_not_finite() -> None:
     """openai/baselines' logger prints `| KL | nan |` in ACKTR's table when the update broke: with no
     loss on the line, a non-finite KL is the run's NaN. A finite KL is no loss (OpenRLHF's PPO bar
@@ -1556,6 +1592,21 @@ def test_xgboost_evaluation_log_per_round() -> None:
     assert [r.step for r in read] == [0, 1, 2, 3]
     assert all(r.eval_loss is not None for r in read)
     assert read[3].loss == approx(0.48765) and read[3].eval_loss == approx(0.51234)
+
+
+def test_xgboost_negative_log_likelihood_metrics() -> None:
+    """XGBoost's likelihood metrics (src/metric/elementwise_metric.cu: `poisson-nloglik`,
+    `gamma-nloglik`, `cox-nloglik`) are the training objective of a count or duration regression:
+    not finite on the train set, the run's NaN."""
+    text = lines(
+        "[0]\ttrain-gamma-nloglik:3.41207\tvalid-gamma-nloglik:3.52816",
+        "[1]\ttrain-gamma-nloglik:2.98734\tvalid-gamma-nloglik:3.10522",
+        "[2]\ttrain-gamma-nloglik:nan\tvalid-gamma-nloglik:nan",
+    )
+    read = steps(text)
+    assert [r.step for r in read] == [0, 1, 2]
+    assert read[1].loss == approx(2.98734) and read[1].eval_loss == approx(3.10522) and math.isnan(read[2].loss)
+    assert "code='LOSS-NAN'" in events_both_ways(text)
 
 
 def test_near_miss_a_line_number_in_brackets_before_a_blank_is_still_a_prefix() -> None:
