@@ -17,7 +17,9 @@ and updates it to `NAN-DIVERGENCE` after `nan_divergence_records` records.
 While a loss episode is open, a NaN evaluation loss and the framework's
 nan-iteration counter are the same episode: they are noted in its details
 (`eval_loss_nan_step`, `nan_iterations`), not raised again. The evaluation
-loss on its own follows the same rule (`EVAL-LOSS-NAN`, or `NAN-DIVERGENCE`).
+loss on its own follows the same rule (`EVAL-LOSS-NAN`, or `NAN-DIVERGENCE`), unless the training
+loss stays finite through it: then the weights still train and the evaluation itself (its data, labels
+or metric) produces the NaN, a warning.
 
 A non-finite grad norm on a step the loss scaler skipped is an fp16 overflow,
 not a NaN: the overflow detector reports it.
@@ -37,7 +39,7 @@ import numpy as np
 
 from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_number, make_event
-from monitor.model import Event, Record, StepRecord
+from monitor.model import Event, Record, Severity, StepRecord
 from monitor.settings import Settings
 
 
@@ -85,7 +87,7 @@ class NanDetector(Detector):
                 and (grad is None or isfinite(grad))
                 and not record.nan_count
                 and record.eval_loss is None
-                and state.loss is None and state.grad is None and state.counter is None
+                and state.loss is None and state.grad is None and state.counter is None and state.eval is None
             ):
                 if loss is not None:
                     state.last_finite_loss, state.last_finite_step = loss, record.step
@@ -100,7 +102,9 @@ class NanDetector(Detector):
 
     def _screen(self, batch: Columns) -> Callable[[], None] | None:
         state = self.ranks.get(batch.rank)
-        if state is not None and (state.loss is not None or state.grad is not None or state.counter is not None):
+        if state is not None and (
+            state.loss is not None or state.grad is not None or state.counter is not None or state.eval is not None
+        ):
             return None
         loss, grad = batch.values("loss"), batch.values("grad_norm")
         has_loss, has_grad = batch.present("loss"), batch.present("grad_norm")
@@ -196,6 +200,8 @@ class NanDetector(Detector):
                 state.eval = None
         if record.loss is not None and not loss_bad:
             state.last_finite_loss, state.last_finite_step = record.loss, record.step
+            if state.eval is not None:
+                state.eval.extra["training_loss_finite"] = True
 
     def _diverged(self, found: _Open, end: StepRecord | None) -> bool:
         """Whether a loss episode did not come back: the live path's verdict once it lasted
@@ -253,6 +259,12 @@ class NanDetector(Detector):
                 f"{total} iteration(s) with a NaN loss were skipped{step}"
                 + ("" if end is None else f"; none from step {end.step}"),
                 value=float(total), baseline=0.0, **fields,
+            )
+        if found.extra.get("training_loss_finite"):
+            return make_event(  # the weights train on: the evaluation (its data, labels or metric) fails
+                "EVAL-LOSS-NAN", start,
+                f"evaluation loss is {format_number(found.value)}{step}{more} while the training loss stays finite",
+                value=found.value, severity=Severity.WARNING, **fields,
             )
         if end is None and not self.live and count >= self.settings.nan_divergence_records:
             return make_event(

@@ -302,8 +302,12 @@ class ParserSet:
         return None
 
     def _glued(self, text: str, number: int, append: Callable[[Record], None]) -> None:
-        """Offer a message printed on the same line as a bar to every parser, in order."""
+        """Offer a message printed on the same line as a bar to every parser, in order; not to the layouts
+        while a table is open (YOLOv7's row, its bar, then DDP's `Reducer buckets have been rebuilt in this
+        iteration.`): the message is no row of the table, nor its end."""
         for parser in self.parsers:
+            if parser is self._learned and parser.header is not None:  # type: ignore[attr-defined]
+                continue
             if any(keyword in text for keyword in parser.keywords):
                 record = parser.parse(text, number, self.ctx)
                 if record is NOT_PROGRESS:

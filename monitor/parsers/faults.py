@@ -78,6 +78,8 @@ _RECENT_LINES = 30
 _RECENT_FAULTS = 16
 
 _CHATTER = "NCCL INFO"
+_TORCH_NPU_CODE = re.compile(r"ERR\d{5}")
+"""torch_npu's error code (`ERR02200`), which its exceptions print on the line after their message."""
 """NCCL's debug output (NCCL_DEBUG=INFO): often most of a log's lines, never a fault by itself
 (an error travelling up prints `NCCL INFO <file>:<line> -> <code>` after the WARN line that matters)."""
 
@@ -480,6 +482,10 @@ class FaultScanner:
             if text.startswith(_CHAINED):
                 tb.chained = True
                 return events
+            coded = next((e for e in events if e.code and _TORCH_NPU_CODE.fullmatch(e.code)), None)
+            if coded is not None and tb.crash.line == number - 1:
+                # torch_npu ends the exception's message with its code on the next line: the crash's code
+                tb.crash = dataclasses.replace(tb.crash, code=coded.code, message=f"{tb.crash.message} ({coded.code})")
             self._end_traceback(tb, out)
             return self._traceback_line(line, number, events, out) if FRAME in line else events
         tb.lines += 1

@@ -39,7 +39,10 @@ from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
 from monitor.parsers.compiled import CompiledLayout
 from monitor.parsers.slots import (
+    COMPONENT_LOSS,
     FIELD_NAMES,
+    LOSS_TOTALS,
+    TOTAL_LOSS,
     Reading,
     Slot,
     bare_pair,
@@ -75,6 +78,33 @@ def _unnamed_row(slots: list[Slot]) -> bool:
     """A row of three or more numbers, none named or counted out of a total: which is the loss is a
     guess, so a value in it that is not finite counts only once the row repeats as progress does."""
     return len(slots) >= 3 and not any(s.name or s.total is not None for s in slots)
+
+
+def _column_of(columns: tuple[tuple[int, str], ...], slot: Slot) -> tuple[int, str] | None:
+    """The header column a value of a row sits under: the one its text overlaps most (a table aligned
+    right, as YOLOv5's `%10s` header over `%10.4g` values, or left, as Chainer's `PrintReport`), else
+    the last one starting at or before it."""
+    best, most = None, 0
+    for column in columns:
+        overlap = min(slot.end, column[0] + len(column[1])) - max(slot.start, column[0])
+        if overlap > most:
+            best, most = column, overlap
+    return best or next((c for c in reversed(columns) if c[0] <= slot.start + 1), None)
+
+
+def _total_of_losses(slots: list[Slot]) -> list[Slot]:
+    """In a table of losses, a column named `total` beside them is their sum, the loss (YOLOv5's
+    `box obj cls total`); the others are its terms."""
+    if not any(s.meaning is not None and s.meaning.field == "loss" for s in slots):
+        return slots
+    total = next((i for i, s in enumerate(slots) if s.name in LOSS_TOTALS and s.meaning is None), None)
+    if total is None:
+        return slots
+    return [
+        s._replace(meaning=TOTAL_LOSS) if i == total
+        else s._replace(meaning=COMPONENT_LOSS) if s.meaning is not None and s.meaning.field == "loss" else s
+        for i, s in enumerate(slots)
+    ]
 
 
 class _Shape:
@@ -469,13 +499,13 @@ class LearnedParser(Parser):
         columns = self.header or ()
         named: list[Slot] = []
         for slot in slots:
-            column = next((c for c in reversed(columns) if c[0] <= slot.start + 1), None)
+            column = _column_of(columns, slot)
             if column is None:
                 named.append(slot)
                 continue
             label = vocabulary().column(column[1])
             named.append(slot._replace(name=label.name, split=label.split, meaning=label.meaning))
-        return named
+        return _total_of_losses(named)
 
     @staticmethod
     def _since_start(shape: _Shape, reading: Reading, slots: list[Slot], step: int) -> bool:

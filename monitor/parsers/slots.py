@@ -158,7 +158,7 @@ def read_slots(line: str, start: int) -> list[Slot]:
         if raw and ("oss" in gap or "OSS" in gap) and _LOSS_GROUP.search(gap) is not None:
             in_losses = True
         if in_losses and named.meaning is None and raw:
-            named = named._replace(meaning=_TOTAL if named.name in _TOTALS else _COMPONENT)
+            named = named._replace(meaning=TOTAL_LOSS if named.name in LOSS_TOTALS else COMPONENT_LOSS)
         printed_unit, end = _unit_after(line, m.end())
         if not raw and printed_unit is None and (after := _NAME_AFTER.match(line, end)) is not None:
             then = vocab.label(after.group(1))
@@ -188,9 +188,10 @@ _STEP_BEFORE_VALUE = Meaning("step", 1, 0)
 # members are loss components, its `total` the loss (PyTorch-YOLOv3's `[Losses: x 0.1, ..., total 1.0]`).
 _LOSS_GROUP = re.compile(r"(?i)\bloss(?:es)?[ \t]{0,4}[:=][ \t]{0,4}[\[{(]?[ \t]{0,4}[A-Za-z_][\w.]{0,30}[ \t:=]{0,4}$")
 _GROUP_ENDS = re.compile(r"[\]})]")
-_TOTALS = frozenset({"total", "sum", "overall", "all"})
-_TOTAL = Meaning("loss", 0, 0)
-_COMPONENT = Meaning("loss", COMPONENT_TIER, 0)
+LOSS_TOTALS = frozenset({"total", "sum", "overall", "all"})
+"""Names of the sum of a group of losses, which is the loss."""
+TOTAL_LOSS = Meaning("loss", 0, 0)
+COMPONENT_LOSS = Meaning("loss", COMPONENT_TIER, 0)
 _NO_LABEL = Label("", None, None, None)
 
 

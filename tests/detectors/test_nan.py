@@ -109,6 +109,24 @@ def test_nan_evaluation_loss() -> None:
     assert events[0].count == 2
 
 
+def test_a_nan_evaluation_loss_beside_a_finite_training_loss_is_the_evaluations_own_warning() -> None:
+    """Text GCN's train.py prints `Epoch: 0061 train_loss= 0.08930 ... val_loss= nan ...` every epoch: the
+    weights still train, so the evaluation (its data, labels or metric) makes the NaN. A warning, never a
+    divergence; an evaluation NaN with no training loss beside it still is one when it lasts."""
+    both = [step(60 + i, loss=0.09 - 0.001 * i, eval_loss=NAN) for i in range(12)]
+    [event] = run(both)
+    assert (event.code, event.severity, event.step, event.count) == ("EVAL-LOSS-NAN", Severity.WARNING, 60, 12)
+    assert "training loss stays finite" in event.message
+    alone = [step(100 * i, eval_loss=NAN) for i in range(1, 13)]
+    assert [(e.code, e.severity) for e in run(alone)] == [("NAN-DIVERGENCE", Severity.CRITICAL)]
+    from tests.conftest import events_both_ways
+
+    text = "\n".join(f"Epoch: {61 + i:04d} train_loss= {0.0893 - 0.002 * i:.5f} train_acc= 0.97893 val_loss= nan "
+                      f"val_acc= 0.32117 time= 2.3{i % 10}" for i in range(40))
+    events = events_both_ways(text)
+    assert "code='EVAL-LOSS-NAN'" in events and "NAN-DIVERGENCE" not in events and "Severity.WARNING" in events
+
+
 def test_nan_evaluation_loss_and_counter_inside_a_loss_episode_are_that_episode() -> None:
     events = run([step(10, loss=2.0), step(20, loss=NAN, nan_count=4), step(20, eval_loss=NAN),
                   step(30, loss=NAN, nan_count=5)])

@@ -80,6 +80,26 @@ def test_an_old_torch_npu_npu_error_is_a_crash_beside_its_hang() -> None:
     assert ("crash", "TORCH-NPU-NPU-ERROR") in kinds
 
 
+def test_a_torch_npu_hccl_code_is_a_comm_error_and_names_the_exception_it_ends() -> None:
+    """torch_npu's error codes are ERR<module><type> (torch_npu/utils/error_code.py: type 200 is `call hccl
+    api failed`): the collective library failed, a comm_error. Its exceptions print the code on the line
+    after their message (`_format_error_msg`), so the crash of that exception takes the code."""
+    events = fault_events(
+        "  File \"/opt/venv/lib/python3.10/site-packages/torch/distributed/distributed_c10d.py\", line 3439, in "
+        "barrier\n"
+        "    work = default_pg.barrier(opts=opts)\n"
+        "RuntimeError: [ERROR] HCCL error in: torch_npu/csrc/distributed/ProcessGroupHCCL.cpp:64\n"
+        "[ERROR] 2025-03-02-10:11:12 (PID:4410, Device:5, RankID:13) ERR02200 DIST call hccl api failed.\n"
+    )
+    found = {(e.kind, e.code, e.line) for e in events}
+    assert (Kind.COMM_ERROR, "ERR02200", 4) in found and (Kind.CRASH, "ERR02200", 3) in found
+    head = "[ERROR] 2025-03-02-10:11:12 (PID:4410, Device:5, RankID:13)"
+    alone = fault_events(f"{head} ERR01200 OPS call hccl api failed.\n")
+    assert [(e.kind, e.code, e.rank) for e in alone] == [(Kind.COMM_ERROR, "ERR01200", 13)]
+    other = fault_events(f"{head} ERR00100 PTA call acl api failed.\n")
+    assert [(e.kind, e.code) for e in other] == [(Kind.CRASH, "ERR00100")]
+
+
 def test_a_mindspore_task_failure_is_a_device_fault_and_the_stream_sync_a_crash() -> None:
     events = fault_events(
         "[ERROR] DEVICE(7120,fffd34f491e0,python):2024-03-01-10:00:01.100.200 [mindspore/ccsrc/plugin/device/ascend/"

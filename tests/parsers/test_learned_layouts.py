@@ -1425,6 +1425,37 @@ def test_darknet_names_its_average_loss_after_the_value() -> None:
     assert "code='LOSS-NAN'" in events_both_ways(text)
 
 
+def test_a_right_aligned_table_of_losses_and_their_total() -> None:
+    """YOLOv5's and YOLOv7's train.py print `('%10s' * 8) % ('Epoch', 'gpu_mem', 'box', 'obj', 'cls',
+    'total', 'labels', 'img_size')`, then each row `('%10s' * 2 + '%10.4g' * 6)` as the description of the
+    epoch's tqdm bar: columns aligned right, so a value sits under the header name it ends with. The
+    `total` beside the loss columns is the loss, the others its terms; a message DDP glues after the bar
+    (`Reducer buckets have been rebuilt in this iteration.`) neither ends the table nor is a row of it."""
+    header = "     Epoch   gpu_mem       box       obj       cls     total    labels  img_size"
+    rows = [(1, "0.0935", "0.0412", "0.0207", "0.1554"), (9, "nan", "0.0399", "nan", "nan")]
+    text = lines(header, *(
+        f"     0/149     10.1G{box:>10}{obj:>10}{cls:>10}{total:>10}        61       640: "
+        f"  {n * 100 // 120}%|▏         | {n}/120 [00:0{n // 2}<02:10,  1.03it/s]"
+        + ("Reducer buckets have been rebuilt in this iteration." if n == 1 else "")
+        for n, box, obj, cls, total in rows
+    ))
+    read = steps(text)
+    assert [r.epoch for r in read] == [0, 0]
+    assert read[0].loss == approx(0.1554) and math.isnan(read[1].loss)
+    assert "code='LOSS-NAN'" in events_both_ways(text)
+
+
+def test_loss_heads_are_losses_only_as_table_columns() -> None:
+    """`vocabulary.json`'s `loss_heads`: each is a loss as a column of a progress table, and nothing
+    as a label on a line of its own (darknet's `Obj: 0.43` is a mean objectness score)."""
+    from monitor.parsers.vocabulary import vocabulary
+
+    vocab = vocabulary()
+    for name in ("obj", "box", "cls"):
+        assert vocab.column(name).meaning.field == "loss", name
+        assert vocab.label(name).meaning is None, name
+
+
 def test_a_kl_divergence_counts_only_when_it_is_not_finite() -> None:
     """openai/baselines' logger prints `| KL | nan |` in ACKTR's table when the update broke: with no
     loss on the line, a non-finite KL is the run's NaN. A finite KL is no loss (OpenRLHF's PPO bar
