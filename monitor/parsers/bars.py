@@ -199,12 +199,15 @@ class BarParser(Parser):
     def __init__(self) -> None:
         self.rest: int | None = None  # where the text after the last bar read starts (None: not a bar)
         self.head = 0  # where the last bar read starts (its description is the text before)
+        self.count: int | None = None  # the last bar's position and seconds per iteration, whatever it counts
+        self.per_step: float | None = None
 
     def snapshot(self) -> dict[str, object]:
         return {}  # `rest` only matters for the line just read
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
         self.rest = None
+        self.count, self.per_step = None, None
         idx = line.rfind(_MARK)
         if idx < 0:
             return None
@@ -222,6 +225,7 @@ class BarParser(Parser):
         end = right.end()
         self.rest = end + 1 if line.startswith("]", end) else end
         self.head = digits
+        self.count, self.per_step = int(right.group(1)), _seconds_per_iteration(right.group(3))
         description, start = described
         epoch: int | None = None
         postfix = self._postfix(right.group(3))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from monitor.columns import RecordBatch
-from monitor.model import Record
+from monitor.model import Record, StepRecord
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
 from monitor.parsers.slots import bare_pair, message_start, numeric_row
 from monitor.substrings import cover
@@ -57,6 +57,17 @@ def _glued_message(
         found = _GLUED_PREFIX.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
+
+
+def _on_bar(row: Any, at: int | None, per_step: float | None, ctx: ParseContext) -> Any:
+    """A table row printed as the description of the epoch's bar (YOLOv5's and YOLOv8's train.py:
+    `pbar.set_description(('%10s' * 2 + '%10.4g' * 5) % (f'{epoch}/{epochs - 1}', mem, *mloss, ...))`):
+    the row names the epoch and no finer count, the bar counts the epoch's batches and times them.
+    The record is the row's at the bar's count, with the bar's rate as its step time."""
+    if type(row) is not StepRecord or at is None or row.step is None or row.step != row.epoch:
+        return row
+    ctx.step = at
+    return row._replace(step=at, step_time_s=row.step_time_s if row.step_time_s is not None else per_step)
 
 
 def _primary_keywords(primary: Parser | None) -> tuple[str, ...]:
@@ -134,6 +145,7 @@ class ParserSet:
                     elif table is not None and table.header is not None:  # a table's row as the bar's description
                         row = table.parse(line[: bar.head].rstrip().removesuffix(":"), number, ctx)  # type: ignore[attr-defined]
                         if row is not None:
+                            row = _on_bar(row, bar.count, bar.per_step, ctx)  # type: ignore[attr-defined]
                             self._take(table, row, append)
                     glued = "" if rest is None else line[rest:]
                     if glued.strip():  # a message glued after the bar: `...]` + `[rank1]: Traceback ...`

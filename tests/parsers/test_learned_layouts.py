@@ -993,7 +993,7 @@ def test_a_table_whose_rows_are_the_descriptions_of_a_bar() -> None:
     header `('\\n' + '%11s' * (4 + len(loss_names))) % ('Epoch', 'GPU_mem', *loss_names, 'Instances',
     'Size')`, then the training bar's description is the row, `('%11s' * 2 + '%11.4g' * (2 +
     loss_length)) % (f'{epoch}/{epochs}', mem, *losses, instances, size)`; the validation bar and
-    its result line follow. A NaN in the loss columns is a NaN."""
+    its result line follow. A NaN in the loss columns is a NaN; each row stands at its bar's count."""
     from tests.conftest import fault_events
 
     rows: list[str] = []
@@ -1008,7 +1008,7 @@ def test_a_table_whose_rows_are_the_descriptions_of_a_bar() -> None:
         rows.append(("%22s" + "%11i" * 2 + "%11.3g" * 4) % ("all", 8, 61, 0.61, 0.52, 0.55, 0.31))
     text = lines(*rows)
     records = steps(text)
-    assert [(r.epoch, r.step) for r in records] == [(1, 1), (1, 1), (2, 2), (2, 2), (3, 3), (3, 3)]
+    assert [(r.epoch, r.step) for r in records] == [(1, 3), (1, 6), (2, 3), (2, 6), (3, 3), (3, 6)]  # the bar's count
     assert records[0].loss == approx(1.21) and math.isnan(records[4].loss)
     assert [e.code for e in fault_events(text)][:1] == ["LOSS-NAN"]
 
@@ -1443,6 +1443,30 @@ def test_a_right_aligned_table_of_losses_and_their_total() -> None:
     assert [r.epoch for r in read] == [0, 0]
     assert read[0].loss == approx(0.1554) and math.isnan(read[1].loss)
     assert "code='LOSS-NAN'" in events_both_ways(text)
+
+
+def test_a_table_row_as_a_bars_description_takes_the_bars_count_and_rate() -> None:
+    """YOLOv5's train.py sets each row as the description of the epoch's tqdm bar
+    (`pbar.set_description(('%10s' * 2 + '%10.4g' * 6) % (f'{epoch}/{epochs - 1}', mem, *mloss, ...))`):
+    the row names the epoch only, the bar counts its batches and their rate. Each update is a record at
+    the bar's count within the row's epoch, so a slowdown inside an epoch shows, and the next epoch's
+    first batches are no step back."""
+    header = "     Epoch   gpu_mem       box       obj       cls     total    labels  img_size"
+
+    def update(epoch: int, n: int, rate: str) -> str:
+        loss = 0.09 - 0.0001 * (epoch * 40 + n)
+        losses = f"{loss:>10.4g}{0.031:>10.4g}{0.012:>10.4g}{loss + 0.043:>10.4g}"
+        row = f"{epoch:>7}/49     3.61G{losses}        27       640"
+        return f"{row}:   {n * 100 // 40:>2}%|▌         | {n}/40 [00:{n:02d}<00:30,  {rate}]"
+
+    rows = [update(0, n, "2.10it/s" if n <= 20 else "1.45s/it") for n in range(1, 41)]
+    rows += [update(1, n, "1.47s/it") for n in range(1, 6)]
+    text = lines(header, *rows)
+    read = steps(text)
+    assert [(r.epoch, r.step) for r in read[:2]] == [(0, 1), (0, 2)] and (read[-1].epoch, read[-1].step) == (1, 5)
+    assert read[0].step_time_s == approx(1 / 2.10) and read[-1].step_time_s == approx(1.47)
+    events = events_both_ways(text)
+    assert "code='SLOWDOWN'" in events and "STEP-RESTART" not in events
 
 
 def test_loss_heads_are_losses_only_as_table_columns() -> None:
