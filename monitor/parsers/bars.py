@@ -238,12 +238,12 @@ class BarParser(Parser):
             epoch = int(epoch_match.group(1)) if epoch_match else None
         if epoch is None and (in_postfix := _POSTFIX_EPOCH.fullmatch(postfix.get("epoch", ""))):
             epoch = int(in_postfix.group(1))  # the bar counts that epoch's batches
-        n, total = int(right.group(1)), int(right.group(2))
+        n, total = self.count, int(right.group(2))
         if ctx.bar_total is not None and total < ctx.bar_total:
             return None  # a smaller bar: evaluation
         ctx.bar_total = total
         ctx.step = n
-        ctx.bar_step_time_s = _seconds_per_iteration(right.group(3))
+        ctx.bar_step_time_s = self.per_step
         ctx.bar_elapsed_s = _elapsed(right.group(3))
         loss = next((postfix[k] for k in _LOSS_KEYS if k in postfix), None)
         if loss is None:

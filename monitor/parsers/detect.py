@@ -59,12 +59,12 @@ def _glued_message(
         keep((number, line[found.start() + 1 :], step))
 
 
-def _on_bar(row: Any, at: int | None, per_step: float | None, ctx: ParseContext) -> Any:
+def _on_bar(row: StepRecord, at: int | None, per_step: float | None, ctx: ParseContext) -> StepRecord:
     """A table row printed as the description of the epoch's bar (YOLOv5's and YOLOv8's train.py:
     `pbar.set_description(('%10s' * 2 + '%10.4g' * 5) % (f'{epoch}/{epochs - 1}', mem, *mloss, ...))`):
     the row names the epoch and no finer count, the bar counts the epoch's batches and times them.
     The record is the row's at the bar's count, with the bar's rate as its step time."""
-    if type(row) is not StepRecord or at is None or row.step is None or row.step != row.epoch:
+    if at is None or row.step is None or row.step != row.epoch:
         return row
     ctx.step = at
     return row._replace(step=at, step_time_s=row.step_time_s if row.step_time_s is not None else per_step)

@@ -78,10 +78,10 @@ _RECENT_LINES = 30
 _RECENT_FAULTS = 16
 
 _CHATTER = "NCCL INFO"
-_TORCH_NPU_CODE = re.compile(r"ERR\d{5}")
-"""torch_npu's error code (`ERR02200`), which its exceptions print on the line after their message."""
 """NCCL's debug output (NCCL_DEBUG=INFO): often most of a log's lines, never a fault by itself
 (an error travelling up prints `NCCL INFO <file>:<line> -> <code>` after the WARN line that matters)."""
+_TORCH_NPU_CODE = re.compile(r"ERR\d{5}")
+"""torch_npu's error code (`ERR02200`), which its exceptions print on the line after their message."""
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 

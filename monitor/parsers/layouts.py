@@ -54,6 +54,7 @@ from monitor.parsers.slots import (
     read_slots,
     shape_of,
     table_header,
+    unnamed_row,
 )
 from monitor.parsers.vocabulary import vocabulary
 
@@ -72,12 +73,6 @@ _STRONG = frozenset({"loss", "grad_norm"})
 _PROMOTED = 3
 _OPENING = 3
 """Lines of a layout read before its time named only `time` is known as a step's or the run's."""
-
-
-def _unnamed_row(slots: list[Slot]) -> bool:
-    """A row of three or more numbers, none named or counted out of a total: which is the loss is a
-    guess, so a value in it that is not finite counts only once the row repeats as progress does."""
-    return len(slots) >= 3 and not any(s.name or s.total is not None for s in slots)
 
 
 def _column_of(columns: tuple[tuple[int, str], ...], slot: Slot) -> tuple[int, str] | None:
@@ -293,8 +288,8 @@ class LearnedParser(Parser):
         elif epoch is None and self.epoch is not None and reading.epoch_at is None:
             epoch = self.epoch  # Keras: `Epoch 2/30` on a line of its own, then the epoch's lines
         if step is None:
-            if not (repeated or (nonfinite(fields) or nonfinite(eval_fields)) and not _unnamed_row(slots)):
-                return None
+            if not (repeated or (nonfinite(fields) or nonfinite(eval_fields)) and not unnamed_row(slots)):
+                return None  # (a guessed loss counts only once its row repeats as progress does)
             step = ctx.step
         elif not (fields.keys() & _STRONG or eval_fields.get("loss") is not None or repeated):
             return None  # a named counter with only minor metrics: wait for the shape to repeat

@@ -398,15 +398,20 @@ a value may carry a short unit (YOLOv7's `13.5G` of GPU memory), a dash stand fo
 step and learning rate as one)."""
 
 
+def unnamed_row(slots: list[Slot]) -> bool:
+    """A row of three or more numbers, none named or counted out of a total: which of them is the loss
+    is a guess."""
+    return len(slots) >= 3 and not any(s.name or s.total is not None for s in slots)
+
+
 def _headerless_nan(slots: list[Slot]) -> int | None:
     """The first non-finite value of a row of unnamed numbers that counts progress (an `i/N`
     among them, or a whole number the layout learns to increase): a table whose header is not in the
     log (ultralytics/yolov3's early train.py printed `Epoch Batch xy wh conf cls total ...` once per
     epoch, then rows of `%11.3g`; VITS logs `[losses..., global_step, lr]`). Which column is the loss
     is unknown, but a non-finite value in such a row is the run's NaN."""
-    if any(s.name for s in slots) or not any(s.total is not None for s in slots) and (
-        len(slots) < 3 or not any(_counter(s) for s in slots)
-    ):
+    counted = any(s.total is not None for s in slots) and not any(s.name for s in slots)
+    if not counted and not (unnamed_row(slots) and any(_counter(s) for s in slots)):
         return None
     return next((i for i, s in enumerate(slots) if s.value is not None and not math.isfinite(s.value)), None)
 

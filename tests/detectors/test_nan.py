@@ -122,7 +122,7 @@ def test_a_nan_evaluation_loss_beside_a_finite_training_loss_is_the_evaluations_
     from tests.conftest import events_both_ways
 
     text = "\n".join(f"Epoch: {61 + i:04d} train_loss= {0.0893 - 0.002 * i:.5f} train_acc= 0.97893 val_loss= nan "
-                      f"val_acc= 0.32117 time= 2.3{i % 10}" for i in range(40))
+                      f"val_acc= 0.32117 time= {2.3 + 0.01 * (i % 10):.5f}" for i in range(40))
     events = events_both_ways(text)
     assert "code='EVAL-LOSS-NAN'" in events and "NAN-DIVERGENCE" not in events and "Severity.WARNING" in events
 

@@ -1403,7 +1403,8 @@ def test_headerless_rows_with_units_dashes_timestamps_and_list_brackets() -> Non
     dashed = lines(*(f"2023-02-11 09:1{i}:05,114 {5300 + i} 0.00 nan ---- ---- nan 0.12" for i in range(3)))
     records = steps(dashed)
     assert [r.step for r in records] == [5301, 5302] and all(math.isnan(r.loss) for r in records)
-    vits = lines(*(f"INFO:tts_base:[nan, 2.41, {91.2 + i}, inf, {16200 + 200 * i}, 0.00019]" for i in range(3)))
+    vits = lines(*(f"INFO:tts_base:[nan, nan, nan, {91.2 + i}, 1.0132, inf, {16200 + 200 * i}, 0.00019]"
+                   for i in range(3)))  # loss_disc, loss_gen, loss_fm, loss_mel, loss_dur, loss_kl, step, lr
     records = steps(vits)
     assert [r.step for r in records] == [16400, 16600] and all(math.isnan(r.loss) for r in records)
     assert "code='LOSS-NAN'" in events_both_ways(vits)
@@ -1415,7 +1416,7 @@ def test_darknet_names_its_average_loss_after_the_value() -> None:
     %d images, %f hours left\\n", ...)`: the iteration and a colon (no rank prefix), the batch loss,
     then values named after them. `-nan` in the average loss is the run's NaN."""
     text = lines(*(f" {i}: {loss}, {avg} avg loss, 0.001000 rate, 3.412771 seconds, {64 * i} images, "
-                   "51.3 hours left" for i, loss, avg in ((1201, "2.903114", "3.117405"),
+                   "51.300000 hours left" for i, loss, avg in ((1201, "2.903114", "3.117405"),
                                                          (1202, "2.771308", "3.082796"),
                                                          (1203, "-nan", "-nan"))))
     records = steps(text)
@@ -1457,7 +1458,7 @@ def test_a_table_row_as_a_bars_description_takes_the_bars_count_and_rate() -> No
         loss = 0.09 - 0.0001 * (epoch * 40 + n)
         losses = f"{loss:>10.4g}{0.031:>10.4g}{0.012:>10.4g}{loss + 0.043:>10.4g}"
         row = f"{epoch:>7}/49     3.61G{losses}        27       640"
-        return f"{row}:   {n * 100 // 40:>2}%|▌         | {n}/40 [00:{n:02d}<00:30,  {rate}]"
+        return f"{row}: {n * 100 // 40:3d}%|▌         | {n}/40 [00:{n:02d}<00:30,  {rate}]"
 
     rows = [update(0, n, "2.10it/s" if n <= 20 else "1.45s/it") for n in range(1, 41)]
     rows += [update(1, n, "1.47s/it") for n in range(1, 6)]
