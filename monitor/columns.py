@@ -356,7 +356,7 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
         done[0] = position[1] == -1  # the position a finished pass leaves
     # within one logging interval of the total, in the epoch of the entry before (whose position,
     # when it finished its own pass, is -1: then this one is no such step); or printing no total
-    # right after a finished pass, in its epoch (its summary)
+    # right after a finished pass, in its epoch or naming none (its summary)
     same_epoch = np.zeros(len(steps), dtype=bool)
     both, neither = has_epoch[1:] & has_epoch[:-1], ~has_epoch[1:] & ~has_epoch[:-1]
     same_epoch[1:] = np.where(both, epochs[1:] == epochs[:-1], neither)
@@ -364,7 +364,7 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
     interval[1:] = steps[1:] - steps[:-1]
     near = counted & ~done & same_epoch & (interval > 0) & (totals - steps < interval)
     near[1:] &= steps[:-1] >= 0
-    after = ~counted & same_epoch
+    after = ~counted & (same_epoch | ~has_epoch)
     after[0] = False
     starts = np.zeros(len(steps), dtype=bool)  # where a run of such entries follows one that may finish
     starts[1:] = after[1:] & ~after[:-1] & (done[:-1] | near[:-1])
@@ -375,7 +375,11 @@ def went_back_from(columns: Columns, index: np.ndarray[Any, Any],
             continue
         while i < len(steps) and after[i]:
             done[i] = done[i - 1]
+            if done[i] and not has_epoch[i]:  # the summary stands where the pass ended, in its epoch
+                epochs[i], has_epoch[i] = epochs[i - 1], has_epoch[i - 1]
             i += 1
+            if i < len(steps) and not counted[i] and has_epoch[i] and has_epoch[i - 1]:
+                after[i] = epochs[i] == epochs[i - 1]  # in the epoch the summary now stands in
     back = went_back(epochs, has_epoch, steps, done)
     last_epoch = None if not has_epoch[-1] else float(epochs[-1])
     end = (last_epoch, -1 if done[-1] else int(steps[-1]))

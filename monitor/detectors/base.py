@@ -170,10 +170,13 @@ def position_of(epoch: float | None, step: int, total: int | None, before: Posit
     pass (Keras' `370784/370784`, a bar at 100%), so whatever count follows starts a new one and
     goes back from nothing (-1). So did one within a logging interval of its total (`before`: the
     position of the record before it): printed every 20 of 308 batches, a pass ends at `300/308`. A
-    record that prints no total right after a finished pass, in its epoch, is the pass's summary (a
-    mean over it, at the step the pass ended on): the pass stays finished."""
+    record that prints no total right after a finished pass, in its epoch or naming none, is the
+    pass's summary (a mean over it, at the step the pass ended on: DeiT's `Averaged stats: ... loss`
+    after `Epoch: [27]  [30/31]`): the pass stays finished."""
     if total is None or total <= 0:
-        finished = before is not None and before[1] == -1 and before[0] == epoch
+        finished = before is not None and before[1] == -1 and (before[0] == epoch or epoch is None)
+        if finished and epoch is None:
+            return before
     else:
         finished = total <= step or (
             before is not None and before[0] == epoch and 0 <= before[1] < step and total - step < step - before[1]

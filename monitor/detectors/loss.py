@@ -7,7 +7,9 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
 
 - **Spike**: log-loss rises above the baseline by more than `spike_z` noise
   deviations and by at least `spike_min_ratio` (with too little history for
-  a noise estimate, by `spike_short_ratio`). The episode starts there (or on
+  a noise estimate, by `spike_short_ratio`, and, where other ranks of the
+  source print their own losses, above what the ranks print together). The
+  episode starts there (or on
   the record before, when that one had already risen `recover_ratio` above
   the baseline: an interval mean, as Megatron-LM prints, shows a jump late in
   its interval only in part) and ends when the loss is back within
@@ -63,7 +65,7 @@ import numpy as np
 
 from monitor.columns import Columns
 from monitor.detectors.base import Detector, Episode, format_number, make_event, starts_over
-from monitor.detectors.robust import Baseline, noise_of, spread_of
+from monitor.detectors.robust import Baseline, noise_of, spread_of, threshold_of
 from monitor.model import Event, Record, StepRecord
 from monitor.settings import Settings
 
@@ -257,7 +259,7 @@ class LossDetector(Detector):
             state = self.evals[record.rank] = self._new_state(
                 series="evaluation loss", noise_records=self.settings.eval_noise_records
             )
-        self._loss(state, record._replace(loss=record.eval_loss), events)
+        self._loss(state, record._replace(loss=record.eval_loss), events, self.evals)
         state.previous = record
 
     def observe(self, records: list[Record]) -> list[Event]:
@@ -306,7 +308,7 @@ class LossDetector(Detector):
                 self._normal(state, record, loss, events)
                 state.previous = record
                 continue
-            self._loss(state, record, events)
+            self._loss(state, record, events, ranks)
             state.previous = record
         return events
 
@@ -518,7 +520,7 @@ class LossDetector(Detector):
             return True
         return lr is not None and last is not None and lr > last * _LR_RISE
 
-    def _loss(self, state: _Rank, record: StepRecord, events: list[Event]) -> None:
+    def _loss(self, state: _Rank, record: StepRecord, events: list[Event], peers: dict[int | None, _Rank]) -> None:
         loss = record.loss
         assert loss is not None
         if not math.isfinite(loss):
@@ -565,7 +567,7 @@ class LossDetector(Detector):
                 settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio,
                 state.noise_records or settings.noise_records, pairs=True,
             )
-            if x - level > threshold:
+            if x - level > threshold and not self._within_peers(state, x, peers):
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
                 if state.climb is not None or (
                     state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway
@@ -586,6 +588,25 @@ class LossDetector(Detector):
                 state.climb_start = None
                 return
         self._normal(state, record, loss, events)
+
+    def _within_peers(self, state: _Rank, x: float, peers: dict[int | None, _Rank]) -> bool:
+        """Whether a rank whose own baseline is still too short for a noise estimate printed a log-loss
+        `x` that the other ranks of the source, pooled with it, show to be their usual noise: ranks that
+        each print their own batch's loss (WeNet's `TRAIN Batch ... loss ... rank N`, a torchrun job whose
+        every rank logs) vary as much from one another as from step to step, so one rank's second value
+        at twice its first is no spike while the others' range holds it."""
+        settings = self.settings
+        needed = state.noise_records or settings.noise_records
+        if len(state.loss.values) >= needed or len(peers) < 2:
+            return False
+        pooled = list(state.loss.values)
+        for other in peers.values():
+            if other is not state:
+                pooled += list(other.loss.values)[-needed:]
+        if len(pooled) < needed:
+            return False
+        threshold = threshold_of(pooled, settings.spike_z, settings.spike_min_ratio, settings.spike_short_ratio, needed)
+        return x - math.log(statistics.median(pooled)) <= threshold
 
     def _signed(self, state: _Rank, record: StepRecord, loss: float, events: list[Event]) -> None:
         """A loss that goes negative (a log-likelihood, a flow's NLL, SI-SNR): no ratio to its level

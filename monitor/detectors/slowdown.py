@@ -8,8 +8,9 @@ and the run's own noise. `slow_records` slow records in a row make a
 slowdown (two suffice when the log ends with them, and one when it ends
 with it just after a stall: progress stopped, resumed, and ran slower
 than before), so one slow step does not; the first step after an
-evaluation or a checkpoint save is not judged at all (frameworks count the
-pause in it). A log that begins with training's first steps lets them
+evaluation or a checkpoint save, and the first of an epoch whose count starts
+again, are not judged at all (frameworks count the pause, or the pass's
+set-up, in it). A log that begins with training's first steps lets them
 settle: until the baseline holds `slow_window` records, a slowdown there
 needs `slow_short_ratio` (a few percent of drift while caches, data loaders
 and clocks warm up is no incident). The event names the step where
@@ -90,6 +91,9 @@ def timer_domain(name: str) -> str:
 _ERRATIC_WINDOW = 10
 """The last step times an erratic episode is judged over."""
 
+_STRAGGLER_SAMPLES = 3
+"""The step times each rank needs before its median is compared with its peers'."""
+
 
 @dataclasses.dataclass
 class _Rank:
@@ -152,7 +156,10 @@ class SlowdownDetector(Detector):
                 record.step == state.last.step and record.epoch == state.last.epoch  # type: ignore[union-attr]
             ):
                 continue  # another line about the same step (another printer's throughput, another rank's)
-            if state is not None and state.last is not None and (state.last.line or 0) < self.pause_line:
+            if state is not None and state.last is not None and (
+                (state.last.line or 0) < self.pause_line
+                or (not state.clocked and _new_pass(state.last, record))  # type: ignore[arg-type]
+            ):
                 state.last = record  # type: ignore[assignment]
                 continue
             if state is not None and not state.open and not state.slow and not state.clocked and len(state.recent) > 1:
@@ -203,8 +210,11 @@ class SlowdownDetector(Detector):
         steps = batch.values("step")
         before = np.concatenate(([math.nan if state.last is None or state.last.step is None else state.last.step],
                                  steps[:-1]))
-        if np.any(steps == before):
-            return None  # lines about a step already read: `observe` passes them over
+        epochs = batch.values("epoch")
+        last_epoch = math.nan if state.last is None or state.last.epoch is None else state.last.epoch
+        new_pass = (steps < before) & (epochs > np.concatenate(([last_epoch], epochs[:-1])))
+        if np.any((steps == before) | new_pass):
+            return None  # lines about a step already read, or a new pass's first: `observe` passes them over
         raw = batch.values(state.metric)
         valid = np.flatnonzero((raw > 0) & (raw < np.inf))  # others are skipped by `observe`
         if not len(valid):
@@ -553,10 +563,10 @@ class SlowdownDetector(Detector):
         return gap if gap > threshold else None
 
     def _stragglers(self) -> list[Event]:
-        medians = {
+        medians = {  # a median of fewer than `_STRAGGLER_SAMPLES` is when a rank happened to print, no speed
             rank: math.log(statistics.median(state.recent))
             for rank, state in self.ranks.items()
-            if rank is not None and state.recent
+            if rank is not None and len(state.recent) >= _STRAGGLER_SAMPLES
         }
         if len(medians) < 3:
             return []
@@ -577,6 +587,19 @@ class SlowdownDetector(Detector):
                     value=value, baseline=base, details={"metric": metric, "ratio": round(ratio, 3)},
                 ))
         return events
+
+
+def _new_pass(last: StepRecord, record: StepRecord) -> bool:
+    """Whether `record` is the first of a new epoch whose count of batches started again: its step
+    time holds what a pass costs to begin (data loader workers started again, a shuffle, a sampler's
+    set-up: DeiT's first batch of every epoch at 3 s against 0.1 s), as the step after a pause does.
+    Epochs are whole numbers here (a fraction of an epoch goes up with every line), and the count
+    before was one of batches, not the epoch's own number (an epoch's summary line)."""
+    epoch, before, step = record.epoch, last.epoch, record.step
+    return (
+        epoch is not None and before is not None and epoch > before and epoch.is_integer() and before.is_integer()
+        and step is not None and last.step is not None and step < last.step and last.step != before
+    )
 
 
 def _timer_domain(name: str, latest: TimerRecord, earlier: list[TimerRecord]) -> str:

@@ -22,6 +22,9 @@ vocabulary in data), and learns from repeats:
 - In a log that counts steps finer than epochs, a line with an epoch alone is
   the epoch's summary (a mean over it): only its evaluation loss is kept.
 - A table header (Chainer's `PrintReport`) names the columns of the rows under it.
+- A count printed out of a total (`Batch 4/2000`) whose total moves while the
+  count holds is two counters: the epoch, then the step (WeNet's
+  `Batch {epoch}/{batch}`).
 
 A shape that repeats is compiled (`compiled.py`) into one regex and builder,
 so the lines of a long run cost one match. Memory is bounded: at most
@@ -105,7 +108,10 @@ def _total_of_losses(slots: list[Slot]) -> list[Slot]:
 class _Shape:
     """What is remembered of one line shape: how often it was seen, its counters' last values."""
 
-    __slots__ = ("seen", "counters", "counter", "elapsed", "step", "term", "run", "since", "since_start", "opening")
+    __slots__ = (
+        "seen", "counters", "counter", "elapsed", "step", "term", "run", "since", "since_start", "opening", "fraction",
+        "moving",
+    )
 
     def __init__(self) -> None:
         self.seen = 0
@@ -122,11 +128,25 @@ class _Shape:
         # the (step, time) of its first lines until that is known
         self.since_start: bool | None = None
         self.opening: tuple[tuple[int, float], ...] = ()
+        # the step counter's last (value, total), and whether its total is one (False), a count that moves
+        # while the step holds (True: WeNet's `Batch {epoch}/{batch}`), or not known yet (None)
+        self.fraction: tuple[int, int] | None = None
+        self.moving: bool | None = None
 
     def state(self) -> tuple[Any, ...]:
         counters = self.counters if self.counter is None else ()  # once the counter is known, its history is moot
+        fraction = self.fraction if self.moving is None else None
         return (min(self.seen, 2), counters, self.counter, self.elapsed, self.step, self.term, self.run, self.since,
-                self.since_start, self.opening)
+                self.since_start, self.opening, fraction, self.moving)
+
+    def moving_total(self, step: int, total: int) -> bool:
+        """Whether the step counter's `step/total` is a pair of counters, not a count out of a total: its
+        total moved while its value held (a total stays put, a value counts up), learned from the first
+        pair of lines where one of them changed."""
+        previous, self.fraction = self.fraction, (step, total)
+        if self.moving is None and previous is not None and previous != (step, total):
+            self.moving = previous[0] == step
+        return bool(self.moving)
 
 
 def _grows_since_start(opening: tuple[tuple[int, float], ...]) -> bool:
@@ -211,7 +231,7 @@ class LearnedParser(Parser):
         for key, state in snapshot["shapes"].items():
             shape = self.shapes[key] = _Shape()
             (shape.seen, shape.counters, shape.counter, shape.elapsed, shape.step, shape.term, shape.run,
-             shape.since, shape.since_start, shape.opening) = state
+             shape.since, shape.since_start, shape.opening, shape.fraction, shape.moving) = state
         self.epoch = snapshot["epoch"]
         self.family, self.family_runs = snapshot["family"]
         self.header = snapshot["header"]
@@ -287,6 +307,10 @@ class LearnedParser(Parser):
                 reading = reading._replace(epoch=epoch, epoch_at=outer)
         elif epoch is None and self.epoch is not None and reading.epoch_at is None:
             epoch = self.epoch  # Keras: `Epoch 2/30` on a line of its own, then the epoch's lines
+        if named and step is not None and total is not None and reading.step is not None and (
+            shape.moving_total(step, total)
+        ):  # the total counts the steps within what the value counts, the epoch
+            step, total, epoch = total, None, float(step) if epoch is None else epoch
         if step is None:
             if not (repeated or (nonfinite(fields) or nonfinite(eval_fields)) and not unnamed_row(slots)):
                 return None  # (a guessed loss counts only once its row repeats as progress does)
@@ -422,11 +446,11 @@ class LearnedParser(Parser):
         """Keep the layout of a repeated shape compiled, for the fast path (a few, most recent first)."""
         ranged = any(_RANGE.fullmatch(slot.text) for slot in slots)
         twin_total = reading.total is not None and slots[step_at].total is None and "total" not in reading.chosen
-        undecided = shape.since_start is None
+        undecided = shape.since_start is None or (slots[step_at].total is not None and shape.moving is not False)
         if ranged or "loss" not in reading.fields or reading.rank is not None or twin_total or undecided:
             # a range (`401-500batch`), no loss to read, a rank on the line, a total read off another
             # counter of the same value (true of this line only), a time not known to be a step's or
-            # the time since the start: the full reading stays in charge
+            # the time since the start, a step's total not known to be one: the full reading stays in charge
             return
         try:
             layout = CompiledLayout(line, start, slots, reading, step_at, shape)

@@ -78,6 +78,21 @@ def test_a_rank_slower_than_its_peers_is_a_straggler() -> None:
     assert 1.15 < event.details["ratio"] < 1.25
 
 
+def test_one_interval_per_rank_names_no_straggler() -> None:
+    """Ranks that each print once per logging interval, seconds apart (WeNet's `TRAIN Batch` lines,
+    one per rank): the first interval of each is when it happened to print, not its speed."""
+    def lines(count: int) -> list:
+        interval = {0: 133.3, 1: 120.0, 2: 120.5, 3: 119.8}
+        return sorted(
+            (step(100 * (i + 1), rank=r, epoch_s=1000.0 + 9.0 * r + interval[r] * i, time="t")
+             for r in interval for i in range(count)),
+            key=lambda record: record.epoch_s,
+        )
+
+    assert run(lines(2)) == []
+    assert [(e.code, e.rank) for e in run(lines(6))] == [("STRAGGLER", 0)]
+
+
 def test_settings_change_what_counts() -> None:
     records = steady(40) + steady(30, start=140, seconds=1.65, seed=4)  # +10%
     assert len(run(records)) == 1

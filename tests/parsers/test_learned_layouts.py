@@ -1169,6 +1169,66 @@ def test_a_rank_printed_on_the_line_is_the_records_rank() -> None:
     assert [r.rank for r in records] == [0, 3, 1, None]
 
 
+def test_a_count_whose_total_moves_while_it_holds_is_the_epoch_and_the_total_the_step() -> None:
+    """WeNet's executor (wenet-e2e/wenet wenet/utils/executor.py) has printed `'TRAIN Batch {}/{} loss
+    {:.6f} '.format(epoch, batch_idx, ...)` in some versions and `.format(batch_idx, num_total_batch, ...)`
+    in others: a total stays put while its count goes up, so where the number after the slash moves and
+    the one before holds, the first counts epochs and the second the steps. The pair is known once one of
+    its numbers changes; a true total keeps its reading (and its compiled layout)."""
+    records = steps(lines(
+        "2024-03-02 10:11:02,118 DEBUG TRAIN Batch 6/1200 loss 14.211 loss_att 12.904 lr 0.00041 rank 0",
+        "2024-03-02 10:12:39,512 DEBUG TRAIN Batch 6/1300 loss 13.870 loss_att 12.113 lr 0.00041 rank 0",
+        "2024-03-02 10:14:17,006 DEBUG TRAIN Batch 6/1400 loss 13.502 loss_att 11.905 lr 0.00040 rank 0",
+        "2024-03-02 10:31:40,733 DEBUG TRAIN Batch 7/0 loss 13.377 loss_att 11.873 lr 0.00040 rank 0",
+    ))
+    assert [(r.step, r.epoch, r.total_steps) for r in records[1:]] == [(1300, 6, None), (1400, 6, None), (0, 7, None)]
+    records = steps(lines(*(
+        f"2024-03-02 10:{11 + i:02d}:02,118 DEBUG TRAIN Batch {100 * i}/5200 loss {14.2 - 0.1 * i:.6f} lr 0.00041"
+        for i in range(4)
+    )))
+    assert [(r.step, r.total_steps) for r in records] == [(0, 5200), (100, 5200), (200, 5200), (300, 5200)]
+
+
+def test_per_rank_losses_of_one_log_judge_a_rank_with_little_history() -> None:
+    """WeNet's ranks each print their own batch's loss into one log (`... rank N`), seconds apart: one
+    rank's second value at twice its first is within what the ranks print at the same steps, no spike;
+    a jump far above every rank's range still is."""
+    def wenet(rows: list[tuple[int, float, int]]) -> str:
+        return lines(*(
+            f"2024-03-02 10:{index // 6:02d}:{index % 6 * 9:02d},118 DEBUG TRAIN Batch 4/{batch} loss {loss:.6f} "
+            f"lr 0.00032 rank {rank}"
+            for index, (batch, loss, rank) in enumerate(rows)
+        ))
+
+    noisy = [(203700, 12.64, 0), (203700, 16.88, 1), (203700, 19.72, 2), (203800, 23.60, 2), (203800, 18.34, 1),
+             (203800, 25.61, 0)]
+    assert events_both_ways(wenet(noisy)) == "[]"
+    jump = noisy[:5] + [(203800, 96.50, 0)]
+    assert "code='LOSS-SPIKE'" in events_both_ways(wenet(jump))
+
+
+def test_an_epochs_averaged_stats_between_its_passes_is_no_step_back() -> None:
+    """DeiT, MAE and BEiT (facebookresearch/deit engine.py: `metric_logger.log_every(data_loader,
+    print_freq, 'Epoch: [{}]'.format(epoch))`, utils.py's `'{header} [{0}/{1}] eta: {eta} {meters}
+    time: {time} data: {data} max mem: {memory:.0f}'`, then `print("Averaged stats:", metric_logger)`
+    once the pass is done): the averaged line names no epoch and counts nothing, the summary of the
+    pass just finished, so the next epoch's `[ 0/31]` is not the run going back; nor is that first
+    batch's time, which holds the pass's set-up (data loader workers started again), a slow step."""
+    rows = []
+    for epoch, losses in ((11, (0.0412, 0.0388, 0.0371, 0.0365)), (12, (0.0391, 0.0377, 0.0360, 0.0352)),
+                          (13, (0.0349, 0.0340, 0.0338, 0.0331)), (14, (0.0337, 0.0329, 0.0322, 0.0318)),
+                          (15, (0.0322, 0.0317, 0.0311, 0.0306))):
+        for batch, loss in zip((0, 10, 20, 30), losses):
+            rows.append(f"Epoch: [{epoch}]  [{batch:>2}/31]  eta: 0:00:0{9 - batch // 10}  lr: 0.001{epoch}  "
+                        f"loss: {loss:.4f} ({loss + 0.002:.4f})  time: {2.9 if batch == 0 else 0.1:.4f}  "
+                        f"data: {2.8 if batch == 0 else 0.03:.4f}  max mem: 5990")
+        rows.append(f"Epoch: [{epoch}] Total time: 0:00:07 (0.2281 s / it)")
+        rows.append(f"Averaged stats: lr: 0.001{epoch}  loss: {losses[-1]:.4f} ({losses[-1] + 0.002:.4f})")
+    assert events_both_ways(lines(*rows)) == "[]"
+    rows += [row.replace("[11]", "[12]") for row in rows[:4]]  # resumed from the checkpoint of epoch 11
+    assert "code='STEP-RESTART'" in events_both_ways(lines(*rows))
+
+
 def test_basicsr_message_logger_l_prefixed_losses() -> None:
     """BasicSR, XPixelGroup/BasicSR basicsr/utils/logger.py `MessageLogger.__call__`: `[name..][epoch:
     {epoch:3d}, iter:{iter:8,d}, lr:({lr:.3e},)] [eta: ..., time (data): {t:.3f} ({d:.3f})] ` then
