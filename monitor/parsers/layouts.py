@@ -43,6 +43,7 @@ from monitor.parsers.base import ParseContext, Parser, to_float
 from monitor.parsers.compiled import CompiledLayout
 from monitor.parsers.slots import (
     COMPONENT_LOSS,
+    COUNT_SUFFIXES,
     FIELD_NAMES,
     LOSS_TOTALS,
     TOTAL_LOSS,
@@ -446,11 +447,14 @@ class LearnedParser(Parser):
         """Keep the layout of a repeated shape compiled, for the fast path (a few, most recent first)."""
         ranged = any(_RANGE.fullmatch(slot.text) for slot in slots)
         twin_total = reading.total is not None and slots[step_at].total is None and "total" not in reading.chosen
-        undecided = shape.since_start is None or (slots[step_at].total is not None and shape.moving is not False)
+        undecided = shape.since_start is None or (slots[step_at].total is not None and shape.moving is not False) or (
+            slots[step_at].unit in COUNT_SUFFIXES
+        )
         if ranged or "loss" not in reading.fields or reading.rank is not None or twin_total or undecided:
             # a range (`401-500batch`), no loss to read, a rank on the line, a total read off another
             # counter of the same value (true of this line only), a time not known to be a step's or
-            # the time since the start, a step's total not known to be one: the full reading stays in charge
+            # the time since the start, a step's total not known to be one, a step counted in thousands: the
+            # full reading stays in charge
             return
         try:
             layout = CompiledLayout(line, start, slots, reading, step_at, shape)

@@ -170,13 +170,22 @@ def read_slots(line: str, start: int) -> list[Slot]:
             previous, changed = end, (raw, bracketed)
             continue
         total = m.group("total")
+        value = _value(m)
+        if value is not None and printed_unit in COUNT_SUFFIXES and named.meaning is not None and (
+            named.meaning.field == "step" and line[m.end()].isupper()
+        ):
+            value *= COUNT_SUFFIXES[printed_unit]  # LeRobot's `step:20K`: a count rounded to thousands
         slots.append(Slot(
-            named.name, named.split, named.meaning, m.group(), _value(m), int(total) if total else None,
+            named.name, named.split, named.meaning, m.group(), value, int(total) if total else None,
             printed_unit or named.unit, bracketed, m.start(), end,
         ))
         previous = end
     return _index_before_colon(line, slots)
 
+
+COUNT_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
+"""A step counter printed with a capital K, M or B glued to it counts thousands, millions, billions
+(LeRobot's `format_big_number`: `step:1K`, `step:20K`); read as printed, 999 steps then `1K` would go back."""
 
 _NAME_AFTER = re.compile(r"[ \t]{1,2}([A-Za-z][A-Za-z_]{0,30}(?: [A-Za-z_]{1,30}){0,2})[ \t]{0,4}(?:[,;|]|$)")
 """A name printed after its value, up to a separator: darknet's detector prints
@@ -451,6 +460,7 @@ def read(line: str, slots: list[Slot]) -> Reading:
     step_slot: Slot | None = None
     step_rank = (99, 99)
     epoch_slot: Slot | None = None
+    epoch_rank = (99, 99)
     eval_line = is_eval_line(line, slots[0].start if slots else len(line))
     counters: list[int] = []
     in_epoch: Slot | None = None  # a counter with a total that counts batches within the epoch
@@ -470,8 +480,8 @@ def read(line: str, slots: list[Slot]) -> Reading:
                 step_slot, step_rank = slot, rank
             continue
         if field == "epoch":
-            if epoch_slot is None and slot.value is not None:
-                epoch_slot = slot
+            if slot.value is not None and (epoch_slot is None or rank < epoch_rank):
+                epoch_slot, epoch_rank = slot, rank
             continue
         if field is None:
             if slot.total is not None:

@@ -1229,6 +1229,30 @@ def test_an_epochs_averaged_stats_between_its_passes_is_no_step_back() -> None:
     assert "code='STEP-RESTART'" in events_both_ways(lines(*rows))
 
 
+def test_lerobot_metrics_tracker_counts_in_thousands() -> None:
+    """LeRobot (huggingface/lerobot, lerobot/scripts/train.py logs `train_tracker` each `log_freq` steps;
+    MetricsTracker.__str__ prints `step:{format_big_number(steps)} smpl:{...} ep:{format_big_number(episodes)}
+    epch:{epochs:.2f}` then its meters `loss:.3f`, `grdn:.3f` (the grad norm), `lr:0.1e`, `updt_s:.3f` (the
+    update's seconds), `data_s:.3f`): `format_big_number` writes 1000 steps as `1K`, so 800 steps then
+    `1K` is no step back; `ep` counts episodes there and `epch` the epochs, which wins."""
+    rows = [(200 * i, 2.4 - 0.12 * i) for i in range(2, 12)]
+
+    def lerobot(count: int) -> str:
+        return f"{count // 1000}K" if count >= 1000 else str(count)
+
+    text = lines(*(
+        f"INFO 2025-03-02 10:{i:02d}:11 ot_train.py:232 step:{lerobot(step)} smpl:{lerobot(step * 32)} "
+        f"ep:{step * 32 // 260} epch:{step * 32 / 13000:.2f} loss:{loss:.3f} grdn:{40 - i:.3f} lr:1.0e-05 "
+        f"updt_s:0.412 data_s:0.011"
+        for i, (step, loss) in enumerate(rows)
+    ))
+    records = steps(text)
+    assert [r.step for r in records] == [400, 600, 800, 1000, 1000, 1000, 1000, 1000, 2000, 2000]
+    assert [r.epoch for r in records[:3]] == [approx(0.98), approx(1.48), approx(1.97)]
+    assert (records[0].grad_norm, records[0].step_time_s) == (approx(40.0), approx(0.412))
+    assert events_both_ways(text) == "[]"
+
+
 def test_basicsr_message_logger_l_prefixed_losses() -> None:
     """BasicSR, XPixelGroup/BasicSR basicsr/utils/logger.py `MessageLogger.__call__`: `[name..][epoch:
     {epoch:3d}, iter:{iter:8,d}, lr:({lr:.3e},)] [eta: ..., time (data): {t:.3f} ({d:.3f})] ` then
