@@ -9,11 +9,12 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   deviations and by at least `spike_min_ratio` (with too little history for
   a noise estimate, by `spike_short_ratio`, and, where other ranks of the
   source print their own losses, above what the ranks print together). The
-  episode starts there (or on
-  the record before, when that one had already risen `recover_ratio` above
-  the baseline: an interval mean, as Megatron-LM prints, shows a jump late in
-  its interval only in part) and ends when the loss is back within
-  `recover_ratio` of the baseline. One event per episode (see
+  episode starts there (or on the record before, when that one had already
+  risen `recover_ratio` above the baseline and above every value it holds:
+  an interval mean, as Megatron-LM prints, shows a jump late in its interval
+  only in part) and ends when the loss is back within `recover_ratio` of the
+  baseline, or within `_RECOVER_Z` of its noise deviations where that is
+  more. One event per episode (see
   `monitor.detectors.base` for batch and live emission), naming its start,
   peak, magnitude and how many steps recovery took.
 - **Divergence**: a spike episode that has not come back: still open at the
@@ -85,6 +86,11 @@ _HELD = 3
 """...unless it held for this many records: no single mini-batch is that (BigScience's 104B run jumped
 from 2.67 to 4.4 after an optimizer reset, two records into an excerpt, and stayed there)."""
 
+_RECOVER_Z = 3.0
+"""A spike is back once the loss is within this many of its own noise deviations of the level it
+left (or `recover_ratio`, the larger): a loss whose windows vary by half (spaCy's summed tok2vec loss,
+203 to 399) is back at 418 after 8721, not still diverged."""
+
 
 @dataclasses.dataclass
 class _Spike:
@@ -97,6 +103,7 @@ class _Spike:
     peak_loss: float = 0.0  # as printed
     episode: Episode | None = None
     after_peak: int = 0  # records since the peak
+    back: float = 0.0  # how near its level (in log) the loss is back: `recover_ratio`, or its own noise
 
 
 @dataclasses.dataclass
@@ -204,6 +211,16 @@ def _printed_twice(previous: StepRecord | None, batch: Columns, losses: np.ndarr
     before_steps = np.concatenate(([first[0]], steps[:-1]))
     before_losses = np.concatenate(([first[1]], losses[:-1]))
     return bool(np.any((steps == before_steps) & (losses == before_losses)))
+
+
+def _new_high(held: collections.deque[float], value: float) -> bool:
+    """Whether `value`, the last the baseline took, stands above every other value it holds: only then
+    is it the first part of a jump (an interval mean that caught its start), not the loss's own noise
+    (spaCy's tok2vec loss at 290 after 325 and 399, then 8721)."""
+    others = list(held)
+    if others and others[-1] == value:
+        others.pop()
+    return not others or value > max(others)
 
 
 def _place(record: StepRecord) -> str:
@@ -580,9 +597,12 @@ class LossDetector(Detector):
                     previous is not None and previous.loss is not None and previous.eval_loss is None
                     and 0 < previous.loss < math.inf
                     and math.log(previous.loss) - level > math.log(settings.recover_ratio)
+                    and _new_high(state.loss.values, previous.loss)
                 ):
                     start, records = previous, 2  # it began one record earlier (an interval mean shows it in part)
-                spike = state.spike = _Spike(start, level, x, record.step, records, last=x, peak_loss=loss)
+                noise = state.loss.noise() if len(state.loss.values) >= settings.noise_records else None
+                back = max(math.log(settings.recover_ratio), _RECOVER_Z * (noise or 0.0))
+                spike = state.spike = _Spike(start, level, x, record.step, records, last=x, peak_loss=loss, back=back)
                 spike.episode = Episode(state.series, start, loss, record.step, records)
                 self._report(state, spike, self._spike_event(state, spike, None), events, final=False)
                 state.climb_start = None
@@ -702,7 +722,7 @@ class LossDetector(Detector):
         spike.after_peak += 1
         if x > spike.peak:
             spike.peak, spike.peak_step, spike.peak_loss, spike.after_peak = x, record.step, record.loss or 0.0, 0
-        if x - spike.level <= math.log(settings.recover_ratio):
+        if x - spike.level <= spike.back:
             spike.records -= 1  # this one is back
             self._report(state, spike, self._spike_event(state, spike, record), events, final=True, ended=True)
             state.spike, state.diverged = None, False

@@ -70,6 +70,8 @@ _EXCEPTION = re.compile(r"\s{0,4}[A-Za-z_][\w.]{0,120}[a-z_.](?:Error|Exception)
 """A Python exception line (`ValueError: ...`, `torch.OutOfMemoryError: ...`): numbers in its message are
 not progress."""
 _CONFIG_REPR = re.compile(r"\w\(\w+=")
+_RULE_UNDER = re.compile(r"[ \t]{0,8}[-=]{2,}(?:[ \t+|]{1,8}[-=]{2,}){0,47}[ \t]{0,8}")
+"""A rule under a table's header (spaCy's `---  ------  --------`): the header still names the rows."""
 _ROW_REST = re.compile(r"[\s\[\],]*")
 """What a table row holds besides its numbers: blanks, and the brackets and commas of a column that
 prints a list of values (DeepXDE's `[5.47e+03]`, one value per loss term)."""
@@ -268,7 +270,7 @@ class LearnedParser(Parser):
                 text, first = row, 0
         slots = read_slots(text, first)
         if not slots:
-            if line.strip():
+            if line.strip() and not (self.header is not None and _RULE_UNDER.fullmatch(line, start)):
                 self.header = table_header(line, start)  # a new table, or the end of the last one
             return None
         if self.header is not None and text is line:

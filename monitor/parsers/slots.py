@@ -48,11 +48,13 @@ _TOKEN = re.compile(
 )
 # The label at the end of the text before a number: up to six words joined by single spaces (the
 # first may be possessive: LightGBM's `valid_1's binary_logloss`), then separators (a bracket the
-# label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`), then an optional opening bracket.
+# label sits in, `[Loss] 2.1`; prose's `is`, `Loss is 2.1`; a name padded to a column before its `=`
+# or `:`, the Hugging Face Trainer's `log_metrics`: `  eval_loss                 =     nan`), then an
+# optional opening bracket.
 _LABEL = re.compile(
     r"(?:^|(?<=[\s|;,:=\[\]{}<>'\"]))((?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}(?:\[\w{1,32}\][\w./()#-]{0,8})?"
     r"(?:'s(?= ))?(?: (?!(?:is|was) )(?:[A-Za-z_]|\((?=[A-Za-z]))[\w./()#-]{0,63}){0,5})"
-    r"(?:\][ \t:=]{0,4}|(?: (?:is|was))?[\s'\":=]{0,12})([\[(]?)[ \t]{0,8}$"
+    r"(?:\][ \t:=]{0,4}|[ \t]{2,48}[:=][ \t]{0,16}|(?: (?:is|was))?[\s'\":=]{0,12})([\[(]?)[ \t]{0,8}$"
 )
 # A printed tensor or array around a value: PyTorch `tensor(2.31, device='cuda:0')`, numpy `array(2.31)`.
 _WRAPPER = re.compile(r"(?:tensor|array|np\.float\d{0,2}|float\d{0,2})\(\[{0,2}[ \t]{0,4}$")
@@ -586,7 +588,7 @@ def _terms(slots: list[Slot], losses: list[int], loss_at: int) -> tuple[int, ...
 
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
-_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%()-]{0,63}")
+_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%()-]{0,63}|#")  # `#`: the count (spaCy's `E  #  LOSS NER ...`)
 _NAMES = re.compile(r"\S+")
 _NAMES_WITH_BLANKS = re.compile(r"\S+(?: \S+){0,3}")
 _WIDE_GAP = re.compile(r"\S(?: {2}|\t)\s*\S")

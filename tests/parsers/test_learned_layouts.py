@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 from pytest import approx
 
@@ -1251,6 +1252,50 @@ def test_lerobot_metrics_tracker_counts_in_thousands() -> None:
     assert [r.epoch for r in records[:3]] == [approx(0.98), approx(1.48), approx(1.97)]
     assert (records[0].grad_norm, records[0].step_time_s) == (approx(40.0), approx(0.412))
     assert events_both_ways(text) == "[]"
+
+
+def test_spacy_train_table_under_its_rule() -> None:
+    """spaCy v3's console logger (explosion/spaCy spacy/training/loggers.py: `table_header = ["E", "#"] +
+    loss_cols + score_cols + ["Score"]`, upper-cased, `msg.row(["-" * width ...])` under it, then each
+    row's epoch, step, `{0:.2f}` losses and scores): `#` is the step column, and the rule under the header
+    does not end the table. A summed component loss that varies by half from one window to the next
+    jumps 30x for one window: a spike at that row that came back, not a divergence."""
+    tok2vec = (0.0, 1498.21, 1087.33, 233.10, 219.47, 211.02, 198.66, 214.90, 241.37, 279.12, 262.45, 318.70,
+               377.08, 301.64, 8417.55, 402.19, 341.02, 371.44, 438.90, 392.75)
+    rows = [
+        f"{step // 600:>3}  {step:>6}  {loss:>12.2f}  {4800.0 / (1 + step / 400):>8.2f}  {70 + step / 200:>6.2f}  "
+        f"{0.70 + step / 20000:>6.2f}"
+        for step, loss in zip(range(0, 4000, 200), tok2vec)
+    ]
+    text = lines(
+        "============================= Training pipeline =============================",
+        "E    #       LOSS TOK2VEC  LOSS NER  ENTS_F  SCORE ",
+        "---  ------  ------------  --------  ------  ------",
+        *rows,
+    )
+    records = steps(text)
+    assert [(r.step, r.epoch) for r in records[:3]] == [(0, 0.0), (200, 0.0), (400, 0.0)]
+    assert records[14].loss == approx(8417.55)
+    events = events_both_ways(text)
+    assert re.search(r"code='LOSS-SPIKE', file='[^']*', line=18,", events) and "DIVERGENCE" not in events
+
+
+def test_hf_trainer_metrics_block_with_names_padded_to_a_column() -> None:
+    """The Hugging Face Trainer's `log_metrics` (transformers/trainer_pt_utils.py: `print(f"***** {split}
+    metrics *****")`, then `print(f"  {key: <{k_width}} = {metrics_formatted[key]:>{v_width}}")` for each
+    sorted key), which every example script calls after `trainer.evaluate()`: the names are padded to the
+    longest one, so a label sits far from its `=`; a NaN evaluation loss there is reported."""
+    text = lines(
+        "***** eval metrics *****",
+        "  epoch                     =        3.0",
+        "  eval_bleu                 =     0.0041",
+        "  eval_loss                 =        nan",
+        "  eval_runtime              = 0:01:09.44",
+        "  eval_samples              =       2000",
+        "  eval_samples_per_second   =     28.801",
+    )
+    assert "code='EVAL-LOSS-NAN'" in events_both_ways(text)
+    assert events_both_ways(text.replace("      nan", "     2.4817")) == "[]"
 
 
 def test_basicsr_message_logger_l_prefixed_losses() -> None:

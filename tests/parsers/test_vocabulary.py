@@ -49,10 +49,17 @@ def test_every_metric_name_on_a_progress_line_fills_its_field(field: str, name: 
     assert got == approx(expected)
 
 
-@pytest.mark.parametrize("name", [n for f, n in NAMES if f == "step" and n not in ("b",)])
+@pytest.mark.parametrize("name", [n for f, n in NAMES if f == "step" and n not in ("b", "#")])
 def test_every_step_name_gives_the_step(name: str) -> None:
     [record] = steps(f"{name}: 120 | loss: 1.5")
     assert (record.step, record.loss) == (120, 1.5)
+
+
+def test_a_column_named_hash_is_the_step() -> None:
+    """`#` names a column only (spaCy's `E  #  LOSS NER ...`; a label on a line starts with a letter)."""
+    records = steps("E    #       LOSS NER  SCORE\n---  ------  --------  ------\n  0     200   4957.37    0.67\n"
+                    "  0     400   2680.60    0.75\n")
+    assert [(r.step, r.epoch, r.loss) for r in records] == [(200, 0.0, approx(4957.37)), (400, 0.0, approx(2680.60))]
 
 
 @pytest.mark.parametrize("name", [n for f, n in NAMES if f == "epoch"])
