@@ -70,6 +70,10 @@ _EXCEPTION = re.compile(r"\s{0,4}[A-Za-z_][\w.]{0,120}[a-z_.](?:Error|Exception)
 """A Python exception line (`ValueError: ...`, `torch.OutOfMemoryError: ...`): numbers in its message are
 not progress."""
 _CONFIG_REPR = re.compile(r"\w\(\w+=")
+_LOADED = re.compile(
+    r"\b(?:[Ll]oad(?:ed|ing)|[Rr]estor(?:ed|ing)|[Rr]esum(?:ed|ing))\b[^\n]{0,24}?\b(?:checkpoint|ckpt|snapshot)\b"
+)
+"""A line about a checkpoint being loaded: the numbers on it are what the checkpoint holds."""
 _RULE_UNDER = re.compile(r"[ \t]{0,8}[-=]{2,}(?:[ \t+|]{1,8}[-=]{2,}){0,47}[ \t]{0,8}")
 """A rule under a table's header (spaCy's `---  ------  --------`): the header still names the rows."""
 _ROW_REST = re.compile(r"[\s\[\],]*")
@@ -257,8 +261,11 @@ class LearnedParser(Parser):
             if record is not None:
                 return record
         start = 0 if bare_pair(line) else message_start(line)  # `123892: 40490.18` is no rank prefix
-        if _EXCEPTION.match(line, start):
-            return None  # an exception's message (`ValueError: global norm 47.3 of step 2 ...`) is no record
+        if _EXCEPTION.match(line, start) or _LOADED.search(line, start):
+            # an exception's message (`ValueError: global norm 47.3 of step 2 ...`) is no record, nor is
+            # what a loaded checkpoint holds (`Loaded checkpoint from ..., step 19072, val_loss 3.07`): the
+            # fault scanner reads that line as the resume it reports
+            return None
         text, first = line, start  # what the slots are read from: the line, or a CSV row's named cells
         if self.header is not None and self.header[0][0] < 0:
             row = csv_row(self.header, line[start:])

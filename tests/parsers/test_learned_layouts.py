@@ -1298,6 +1298,20 @@ def test_hf_trainer_metrics_block_with_names_padded_to_a_column() -> None:
     assert events_both_ways(text.replace("      nan", "     2.4817")) == "[]"
 
 
+def test_a_loaded_checkpoints_numbers_are_no_record_but_a_resume() -> None:
+    """build-nanogpt forks load their checkpoint and print what it holds (`print(f"Loaded checkpoint from
+    {checkpoint_path}, epoch {epoch}, step {step}, val_loss {val_loss}")`), then train on with the
+    nanoGPT-style `step {step} | loss: ... | dt: ...ms` lines: the load line is the resume the fault
+    scanner reports, not a progress record with an evaluation loss."""
+    text = lines(
+        "Loaded checkpoint from log/model_05000.pt, epoch 0, step 5000, val_loss 3.4410",
+        "step  5000 | loss: 3.402117 | lr 5.9120e-04 | norm: 0.3411 | dt: 801.22ms | tok/sec: 654360.11",
+        "step  5001 | loss: 3.398305 | lr 5.9119e-04 | norm: 0.3388 | dt: 799.87ms | tok/sec: 655464.92",
+    )
+    assert [r.step for r in steps(text)] == [5000, 5001]
+    assert "code='RESUME-FROM-CHECKPOINT'" in events_both_ways(text)
+
+
 def test_basicsr_message_logger_l_prefixed_losses() -> None:
     """BasicSR, XPixelGroup/BasicSR basicsr/utils/logger.py `MessageLogger.__call__`: `[name..][epoch:
     {epoch:3d}, iter:{iter:8,d}, lr:({lr:.3e},)] [eta: ..., time (data): {t:.3f} ({d:.3f})] ` then
