@@ -132,6 +132,11 @@ def _unit_after(line: str, end: int) -> tuple[str | None, int]:
     return None, end
 
 
+COUNT_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
+"""A step counter printed with a capital K, M or B glued to it counts thousands, millions, billions
+(LeRobot's `format_big_number`: `step:1K`, `step:20K`); read as printed, 999 steps then `1K` would go back."""
+
+
 def read_slots(line: str, start: int) -> list[Slot]:
     """The slots of `line` from index `start` on (the message, past its prefix)."""
     vocab = vocabulary()
@@ -184,10 +189,6 @@ def read_slots(line: str, start: int) -> list[Slot]:
         previous = end
     return _index_before_colon(line, slots)
 
-
-COUNT_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
-"""A step counter printed with a capital K, M or B glued to it counts thousands, millions, billions
-(LeRobot's `format_big_number`: `step:1K`, `step:20K`); read as printed, 999 steps then `1K` would go back."""
 
 _NAME_AFTER = re.compile(r"[ \t]{1,2}([A-Za-z][A-Za-z_]{0,30}(?: [A-Za-z_]{1,30}){0,2})[ \t]{0,4}(?:[,;|]|$)")
 """A name printed after its value, up to a separator: darknet's detector prints
