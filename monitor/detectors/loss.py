@@ -22,7 +22,8 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   lasted fewer than `divergence_records` records is too short to tell from a
   spike the log cut off: it is reported both ways, as one episode; over a
   baseline of fewer than `noise_records` values and under 3x it, only as the
-  spike). The live
+  spike; one after which the loss turned non-finite and stayed so, only as
+  the divergence). The live
   path calls it a divergence once it has lasted `divergence_records` records;
   the batch path, which sees how it ended, reports one that came back as the
   loss spike it was (with how many records it lasted);
@@ -436,7 +437,8 @@ class LossDetector(Detector):
                 spike.after_peak == 1 and spike.peak - spike.last > math.log(self.settings.recover_ratio)
                 and (above < _TWICE or spike.peak - spike.last > above)
             )
-            short = spike.records < self.settings.divergence_records
+            # a loss that went on to non-finite values and ended so never came back: no cut-off spike
+            short = spike.records < self.settings.divergence_records and state.nans is None
             # over a baseline too thin for a noise estimate, a short jump that did not even triple may be
             # the noise of one mini-batch: a spike; that the run diverged needs more
             thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (

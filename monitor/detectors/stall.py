@@ -9,6 +9,15 @@
   worth of steps on (an excerpt cut, logging made sparser) is lines missing,
   not progress stopped. The event is placed where progress resumed and gives
   the gap.
+- **Stall inside one interval**: a line with no clock to measure its gap by
+  whose printed step time is `stall_factor` times the usual one (the median
+  of recent printed step times) and makes `stall_min_s` more than usual over
+  the steps the line moved on (Megatron-LM's interval mean, `elapsed time per
+  iteration (ms): 1803412.5` after 1200 ms, in a log without timestamps),
+  between steps of the usual time: progress stopped within that interval. An
+  evaluation or checkpoint save before it, and a restart, excuse it as they
+  excuse a gap; a run of such steps is the slowdown detector's, and one the
+  log ends on is not known to be over.
 - **Unfinished run**: the log ends with the last step below the planned total
   (Megatron's `iteration N/ M`, a progress bar's total) while timestamped
   non-progress lines (heartbeats, warnings, chatter) kept coming for as long:
@@ -20,6 +29,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 import numpy as np
@@ -30,6 +40,9 @@ from monitor.detectors.robust import Baseline
 from monitor.model import Event, Heartbeat, Pause, Record, StepRecord
 from monitor.settings import Settings
 
+_TIMES_NEEDED = 3
+"""Printed step times seen before one is judged against them."""
+
 
 class StallDetector(Detector):
     """Gaps in progress, and a run that ended hung."""
@@ -37,6 +50,9 @@ class StallDetector(Detector):
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.gaps = Baseline(self.settings.slow_window, gate_ratio=1.0)
+        self.times = Baseline(self.settings.slow_window, gate_ratio=1.0)  # printed step times, judged without a clock
+        self.held: Event | None = None  # a stall inside one interval, reported once the next step is back to usual
+        self.long_before = False  # the last printed step time was itself far above the usual one
         self.last: StepRecord | None = None  # the last training progress record
         self.last_epoch: float | None = None  # when progress was last seen
         self.eval_since = False
@@ -85,7 +101,7 @@ class StallDetector(Detector):
         """No gap between progress lines longer than `stall_min_s` (so none over the threshold), no
         step going back, no evaluation or checkpoint save, heartbeats only after the last record:
         the usual interval's baseline, the last step and the clock move."""
-        if Pause in batch.kinds or self.eval_since or not batch.exact_steps():
+        if Pause in batch.kinds or self.eval_since or self.held is not None or not batch.exact_steps():
             return False
         beats: list[Heartbeat] | None = batch.trailing(Heartbeat)  # type: ignore[assignment]
         if beats is None:
@@ -114,14 +130,22 @@ class StallDetector(Detector):
         gaps = np.diff(clock)
         if np.any(gaps > self.settings.stall_min_s):
             return False
+        step_time = batch.values("step_time_s")
+        timings = np.flatnonzero(kept & np.isfinite(step_time) & (step_time > 0))
+        printed = step_time[timings]
+        if len(printed) and (len(self.times.values) + len(printed) >= _TIMES_NEEDED) and np.any(
+            printed >= self.settings.stall_factor * min(float(printed.min()), min(self.times.values, default=math.inf))
+        ):
+            return False  # a step time that may stand far above the usual: `observe` judges it
         # the batch is quiet: the state `observe` would leave
         totals = np.flatnonzero(batch.present("total_steps"))
         if len(totals):
             self.total = batch.record(int(totals[-1])).total_steps
-        step_time = batch.values("step_time_s")
-        timings = np.flatnonzero(np.isfinite(step_time) & (step_time > 0))
         if len(timings):
             self.step_time = batch.record(int(timings[-1])).step_time_s
+            numbers = batch.lines()
+            self.times.extend(printed.tolist(), [numbers[int(i)] for i in timings])
+            self.long_before = False
         forward = np.flatnonzero(kept & both & (step > previous))
         if len(forward):
             i = int(forward[-1])
@@ -150,8 +174,11 @@ class StallDetector(Detector):
     def _progress(self, record: StepRecord, events: list[Event]) -> None:
         if record.total_steps is not None:
             self.total = record.total_steps
-        if record.step_time_s is not None and math.isfinite(record.step_time_s) and record.step_time_s > 0:
-            self.step_time = record.step_time_s
+        printed = record.step_time_s
+        if printed is not None and not (math.isfinite(printed) and printed > 0):
+            printed = None
+        if printed is not None:
+            self.step_time = printed
         previous_step = self.last.step if self.last is not None else None
         restarted = False
         moved = record.step is not None and previous_step is not None and record.step > previous_step
@@ -187,12 +214,50 @@ class StallDetector(Detector):
                 ))
             elif gap > 0:
                 self.gaps.add(gap, record.line)
+        if printed is not None:
+            usual = self._long(record, printed, previous_step)
+            if self.held is not None:
+                if usual is None:
+                    events.append(self.held)  # the step after it is back to usual: one stall, not a slow spell
+                self.held = None
+            if usual is None:
+                self.times.add(printed, record.line)
+            elif not (self.long_before or self.eval_since or restarted) and (epoch is None or self.last_epoch is None):
+                self.held = self._long_event(record, printed, usual, previous_step)  # no clock measured the gap
+            self.long_before = usual is not None
         if epoch is not None:
             self.last_epoch = epoch
         self.last = record
         self.eval_since = False
         self.first_after = self.last_after = None
         self.ended = False
+
+    def _long(self, record: StepRecord, printed: float, previous_step: int | None) -> float | None:
+        """The usual step time when `printed` is so far above it that progress stopped inside the line's
+        interval (see the module's docstring), else None."""
+        if len(self.times.values) < _TIMES_NEEDED or printed < self.settings.stall_factor * min(self.times.values):
+            return None
+        usual = statistics.median(self.times.values)
+        if printed < self.settings.stall_factor * usual or self._lost(record, printed, usual, previous_step) < (
+            self.settings.stall_min_s
+        ):
+            return None
+        return usual
+
+    @staticmethod
+    def _lost(record: StepRecord, printed: float, usual: float, previous_step: int | None) -> float:
+        made = record.step - previous_step if record.step is not None and previous_step is not None else 1
+        return (printed - usual) * max(made, 1)
+
+    def _long_event(self, record: StepRecord, printed: float, usual: float, previous_step: int | None) -> Event:
+        lost = self._lost(record, printed, usual, previous_step)
+        return make_event(
+            "STALL", record,
+            f"a step took {format_duration(printed)} where steps usually take {format_duration(usual)}: progress "
+            f"stopped for about {format_duration(lost)} before step {record.step}",
+            value=lost, baseline=usual, step=previous_step if previous_step is not None else record.step,
+            details={"resumed_step": record.step, "reason": "printed-step-time", "step_time_s": printed},
+        )
 
     def finish(self) -> list[Event]:
         last, beat = self.last, self.last_after

@@ -12,6 +12,17 @@ vertical table, one metric per line:
 - rllab, garage and rlpyt (`logger.dump_tabular`): `tabulate` rows
   (`key   value`, columns two or more spaces apart) behind the logger's
   `<timestamp> | ` prefix.
+- hand-written loops that print the step on a line of its own, then one
+  `key: value` line per metric (Lightweight OpenPose's `train.py` and its
+  forks: `print('Iter: {}'.format(num_iter))`, then
+  `stage{}_pafs_loss:     {}` and `stage{}_heatmaps_loss: {}` per stage). Such a
+  block opens only at its counter (a step or epoch name with a whole number):
+  a lone `Loss: 0.41` line is a learned layout's, never a block's.
+- a dict printed as indented JSON, one `"key": value,` per line between a
+  `{` and a `}` alone on their lines: Chainer's `LogReport` writes its `log`
+  file so (`json.dump(self._log, f, indent=4)`: ESPnet1's `main/loss`,
+  `validation/main/loss`, `iteration`, `epoch`), as do loops that print
+  `json.dumps(metrics, indent=2)`.
 
 A block is read as if its rows were one line of `key: value` pairs, so the
 slot vocabulary names its fields exactly as it names a progress line's:
@@ -37,14 +48,21 @@ MIN_ROWS = 2
 MAX_ROWS = 200
 
 # One row: an optional bar, a key (words joined by single spaces, each starting with a letter; a
-# namespace), then a bar or two spaces, then one number (or none: a group row), then an optional
-# closing bar, and nothing else. A word or a sentence in the value's place is not a metric's row.
+# namespace; in quotes, as JSON prints it), then a bar, two spaces or a colon, then one number (or
+# none: a group row), then an optional closing bar or comma, and nothing else. A word or a sentence
+# in the value's place is not a metric's row.
 _ROW = re.compile(
-    r"[ \t]{0,4}(?:\|[ \t]{0,40})?(?P<key>[A-Za-z_][\w./%()#-]{0,63}(?: [A-Za-z_][\w./%()#-]{0,62}){0,4})"
-    r"(?:[ \t]{0,40}\|[ \t]{0,40}|[ \t]{2,40})"
-    r"(?P<value>[-+]?(?:\d[\w.+-]{0,38}|\.\d[\w.+-]{0,37}|(?i:nan|inf)\w{0,8}))?[ \t]{0,40}\|?[ \t]*$"
+    r"[ \t]{0,12}(?:\|[ \t]{0,40})?(?P<quote>\"?)"
+    r"(?P<key>[A-Za-z_][\w./%()#-]{0,63}(?: [A-Za-z_][\w./%()#-]{0,62}){0,4})(?P=quote)"
+    r"(?:[ \t]{0,40}\|[ \t]{0,40}|[ \t]{2,40}|:[ \t]{1,40})"
+    r"(?P<value>[-+]?(?:\d[\w.+-]{0,38}|\.\d[\w.+-]{0,37}|(?i:nan|inf)\w{0,8}))?[ \t]{0,40}[|,]?[ \t]*$"
 )
 _FRAME = re.compile(r"[ \t]{0,4}-{6,}(?:[ \t]{2,}-{3,})?[ \t]*$")
+_BRACE_OPEN = re.compile(r"[ \t]{0,8}\{[ \t]*$")
+_BRACE_CLOSE = re.compile(r"[ \t]{0,8}\},?[ \t]*$")
+_COUNTERS = ("step", "epoch")
+_HEADS = ("Iter", "iter", "ITER", "Step", "step", "STEP", "Epoch", "epoch", "EPOCH")
+"""The words a block that opens at its counter starts with: the lines the parser must see."""
 _MEANS = frozenset({"average", "avg", "mean"})
 _SPREADS = frozenset({"std", "median", "min", "max", "stddev", "variance", "var"})
 
@@ -53,7 +71,7 @@ class KeyValueBlockParser(Parser):
     """A block of `| key | value |` rows (baselines, Stable-Baselines3, rllab, garage, rlpyt)."""
 
     name = "kv_block"
-    keywords = ("|",)
+    keywords = ("|", "{", *_HEADS)
     generic = True
     samples = (
         "---------------------------------\n| approxkl           | 0.00042  |\n| nupdates           | 12       |\n"
@@ -78,6 +96,8 @@ class KeyValueBlockParser(Parser):
         self.rows, self.group, self.blocks = list(snapshot["rows"]), snapshot["group"], snapshot["blocks"]
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
+        if "|" not in line and not _opens_at_counter(line) and _BRACE_OPEN.match(line) is None:
+            return None
         for piece in line.split("\n"):  # a sample: the block as printed, up to its closing frame
             if not self._row(piece, number):
                 if self.rows and _FRAME.match(piece) is not None:
@@ -89,7 +109,7 @@ class KeyValueBlockParser(Parser):
     def resume(self, line: str, number: int, ctx: ParseContext) -> tuple[StepRecord | None | _Pending, bool]:
         if self._row(line, number):
             return PENDING, True
-        framed = _FRAME.match(line) is not None
+        framed = _FRAME.match(line) is not None or _BRACE_CLOSE.match(line) is not None
         return self._flush(ctx), framed
 
     def finish(self, ctx: ParseContext) -> StepRecord | None:
@@ -97,10 +117,13 @@ class KeyValueBlockParser(Parser):
 
     def _row(self, line: str, number: int) -> bool:
         """Take one row of the block; False when the line is not one."""
-        if _FRAME.match(line) is not None:
+        if _FRAME.match(line) is not None or _BRACE_OPEN.match(line) is not None:
             return not self.rows  # the frame that opens a block
         start = message_start(line)
         m = _ROW.match(line, start)
+        if m is None and start:  # what looked like a host's prefix is the key: `stage1_pafs_loss:     4.74`
+            start = 0
+            m = _ROW.match(line)
         if m is None or len(self.rows) >= MAX_ROWS:
             return False
         key, value = m.group("key"), m.group("value")
@@ -153,6 +176,16 @@ class KeyValueBlockParser(Parser):
             samples_per_s=fields.get("samples_per_s"), time=time, epoch_s=epoch_s, rank=rank, node=node,
             file=ctx.file, line=number, text=line,
         )
+
+
+def _opens_at_counter(line: str) -> bool:
+    """Whether a line with no `|` opens a block: the step or epoch alone, as a whole number (`Iter: 200`)."""
+    start = message_start(line)
+    m = _ROW.match(line, start)
+    if m is None or m.group("value") is None or not m.group("value").isdigit():
+        return False
+    meaning = vocabulary().label(m.group("key")).meaning
+    return meaning is not None and meaning.field in _COUNTERS and meaning.tier == 0 and meaning.extras == 0
 
 
 def _pair_of(text: str, slots: list[Any], position: int) -> int:

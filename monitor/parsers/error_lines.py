@@ -131,7 +131,8 @@ class ErrorLines:
         masked = template(text)  # words only: `device` in a source path says nothing
         module = _PLOG_MODULE.search(line, 0, start)
         words = f"{module['module']} {masked}" if module is not None else masked
-        died = self._died.search(text) is not None
+        # from the message, and where the prefix says how it ends (TensorFlow's `<time>: F <file>:<line>] `)
+        died = self._died.search(text) is not None or (start > 0 and self._died.search(line, start) is not None)
         kind = next((kind for kind, rule in self.kinds if rule.pattern.search(words)), None)
         if kind not in (Kind.OOM, Kind.COMM_ERROR) and self._kernel.match(line) is not None:
             kind = Kind.DEVICE_FAULT  # a driver's message: its failures and timeouts are the device's

@@ -19,7 +19,10 @@ Without a bar (output sent to a file), the step is the count of logging
 steps so far, so records still follow each other; a dict that names its own
 step (`'step'`, `'global_step'`, added by some callbacks) gives that one.
 A dict that is the Trainer's but holds no loss (the end-of-training summary)
-is `NOT_PROGRESS`: no fallback may read it as a step.
+is `NOT_PROGRESS`: no fallback may read it as a step. Every dict the Trainer
+logs names the epoch; a dict without `'loss'` or `'epoch'` is someone else's
+(TorchSSL's `{'train/sup_loss': tensor(...), ...}` inside its own line) and
+goes on to the fallbacks.
 
 Deliberately not done: evaluating the text (no `eval`, no `ast`); the pairs
 are read with one regex, so a dict cut short still gives its first pairs.
@@ -72,10 +75,10 @@ class HFTrainerParser(Parser):
             loss, eval_loss = None, to_float(values["eval_loss"])
             if eval_loss is None:
                 return None
-        elif values:
+        elif "epoch" in values or any(key.endswith("_runtime") for key in values):
             return NOT_PROGRESS  # the end-of-training summary (train_loss, train_runtime) or another metric dict
         else:
-            return None
+            return None  # not the Trainer's (its dicts all name the epoch: TorchSSL's `{'train/sup_loss': ...}`)
         step = next((int(v) for k in _STEP_KEYS if (v := to_float(values.get(k))) is not None and v.is_integer()),
                     None)
         if step is None:

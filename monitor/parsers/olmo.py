@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 
 from monitor.model import StepRecord
-from monitor.parsers.base import PENDING, ParseContext, Parser, _Pending, to_float
+from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser, _NotProgress, _Pending, to_float
 
 MAX_BLOCK_LINES = 1000  # a runaway block is cut here (lossy) so a record cannot grow without bound
 _LAUNCHER = r"^(?:\[[\w-]{1,32}\]: ?)?"  # torchrun's `[rank0]:` / `[default0]:` on every line
@@ -113,7 +113,7 @@ class OlmoParser(_BlockParser):
         "    eval/c4_en-validation/CrossEntropyLoss=3.412",
     )
 
-    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
+    def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | _NotProgress | None | _Pending:
         m = _OLMO_HEADER.search(line)
         if m is None:
             return self._eval_line(line, number, ctx)
@@ -127,11 +127,14 @@ class OlmoParser(_BlockParser):
             time=time, epoch_s=epoch_s, rank=rank, node=node, file=ctx.file, line=number, text=line,
         ))
 
-    def _eval_line(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None:
-        """A metric line outside a training block: an evaluation loss at the current step."""
+    def _eval_line(self, line: str, number: int, ctx: ParseContext) -> StepRecord | _NotProgress | None:
+        """A metric line outside a training block: an evaluation loss at the current step. The evaluator's
+        other metrics (`eval/<label>/Perplexity`, the same loss again) are its lines too: no fallback's."""
         metric = self._metric(line)
-        if metric is None or not _olmo_eval_loss(metric[0]):
+        if metric is None or not metric[0].startswith(_OLMO_EVAL_PREFIX):
             return None
+        if not _olmo_eval_loss(metric[0]):
+            return NOT_PROGRESS
         time, epoch_s, rank, node = ctx.where(line, len(line) - len(line.lstrip()))
         return StepRecord(
             ctx.step, eval_loss=to_float(metric[1]), time=time, epoch_s=epoch_s, rank=rank, node=node,

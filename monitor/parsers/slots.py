@@ -129,7 +129,15 @@ def _unit_after(line: str, end: int) -> tuple[str | None, int]:
     m = _GLUED_UNIT.match(line, end)
     if m is not None:
         return m.group().lower(), m.end()
+    m = _SPACED_SECONDS.match(line, end)
+    if m is not None:  # `cost 14.01 s` at the end of the line or of its field
+        return "s", m.end(1)
     return None, end
+
+
+_SPACED_SECONDS = re.compile(r" (s)(?=[ \t]*(?:[,;|)\]]|$))")
+"""A lone `s` after a number and a blank is seconds only where the field ends there: so-vits-svc's
+`logger.info(f"====> Epoch: {epoch}, cost {durtaion} s")`; `s` starting a word is never read as one."""
 
 
 COUNT_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
@@ -171,6 +179,11 @@ def read_slots(line: str, start: int) -> list[Slot]:
             then = vocab.label(after.group(1))
             if then.meaning is not None and then.meaning.field == "loss" and then.meaning.tier < COMPONENT_TIER:
                 named, end = then, after.end(1)  # darknet's `2.61 avg loss,`: the name after the value
+        if not raw and not slots and printed_unit is None and (count := _COUNT_AFTER.match(line, end)) is not None:
+            word = count.group(1).lower()
+            unit = vocab.unit_of(word)
+            if unit is not None and unit.field in ("step", "epoch"):
+                printed_unit, end = word, count.end(1)  # `900 iteration, USE_EMA: True, {...}` (TorchSSL)
         if arrows and _FROM.match(line, end):
             # `lr 0.1 -> 0.01`, `(inf --> 0.7240)`: where a value came from (an early stop's first best) is
             # no news; the value it became takes its name
@@ -190,6 +203,9 @@ def read_slots(line: str, start: int) -> list[Slot]:
     return _index_before_colon(line, slots)
 
 
+_COUNT_AFTER = re.compile(r" ([A-Za-z]{2,10})(?=[,:;|]| [-|] )")
+"""What the first number of a message counts, named after it up to a separator: the semi-supervised
+trainers of TorchSSL, FixMatch-pytorch and USB print `f"{self.it} iteration, USE_EMA: {...}, {tb_dict}"`."""
 _NAME_AFTER = re.compile(r"[ \t]{1,2}([A-Za-z][A-Za-z_]{0,30}(?: [A-Za-z_]{1,30}){0,2})[ \t]{0,4}(?:[,;|]|$)")
 """A name printed after its value, up to a separator: darknet's detector prints
 `printf("\\n %d: %f, %f avg loss, %f rate, %lf seconds, ...")` (AlexeyAB/darknet src/detector.c)."""
@@ -336,15 +352,20 @@ _LOSS_EXTRAS = 2
 """A loss may carry two (`Value function loss`, rsl_rl's PPO; `masked lm loss`)."""
 
 
-def is_eval_line(line: str, first: int) -> bool:
+def is_eval_line(line: str, first: int, between: tuple[int, int] | None = None) -> bool:
     """Whether a line reports an evaluation: a marker before its first number (`[valid]`,
-    `Validation`, `Saving dict for global step`), or a split word standing alone between
-    separators anywhere (`Epoch 0 | Validation | ...`)."""
+    `Validation`, `Saving dict for global step`), a split word standing alone between
+    separators anywhere (`Epoch 0 | Validation | ...`), or an evaluation said in words
+    `between` the first number and the second (`[ITER 2000] Evaluating test: L1 0.0287`)."""
     vocab = vocabulary()
     head = line[max(0, first - 64) : first].lower()
     if any(marker in head for marker in vocab.eval_markers if " " in marker):
         return True
     if any(word in vocab.eval_splits or word in vocab.eval_markers for word in re.split(r"[^a-z]+", head)):
+        return True
+    if between is not None and not vocab.eval_prose.isdisjoint(
+        re.split(r"[^a-z]+", line[between[0] : min(between[1], between[0] + 64)].lower())
+    ):
         return True
     return any(segment.strip().lower() in vocab.eval_splits for segment in _SEGMENTS.split(line[first:], 16))
 
@@ -363,6 +384,8 @@ def _field_of(slot: Slot, eval_line: bool) -> tuple[str | None, tuple[int, int]]
             return None, rank  # prose
         if field == "epoch" and meaning.extras > _PROSE_EXTRAS:
             return None, rank
+        if field in ("loss", "perplexity") and slot.unit in _TIME_UNITS:
+            return "step_time", rank  # a cost in seconds is a time (so-vits-svc's `====> Epoch: 12, cost 14.01 s`)
         if field == "step_time" and unit is not None and unit.field not in (None, "step_time"):
             return unit.field, rank  # `speed: 95.7 samples/sec`
         if field == "step_time" and unit is None and slot.unit and slot.unit not in _TIME_UNITS:
@@ -464,7 +487,9 @@ def read(line: str, slots: list[Slot]) -> Reading:
     step_rank = (99, 99)
     epoch_slot: Slot | None = None
     epoch_rank = (99, 99)
-    eval_line = is_eval_line(line, slots[0].start if slots else len(line))
+    eval_line = is_eval_line(
+        line, slots[0].start if slots else len(line), (slots[0].end, slots[1].start) if len(slots) > 1 else None
+    )
     counters: list[int] = []
     in_epoch: Slot | None = None  # a counter with a total that counts batches within the epoch
     leading: Slot | None = None  # an unnamed whole number before it, which is then the epoch

@@ -93,6 +93,7 @@ class Vocabulary:
         for unit, field in data["units"]["counters"].items():
             self.units[unit] = Unit(field, 1.0)  # glued only: `3epoch`, `500batch` (ESPnet)
         self.eval_markers: tuple[str, ...] = tuple(data["eval_markers"])
+        self.eval_prose = frozenset(data["eval_prose"])
         self.exact_only = frozenset(data["exact_only"])
         self.nonfinite = frozenset(data["nonfinite"])
         self.summaries = frozenset(data["summaries"])
@@ -177,6 +178,13 @@ class Vocabulary:
         name, unit = self.normalise(raw)
         split, base = self.split(name) if name else (None, "")
         meaning = self.classify(base, identifier=" " not in raw.strip()) if base else None
+        if meaning is None and "/" in base:
+            # a namespace that is no split (verl's `actor/loss`, `actor/grad_norm`; CleanRL's `losses/value_loss`):
+            # the name under it, after a plain name of its own field
+            leaf = base.rpartition("/")[2]
+            under = self.classify(leaf) if leaf and leaf not in self.exact_only else None
+            if under is not None:
+                meaning = Meaning(under.field, under.tier, under.extras + 1)
         if meaning is None and base.endswith(")") and "(" in base:
             # a loss name with what it is of in brackets: EESEN's `Obj(log[Pzx])`
             name = base[: base.index("(")].rstrip()

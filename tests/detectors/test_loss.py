@@ -102,6 +102,16 @@ def test_a_spike_still_high_when_the_log_ends_soon_after_is_both_views_of_one_ep
     assert spike.details["episode"] == divergence.details["episode"]
 
 
+def test_a_jump_that_turns_into_non_finite_values_to_the_end_is_only_a_divergence() -> None:
+    """The PyTorch C++ API regression example's loss went 644, 1.5e7, 1.0e38, then `-nan` for every
+    epoch after: the log shows it never came back, so no spike cut off by the end of the log."""
+    [event] = run(curve(20) + [step(1200, loss=9e6), step(1210, loss=math.nan), step(1220, loss=math.nan)])
+    assert (event.code, event.step) == ("DIVERGENCE", 1200)
+    # finite again before the log ends: too short to tell, both views as before
+    spike, divergence = run(curve(20) + [step(1200, loss=9e6), step(1210, loss=math.nan), step(1220, loss=9e6)])
+    assert (spike.code, divergence.code) == ("LOSS-SPIKE", "DIVERGENCE")
+
+
 def test_a_short_spike_already_falling_from_its_peak_when_the_log_ends_is_only_a_spike() -> None:
     """2.6x, then on its way back (1.7x) as the log ends: coming back, not diverged."""
     [event] = run(curve(20, level=0.39) + [step(1200, loss=1.0), step(1210, loss=0.65)])

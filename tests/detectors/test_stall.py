@@ -151,3 +151,55 @@ def test_before_enough_gaps_a_line_is_due_after_the_step_time_times_the_steps_it
     hung = records[:2] + [step(899, step_time_s=1.90, epoch_s=1185.0 + 300 * 1.9 + 4 * 3600)]
     [event] = run(hung)
     assert event.code == "STALL" and event.step == 599
+
+
+def untimed(n: int, start_step: int = 10, every: int = 10, ms: float = 1200.0) -> list:
+    return [step(start_step + i * every, step_time_s=ms / 1000 * (1 + 0.01 * (i % 3))) for i in range(n)]
+
+
+def test_a_printed_step_time_that_holds_a_stall_is_one_without_a_clock() -> None:
+    """Megatron-LM's `elapsed time per iteration (ms)` is the mean over the interval since the last line
+    (training.py, `training_log`): in a log without timestamps, a stall of 30 minutes inside an interval
+    of 10 iterations shows as one line of 181 s per iteration among lines of 1.2 s."""
+    records = untimed(20) + [step(210, step_time_s=181.2)] + untimed(10, start_step=220)
+    [event] = run(records)
+    assert (event.kind, event.code, event.step, event.details["resumed_step"]) == (Kind.HANG, "STALL", 200, 210)
+    assert event.details["reason"] == "printed-step-time" and 1790 < event.value < 1810
+    assert event.baseline == 1.2 or abs(event.baseline - 1.2) < 0.02
+
+
+def test_a_long_printed_step_that_is_brief_or_excused_is_no_stall() -> None:
+    """20 times slower but under `stall_min_s` lost (a 0.1 s step taking 3 s); an evaluation or a
+    save before it; a clock that measures the gap itself (judged by the gap)."""
+    fast = [step(10 + i, step_time_s=0.1) for i in range(20)]
+    assert run(fast + [step(30, step_time_s=3.0)]) == []
+    records = untimed(20)
+    records.append(Pause("t.log", 1000, "saving checkpoint at iteration 200 to /ckpt"))
+    assert run(records + [step(210, step_time_s=181.2)]) == []
+    stamped = [step(10 + 10 * i, step_time_s=1.2, epoch_s=1000.0 + 12 * i, time="t") for i in range(20)]
+    assert run(stamped + [step(210, step_time_s=181.2, epoch_s=1000.0 + 12 * 20, time="t")]) == []
+
+
+def test_megatron_lines_without_a_clock_show_the_stall_both_ways() -> None:
+    """The same in Megatron-LM's own layout (training.py `training_log`, no timestamp prefix), read in bulk
+    and line by line alike."""
+    from tests.conftest import events_both_ways
+
+    rows = []
+    for i in range(1, 400):
+        ms = 181234.5 if i == 300 else 1200.0 + 7 * (i % 5)
+        rows.append(f" iteration {10 * i:8d}/  500000 | consumed samples: {5120 * i:12d} | elapsed time per iteration "
+                    f"(ms): {ms:.1f} | learning rate: 1.500000E-04 | global batch size:   512 | lm loss: "
+                    f"{3.2 - 0.0001 * i:.6E} | loss scale: 1.0 | grad norm: 0.812 | number of skipped iterations:   0 |"
+                    " number of nan iterations:   0 |")
+    events = events_both_ways("\n".join(rows) + "\n")
+    assert events.count("code='STALL'") == 1 and "step=2990" in events
+
+
+def test_slow_steps_one_after_another_or_at_the_end_are_no_stall_inside_an_interval() -> None:
+    """TensorFlow slim's `global step 674: loss = 1.47 (245.788 sec/step)` after steps of 2.5 s, twice in a
+    row (slim learning.py `train_step`): a slow spell, the slowdown detector's; a log that ends on one long
+    step does not show that progress went on at the usual pace."""
+    records = untimed(20) + [step(210, step_time_s=245.8), step(220, step_time_s=244.7)] + untimed(5, start_step=230)
+    assert run(records) == []
+    assert run(untimed(20) + [step(210, step_time_s=181.2)]) == []

@@ -98,6 +98,19 @@ def test_the_kind_comes_from_the_words_of_the_message(line, kind, severity) -> N
     assert event.details["template"]
 
 
+def test_a_fatal_level_in_the_prefix_says_the_process_died() -> None:
+    """TensorFlow's and XLA's C++ log header (tsl/platform/default/logging.cc: `<date time>: F <file>:<line>] `)
+    stands before where the message starts; its F still means the process aborts, also behind the tqdm
+    bar it was printed after (a JAX run on GPU whose autotuner found ptxas crashed), and a
+    `non-zero error code` is no `zero errors`."""
+    line = (
+        "  0%|          | 0/8000 [00:00<?, ?it/s]2025-02-11 09:31:07.204518: F external/xla/xla/service/gpu/"
+        "autotuner_util.cc:412] Non-OK-status: status: INTERNAL: ptxas exited with non-zero error code 139"
+    )
+    [event] = fault_events(line)
+    assert (event.kind, event.severity, event.details["process_died"]) == (Kind.CRASH, Severity.ERROR, True)
+
+
 def test_a_host_name_or_source_path_does_not_decide_the_kind() -> None:
     """`gpu-b12` in NCCL's prefix and `device/` in a plog source path are not words of the message."""
     [nccl] = fault_events("gpu-b12:3301:3377 [5] NCCL WARN Unexpected event on the control socket")

@@ -116,3 +116,70 @@ def test_the_line_after_a_block_still_reaches_the_fault_scanner() -> None:
     text = "\n".join([*baselines_block(1, "-0.0042", "38.1")[:-1],
                       "RuntimeError: CUDA error: an illegal memory access was encountered"])
     assert [e.code for e in fault_events(text)][:1] == ["CUDA-ILLEGAL-ADDRESS"]
+
+
+def openpose_block(iteration: int, pafs: float, heatmaps: float) -> list[str]:
+    """Lightweight OpenPose's `train.py` (Daniil-Osokin/lightweight-human-pose-estimation.pytorch):
+    `print('Iter: {}'.format(num_iter))`, then per refinement stage
+    `print('\\n'.join(['stage{}_pafs_loss:     {}', 'stage{}_heatmaps_loss: {}']).format(...))`."""
+    rows = [f"Iter: {iteration}"]
+    for stage in (1, 2):
+        rows += [f"stage{stage}_pafs_loss:     {pafs * (1 + stage / 100)}",
+                 f"stage{stage}_heatmaps_loss: {heatmaps * (1 + stage / 100)}"]
+    return rows
+
+
+def test_a_counter_alone_on_its_line_opens_a_block_of_key_colon_value_rows() -> None:
+    text = "\n".join(
+        ["Using 4 data loader workers"]
+        + [row for it, pafs in ((100, 3.9), (200, 3.1), (300, 2.71), (400, "nan")) for row in openpose_block(
+            it, pafs if isinstance(pafs, float) else math.nan, 0.83)]
+    )
+    records = steps(text)
+    assert [r.step for r in records] == [100, 200, 300, 400]
+    assert records[1].loss == approx(3.1 * 1.01)  # the first stage's loss: the first loss of the block
+    assert [r.line for r in records][:2] == [3, 8]  # the loss's own row
+    assert math.isnan(records[3].loss)
+    assert [(e.code, e.step) for e in fault_events(text) if str(e.kind) == "nan"][:1] == [("LOSS-NAN", 400)]
+
+
+def test_a_climb_in_such_blocks_is_a_divergence() -> None:
+    """The loss of the first stage climbs 4.7, 7.6, 10.5, 12.7, 14.9 and does not come back."""
+    text = "\n".join(row for it, pafs in ((200, 4.75), (300, 7.59), (400, 10.47), (500, 12.69), (600, 14.89))
+                     for row in openpose_block(it, pafs, 1.1))
+    assert "divergence" in [str(e.kind) for e in fault_events(text)]
+
+
+def test_lone_key_colon_value_lines_stay_a_learned_layouts() -> None:
+    """The PyTorch C++ API linear-regression example prints `std::cout << "Loss: " << loss << ...`
+    each epoch (krshrimali/Linear-Regression-using-PyTorch-CPP): no counter opens a block, so each
+    line is a record of the learned layout, and a counter followed by prose opens nothing."""
+    text = "\n".join(["Epoch: 3", "Training on 5000 samples", *[f"Loss: {v}" for v in (812.5, 640.2, 533.0, "-nan")]])
+    records = steps(text)
+    assert [r.loss for r in records][-3:-1] == [approx(640.2), approx(533.0)]  # once the shape repeats
+    assert math.isnan(records[-1].loss)
+    assert [e.code for e in fault_events(text)][:1] == ["LOSS-NAN"]
+
+
+def test_an_indented_json_dict_per_report_is_a_block() -> None:
+    """Chainer's `LogReport` (chainer/training/extensions/log_report.py: `json.dump(self._log, f, indent=4)`),
+    ESPnet1's `log` file: a list of dicts, one `"key": value` per line (Python 2's json wrote `, ` at the
+    line ends). `main/loss` is the loss, `validation/main/loss` the evaluation's, `iteration` the step; a
+    report at an iteration before the last one is a resume from a snapshot."""
+    def report(iteration: int, loss: float, end: str = ",") -> list[str]:
+        return ["    {", f'        "main/loss": {loss}, ', f'        "main/loss_ctc": {loss * 1.4}, ',
+                f'        "validation/main/loss": {loss * 0.5}, ', f'        "iteration": {iteration}, ',
+                '        "eps": 1e-08, ', '        "epoch": 3', "    }" + end]
+    text = "\n".join(["[", *report(1200, 131.5), *report(1300, 128.2), *report(1400, 126.0),
+                      *report(1357, 127.1, end=""), "]"])
+    records = steps(text)
+    assert [r.step for r in records] == [1200, 1300, 1400, 1357]
+    assert records[0].loss == approx(131.5) and records[0].epoch == 3
+    assert [e.code for e in fault_events(text) if str(e.kind) == "restart"] == ["STEP-RESTART"]
+
+
+def test_a_json_config_dump_gives_no_record() -> None:
+    """`print(json.dumps(vars(args), indent=2))`: numbers, but no loss; a nested dict ends the block."""
+    text = "\n".join(["{", '  "lr": 0.0003,', '  "max_grad_norm": 1.0,', '  "optimizer": {', '    "beta1": 0.9',
+                      "  },", '  "epochs": 10', "}"])
+    assert steps(text) == []

@@ -139,7 +139,12 @@ def test_the_trainers_own_dicts_without_a_loss_are_nobodys_step() -> None:
     """The end-of-training summary (`train_loss`, `train_runtime`) and other metric dicts are the
     Trainer's lines but no step: no fallback may read `epoch` or `train_loss` from them."""
     parser, ctx = HFTrainerParser(), ParseContext("x.log", None, 2024)
-    assert parser.parse("{'accuracy': 0.5, 'eval_accuracy': 0.9}", 1, ctx) is NOT_PROGRESS
+    assert parser.parse("{'accuracy': 0.5, 'eval_accuracy': 0.9, 'epoch': 2.0}", 1, ctx) is NOT_PROGRESS
+    assert parser.parse("{'test_accuracy': 0.91, 'test_runtime': 12.5, 'test_samples_per_second': 80.1}", 1,
+                        ctx) is NOT_PROGRESS  # `trainer.predict(...).metrics` names no epoch
+    # someone else's dict, with losses under other names and no epoch: the fallbacks read it
+    assert parser.parse("7000 iteration, {'train/total_loss': tensor(0.52, device='cuda:0'), 'lr': 0.03}", 1,
+                        ctx) is None
     summary = ("{'train_runtime': 812.4, 'train_samples_per_second': 15.76, 'train_steps_per_second': 0.123, "
                "'train_loss': 1.7420918, 'epoch': 3.0}")
     assert parser.parse(summary, 1, ctx) is NOT_PROGRESS

@@ -2071,3 +2071,42 @@ def test_a_time_per_step_named_time_stays_a_step_time() -> None:
     read = steps(text)
     assert read[2].step_time_s == approx(0.80) and read[-1].step_time_s == approx(1.62)
     assert events_both_ways(text).count("code='SLOWDOWN'") == 1
+
+
+def test_torchssl_iteration_line_with_a_dict_of_tensors() -> None:
+    """TorchSSL and FixMatch-pytorch (LeeDoYup/TorchSSL models/fixmatch/fixmatch.py, `train`):
+    `self.print_fn(f"{self.it} iteration, USE_EMA: {self.ema_m != 0}, {tb_dict}, BEST_EVAL_ACC: ...,
+    at {best_it} iters")` behind the logger's `[%(asctime)s %(levelname)s] `. The count comes before
+    its name; `tb_dict` holds tensors (`tensor(1.0505, device='cuda:0')`), its `train/total_loss` is the
+    loss, its `eval/loss` the evaluation's. No dict of the Hugging Face Trainer (they all name the epoch)."""
+    def row(it: int, total: str, when: str) -> str:
+        return (
+            f"[2024-03-09 {when},120 INFO] {it} iteration, USE_EMA: True, {{'train/sup_loss': tensor(0.8123, "
+            f"device='cuda:0'), 'train/unsup_loss': tensor(0.2010, device='cuda:0'), 'train/total_loss': "
+            f"tensor({total}, device='cuda:0'), 'train/mask_ratio': tensor(0.6512, device='cuda:0'), 'lr': "
+            f"0.029876, 'train/prefecth_time': 0.0031, 'train/run_time': 0.0912, 'eval/loss': tensor(1.7710, "
+            f"device='cuda:0'), 'eval/top-1-acc': tensor(0.4120, device='cuda:0')}}, BEST_EVAL_ACC: "
+            f"0.4120000123977661, at {it} iters"
+        )
+    text = lines(row(5000, "1.0133", "10:00:00"), row(10000, "0.9421", "10:12:30"), row(15000, "nan", "10:25:01"))
+    records = steps(text)
+    assert [r.step for r in records] == [5000, 10000, 15000]
+    assert records[1].loss == approx(0.9421) and records[1].eval_loss == approx(1.7710)
+    assert records[0].lr == approx(0.029876)
+    assert math.isnan(records[2].loss)
+
+
+def test_so_vits_svc_epoch_cost_in_seconds_is_a_time_not_a_loss() -> None:
+    """so-vits-svc and the VITS trainers after it (svc-develop-team/so-vits-svc train.py,
+    `train_and_evaluate`): `logger.info(f'====> Epoch: {epoch}, cost {durtaion} s')` behind
+    `%(asctime)s\\t%(name)s\\t%(levelname)s\\t%(message)s`. `cost` names Marian's loss elsewhere; with
+    seconds after it, it is how long the epoch took: no loss spike when one epoch takes long, and a
+    doubling that stays is a slowdown."""
+    rows = [f"2023-05-04 08:{i // 4:02d}:{i % 4 * 14:02d},031\t44k\tINFO\t====> Epoch: {100 + i}, cost "
+            f"{14.0 + 0.1 * (i % 3) + (14.5 if i >= 30 else 0):.2f} s" for i in range(1, 40)]
+    text = lines(*rows) + "\n"
+    records = steps(text)
+    assert {r.loss for r in records} == {None}
+    assert min(r.step_time_s for r in records) == approx(14.0) and records[-1].epoch == 139
+    events = events_both_ways(text)
+    assert events.count("code='SLOWDOWN'") == 1 and "LOSS-SPIKE" not in events

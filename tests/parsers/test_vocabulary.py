@@ -165,3 +165,38 @@ def test_every_maybe_elapsed_name_is_the_time_since_the_start_only_when_it_grows
     steady = "\n".join(f"step {10 * i} | loss 1.{i} | {name}: {0.5 + 0.01 * (i % 2):.2f}" for i in range(1, 9))
     assert steps(grows)[4].step_time_s == approx(3.0)  # 30 s more every 10 steps
     assert steps(steady)[4].step_time_s == approx(0.51)
+
+
+@pytest.mark.parametrize("word", DATA["eval_prose"])
+def test_every_eval_prose_word_between_the_counter_and_the_metrics_makes_an_evaluation(word: str) -> None:
+    """3D Gaussian Splatting's train loop (graphdeco-inria/gaussian-splatting, train.py `training_report`,
+    kept by its forks such as TalkingGaussian):
+    `print("\\n[ITER {}] Evaluating {}: L1 {} PSNR {}".format(iteration, config['name'], l1_test, psnr_test))`
+    between the bar's records: an evaluation's loss, never a spike of the training loss."""
+    line = f"[ITER 2000] {word.capitalize()} test: L1 0.0287 PSNR 15.6"
+    [record] = steps(f"{line}\n{line.replace('2000', '3000')}")[-1:]
+    assert (record.loss, record.eval_loss) == (None, approx(0.0287))
+
+
+def test_a_training_word_between_the_counter_and_the_metrics_keeps_the_training_loss() -> None:
+    [record] = steps("[ITER 2000] Training: L1 0.0312 PSNR 14.2\n[ITER 3000] Training: L1 0.0287 PSNR 15.6")[-1:]
+    assert (record.loss, record.eval_loss) == (approx(0.0287), None)
+
+
+def test_a_name_under_a_namespace_that_is_no_split_is_read_by_its_leaf() -> None:
+    """verl's console logger (verl/utils/logger/aggregate_logger.py, `concat_dict_to_str`: `step:{step}`, then
+    `f"{k}:{v}"` for each number, joined by `" - "`) prints `actor/pg_loss`, `actor/loss`, `actor/grad_norm`,
+    `actor/lr`, `timing_s/step`: the actor's loss, grad norm and learning rate are the record's; its components
+    stay components, a timing named `step` is no step counter, a score's statistics are nothing."""
+    line = ("step:{s} - actor/entropy:1.21 - actor/pg_loss:{pg} - actor/kl_loss:0.0012 - actor/loss:{loss} - "
+            "actor/grad_norm:{g} - actor/lr:1e-06 - critic/score/mean:0.41 - timing_s/step:41 - "
+            "training/global_step:{s}")
+    text = "\n".join(line.format(s=s, pg=0.02 * s, loss=0.01 * s, g=g) for s, g in ((1, 0.21), (2, 0.25), (3, "nan")))
+    records = steps(text)
+    assert [r.step for r in records] == [1, 2, 3]
+    assert (records[1].loss, records[1].grad_norm, records[1].lr) == (approx(0.02), approx(0.25), approx(1e-6))
+    vocab = vocabulary()
+    assert vocab.label("charts/learning_rate").meaning.field == "lr"
+    assert vocab.label("losses/value_loss").meaning.tier == vocab.label("value_loss").meaning.tier
+    assert vocab.label("critic/score/mean").meaning is None
+    assert vocab.label("model/norm").meaning is None  # `norm` counts only as the whole label
