@@ -25,7 +25,7 @@ from typing import Any
 from monitor.columns import RecordBatch
 from monitor.model import Record, StepRecord
 from monitor.parsers.base import NOT_PROGRESS, PENDING, ParseContext, Parser
-from monitor.parsers.slots import bare_pair, message_start, numeric_row
+from monitor.parsers.slots import BAR_GLUE, bare_pair, message_start, numeric_row
 from monitor.substrings import cover
 
 
@@ -57,6 +57,10 @@ def _glued_message(
         found = _GLUED_PREFIX.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
+    elif "it/s]" in line or "s/it]" in line or "/s, " in line:
+        bar = BAR_GLUE.search(line)
+        if bar is not None:
+            keep((number, line[bar.end() :], step))
 
 
 def _on_bar(row: StepRecord, at: int | None, per_step: float | None, ctx: ParseContext) -> StepRecord:

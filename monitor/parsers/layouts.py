@@ -42,6 +42,7 @@ from monitor.model import StepRecord
 from monitor.parsers.base import ParseContext, Parser, to_float
 from monitor.parsers.compiled import CompiledLayout
 from monitor.parsers.slots import (
+    BAR_GLUE,
     COMPONENT_LOSS,
     COUNT_SUFFIXES,
     FIELD_NAMES,
@@ -266,6 +267,8 @@ class LearnedParser(Parser):
             # what a loaded checkpoint holds (`Loaded checkpoint from ..., step 19072, val_loss 3.07`): the
             # fault scanner reads that line as the resume it reports
             return None
+        if "]" in line and ("it/s" in line or "s/it" in line) and (glued := BAR_GLUE.search(line, start)) is not None:
+            line = line[: glued.end()]  # a message printed after a bar's bracket is another line's (see BAR_GLUE)
         text, first = line, start  # what the slots are read from: the line, or a CSV row's named cells
         if self.header is not None and self.header[0][0] < 0:
             row = csv_row(self.header, line[start:])

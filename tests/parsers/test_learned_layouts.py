@@ -2110,3 +2110,22 @@ def test_so_vits_svc_epoch_cost_in_seconds_is_a_time_not_a_loss() -> None:
     assert min(r.step_time_s for r in records) == approx(14.0) and records[-1].epoch == 139
     events = events_both_ways(text)
     assert events.count("code='SLOWDOWN'") == 1 and "LOSS-SPIKE" not in events
+
+
+def test_a_message_glued_after_a_bar_of_unknown_total_is_another_lines() -> None:
+    """Lightning's training bar when the epoch's length is unknown (an iterable dataset: tqdm prints
+    `{n}it [{elapsed}, {rate}{postfix}]` with no total), redrawn with `\\r`, so the next message lands on
+    its line: ModelCheckpoint's `rank_zero_info(f"Epoch {epoch:d}, global step {step:d}: {self.monitor!r}
+    was not in top {k}")` (lightning/pytorch/callbacks/model_checkpoint.py) counts optimizer steps, the
+    bar batches: its step is not the bar's, and no step goes back. A traceback glued so still reaches
+    the fault scanner."""
+    rows = [f"Epoch 2: : {17000 + 40 * i}it [1:0{i}:10,  4.49it/s, loss={2.2 - 0.01 * i:.2f}, v_num=7]"
+            for i in range(6)]
+    rows[3] += "Epoch 2, global step 250000: 'val/AP' was not in top 1"
+    text = lines(*rows) + "\n"
+    assert [r.step for r in steps(text)][-3:] == [17120, 17160, 17200]
+    assert "STEP-RESTART" not in events_both_ways(text)
+    crashed = lines(*rows[:3], rows[4] + "Traceback (most recent call last):",
+                    '  File "train.py", line 88, in <module>', "    trainer.fit(model)",
+                    "RuntimeError: CUDA error: an illegal memory access was encountered") + "\n"
+    assert "CUDA-ILLEGAL-ADDRESS" in events_both_ways(crashed)
