@@ -16,8 +16,10 @@ vertical table, one metric per line:
   `key: value` line per metric (Lightweight OpenPose's `train.py` and its
   forks: `print('Iter: {}'.format(num_iter))`, then
   `stage{}_pafs_loss:     {}` and `stage{}_heatmaps_loss: {}` per stage). Such a
-  block opens only at its counter (a step or epoch name with a whole number):
-  a lone `Loss: 0.41` line is a learned layout's, never a block's.
+  block opens only at its step (a step name with a whole number): an epoch
+  alone on its line announces the epoch of the progress lines after it (the
+  learned layouts read it so), and a lone `Loss: 0.41` line is a learned
+  layout's, never a block's.
 - a dict printed as indented JSON, one `"key": value,` per line between a
   `{` and a `}` alone on their lines: Chainer's `LogReport` writes its `log`
   file so (`json.dump(self._log, f, indent=4)`: ESPnet1's `main/loss`,
@@ -31,7 +33,8 @@ blocks stand in for a step when none is printed), `ep_rew_mean` nothing. A
 namespace that is not a split is dropped (`time/iterations` is `iterations`).
 A statistic's mean stands for the metric (`loss/Average`); its spread does
 not (`loss/Std`, `loss/Max`). A block needs `MIN_ROWS` rows and a loss or a
-grad norm; at most `MAX_ROWS` rows are kept.
+grad norm, or an evaluation's loss alone (the block then stands at the step
+the log is at); at most `MAX_ROWS` rows are kept.
 """
 
 from __future__ import annotations
@@ -60,9 +63,8 @@ _ROW = re.compile(
 _FRAME = re.compile(r"[ \t]{0,4}-{6,}(?:[ \t]{2,}-{3,})?[ \t]*$")
 _BRACE_OPEN = re.compile(r"[ \t]{0,8}\{[ \t]*$")
 _BRACE_CLOSE = re.compile(r"[ \t]{0,8}\},?[ \t]*$")
-_COUNTERS = ("step", "epoch")
-_HEADS = ("Iter", "iter", "ITER", "Step", "step", "STEP", "Epoch", "epoch", "EPOCH")
-"""The words a block that opens at its counter starts with: the lines the parser must see."""
+_HEADS = ("Iter", "iter", "ITER", "Step", "step", "STEP")
+"""The words a block that opens at its step starts with: the lines the parser must see."""
 _MEANS = frozenset({"average", "avg", "mean"})
 _SPREADS = frozenset({"std", "median", "min", "max", "stddev", "variance", "var"})
 
@@ -160,17 +162,22 @@ class KeyValueBlockParser(Parser):
         slots = read_slots(text, 0)
         reading = read(text, slots)
         fields = reading.fields
-        if fields.get("loss") is None and fields.get("grad_norm") is None:
+        training = fields.get("loss") is not None or fields.get("grad_norm") is not None
+        if not training and reading.eval_fields.get("loss") is None:
             return None
-        self.blocks += 1
-        step = reading.step if reading.step is not None else self.blocks
-        loss_at = reading.chosen.get("loss", reading.chosen.get("grad_norm"))
+        if training:
+            self.blocks += 1
+            step = reading.step if reading.step is not None else self.blocks
+            ctx.step = step
+        else:  # an evaluation's results (`json.dumps(metrics, indent=4)`): at the step the log is at
+            step = ctx.step if ctx.step is not None else reading.step
+        loss_at = reading.chosen.get("loss", reading.chosen.get("grad_norm", reading.chosen.get("eval_loss")))
         row = rows[at[_pair_of(text, slots, loss_at[0])]] if loss_at is not None else rows[0]
         _key, _value, number, line = row
         time, epoch_s, rank, node = ctx.where(line, message_start(line))
-        ctx.step = step
         return StepRecord(
             step, epoch=reading.epoch, total_steps=reading.total, loss=fields.get("loss"),
+            eval_loss=reading.eval_fields.get("loss"),
             grad_norm=fields.get("grad_norm"), lr=fields.get("lr"), loss_scale=fields.get("loss_scale"),
             step_time_s=fields.get("step_time"), tokens_per_s=fields.get("tokens_per_s"),
             samples_per_s=fields.get("samples_per_s"), time=time, epoch_s=epoch_s, rank=rank, node=node,
@@ -179,13 +186,13 @@ class KeyValueBlockParser(Parser):
 
 
 def _opens_at_counter(line: str) -> bool:
-    """Whether a line with no `|` opens a block: the step or epoch alone, as a whole number (`Iter: 200`)."""
+    """Whether a line with no `|` opens a block: the step alone, as a whole number (`Iter: 200`)."""
     start = message_start(line)
     m = _ROW.match(line, start)
     if m is None or m.group("value") is None or not m.group("value").isdigit():
         return False
     meaning = vocabulary().label(m.group("key")).meaning
-    return meaning is not None and meaning.field in _COUNTERS and meaning.tier == 0 and meaning.extras == 0
+    return meaning is not None and meaning.field == "step" and meaning.tier == 0 and meaning.extras == 0
 
 
 def _pair_of(text: str, slots: list[Any], position: int) -> int:

@@ -57,7 +57,7 @@ def _glued_message(
         found = _GLUED_PREFIX.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
-    elif "it/s]" in line or "s/it]" in line or "/s, " in line:
+    elif "it/s" in line or "s/it" in line:
         bar = BAR_GLUE.search(line)
         if bar is not None:
             keep((number, line[bar.end() :], step))

@@ -20,9 +20,10 @@ steps so far, so records still follow each other; a dict that names its own
 step (`'step'`, `'global_step'`, added by some callbacks) gives that one.
 A dict that is the Trainer's but holds no loss (the end-of-training summary)
 is `NOT_PROGRESS`: no fallback may read it as a step. Every dict the Trainer
-logs names the epoch; a dict without `'loss'` or `'epoch'` is someone else's
-(TorchSSL's `{'train/sup_loss': tensor(...), ...}` inside its own line) and
-goes on to the fallbacks.
+logs names the epoch, and those `evaluate`, `predict` and `train` return
+name their runtime (`eval_runtime`, `test_runtime`, `train_runtime`); a dict
+with none of these is someone else's (TorchSSL's `{'train/sup_loss':
+tensor(...), ...}` inside its own line) and goes on to the fallbacks.
 
 Deliberately not done: evaluating the text (no `eval`, no `ast`); the pairs
 are read with one regex, so a dict cut short still gives its first pairs.

@@ -154,7 +154,7 @@ def test_lone_key_colon_value_lines_stay_a_learned_layouts() -> None:
     """The PyTorch C++ API linear-regression example prints `std::cout << "Loss: " << loss << ...`
     each epoch (krshrimali/Linear-Regression-using-PyTorch-CPP): no counter opens a block, so each
     line is a record of the learned layout, and a counter followed by prose opens nothing."""
-    text = "\n".join(["Epoch: 3", "Training on 5000 samples", *[f"Loss: {v}" for v in (812.5, 640.2, 533.0, "-nan")]])
+    text = "\n".join(["Iter: 3", "Training on 5000 samples", *[f"Loss: {v}" for v in (812.5, 640.2, 533.0, "-nan")]])
     records = steps(text)
     assert [r.loss for r in records][-3:-1] == [approx(640.2), approx(533.0)]  # once the shape repeats
     assert math.isnan(records[-1].loss)
@@ -183,3 +183,24 @@ def test_a_json_config_dump_gives_no_record() -> None:
     text = "\n".join(["{", '  "lr": 0.0003,', '  "max_grad_norm": 1.0,', '  "optimizer": {', '    "beta1": 0.9',
                       "  },", '  "epochs": 10', "}"])
     assert steps(text) == []
+
+
+def test_an_epoch_alone_on_its_line_still_announces_the_epoch_of_the_lines_after_it() -> None:
+    """`print(f"Epoch: {epoch}")` before each epoch's `step N loss X` lines: the step count starts again
+    in every epoch, which is no restart; the epoch line opens no block."""
+    rows = []
+    for epoch in (1, 2, 3):
+        rows += [f"Epoch: {epoch}", *(f"step {s} loss {2.4 - 0.1 * epoch - 0.0001 * s:.3f}" for s in (100, 200, 300))]
+    text = "\n".join(rows)
+    assert [r.epoch for r in steps(text)][-4:] == [2.0, 3.0, 3.0, 3.0]
+    assert [e.code for e in fault_events(text)] == []
+
+
+def test_an_evaluation_printed_as_indented_json_stands_at_the_current_step() -> None:
+    """`print(json.dumps(metrics, indent=4))` after an evaluation (Python's json writes `NaN`): its loss is
+    the evaluation's, at the step the training lines reached."""
+    text = "\n".join(["step 100 loss 2.31", "step 200 loss 2.12", "{", '    "eval_loss": NaN,',
+                      '    "eval_accuracy": 0.51,', '    "epoch": 1.0', "}", "step 300 loss 2.05"])
+    evaluation = [r for r in steps(text) if r.is_eval]
+    assert [(r.step, r.line) for r in evaluation] == [(200, 4)] and math.isnan(evaluation[0].eval_loss)
+    assert [e.code for e in fault_events(text)] == ["EVAL-LOSS-NAN"]
