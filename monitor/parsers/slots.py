@@ -140,10 +140,11 @@ _SPACED_SECONDS = re.compile(r" (s)(?=[ \t]*(?:[,;|)\]]|$))")
 `logger.info(f"====> Epoch: {epoch}, cost {durtaion} s")`; `s` starting a word is never read as one."""
 
 
-BAR_GLUE = re.compile(r"(?:it/s|s/it)(?:,[^\[\]\n]{0,400})?\](?=[A-Z][a-z]|\[)")
+BAR_GLUE = re.compile(r"(?:it/s|s/it)(?:,[^\[\]\n]{0,400})?\](?=[A-Z][a-z]|\[(?:rank\d{1,6}|default\d{1,4})\])")
 """The end of a tqdm bar's bracket with another message glued after it (tqdm redraws with `\r` and no
 newline): a bar of unknown total, `Epoch 2: : 25832it [1:35:47,  4.49it/s, loss=2.23, v_num=3]`, then
-Lightning's `Epoch 2, global step 400000: 'val/AP' was not in top 1` or a traceback."""
+Lightning's `Epoch 2, global step 400000: 'val/AP' was not in top 1`, a traceback, or another rank's
+prefixed line. A bracket of a layout's own after the rate (`[3.2it/s][loss 0.5]`) is not glued."""
 
 COUNT_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 """A step counter printed with a capital K, M or B glued to it counts thousands, millions, billions

@@ -2131,3 +2131,7 @@ def test_a_message_glued_after_a_bar_of_unknown_total_is_another_lines() -> None
     assert "CUDA-ILLEGAL-ADDRESS" in events_both_ways(crashed)
     slow = crashed.replace("4.49it/s", "3.92s/it")  # a rate under one step a second
     assert "CUDA-ILLEGAL-ADDRESS" in events_both_ways(slow)
+    from monitor.parsers.slots import BAR_GLUE
+
+    assert BAR_GLUE.search("[Batch 100/500][3.21it/s][loss 0.512]") is None  # a layout's own brackets
+    assert BAR_GLUE.search("|  4.49it/s, loss=2.2][rank1]:[E602 10:11:12.1 ProcessGroupNCCL.cpp:632] x")
