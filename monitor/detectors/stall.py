@@ -215,16 +215,16 @@ class StallDetector(Detector):
             elif gap > 0:
                 self.gaps.add(gap, record.line)
         if printed is not None:
-            usual = self._long(record, printed, previous_step)
+            long = self._long(record, printed, previous_step)
             if self.held is not None:
-                if usual is None:
+                if long is None:
                     events.append(self.held)  # the step after it is back to usual: one stall, not a slow spell
                 self.held = None
-            if usual is None:
+            if long is None:
                 self.times.add(printed, record.line)
             elif not (self.long_before or self.eval_since or restarted) and (epoch is None or self.last_epoch is None):
-                self.held = self._long_event(record, printed, usual, previous_step)  # no clock measured the gap
-            self.long_before = usual is not None
+                self.held = self._long_event(record, printed, *long, previous_step)  # no clock measured the gap
+            self.long_before = long is not None
         if epoch is not None:
             self.last_epoch = epoch
         self.last = record
@@ -232,25 +232,20 @@ class StallDetector(Detector):
         self.first_after = self.last_after = None
         self.ended = False
 
-    def _long(self, record: StepRecord, printed: float, previous_step: int | None) -> float | None:
-        """The usual step time when `printed` is so far above it that progress stopped inside the line's
-        interval (see the module's docstring), else None."""
+    def _long(self, record: StepRecord, printed: float, previous_step: int | None) -> tuple[float, float] | None:
+        """The usual step time and the seconds lost when `printed` is so far above it that progress stopped
+        inside the line's interval (see the module's docstring), else None."""
         if len(self.times.values) < _TIMES_NEEDED or printed < self.settings.stall_factor * min(self.times.values):
             return None
         usual = statistics.median(self.times.values)
-        if printed < self.settings.stall_factor * usual or self._lost(record, printed, usual, previous_step) < (
-            self.settings.stall_min_s
-        ):
+        made = record.step - previous_step if record.step is not None and previous_step is not None else 1
+        lost = (printed - usual) * max(made, 1)
+        if printed < self.settings.stall_factor * usual or lost < self.settings.stall_min_s:
             return None
-        return usual
+        return usual, lost
 
     @staticmethod
-    def _lost(record: StepRecord, printed: float, usual: float, previous_step: int | None) -> float:
-        made = record.step - previous_step if record.step is not None and previous_step is not None else 1
-        return (printed - usual) * max(made, 1)
-
-    def _long_event(self, record: StepRecord, printed: float, usual: float, previous_step: int | None) -> Event:
-        lost = self._lost(record, printed, usual, previous_step)
+    def _long_event(record: StepRecord, printed: float, usual: float, lost: float, previous_step: int | None) -> Event:
         return make_event(
             "STALL", record,
             f"a step took {format_duration(printed)} where steps usually take {format_duration(usual)}: progress "

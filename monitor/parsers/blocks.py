@@ -98,7 +98,7 @@ class KeyValueBlockParser(Parser):
         self.rows, self.group, self.blocks = list(snapshot["rows"]), snapshot["group"], snapshot["blocks"]
 
     def parse(self, line: str, number: int, ctx: ParseContext) -> StepRecord | None | _Pending:
-        if "|" not in line and not _opens_at_counter(line) and _BRACE_OPEN.match(line) is None:
+        if "|" not in line and _BRACE_OPEN.match(line) is None and not _opens_at_counter(line):
             return None
         for piece in line.split("\n"):  # a sample: the block as printed, up to its closing frame
             if not self._row(piece, number):
@@ -187,6 +187,8 @@ class KeyValueBlockParser(Parser):
 
 def _opens_at_counter(line: str) -> bool:
     """Whether a line with no `|` opens a block: the step alone, as a whole number (`Iter: 200`)."""
+    if not line.rstrip(" \t,|")[-1:].isdigit():
+        return False  # the cheap test first: any line holding `step` comes here
     start = message_start(line)
     m = _ROW.match(line, start)
     if m is None or m.group("value") is None or not m.group("value").isdigit():

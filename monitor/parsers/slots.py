@@ -129,9 +129,8 @@ def _unit_after(line: str, end: int) -> tuple[str | None, int]:
     m = _GLUED_UNIT.match(line, end)
     if m is not None:
         return m.group().lower(), m.end()
-    m = _SPACED_SECONDS.match(line, end)
-    if m is not None:  # `cost 14.01 s` at the end of the line or of its field
-        return "s", m.end(1)
+    if line.startswith(" s", end) and (m := _SPACED_SECONDS.match(line, end)) is not None:
+        return "s", m.end(1)  # `cost 14.01 s` at the end of the line or of its field
     return None, end
 
 
