@@ -22,7 +22,8 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   lasted fewer than `divergence_records` records is too short to tell from a
   spike the log cut off: it is reported both ways, as one episode; over a
   baseline of fewer than `noise_records` values and under 3x it, only as the
-  spike; one after which the loss turned non-finite and stayed so, only as
+  spike, unless it held for three records without falling back half the
+  way; one after which the loss turned non-finite and stayed so, only as
   the divergence). The live
   path calls it a divergence once it has lasted `divergence_records` records;
   the batch path, which sees how it ended, reports one that came back as the
@@ -49,8 +50,10 @@ for a loss of 10 or of 0.01, logged every step or every hundred.
   event per episode; a loss spike that follows names it (it is often the
   early warning).
 
-The learning-rate warm-up (while the printed learning rate rises, and the
-first `warmup_steps` steps) is never checked: the loss falls steeply there.
+The learning-rate warm-up (while the printed learning rate rises by at least
+`_WARMUP_RISE` a step, and the first `warmup_steps` steps) is never checked
+for jumps under `warmup_spike_ratio`: the loss falls steeply there. A record
+three times the one before is a jump even while the loss climbs.
 Values inside a spike are kept out of the baseline.
 """
 
@@ -87,6 +90,13 @@ _HELD = 3
 """...unless it held for this many records: no single mini-batch is that (BigScience's 104B run jumped
 from 2.67 to 4.4 after an optimizer reset, two records into an excerpt, and stayed there)."""
 
+_HALF_BACK = 0.5
+"""...and never fell back more than this share of the way from its peak to the old level."""
+
+_CLIMB_JUMP = math.log(3.0)
+"""A record this far above the one before it (in log units) is a jump even while the loss climbs: a climb
+rises over several records (HiFi-GAN's generator loss climbing 94, 141, 196, then 64922832 for one step)."""
+
 _RECOVER_Z = 3.0
 """A spike is back once the loss is within this many of its own noise deviations of the level it
 left (or `recover_ratio`, the larger): a loss whose windows vary by half (spaCy's summed tok2vec loss,
@@ -105,6 +115,7 @@ class _Spike:
     episode: Episode | None = None
     after_peak: int = 0  # records since the peak
     back: float = 0.0  # how near its level (in log) the loss is back: `recover_ratio`, or its own noise
+    dip: float = 0.0  # the furthest the loss fell back from its running peak, as a share of that peak's rise
 
 
 @dataclasses.dataclass
@@ -132,6 +143,10 @@ before it that give the floors)."""
 
 _DIP = 0.98
 _LR_RISE = 1 + 1e-9
+_WARMUP_RISE = 5e-5
+"""A warm-up raises the learning rate by at least this share per step (a linear one over W steps by 1/W or
+more): one that creeps up slower is a schedule's long rise (a one-cycle or cyclic schedule, as BEVFusion's
+cyclic learning rate in mmdetection3d rises over 40% of training), which excuses no loss jump."""
 _QUICK = 0.5
 """A value closer to the (slightly stale) cached level than this share of the minimum spike ratio
 cannot be a spike: only the others pay for an exact median and noise estimate."""
@@ -440,10 +455,12 @@ class LossDetector(Detector):
             # a loss that went on to non-finite values and ended so never came back: no cut-off spike
             short = spike.records < self.settings.divergence_records and state.nans is None
             # over a baseline too thin for a noise estimate, a short jump that did not even triple may be
-            # the noise of one mini-batch: a spike; that the run diverged needs more
+            # the noise of one mini-batch: a spike; that the run diverged needs more: the new level held
+            # for `_HELD` records without falling back half the way to the old one (3.4, then 6.3, 4.6 and
+            # 6.9 is a noisy loss, not a diverged one)
             thin = len(state.loss.values) < (state.noise_records or self.settings.noise_records) and (
                 spike.last - spike.level < _THIN_DIVERGENCE
-            ) and spike.records < _HELD
+            ) and (spike.records < _HELD or spike.dip > _HALF_BACK)
             if spike.last - spike.level >= min_ratio and not (short and (falling or thin)):
                 if short and not self.live:
                     # too short to tell a spike the log cut off from a divergence: both views, one episode
@@ -537,7 +554,13 @@ class LossDetector(Detector):
             return True  # a new epoch restarted its counter, and with it the running mean many frameworks print
         if record.step is not None and record.step < self.settings.warmup_steps:
             return True
-        return lr is not None and last is not None and lr > last * _LR_RISE
+        if lr is None or last is None or lr <= last * _LR_RISE:
+            return False
+        steps = 1
+        before = previous.step if previous is not None else None
+        if before is not None and record.step is not None and record.step > before:
+            steps = record.step - before
+        return last <= 0 or (lr / last - 1) / steps >= _WARMUP_RISE
 
     def _loss(self, state: _Rank, record: StepRecord, events: list[Event], peers: dict[int | None, _Rank]) -> None:
         loss = record.loss
@@ -588,9 +611,10 @@ class LossDetector(Detector):
             )
             if x - level > threshold and not self._within_peers(state, x, peers):
                 halfway = state.best * (1 + (self.settings.climb_ratio - 1) / 2)
-                if state.climb is not None or (
+                rising = state.climb is not None or (
                     state.climb_start is not None and state.climb_rises >= 2 and state.climb_last >= halfway
-                ):
+                )
+                if rising and not (state.climb_last > 0 and x - math.log(state.climb_last) >= _CLIMB_JUMP):
                     self._normal(state, record, loss, events)  # rising for a while: a climb, not a jump
                     return
                 start, records = record, 1
@@ -722,6 +746,8 @@ class LossDetector(Detector):
         spike.records += 1
         spike.last = x
         spike.after_peak += 1
+        if spike.peak > spike.level:
+            spike.dip = max(spike.dip, (spike.peak - x) / (spike.peak - spike.level))
         if x > spike.peak:
             spike.peak, spike.peak_step, spike.peak_loss, spike.after_peak = x, record.step, record.loss or 0.0, 0
         if x - spike.level <= spike.back:

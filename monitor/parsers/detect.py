@@ -46,6 +46,10 @@ _MAY_GLUE = frozenset("dtnr.) \t")  # how such a message ends (and a blank): a c
 _GLUED_PREFIX = re.compile(r"\](?=\[(?:rank\d{1,6}\]|default\d{1,4}\]|[EWF]\d{3,4} |[EWF] ))")
 """...or a launcher's or c10's line glued after a bar's closing bracket (tqdm redraws in place):
 `2.88s/it][rank5]:[E602 11:17:52.185053341 ProcessGroupNCCL.cpp:632] [Rank 5] Watchdog caught ...`."""
+_GLUED_SLURM = re.compile(r"(?<=\S)(?:slurmstepd(?:-[\w.-]{1,64})?|srun): error: ")
+"""...or Slurm's step daemon, or srun, writing to the job's output file while a progress line was half
+printed (stdout is buffered, their stderr is not): `step  902/19560 | loss     nan (+nanz)|slurmstepd: error:
+*** JOB 11672255 ON g084 CANCELLED AT 2024-10-10T02:20:29 DUE TO TIME LIMIT ***`."""
 
 
 def _glued_message(
@@ -57,6 +61,8 @@ def _glued_message(
         found = _GLUED_PREFIX.search(line)
     if found is not None:
         keep((number, line[found.start() + 1 :], step))
+    elif ": error: " in line and (daemon := _GLUED_SLURM.search(line)) is not None:
+        keep((number, line[daemon.start() :], step))
     elif "it/s" in line or "s/it" in line:
         bar = BAR_GLUE.search(line)
         if bar is not None:
@@ -176,7 +182,8 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
-                        if line[-1:] in _MAY_GLUE or "=" in line or "][" in line:  # the helper's test, inline
+                        # the helper's test, inline
+                        if line[-1:] in _MAY_GLUE or "=" in line or "][" in line or ": error: " in line:
                             _glued_message(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:

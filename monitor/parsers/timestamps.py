@@ -13,6 +13,8 @@ Layouts, as printed by the tools that produce them:
 - the US date of Python logging's `datefmt="%m/%d/%Y %H:%M:%S"`, which the Hugging Face
   example scripts (Transformers, Accelerate, Diffusers) set: `03/05/2024 10:41:12`; `%x %X` in
   the C locale (rich's `RichHandler` default) prints `03/05/24 10:41:12`;
+- the image-restoration trainers of the BasicSR family (EDVR, mmsr: codes/utils/util.py), whose `setup_logger` sets
+  `datefmt='%y-%m-%d %H:%M:%S'` before `.%(msecs)03d`: `24-03-05 10:41:12.123`;
 - MMEngine: `03/05 10:41:12` (no year); the same with a dash (`03-05 10:41:12`, hand-written
   loggers' `%m-%d %H:%M:%S`) or none (tensorpack's `[0305 10:41:12 @train.py:71]`);
 - sockeye's `2024-03-05:10:41:12` (a colon between date and time);
@@ -53,6 +55,8 @@ _TIMESTAMP = re.compile(
     r"(?P<sH>\d\d):(?P<sM>\d\d):(?P<sS>\d\d)\b)"
     r"|(?P<usd>\b(?P<um>[01]\d)/(?P<ud>[0-3]\d)/(?P<uY>\d{4}|\d\d) (?P<uH>\d\d):(?P<uM>\d\d):(?P<uS>\d\d)"
     r"(?:[.,](?P<uf>\d{1,9}))?(?!\d))"
+    r"|(?P<ymd>\b(?P<y2>\d\d)-(?P<y2m>[01]\d)-(?P<y2d>[0-3]\d) (?P<y2H>\d\d):(?P<y2M>\d\d):(?P<y2S>\d\d)"
+    r"(?:[.,](?P<y2f>\d{1,9}))?(?!\d))"
     r"|(?P<mm>\b(?P<mmm>[01]\d)[/-]?(?P<mmd>[0-3]\d) (?P<mmH>\d\d):(?P<mmM>\d\d):(?P<mmS>\d\d)\b)"
 )
 
@@ -69,6 +73,11 @@ def _zone(text: str | None) -> dt.timezone | None:
 
 def _micro(fraction: str | None) -> int:
     return int((fraction or "0")[:6].ljust(6, "0"))
+
+
+def _two_digit_year(printed: str) -> int:
+    """The year of a two-digit `%y`, as strptime reads it (69-99 are 1900s)."""
+    return int(printed) + (2000 if int(printed) < 69 else 1900)
 
 
 def _build(m: re.Match[str], year: int) -> dt.datetime:
@@ -93,9 +102,14 @@ def _build(m: re.Match[str], year: int) -> dt.datetime:
     if m.group("usd"):
         printed = g("uY")
         return dt.datetime(
-            int(printed) if len(printed) == 4 else int(printed) + (2000 if int(printed) < 69 else 1900),  # as %y reads
+            int(printed) if len(printed) == 4 else _two_digit_year(printed),
             int(g("um")), int(g("ud")),
             int(g("uH")), int(g("uM")), int(g("uS")), _micro(g("uf")),
+        )
+    if m.group("ymd"):
+        return dt.datetime(
+            _two_digit_year(g("y2")), int(g("y2m")), int(g("y2d")),
+            int(g("y2H")), int(g("y2M")), int(g("y2S")), _micro(g("y2f")),
         )
     if m.group("syslog"):
         return dt.datetime(year, _MONTHS[g("smon")], int(g("sd")), int(g("sH")), int(g("sM")), int(g("sS")))
@@ -129,7 +143,8 @@ def find_timestamp(text: str, year: int) -> Stamp | None:
     except (ValueError, OverflowError):
         return None
     seconds = (stamp if stamp.tzinfo else stamp.replace(tzinfo=log_zone())).timestamp()
-    printed = stamp.year if m.group("iso") or m.group("dmesg") or m.group("glogy") or m.group("usd") else None
+    printed = stamp.year if m.group("iso") or m.group("dmesg") or m.group("glogy") or m.group("usd") or m.group(
+        "ymd") else None
     return Stamp(stamp.isoformat(), seconds, printed)
 
 

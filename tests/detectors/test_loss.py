@@ -135,6 +135,19 @@ def test_a_jump_during_the_warm_up_is_excused_unless_it_is_several_times_the_bas
     assert (spike.code, spike.step, divergence.code) == ("LOSS-SPIKE", 80, "DIVERGENCE")
 
 
+def test_a_learning_rate_that_creeps_up_is_a_schedules_long_rise_not_a_warm_up() -> None:
+    """mmdetection3d's cyclic schedule (BEVFusion's lidar config) raises the learning rate for 40% of
+    training: mmengine prints `Epoch(train)  [5][4600/7724]  lr: 6.5426e-04 ... loss: 3.1877` with the rate up
+    by 0.2% over 50 iterations. That is no warm-up, and the loss tripling while it creeps up is reported; a
+    warm-up's rate rises by a share per step that only a warm-up of more than 20000 steps would not reach."""
+    slow = [step(4600 + 50 * i, loss=value, lr=6.5426e-4 * (1 + 0.0017 * i))
+            for i, value in enumerate([3.19, 3.14, 3.28, 3.59, 8.52, 8.68, 8.34, 8.23, 8.41])]
+    assert "DIVERGENCE" in [e.code for e in run(slow)]
+    warm = [step(4600 + 50 * i, loss=value, lr=1e-5 * (1 + 0.03 * i))
+            for i, value in enumerate([3.19, 3.14, 3.28, 3.59, 8.52, 8.68, 8.34, 8.23, 8.41])]
+    assert run(warm) == []  # 0.06% a step: a warm-up (of about 1700 steps) excuses a jump under 3x
+
+
 def test_a_big_jump_during_the_warm_up_that_comes_back_at_once_is_a_recovered_spike() -> None:
     """The learning rate still rising must not hide the way back: the spike follows every loss."""
     rising = [step(10 * i, loss=2.5 - 0.01 * i, lr=1e-5 * i) for i in range(1, 8)]
@@ -244,6 +257,19 @@ def test_a_short_jump_at_the_end_over_a_baseline_of_one_value_is_a_spike_not_a_d
     held = run([step(17060, loss=2.67), step(17061, loss=2.66), step(17062, loss=4.41), step(17063, loss=4.37),
                 step(17064, loss=4.30)])
     assert sorted(e.code for e in held) == ["DIVERGENCE", "LOSS-SPIKE"]
+
+
+def test_a_jump_over_a_thin_baseline_that_falls_half_way_back_is_noise_not_a_divergence() -> None:
+    """The BasicSR family logs each hundredth iteration's own loss (EDVR codes/models/base_model.py,
+    `<epoch: 16, iter:   3,800, lr:3.000e-04> l_all: 3.4186e+00`); a pixel loss per mini-batch swings
+    by half. After one earlier value, 6.3 then 4.6 (back more than half the way) then 6.9 is that
+    swing, not a run that diverged; a new level that holds, or climbs, still is one."""
+    noisy = run([step(3800, loss=3.42), step(3900, loss=6.29), step(4000, loss=4.81), step(4100, loss=4.57),
+                 step(4200, loss=6.91)])
+    assert [e.code for e in noisy] == ["LOSS-SPIKE"]
+    climbing = run([step(3800, loss=3.42), step(3900, loss=5.0), step(4000, loss=6.2), step(4100, loss=7.4),
+                    step(4200, loss=8.9)])
+    assert "DIVERGENCE" in [e.code for e in climbing]
 
 
 def test_state_snapshots_compare_equal_and_restore() -> None:
@@ -500,3 +526,16 @@ def test_a_record_printed_twice_is_read_once_in_bulk() -> None:
         row = f"INFO:tensorflow:global step {100 + i}: loss = {0.2 + 0.05 * ((i * 7) % 5):.4f} (1.200 sec/step)"
         rows += [row, row]
     assert "DIVERGENCE" not in events_both_ways("\n".join(rows) + "\n")
+
+
+def test_a_record_that_triples_the_one_before_is_a_jump_even_while_the_loss_climbs() -> None:
+    """HiFi-GAN's train.py prints each `stdout_interval`-th step's generator loss
+    (`Steps : 30, Gen Loss Total : 64922832.000, Mel-Spec. Error : 1.813, s/b : 0.454`): a loss rising
+    94, 141, 196 over three records is climbing, and one record of millions after it is a loss spike,
+    back at the next record, not the top of the climb."""
+    losses = [101.3, 135.1, 106.8, 94.1, 141.4, 196.5, 64922832.0, 199.7, 120.5, 118.0, 126.2]
+    [event] = run([step(5 * i, loss=value) for i, value in enumerate(losses)])
+    assert event.code == "LOSS-SPIKE" and event.details["peak_step"] == 30 and "reason" not in event.details
+    # the same run turning NaN after it: the spike, then the NaN detector's events, and no climb that never came back
+    events = run([step(5 * i, loss=value) for i, value in enumerate(losses[:8] + [math.nan] * 4)])
+    assert "LOSS-SPIKE" in [e.code for e in events] and "DIVERGENCE" not in [e.code for e in events]

@@ -359,6 +359,27 @@ def test_a_fault_message_glued_to_a_progress_line_is_read() -> None:
     assert [r.step for r in steps(text)] == [12, 30, 50]
 
 
+def test_slurms_message_glued_to_a_half_printed_progress_line_is_read() -> None:
+    """The training process's stdout is buffered and Slurm's step daemon writes to the same output file
+    unbuffered: when the time limit ends the job, `slurmstepd: error: *** JOB ... CANCELLED AT ... DUE TO
+    TIME LIMIT ***` (slurm src/slurmd/slurmstepd/req.c) lands after half of llm.c's step line
+    (train_gpt2.cu: `step %4d/%d | loss %7.6f (%+.2fz)| norm %6.4f (%+.2fz)| lr %.2e | ...`). The half line
+    is still the step's record; the cancellation is Slurm's. A progress line that merely holds
+    `error: ` names no daemon."""
+    text = "\n".join([
+        "step  410/9000 | loss 3.412008 (-0.12z)| norm 0.3120 (+0.40z)| lr 6.00e-04 | 2511.20 ms | 41.2% bf16 MFU "
+        "| 208802 tok/s",
+        "step  411/9000 | loss 3.409117 (-0.13z)| norm 0.3044 (+0.21z)| lr 6.00e-04 | 2509.87 ms | 41.3% bf16 MFU "
+        "| 208911 tok/s",
+        "step  412/9000 | loss 3.404552 (-0.15z)|slurmstepd: error: *** JOB 5512093 ON gpu-017 CANCELLED AT "
+        "2025-03-02T11:40:07 DUE TO TIME LIMIT ***",
+    ])
+    assert [(e.code, e.line) for e in fault_events(text)] == [("SLURM-TIME-LIMIT", 3)]
+    assert [r.step for r in steps(text)] == [410, 411, 412]
+    calm = "\n".join(["step 10 loss 2.3 | note: error: none", "step 11 loss 2.2 | note: error: none"])
+    assert fault_events(calm) == []
+
+
 def test_a_fault_on_a_line_that_says_the_process_died_is_also_the_crash() -> None:
     """glog's FATAL level aborts the process after logging (Caffe's `F0412 ... Check failed: ...`,
     absl/TSL's `F0000 ...` in torch_xla): the fault the line names is the root, the process's death on

@@ -80,6 +80,10 @@ def test_file_names(path: str | None, expected: tuple[int | None, str | None]) -
         # `%y` reads them (69-99 the 1900s)
         ("[03/05/24 10:41:12] INFO     ", "2024-03-05T10:41:12"),
         ("[12/31/99 23:59:59] INFO     ", "1999-12-31T23:59:59"),
+        # the BasicSR family's setup_logger (EDVR codes/utils/util.py): '%(asctime)s.%(msecs)03d - %(levelname)s: ',
+        # datefmt='%y-%m-%d %H:%M:%S'; the year is printed, so the month and day are not the last two fields
+        ("24-03-05 10:41:12.123 - INFO: ", "2024-03-05T10:41:12.123000"),
+        ("99-12-31 23:59:59.000 - INFO: ", "1999-12-31T23:59:59"),
     ],
 )
 def test_timestamp_layouts(text: str, iso: str) -> None:
@@ -95,6 +99,8 @@ def test_a_year_less_stamp_takes_the_year_of_the_last_dated_line() -> None:
 
 def test_a_us_date_prints_its_year() -> None:
     found = find_timestamp("03/05/2024 10:41:12 - INFO - __main__ - ", 2031)
+    assert found is not None and found.printed_year == 2024
+    found = find_timestamp("24-03-05 10:41:12.123 - INFO: <epoch:  1, iter:     100, lr:1.000e-04> ", 2031)
     assert found is not None and found.printed_year == 2024
 
 
