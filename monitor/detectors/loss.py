@@ -176,6 +176,7 @@ class _Rank:
     climb_reported: bool = False
     climb: _Climb | None = None  # an open climb episode (reported or not yet)
     zeros: _Run | None = None
+    rounded: bool = False  # the series printed a -0.0: its zeros are tiny values rounded, not a collapse
     collapse: Episode | None = None  # an open LOSS-COLLAPSE episode
     nans: _Run | None = None
     grad_open: bool = False
@@ -570,6 +571,11 @@ class LossDetector(Detector):
             return
         state.nans = None
         if loss == 0.0:
+            if state.rounded or (state.collapse is None and math.copysign(1.0, loss) < 0):
+                # `-0.000000` is a value of either sign rounded to the printed decimals, and so are the zeros of
+                # the same series (TRL's GRPO table, a loss about beta times the KL): no collapse
+                state.rounded, state.zeros = True, None
+                return
             grad = record.grad_norm
             if grad is not None and (0.0 < grad < math.inf or not math.isfinite(grad)) and state.collapse is None:
                 # the gradients still flow (a loss that is zero by construction, GRPO's), or they are not

@@ -619,7 +619,9 @@ def _terms(slots: list[Slot], losses: list[int], loss_at: int) -> tuple[int, ...
 
 
 _TABLE_METRICS = frozenset({"loss", "perplexity", "step_time", "tokens_per_s", "samples_per_s"})
-_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%()-]{0,63}|#")  # `#`: the count (spaCy's `E  #  LOSS NER ...`)
+_HEADER_NAME = re.compile(r"[A-Za-z_][\w/.%()-]{0,63}|#|/")
+"""A word of a header's column name; `#` is the count (spaCy's `E  #  LOSS NER ...`), and a lone `/` joins
+two names into one column's (nolearn's `Train / Val`, the ratio of the two losses)."""
 _NAMES = re.compile(r"\S+")
 _NAMES_WITH_BLANKS = re.compile(r"\S+(?: \S+){0,3}")
 _WIDE_GAP = re.compile(r"\S(?: {2}|\t)\s*\S")
@@ -671,6 +673,10 @@ _NO_VALUE = frozenset({"no log", "n/a", "none", "-"})
 """Cells that hold no value (the HF Trainer's table writes `No log` before a loss was logged)."""
 
 
+_CELL_UNIT = re.compile(r"(\S{1,40}?) ?(?:%|ms|s|sec|min|h)")
+"""A cell's number with its unit (nolearn's table: `47.83%` accuracy, `0.6s` an epoch's duration)."""
+
+
 def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
     """A row under a CSV or Markdown header, as `name: value` pairs that `read_slots` names like any line
     (an empty cell is left out); "" for a Markdown table's rule (`-- | --`); None when `text` is not a
@@ -683,7 +689,8 @@ def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
     pairs = []
     for (_, name), cell in zip(columns, cells):
         if cell and cell.lower() not in _NO_VALUE:
-            if read_number(cell) is None:
+            if read_number(cell) is None and ((unit := _CELL_UNIT.fullmatch(cell)) is None
+                                              or read_number(unit.group(1)) is None):
                 return None
             pairs.append(f"{name}: {cell}")
     return ", ".join(pairs) if pairs else None

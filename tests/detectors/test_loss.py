@@ -539,3 +539,14 @@ def test_a_record_that_triples_the_one_before_is_a_jump_even_while_the_loss_clim
     # the same run turning NaN after it: the spike, then the NaN detector's events, and no climb that never came back
     events = run([step(5 * i, loss=value) for i, value in enumerate(losses[:8] + [math.nan] * 4)])
     assert "LOSS-SPIKE" in [e.code for e in events] and "DIVERGENCE" not in [e.code for e in events]
+
+
+def test_zeros_of_a_series_that_printed_a_negative_zero_are_rounding_not_a_collapse() -> None:
+    """The Hugging Face notebook table prints each loss to six decimals (transformers/utils/notebook.py),
+    and TRL's GRPO loss is about beta times the KL, so its first rows read `0.000000` and `-0.000000`: a
+    negative zero is a tiny value rounded, and so are the zeros beside it. A loss of exactly 0.0 that
+    never prints a sign is still a collapse."""
+    grpo = [step(i, loss=value) for i, value in enumerate([0.0, -0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-4], 1)]
+    assert [e.code for e in run(grpo)] == []
+    broken = [step(i, loss=0.0) for i in range(1, 10)]
+    assert "LOSS-COLLAPSE" in [e.code for e in run(broken)]

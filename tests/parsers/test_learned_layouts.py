@@ -1900,6 +1900,24 @@ def test_markdown_tables_are_tables_under_their_header() -> None:
     assert steps(lines("| Name | Type | Params |", "|---|---|---|", "| model | GPT | 124 M |")) == []
 
 
+def test_a_table_whose_cells_carry_units_and_a_ratio_column_is_read() -> None:
+    """nolearn's NeuralNet (over Lasagne) prints one row per epoch under a `|`-separated header whose
+    ratio column is named with a slash (`Train / Val`), its accuracy in percent and its duration in
+    seconds (`47.83%`, `0.6s`). The rows are records, the epoch their step, and a nan in the train
+    loss column is a non-finite loss. A row with a cell that is no number is still no row."""
+    table = lines(" Epoch  |  Train loss  |  Valid loss  |  Train / Val  |  Valid acc  |  Dur",
+                  "--------|--------------|--------------|---------------|-------------|-------",
+                  "     1  |    0.912044  |    0.874310  |     1.043156  |     61.20%  |  1.4s",
+                  "     2  |         nan  |    0.861002  |          nan  |     62.05%  |  1.3s",
+                  "     3  |    0.850147  |    0.849921  |     1.000266  |     63.40%  |  1.4s")
+    read = steps(table)
+    assert [(r.step, r.eval_loss) for r in read] == [(1, approx(0.87431)), (2, approx(0.861002)),
+                                                    (3, approx(0.849921))]
+    assert math.isnan(read[1].loss) and read[2].loss == approx(0.850147)
+    assert steps(lines(" Epoch  |  Train loss  |  Valid loss  |  Train / Val  |  Valid acc  |  Dur",
+                       "     1  |    0.912044  |    0.874310  |     1.043156  |     61.20%  |  slow")) == []
+
+
 def test_a_value_an_arrow_follows_is_where_it_came_from() -> None:
     """The early-stopping helper common in time-series repositories (pytorchtools `EarlyStopping`:
     `Validation loss decreased ({best:.6f} --> {val_loss:.6f}).  Saving model ...`, its first best
