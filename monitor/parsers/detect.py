@@ -42,14 +42,15 @@ _GLUED = re.compile(r"\d(?=[A-Z][a-z]|\d{4}-\d\d-\d\d[ T]\d)")
 """A message glued to a number: a progress line redrawn in place (Keras' bar) has no newline of its own,
 so what the process or its shell prints next lands on it (`loss: 2.1371Killed`, `accuracy:
 0.6652Memory access fault by GPU ...`, `0.99282021-02-18 20:55:36.002311: E tensorflow/...`)."""
-_MAY_GLUE = frozenset("dtnr.) \t")  # how such a message ends (and a blank): a cheap test, with a bar's `=`
+_MAY_GLUE = frozenset("dtnr.) \t*")  # how such a message ends (a blank; Slurm's `***`): a cheap test, with `=`
 _GLUED_PREFIX = re.compile(r"\](?=\[(?:rank\d{1,6}\]|default\d{1,4}\]|[EWF]\d{3,4} |[EWF] ))")
 """...or a launcher's or c10's line glued after a bar's closing bracket (tqdm redraws in place):
 `2.88s/it][rank5]:[E602 11:17:52.185053341 ProcessGroupNCCL.cpp:632] [Rank 5] Watchdog caught ...`."""
 _GLUED_SLURM = re.compile(r"(?<=\S)(?:slurmstepd(?:-[\w.-]{1,64})?|srun): error: ")
 """...or Slurm's step daemon, or srun, writing to the job's output file while a progress line was half
 printed (stdout is buffered, their stderr is not): `step  902/19560 | loss     nan (+nanz)|slurmstepd: error:
-*** JOB 11672255 ON g084 CANCELLED AT 2024-10-10T02:20:29 DUE TO TIME LIMIT ***`."""
+*** JOB 11672255 ON g084 CANCELLED AT 2024-10-10T02:20:29 DUE TO TIME LIMIT ***` (the step daemon's
+messages end in `***`, one of `_MAY_GLUE`)."""
 
 
 def _glued_message(
@@ -182,8 +183,7 @@ class ParserSet:
                     else:
                         append(record)
                         taken += 1
-                        # the helper's test, inline
-                        if line[-1:] in _MAY_GLUE or "=" in line or "][" in line or ": error: " in line:
+                        if line[-1:] in _MAY_GLUE or "=" in line or "][" in line:  # the helper's test, inline
                             _glued_message(line, number, ctx.step, keep)
                     continue
             for keyword in umbrella:

@@ -673,8 +673,19 @@ _NO_VALUE = frozenset({"no log", "n/a", "none", "-"})
 """Cells that hold no value (the HF Trainer's table writes `No log` before a loss was logged)."""
 
 
-_CELL_UNIT = re.compile(r"(\S{1,40}?) ?(?:%|ms|s|sec|min|h)")
-"""A cell's number with its unit (nolearn's table: `47.83%` accuracy, `0.6s` an epoch's duration)."""
+_CELL_UNIT = re.compile(r"(\S{1,40}?) ?([A-Za-z%][A-Za-z%/]{0,15})")
+"""A cell's number and the unit printed after it (nolearn's table: `47.83%` accuracy, `0.6s` an epoch's
+duration): a percent, or a unit the vocabulary knows."""
+
+
+def _is_value(cell: str) -> bool:
+    """Whether a table cell holds a number, bare or with its unit."""
+    if read_number(cell) is not None:
+        return True
+    m = _CELL_UNIT.fullmatch(cell)
+    return m is not None and read_number(m.group(1)) is not None and (
+        m.group(2) == "%" or vocabulary().unit_of(m.group(2).lower()) is not None
+    )
 
 
 def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
@@ -689,8 +700,7 @@ def csv_row(columns: tuple[tuple[int, str], ...], text: str) -> str | None:
     pairs = []
     for (_, name), cell in zip(columns, cells):
         if cell and cell.lower() not in _NO_VALUE:
-            if read_number(cell) is None and ((unit := _CELL_UNIT.fullmatch(cell)) is None
-                                              or read_number(unit.group(1)) is None):
+            if not _is_value(cell):
                 return None
             pairs.append(f"{name}: {cell}")
     return ", ".join(pairs) if pairs else None
